@@ -1,0 +1,15 @@
+# The Flowtide worker image (also carries the CLI).
+FROM python:3.12-slim
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY workflows ./workflows
+COPY activities ./activities
+COPY worker ./worker
+COPY client ./client
+COPY examples ./examples
+RUN pip install --no-cache-dir ".[postgres]" && useradd --create-home flowtide
+USER flowtide
+# SIGTERM lets in-flight steps finish (FLOWTIDE_GRACEFUL_SHUTDOWN_S) before the worker exits.
+STOPSIGNAL SIGTERM
+CMD ["flowtide", "worker"]
