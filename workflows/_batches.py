@@ -1,0 +1,209 @@
+"""Big for-each loops in child runs, so that no history grows with the number of items.
+
+    parent run --(one child)--> loop coordinator --(one after another)--> batch 0, batch 1, ...
+
+- A batch child (workflow type ``FlowLoop``, role ``batch``) runs up to one batch of items with the loop's
+  concurrency. It takes no new item once its history has ``HISTORY_BUDGET`` events and reports how many
+  items it ran (always a prefix, at least one); the coordinator goes on from there.
+- The coordinator (role ``loop``) keeps exact counts, the first ``MAX_KEPT_FAILURES`` failed items and
+  error records, and continues as new when Temporal suggests it (4,096 events or 4 MiB by default) or past
+  ``COORDINATOR_EVENTS`` events, carrying its tally: any number of items keeps every history bounded.
+- Children get the flow without its steps, the loop body, and only the names of the scope that the body
+  reads (a loop over 100,000 items must not copy a large trigger payload into thousands of histories).
+
+A separate workflow type keeps loop parts out of ``WorkflowType = "FlowWorkflow"`` listings of runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from temporalio import workflow
+from temporalio.exceptions import ApplicationError, ChildWorkflowError
+
+from workflows._iterate import MAX_KEPT_FAILURES, Tally, history_length, iterate
+from workflows._state import Frame, RunState
+from workflows.errors import StepFailure
+from workflows.templates import references
+
+if TYPE_CHECKING:
+    from workflows.interpreter import FlowWorkflow
+
+LOOP_WORKFLOW = "FlowLoop"
+HISTORY_BUDGET = 8000  # a batch child takes no new item past this (in-flight items add at most ~1,600)
+COORDINATOR_EVENTS = 3000  # each batch costs the coordinator 6 events; continue as new well before 10,240
+ALWAYS_PASSED = ("$run", "vars")
+
+
+def _var_roots(value: Any, out: set[str]) -> bool:
+    """Roots read by JsonLogic ``var`` operations in ``value``; False when one is not a plain path."""
+    stack = [value]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            if len(node) == 1 and "var" in node:
+                arg = node["var"]
+                path = arg[0] if isinstance(arg, list) and arg else arg
+                if not isinstance(path, str) or "{{" in path:
+                    return False
+                out.add(path.split(".", 1)[0].split("[", 1)[0])
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return True
+
+
+def child_scope(body: list[dict[str, Any]], scope: dict[str, Any]) -> dict[str, Any]:
+    """The part of ``scope`` the loop body can read (all of it when that cannot be told, e.g. code steps)."""
+    if _uses_whole_scope(body):
+        return {k: v for k, v in scope.items() if k != "$errors"}
+    names = set(ALWAYS_PASSED) | references(body)
+    if not _var_roots(body, names):
+        return {k: v for k, v in scope.items() if k != "$errors"}
+    return {k: v for k, v in scope.items() if k in names and k != "$errors"}
+
+
+def _uses_whole_scope(steps: list[dict[str, Any]]) -> bool:
+    for s in steps:
+        if s.get("kind") == "core.code":  # a script sees every earlier step's output
+            return True
+        if any(_uses_whole_scope(b) for b in (s.get("blocks") or {}).values()):
+            return True
+    return False
+
+
+def _encode_items(items: Sequence[Any]) -> dict[str, Any]:
+    if isinstance(items, range):
+        return {"range": [items.start, items.stop]}
+    return {"items": list(items)}
+
+
+def _decode_items(spec: dict[str, Any]) -> Sequence[Any]:
+    if "range" in spec:
+        lo, hi = spec["range"]
+        return range(int(lo), int(hi))
+    return list(spec["items"])
+
+
+def _suffix_id(suffix: str) -> str:
+    return suffix.replace("#", "-").replace(".", "-")
+
+
+async def run_loop(wf: FlowWorkflow, step: dict[str, Any], frame: Frame, items: Sequence[Any], tally: Tally, *,
+                   concurrency: int, coe: bool, batch: int) -> None:
+    """Parent side: run items ``tally.done..`` through one coordinator child; fold its counts into ``tally``."""
+    body, start = _loop_body(wf, step)
+    spec = {"role": "loop", "stepId": step["id"], "body": body, "start": start, "concurrency": concurrency,
+            "continueOnError": coe, "batch": batch, "keepResults": tally.results is not None,
+            "scope": child_scope(body, frame.scope), "suffix": frame.suffix, "offset": tally.done, "n": 0,
+            "idPrefix": f"{wf.info['workflowId']}-{step['id']}{_suffix_id(frame.suffix)}",
+            **_encode_items(items)}
+    # Children need the settings, not the steps; a graph-style body is the whole graph (a nested graph loop
+    # inside a batch looks its body up in the flow's steps again).
+    flow = {k: v for k, v in wf.state.flow.items() if k != "steps"} | {"steps": body if start is not None else []}
+    child_id = f"{spec['idPrefix']}-loop"
+    try:
+        res = await workflow.execute_child_workflow(
+            LOOP_WORKFLOW, {"flow": flow, "spec": spec}, id=child_id,
+            static_summary=f"loop {step['id']}{frame.suffix}: items {tally.done}..{len(items) - 1}"[:200])
+    except ChildWorkflowError as err:
+        cause = err.cause
+        msg = cause.message if isinstance(cause, ApplicationError) else str(cause)
+        raise StepFailure("UNKNOWN_ERROR", f"loop {child_id} failed: {msg}", retryable=False) from None
+    merge(tally, res)
+    if res.get("ended") == "return":
+        wf.state.output = res.get("output")
+        wf.state.webhook_response = res.get("webhookResponse")
+
+
+def _loop_body(wf: FlowWorkflow, step: dict[str, Any]) -> tuple[list[dict[str, Any]], list[str] | None]:
+    nested = (step.get("blocks") or {}).get("steps")
+    if nested:
+        return nested, None
+    return list(wf.state.flow["steps"]), list(step.get("next") or [])  # graph style: the whole graph
+
+
+def merge(tally: Tally, res: dict[str, Any]) -> None:
+    """Add a child's counts, kept failures, kept errors and results to ``tally``."""
+    tally.done += int(res["done"])
+    tally.succeeded += int(res["succeeded"])
+    tally.failed += int(res["failed"])
+    tally.failures.extend(res["failures"][:max(0, MAX_KEPT_FAILURES - len(tally.failures))])
+    room = max(0, MAX_KEPT_FAILURES - len(tally.errors))
+    tally.errors.extend(res["errors"][:room])
+    tally.errors_omitted += int(res.get("errorsOmitted") or 0) + max(0, len(res["errors"]) - room)
+    if res.get("firstHalt") and tally.first_halt is None:
+        tally.first_halt = res["firstHalt"]
+    if tally.results is not None:
+        tally.results = None if res.get("results") is None else tally.results + list(res["results"])
+    if res.get("ended"):
+        tally.ended = tally.ended or res["ended"]
+
+
+def _result(tally: Tally, wf: FlowWorkflow | None = None) -> dict[str, Any]:
+    out: dict[str, Any] = {"done": tally.done, "succeeded": tally.succeeded, "failed": tally.failed,
+                           "failures": tally.failures, "errors": tally.errors,
+                           "errorsOmitted": tally.errors_omitted, "firstHalt": tally.first_halt,
+                           "results": tally.results, "ended": tally.ended}
+    if wf is not None and tally.ended == "return":
+        out["output"] = wf.state.output
+        out["webhookResponse"] = wf.state.webhook_response
+    return out
+
+
+def _setup(wf: FlowWorkflow, flow: dict[str, Any], spec: dict[str, Any]) -> Frame:
+    wf.settings = flow.get("settings") or {}
+    wf.state = RunState(flow=flow)
+    info = workflow.info()
+    wf.info = {"runId": info.run_id, "workflowId": info.workflow_id, "startedAt": info.start_time, "attempt": 1}
+    scope = dict(spec["scope"], **{"$errors": wf.state.errors})
+    wf.vars = dict(scope.get("vars") or {})
+    scope["vars"] = wf.vars
+    return Frame(scope=scope, suffix=spec.get("suffix", ""))
+
+
+async def run_child(wf: FlowWorkflow, flow: dict[str, Any], spec: dict[str, Any]) -> dict[str, Any]:
+    """Child side: the coordinator (role ``loop``) or one batch (role ``batch``)."""
+    if spec.get("role") == "loop":
+        return await _coordinate(wf, flow, spec)
+    return await _run_batch(wf, flow, spec)
+
+
+async def _coordinate(wf: FlowWorkflow, flow: dict[str, Any], spec: dict[str, Any]) -> dict[str, Any]:
+    """Run batches from ``spec["offset"]`` on; the result counts what this chain of runs did."""
+    _setup(wf, flow, spec)
+    items = _decode_items(spec)
+    tally = Tally(count=len(items), results=[] if spec["keepResults"] else None)
+    if spec.get("tally"):
+        merge(tally, spec["tally"])  # carried over from the previous run of this chain
+    offset, n, first_n = int(spec["offset"]), int(spec["n"]), int(spec["n"])
+    coe = bool(spec["continueOnError"])
+    while offset < len(items) and not tally.halted(coe) and tally.ended is None:
+        if n > first_n and (workflow.info().is_continue_as_new_suggested() or history_length() > COORDINATOR_EVENTS):
+            workflow.continue_as_new({"flow": flow, "spec": dict(spec, offset=offset, n=n, tally=_result(tally, wf))})
+        part = items[offset:offset + int(spec["batch"])]
+        workflow.set_current_details(f"loop `{spec['stepId']}`: {offset} / {len(items)} items done, "
+                                     f"{tally.succeeded} succeeded, {tally.failed} failed")
+        child = {k: spec[k] for k in ("stepId", "body", "start", "concurrency", "continueOnError", "scope",
+                                      "suffix", "keepResults")} | {"role": "batch", "offset": offset}
+        res = await workflow.execute_child_workflow(
+            LOOP_WORKFLOW, {"flow": flow, "spec": child | _encode_items(part)}, id=f"{spec['idPrefix']}-b{n}",
+            static_summary=f"loop {spec['stepId']}: items {offset}..{offset + len(part) - 1}"[:200])
+        merge(tally, res)
+        if res.get("ended") == "return":
+            wf.state.output, wf.state.webhook_response = res.get("output"), res.get("webhookResponse")
+        offset += int(res["done"])
+        n += 1
+    return _result(tally, wf)
+
+
+async def _run_batch(wf: FlowWorkflow, flow: dict[str, Any], spec: dict[str, Any]) -> dict[str, Any]:
+    frame = _setup(wf, flow, spec)
+    tally = await iterate(wf, spec["body"], spec.get("start"), frame, _decode_items(spec), spec["offset"],
+                          spec["concurrency"], bool(spec["continueOnError"]), keep_results=spec["keepResults"],
+                          budget=HISTORY_BUDGET)
+    errors = wf.state.errors
+    tally.errors = errors[:MAX_KEPT_FAILURES]
+    tally.errors_omitted = max(0, len(errors) - MAX_KEPT_FAILURES)
+    return _result(tally, wf)

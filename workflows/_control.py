@@ -1,0 +1,72 @@
+"""Control-flow signals of the interpreter and the translation of activity failures into step failures."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from temporalio.exceptions import ActivityError, ApplicationError, CancelledError, RetryState, TimeoutError
+
+from workflows.errors import StepFailure, classify
+
+
+@dataclass
+class Outcome:
+    """Where the run goes after a step: graph targets, or (list style) the step id to jump to."""
+
+    next: list[str] = field(default_factory=list)
+    goto: str | None = None
+
+
+class Halt(Exception):  # noqa: N818 - a control signal, not an error condition of the code
+    """A step failed and nothing absorbed it: the run fails with ``record``."""
+
+    def __init__(self, record: dict[str, Any]) -> None:
+        super().__init__(record.get("message"))
+        self.record = record
+
+
+class RetryWorkflow(Exception):  # noqa: N818
+    """``onError: retry-workflow``: restart from the entry step with state cleared."""
+
+
+class ReturnNow(Exception):  # noqa: N818
+    """``core.return`` ended the run."""
+
+
+class StopFlow(Exception):  # noqa: N818
+    """A ``stop-workflow`` routing word ended the run."""
+
+
+def failure_from_activity(err: ActivityError, step: dict[str, Any], iteration: int | None, *,
+                          max_attempts: int) -> StepFailure:
+    """Turn the ``ActivityError`` of a step into a ``StepFailure`` carrying the boundary's record."""
+    cause = err.cause
+    exhausted = err.retry_state == RetryState.MAXIMUM_ATTEMPTS_REACHED
+    if isinstance(cause, ApplicationError) and cause.details and isinstance(cause.details[0], dict):
+        record = dict(cause.details[0])
+        output = cause.details[1] if len(cause.details) > 1 else None
+        console = cause.details[2] if len(cause.details) > 2 else []
+        attempt = int(record.get("attempt") or 1)
+        return StepFailure(
+            record["code"], record["message"], type=record.get("type", "execution"),
+            provider_status=record.get("providerStatus"), detail=record.get("detail"), output=output,
+            retryable=bool(record.get("retryable")),
+            extra={"record": record, "attempt": attempt, "console": console, "exhausted": exhausted,
+                   "retryable": bool(record.get("retryable"))})
+    if isinstance(cause, TimeoutError):
+        code = "TIMEOUT"
+        message = f"step '{step['id']}' timed out ({cause.type.name if cause.type else 'timeout'}"
+        message += "; the worker may have died)" if cause.type and cause.type.name == "HEARTBEAT" else ")"
+    elif isinstance(cause, CancelledError):
+        code, message = "CANCELLED", f"step '{step['id']}' was cancelled"
+    elif isinstance(cause, ApplicationError):
+        code = "OUTPUT_TOO_LARGE" if cause.type == "PayloadsTooLarge" else (cause.type or "UNKNOWN_ERROR")
+        message = cause.message
+    else:
+        code, message = "UNKNOWN_ERROR", str(cause or err)
+    attempt = max_attempts if exhausted else 1
+    retryable = classify(code) in ("transient", "rate-limit", "unknown") and code != "CANCELLED"
+    return StepFailure(code, message, retryable=retryable,
+                       extra={"attempt": attempt, "exhausted": exhausted, "retryable": retryable,
+                              "iteration": iteration})

@@ -1,0 +1,132 @@
+"""Running loop iterations: in item order, at most ``concurrency`` at a time, with exact counts.
+
+Shared by inline loops (``workflows._loops``) and the loop's child runs (``workflows._batches``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from temporalio import workflow
+
+from workflows._control import Halt, ReturnNow, StopFlow
+from workflows._state import Frame
+from workflows.errors import TemplateError, error_record
+
+if TYPE_CHECKING:
+    from workflows.interpreter import FlowWorkflow
+
+MAX_KEPT_RESULTS = 1000
+MAX_KEPT_FAILURES = 100
+RESULTS_BUDGET_BYTES = 512 * 1024  # results ride in the run record, which must fit one 2 MiB payload
+
+
+@dataclass
+class Tally:
+    """What a loop (or a part of it) counted; ``done`` items (a prefix of them) have run."""
+
+    count: int = 0
+    done: int = 0
+    succeeded: int = 0
+    failed: int = 0
+    results: list[Any] | None = None
+    failures: list[dict[str, Any]] = field(default_factory=list)
+    first_halt: dict[str, Any] | None = None
+    ended: str | None = None  # "return" / "stop": an iteration ended the whole run
+    errors: list[dict[str, Any]] = field(default_factory=list)  # from child runs only (inline: in the state)
+    errors_omitted: int = 0
+
+    def halted(self, coe: bool) -> bool:
+        """Whether a failed iteration stops the loop (it does unless the loop continues on error)."""
+        return self.first_halt is not None and not coe
+
+    def fail(self, index: int, record: dict[str, Any]) -> None:
+        """Count a failed item; keep its summary while fewer than ``MAX_KEPT_FAILURES`` are kept."""
+        self.failed += 1
+        if len(self.failures) < MAX_KEPT_FAILURES:
+            self.failures.append({"index": index, "stepId": record.get("stepId"), "code": record.get("code"),
+                                  "message": record.get("message")})
+
+    def summary(self) -> dict[str, Any]:
+        """The loop step's output."""
+        out: dict[str, Any] = {"count": self.count, "succeeded": self.succeeded, "failed": self.failed,
+                               "results": self.results, "failures": self.failures}
+        if self.results is None:
+            out["resultsOmitted"] = (f"results are kept for loops of at most {MAX_KEPT_RESULTS} items "
+                                     f"and {RESULTS_BUDGET_BYTES // 1024} KiB")
+        if self.failed > len(self.failures):
+            out["failuresOmitted"] = self.failed - len(self.failures)
+        if self.done < self.count:
+            out["notRun"] = self.count - self.done
+        return out
+
+
+def history_length() -> int:
+    """This run's history length so far (deterministic: the same on replay)."""
+    return workflow.info().get_current_history_length()
+
+
+async def iterate(wf: FlowWorkflow, body: list[dict[str, Any]], start: list[str] | None, frame: Frame,
+                  items: Sequence[Any], offset: int, concurrency: int, coe: bool, *, keep_results: bool,
+                  budget: int) -> Tally:
+    """Run ``items`` (indexes ``offset..``) in order, at most ``concurrency`` at a time.
+
+    Stops taking new items when one halts the loop, when an iteration ends the run, or once this run's
+    history has ``budget`` events (the first item always runs, so every call makes progress); items
+    already running finish. ``Tally.done`` says how many items ran.
+    """
+    tally = Tally(count=len(items), results=[] if keep_results else None)
+    outputs: dict[int, Any] = {}
+    cursor = 0
+
+    def may_start() -> bool:
+        if tally.ended is not None or tally.halted(coe) or cursor >= len(items):
+            return False
+        return cursor == 0 or history_length() < budget
+
+    async def one(k: int) -> None:
+        child = frame.child(offset + k, items[k])
+        try:
+            await wf.run_block(body, child, start=start)
+        except Halt as h:
+            _halt(tally, offset + k, h.record, coe)
+            outputs[k] = child.last_output  # the failed step's output (an HTTP error body) stays readable
+            return
+        except TemplateError as exc:  # a skip or routing condition that cannot be evaluated
+            record = error_record(step_id=None, step_type=None, code="TEMPLATE_ERROR", message=str(exc),
+                                  iteration=offset + k)
+            wf.state.add_error(record)
+            _halt(tally, offset + k, record, coe)
+            return
+        except (ReturnNow, StopFlow) as e:
+            tally.ended = tally.ended or ("return" if isinstance(e, ReturnNow) else "stop")
+            return
+        if child.failures:
+            tally.fail(offset + k, child.first_error or {})
+        else:
+            tally.succeeded += 1
+        outputs[k] = child.last_output
+
+    async def lane() -> None:
+        # Lanes pull the next item in order, so the items that ran are always a prefix of the list.
+        nonlocal cursor
+        while may_start():
+            k = cursor
+            cursor += 1
+            await one(k)
+
+    await asyncio.gather(*(lane() for _ in range(min(concurrency, len(items)))))
+    tally.done = cursor
+    if keep_results:
+        tally.results = [outputs.get(k) for k in range(cursor)]
+    return tally
+
+
+def _halt(tally: Tally, index: int, record: dict[str, Any], coe: bool) -> None:
+    tally.first_halt = tally.first_halt or record
+    if coe:
+        record["absorbed"] = True  # the loop goes on: this failure does not fail the run
+    tally.fail(index, record)

@@ -1,0 +1,157 @@
+"""Run state kept by the interpreter: step records, ``$errors``, the template scope, the run record.
+
+Pure data handling, no Temporal calls, so it is easy to test and cheap to replay.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+RECORD_BUDGET_BYTES = 1_500_000  # the run record must fit Temporal's 2 MiB payload limit
+PREVIEW_BYTES = 4096
+
+TERMINAL_STEP_STATUSES = frozenset({"completed", "warning", "failed", "skipped", "cancelled"})
+
+
+@dataclass
+class Frame:
+    """One execution scope: the whole run, or one loop iteration (with its own step outputs)."""
+
+    scope: dict[str, Any]
+    iteration: int | None = None
+    suffix: str = ""  # appended to activity ids: "" or "#3" or "#3.1"
+    parent: Frame | None = None
+    failures: int = 0  # failed steps in this frame (absorbed or not): an iteration with any failed
+    last_output: Any = None  # the output of the last step that finished in this frame
+    first_error: dict[str, Any] | None = None
+
+    def child(self, index: int, item: Any) -> Frame:
+        scope = dict(self.scope)
+        scope["$item"] = item
+        scope["$index"] = index
+        suffix = f"{self.suffix}.{index}" if self.suffix else f"#{index}"
+        return Frame(scope=scope, iteration=index, suffix=suffix, parent=self)
+
+
+def step_entry(output: Any, meta: dict[str, Any]) -> dict[str, Any]:
+    """What ``{{ step-id... }}`` sees: the output's keys, ``output`` (whole output) and ``$meta``."""
+    entry: dict[str, Any] = dict(output) if isinstance(output, dict) else {}
+    entry["output"] = output
+    entry["$meta"] = meta
+    return entry
+
+
+def new_meta() -> dict[str, Any]:
+    return {"success": True, "skipped": False, "operationalStatus": "ok", "error": None,
+            "operationalErrors": [], "attempts": 0, "durationMs": 0}
+
+
+@dataclass
+class RunState:
+    """Everything the run record is built from."""
+
+    flow: dict[str, Any]
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    steps: list[dict[str, Any]] = field(default_factory=list)
+    output: Any = None
+    webhook_response: Any = None
+    first_failed: str | None = None
+    run_error: dict[str, Any] | None = None
+    status: str = "running"
+    executions: int = 0
+    run_counts: dict[str, int] = field(default_factory=dict)
+    total_steps: int = 0
+    loops: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def begin(self, step: dict[str, Any], frame: Frame, now: datetime, inp: Any = None) -> dict[str, Any]:
+        rec: dict[str, Any] = {
+            "stepId": step["id"], "stepType": step["kind"], "title": step.get("title") or step["id"],
+            "iteration": frame.iteration, "status": "running", "attempts": 0,
+            "startedAt": now.isoformat(), "completedAt": None, "durationMs": None,
+            "input": inp, "output": None, "console": [], "error": None, "warnings": [],
+        }
+        if frame.suffix:
+            rec["path"] = frame.suffix
+        self.steps.append(rec)
+        return rec
+
+    def add_error(self, record: dict[str, Any]) -> None:
+        self.errors.append(record)
+        if record.get("severity") == "error" and self.first_failed is None:
+            self.first_failed = record.get("stepId")
+
+    def first_failed_step(self) -> str | None:
+        """The root cause: the first failure nothing absorbed, else the first failure at all."""
+        for e in self.errors:
+            if e.get("severity") == "error" and not e.get("absorbed") and e.get("stepId"):
+                return str(e["stepId"])
+        return self.first_failed
+
+    def counts(self) -> dict[str, int]:
+        c = {"completed": 0, "failed": 0, "skipped": 0, "warning": 0, "running": 0, "cancelled": 0}
+        for s in self.steps:
+            if not s.get("retried"):
+                c[s["status"]] = c.get(s["status"], 0) + 1
+        for loop in self.loops.values():
+            c["completed"] += loop.get("succeeded", 0)
+            c["failed"] += loop.get("failed", 0)
+        return c
+
+    def progress(self) -> dict[str, int]:
+        done = {s["stepId"] for s in self.steps if s["status"] in TERMINAL_STEP_STATUSES}
+        return {"done": len(done), "total": max(self.total_steps, len(done))}
+
+    def record(self, info: dict[str, Any], now: datetime) -> dict[str, Any]:
+        """The run record of spec section 7 (bounded to fit one Temporal payload)."""
+        started = info["startedAt"]
+        done = self.status not in ("running", "waiting", "paused")
+        rec = {
+            "runId": info["runId"], "workflowId": info["workflowId"], "flowId": self.flow.get("id"),
+            "flowVersion": self.flow.get("version", 1), "status": self.status,
+            "startedAt": started.isoformat(), "completedAt": now.isoformat() if done else None,
+            "durationMs": int((now - started).total_seconds() * 1000),
+            "progress": self.progress(), "counts": self.counts(),
+            "firstFailedStep": self.first_failed_step(), "error": self.run_error, "errors": self.errors,
+            "output": self.output, "webhookResponse": self.webhook_response,
+            "steps": self.steps, "loops": list(self.loops.values()),
+            "attempt": info.get("attempt", 1), "rerunOf": info.get("rerunOf"),
+        }
+        return fit_record(rec)
+
+
+def _size(value: Any) -> int:
+    return len(json.dumps(value, default=str, separators=(",", ":")))
+
+
+def _preview(value: Any) -> dict[str, Any]:
+    text = json.dumps(value, default=str)
+    return {"$truncated": True, "bytes": len(text), "preview": text[:PREVIEW_BYTES]}
+
+
+def fit_record(rec: dict[str, Any], budget: int = RECORD_BUDGET_BYTES) -> dict[str, Any]:
+    """Shrink the largest step inputs/outputs to previews until the record fits ``budget``."""
+    if _size(rec) <= budget:
+        return rec
+    steps = [dict(s) for s in rec["steps"]]
+    sized = sorted(((max(_size(s.get("output")), _size(s.get("input"))), i) for i, s in enumerate(steps)),
+                   reverse=True)
+    total = _size(rec)
+    for size, i in sized:
+        if total <= budget or size <= PREVIEW_BYTES:
+            break
+        for key in ("output", "input"):
+            before = _size(steps[i].get(key))
+            if before > PREVIEW_BYTES:
+                steps[i][key] = _preview(steps[i][key])
+                total -= before - _size(steps[i][key])
+    out = dict(rec, steps=steps)
+    if total > budget:  # still too large: keep the newest step rows only, say so
+        keep = max(1, len(steps) // 4)
+        out["steps"] = steps[-keep:]
+        out["stepsTruncated"] = len(steps) - keep
+    if _size(out.get("output")) > budget // 2:
+        out["output"] = _preview(out["output"])
+    return out

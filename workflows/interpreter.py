@@ -1,0 +1,480 @@
+"""The one generic Temporal workflow that interprets a flow (the canonical wire dict of ``workflows.dsl``).
+
+Control flow, error handling and the run record live here; pure step kinds are in ``_pure``; every
+kind that touches the outside world is one activity whose type is the kind. Deterministic, no I/O.
+
+Workflow input: ``{"flow": <wire flow>, "input": <payload>, "options": {"reuse": {stepId: entry},
+"rerunOf": runId, "loopBatch": {...}}}``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from temporalio import workflow
+from temporalio.common import RawValue, SearchAttributeKey
+from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflowError
+
+with workflow.unsafe.imports_passed_through():
+    from workflows import _loops
+    from workflows._control import Halt, Outcome, RetryWorkflow, ReturnNow, StopFlow, failure_from_activity
+    from workflows._pure import PURE
+    from workflows._state import Frame, RunState, new_meta, step_entry
+    from workflows.conditions import evaluate
+    from workflows.errors import StepFailure, TemplateError, error_record
+    from workflows.kinds import KINDS
+    from workflows.retry import effective, temporal_policy
+    from workflows.templates import render
+
+FLOW_STATUS = SearchAttributeKey.for_keyword("FlowStatus")
+FAILED_STEP = SearchAttributeKey.for_keyword("FailedStepId")
+ERROR_CODE = SearchAttributeKey.for_keyword("ErrorCode")
+TIMEOUT_SLACK_S = 10.0
+
+
+@workflow.defn(name="FlowWorkflow")
+class FlowWorkflow:
+    """Interprets one flow run. Queries: ``record``. Signals: any name (for ``core.wait-for-signal``)."""
+
+    def __init__(self) -> None:
+        self.state = RunState(flow={})
+        self.signals: dict[str, deque[Any]] = {}
+        self.vars: dict[str, Any] = {}
+        self.settings: dict[str, Any] = {}
+        self.info: dict[str, Any] = {}
+        self.workflow_retries = 0
+        self.reuse: dict[str, Any] = {}
+
+    # ---- Temporal handlers -------------------------------------------------------------------
+    @workflow.run
+    async def run(self, params: dict[str, Any]) -> dict[str, Any]:
+        flow = params["flow"]
+        options = params.get("options") or {}
+        if options.get("loopBatch"):
+            return await _loops.run_batch(self, flow, options["loopBatch"])
+        self._setup(flow, params.get("input"), options)
+        try:
+            return await self._run_with_restarts(flow, params.get("input"), options)
+        except asyncio.CancelledError:
+            self.state.status = "cancelled"
+            self._mark_running_steps("cancelled")
+            await self._publish_status()
+            raise
+
+    @workflow.query
+    def record(self) -> dict[str, Any]:
+        """The live run record."""
+        return self.state.record(self.info, workflow.now())
+
+    @workflow.signal(dynamic=True)
+    def on_signal(self, name: str, args: Sequence[RawValue]) -> None:
+        data = workflow.payload_converter().from_payload(args[0].payload) if args else None
+        self.signals.setdefault(name, deque()).append(data)
+
+    # ---- run ----------------------------------------------------------------------------------
+    def _setup(self, flow: dict[str, Any], payload: Any, options: dict[str, Any]) -> None:
+        info = workflow.info()
+        self.settings = flow.get("settings") or {}
+        self.state = RunState(flow=flow, total_steps=_count_steps(flow["steps"]))
+        self.info = {"runId": info.run_id, "workflowId": info.workflow_id, "startedAt": info.start_time,
+                     "attempt": 1, "rerunOf": options.get("rerunOf")}
+
+    def _scope(self, payload: Any) -> dict[str, Any]:
+        flow = self.state.flow
+        return {"initial": payload, "vars": self.vars, "$errors": self.state.errors,
+                "$run": {"id": self.info["runId"], "workflowId": self.info["workflowId"],
+                         "flowId": flow.get("id"), "flowVersion": flow.get("version", 1),
+                         "startedAt": self.info["startedAt"].isoformat(), "attempt": self.info["attempt"]}}
+
+    async def _run_with_restarts(self, flow: dict[str, Any], payload: Any, options: dict[str, Any]
+                                 ) -> dict[str, Any]:
+        self.reuse = dict(options.get("reuse") or {})
+        while True:
+            frame = Frame(scope=self._scope(payload))
+            try:
+                await self.run_block(flow["steps"], frame)
+                self.state.status = "completed_with_errors" if self.state.errors else "completed"
+                break
+            except (ReturnNow, StopFlow):
+                self.state.status = "completed_with_errors" if self.state.errors else "completed"
+                break
+            except RetryWorkflow:
+                self.workflow_retries += 1
+                self.info["attempt"] = self.workflow_retries + 1
+                self.vars = {}
+                self.state = RunState(flow=flow, total_steps=self.state.total_steps)
+                self.reuse = {}
+                continue
+            except Halt as halt:
+                return await self._fail(halt.record)
+            except TemplateError as exc:
+                rec = error_record(step_id=None, step_type=None, code="TEMPLATE_ERROR", message=str(exc))
+                self.state.run_error = rec
+                self.state.add_error(rec)
+                return await self._fail(rec)
+        await self._publish_status()
+        return self.record()
+
+    async def _fail(self, rec: dict[str, Any]) -> dict[str, Any]:
+        self.state.status = "failed"
+        await self._publish_status(rec)
+        raise ApplicationError(f"step '{rec.get('stepId')}' failed: {rec['code']}: {rec['message']}"
+                               if rec.get("stepId") else f"{rec['code']}: {rec['message']}",
+                               rec, self.record(), type=rec["code"], non_retryable=True)
+
+    async def _publish_status(self, rec: dict[str, Any] | None = None) -> None:
+        updates = [FLOW_STATUS.value_set(self.state.status)]
+        if rec is not None:
+            updates.append(ERROR_CODE.value_set(rec["code"]))
+            if rec.get("stepId"):
+                updates.append(FAILED_STEP.value_set(rec["stepId"]))
+        workflow.upsert_search_attributes(updates)
+        done = self.state.progress()
+        workflow.set_current_details(f"**{self.state.status}** — {done['done']} / {done['total']} steps")
+
+    def _mark_running_steps(self, status: str) -> None:
+        for s in self.state.steps:
+            if s["status"] in ("running", "retrying"):
+                s["status"] = status
+
+    # ---- blocks -------------------------------------------------------------------------------
+    async def run_block(self, steps: list[dict[str, Any]], frame: Frame, *, start: list[str] | None = None) -> None:
+        """Run a list of steps: in list order, or as a graph when any step has ``next``/``condition``."""
+        by_id = {s["id"]: s for s in steps}
+        graph = start is not None or any(s.get("next") or s.get("condition") for s in steps)
+        if not graph:
+            i = 0
+            while i < len(steps):
+                out = await self.exec_step(steps[i], frame, by_id)
+                if out.goto is not None:
+                    i = next((k for k, s in enumerate(steps) if s["id"] == out.goto), len(steps))
+                else:
+                    i += 1
+            return
+        queue: deque[str] = deque(start if start is not None else [steps[0]["id"]])
+        while queue:
+            out = await self.exec_step(by_id[queue.popleft()], frame, by_id)
+            for target in out.next:
+                if target == "stop-workflow":
+                    raise StopFlow()
+                if target != "continue-workflow":
+                    queue.append(target)
+
+    # ---- one step -----------------------------------------------------------------------------
+    async def exec_step(self, step: dict[str, Any], frame: Frame, block: dict[str, dict[str, Any]]) -> Outcome:
+        """Run one step with skip, runLimit, retries, onError and routing; return where to go next."""
+        sid = step["id"]
+        if frame.iteration is None and sid in self.reuse and step["kind"] not in _NEVER_REUSED:
+            # rerun --from-failed: the recorded output stands in for the step (no side effect repeats)
+            return self._reused(step, frame, self.reuse.pop(sid))
+        self._budget(step)
+        if step.get("skipCondition") is not None and evaluate(
+                step["skipCondition"], frame.scope, strict=self._strict()):
+            return self._skipped(step, frame)
+        on_error = step.get("onError") or self.settings.get("onError") or {}
+        action = on_error.get("action") or "stop-workflow"
+        retries_left = int(on_error.get("maxRetries") or 0) if action == "retry-step" else 0
+        while True:
+            rec = self.state.begin(step, frame, workflow.now())
+            done = self.state.progress()
+            workflow.set_current_details(f"**running** step `{sid}{frame.suffix}` ({step['kind']}) — "
+                                         f"{done['done']} / {done['total']} steps done")
+            failure = await self._attempt(step, frame, rec, block)
+            if failure is None:
+                return Outcome(next=self._route(step, frame))
+            if action == "retry-step" and retries_left > 0 and failure["code"] != "RUN_LIMIT_REACHED":
+                retries_left -= 1
+                rec["retried"] = True  # superseded by the next run of the step: not counted, not in $errors
+                continue
+            self.state.add_error(failure)
+            frame.failures += 1
+            frame.first_error = frame.first_error or failure
+            return self._after_failure(step, frame, failure, on_error, action)
+
+    def _after_failure(self, step: dict[str, Any], frame: Frame, failure: dict[str, Any],
+                       on_error: dict[str, Any], action: str) -> Outcome:
+        if step.get("continueOnError") or action == "continue-workflow":
+            failure["absorbed"] = True
+            return Outcome(next=self._route(step, frame, failed=True))
+        if on_error.get("next"):
+            failure["absorbed"] = True
+            return Outcome(next=[on_error["next"]], goto=on_error["next"])
+        if action == "retry-workflow" and frame.iteration is None and \
+                self.workflow_retries < int(on_error.get("maxRetries") or 0):
+            raise RetryWorkflow()
+        raise Halt(failure)
+
+    def _route(self, step: dict[str, Any], frame: Frame, failed: bool = False) -> list[str]:
+        cond = step.get("condition")
+        if cond and not failed:
+            hit = evaluate(cond["if"], frame.scope, strict=self._strict())
+            return list(cond.get("then" if hit else "else") or [])
+        return list(step.get("next") or [])
+
+    def _budget(self, step: dict[str, Any]) -> None:
+        self.state.executions += 1
+        limit = int((self.settings.get("limits") or {}).get("maxStepExecutions") or 10_000)
+        if self.state.executions > limit:
+            rec = error_record(step_id=step["id"], step_type=step["kind"], code="STEP_BUDGET_EXCEEDED",
+                               message=f"the run executed more than {limit} steps "
+                                       "(settings.limits.maxStepExecutions); is a next-cycle missing a runLimit?")
+            self.state.add_error(rec)
+            raise Halt(rec)
+
+    def _strict(self) -> bool:
+        return bool(self.settings.get("strictTemplates"))
+
+    def _skipped(self, step: dict[str, Any], frame: Frame) -> Outcome:
+        rec = self.state.begin(step, frame, workflow.now())
+        rec.update(status="skipped", durationMs=0, completedAt=rec["startedAt"])
+        meta = new_meta() | {"skipped": True}
+        frame.scope[step["id"]] = step_entry(None, meta)
+        return Outcome(next=self._route(step, frame))
+
+    def _reused(self, step: dict[str, Any], frame: Frame, entry: dict[str, Any]) -> Outcome:
+        rec = self.state.begin(step, frame, workflow.now())
+        rec.update(status="completed", reused=True, output=entry.get("output"), durationMs=0,
+                   completedAt=rec["startedAt"])
+        frame.scope[step["id"]] = step_entry(entry.get("output"), entry.get("meta") or new_meta())
+        return Outcome(next=self._route(step, frame))
+
+    def _run_limit_cap(self, step: dict[str, Any], frame: Frame) -> int | None:
+        limit = step.get("runLimit")
+        if limit is None or int(limit) < 0:
+            return None
+        used = self.state.run_counts.get(step["id"] + frame.suffix, 0)
+        return int(limit) - used
+
+    async def _attempt(self, step: dict[str, Any], frame: Frame, rec: dict[str, Any],
+                       block: dict[str, dict[str, Any]]) -> dict[str, Any] | None:
+        """Execute the step once (Temporal retries included); record it; return the error record or None."""
+        key = step["id"] + frame.suffix
+        cap = self._run_limit_cap(step, frame)
+        started = workflow.now()
+        result: dict[str, Any] = {}
+        failure: StepFailure | None = None
+        if cap is not None and cap <= 0:
+            failure = StepFailure("RUN_LIMIT_REACHED", f"step '{step['id']}' has reached its run limit",
+                                  retryable=False, extra={"attempt": 0})
+        else:
+            try:
+                result = await self._dispatch(step, frame, rec, block, cap)
+            except StepFailure as f:
+                failure = f
+            except TemplateError as exc:
+                failure = StepFailure("TEMPLATE_ERROR", str(exc), retryable=False)
+        if failure is not None:
+            result = {"attempt": failure.extra.get("attempt", 1), "console": failure.extra.get("console")}
+            if failure.extra.get("capped") and failure.extra.get("exhausted") and failure.extra.get("retryable"):
+                failure = StepFailure("RUN_LIMIT_REACHED", f"step '{step['id']}' has reached its run limit",
+                                      detail=f"last error: {failure.code}: {failure.message}", retryable=False,
+                                      output=failure.output, extra={"attempt": failure.extra.get("attempt")})
+        attempts = int(result.get("attempt") or 0)
+        self.state.run_counts[key] = self.state.run_counts.get(key, 0) + attempts
+        return self._finish(step, frame, rec, result, failure, attempts, started)
+
+    def _finish(self, step: dict[str, Any], frame: Frame, rec: dict[str, Any], result: dict[str, Any],
+                failure: StepFailure | None, attempts: int, started: Any) -> dict[str, Any] | None:
+        now = workflow.now()
+        meta = new_meta()
+        meta["attempts"] = rec["attempts"] = attempts
+        meta["durationMs"] = rec["durationMs"] = int((now - started).total_seconds() * 1000)
+        rec["completedAt"] = now.isoformat()
+        rec["console"] = result.get("console") or []
+        warnings = result.get("warnings") or []
+        err: dict[str, Any] | None = None
+        if failure is None:
+            output = result.get("output")
+            rec["status"] = "warning" if warnings else "completed"
+            if warnings:
+                meta["operationalStatus"] = "warning"
+                meta["operationalErrors"] = warnings
+        else:
+            err = failure.extra.get("record") or error_record(
+                step_id=step["id"], step_type=step["kind"], code=failure.code, message=failure.message,
+                type=failure.type, provider_status=failure.provider_status, detail=failure.detail,
+                retryable=bool(failure.retryable), attempt=max(1, attempts), iteration=frame.iteration)
+            output = failure.output
+            meta["success"] = False
+            meta["operationalStatus"] = "error"
+            if err["type"] == "operational":
+                meta["operationalErrors"] = [err]
+            else:
+                meta["error"] = err
+            rec["status"] = "failed"
+            rec["error"] = err
+        rec["output"] = output
+        rec["warnings"] = warnings
+        for w in warnings:
+            self.state.add_error(w)
+        frame.last_output = output
+        frame.scope[step["id"]] = step_entry(output, meta)
+        return err
+
+    # ---- dispatch -----------------------------------------------------------------------------
+    async def _dispatch(self, step: dict[str, Any], frame: Frame, rec: dict[str, Any],
+                        block: dict[str, dict[str, Any]], cap: int | None) -> dict[str, Any]:
+        kind = step["kind"]
+        if kind in _CONTROL:
+            return await _CONTROL[kind](self, step, frame, rec, block)
+        inp = render(step.get("input") or {}, frame.scope, strict=self._strict())
+        rec["input"] = inp
+        if kind in PURE:
+            out = PURE[kind](inp, workflow.now())
+            if kind == "core.set-variable" and isinstance(out, dict):
+                self.vars.update(out)
+            return {"output": out, "attempt": 1}
+        return await self._activity(step, frame, inp, cap)
+
+    async def _activity(self, step: dict[str, Any], frame: Frame, inp: dict[str, Any], cap: int | None
+                        ) -> dict[str, Any]:
+        kind = KINDS[step["kind"]]
+        settings = effective(kind.family, step.get("retryPolicy"), self.settings.get("retryPolicy"))
+        timeout = float(step.get("timeout") or self.settings.get("stepTimeout") or kind.default_timeout_s)
+        if step["kind"] == "core.code":
+            inp = dict(inp, **{"$context": self._code_context(frame)})
+        task = {"stepId": step["id"], "stepType": kind.name, "title": step.get("title") or step["id"],
+                "input": inp, "timeout": timeout, "retry": settings.to_dict(), "runId": self.info["runId"],
+                "workflowId": self.info["workflowId"], "iteration": frame.iteration,
+                "limits": self.settings.get("limits") or {}}
+        policy = temporal_policy(settings, max_attempts_cap=cap)
+        common: dict[str, Any] = {"start_to_close_timeout": timedelta(seconds=timeout + TIMEOUT_SLACK_S),
+                                  "retry_policy": policy, "summary": (step.get("title") or step["id"])[:200]}
+        local = (step.get("execution") or self.settings.get("execution")) == "local"
+        try:
+            if local:
+                common.pop("summary")
+                return dict(await workflow.execute_local_activity(
+                    kind.name, task, activity_id=step["id"] + frame.suffix, **common))
+            return dict(await workflow.execute_activity(
+                kind.name, task, activity_id=step["id"] + frame.suffix,
+                heartbeat_timeout=timedelta(seconds=max(10.0, min(60.0, timeout))), **common))
+        except ActivityError as err:
+            failure = failure_from_activity(err, step, frame.iteration, max_attempts=policy.maximum_attempts)
+            failure.extra["capped"] = cap is not None and cap < settings.max_retries + 1
+            raise failure from None
+
+    def _code_context(self, frame: Frame) -> dict[str, Any]:
+        scope = frame.scope
+        skip = {"initial", "vars", "$errors", "$run", "$item", "$index"}
+        return {"input": scope.get("initial"), "vars": self.vars, "errors": self.state.errors,
+                "steps": {k: v for k, v in scope.items() if k not in skip},
+                "item": scope.get("$item"), "index": scope.get("$index")}
+
+    # ---- control kinds ------------------------------------------------------------------------
+    async def k_if(self, step: dict[str, Any], frame: Frame, rec: dict[str, Any],
+                   block: dict[str, dict[str, Any]]) -> dict[str, Any]:
+        cond = (step.get("input") or {}).get("condition")
+        hit = evaluate(cond, frame.scope, strict=self._strict())
+        branch = "then" if hit else "else"
+        rec["input"] = {"condition": cond, "result": hit}
+        await self.run_block((step.get("blocks") or {}).get(branch) or [], frame)
+        return {"output": {"result": hit, "branch": branch}, "attempt": 1}
+
+    async def k_return(self, step: dict[str, Any], frame: Frame, rec: dict[str, Any],
+                       block: dict[str, dict[str, Any]]) -> dict[str, Any]:
+        inp = render(step.get("input") or {}, frame.scope, strict=self._strict())
+        rec["input"] = inp
+        self.state.output = inp.get("output")
+        self.state.webhook_response = inp.get("webhookResponse")
+        self._finish(step, frame, rec, {"output": inp.get("output"), "attempt": 1}, None, 1, workflow.now())
+        raise ReturnNow()
+
+    async def k_delay(self, step: dict[str, Any], frame: Frame, rec: dict[str, Any],
+                      block: dict[str, dict[str, Any]]) -> dict[str, Any]:
+        inp = render(step.get("input") or {}, frame.scope, strict=self._strict())
+        rec["input"] = inp
+        seconds = _delay_seconds(inp, workflow.now())
+        await self._waiting("waiting", f"delay {seconds:g}s in step `{step['id']}`")
+        await workflow.sleep(timedelta(seconds=seconds), summary=(step.get("title") or step["id"])[:200])
+        await self._waiting("running", None)
+        return {"output": {"delayedSeconds": seconds}, "attempt": 1}
+
+    async def k_signal(self, step: dict[str, Any], frame: Frame, rec: dict[str, Any],
+                       block: dict[str, dict[str, Any]]) -> dict[str, Any]:
+        inp = render(step.get("input") or {}, frame.scope, strict=self._strict())
+        rec["input"] = inp
+        name = str(inp.get("signal") or inp.get("name"))
+        timeout = inp.get("timeout")
+        await self._waiting("paused", f"waiting for signal `{name}` in step `{step['id']}`")
+        try:
+            await workflow.wait_condition(lambda: bool(self.signals.get(name)),
+                                          timeout=timedelta(seconds=float(timeout)) if timeout else None,
+                                          timeout_summary=f"{step['id']} signal timeout")
+        except TimeoutError:
+            await self._waiting("running", None)
+            raise StepFailure("SIGNAL_TIMEOUT", f"no signal '{name}' arrived within {timeout}s",
+                              retryable=False) from None
+        await self._waiting("running", None)
+        return {"output": {"signal": name, "data": self.signals[name].popleft()}, "attempt": 1}
+
+    async def _waiting(self, status: str, details: str | None) -> None:
+        self.state.status = status
+        workflow.upsert_search_attributes([FLOW_STATUS.value_set(status)])
+        if details:
+            workflow.set_current_details(details)
+
+    async def k_sub_flow(self, step: dict[str, Any], frame: Frame, rec: dict[str, Any],
+                         block: dict[str, dict[str, Any]]) -> dict[str, Any]:
+        inp = render(step.get("input") or {}, frame.scope, strict=self._strict())
+        rec["input"] = {k: v for k, v in inp.items() if k != "flow"}
+        child_id = f"{self.info['workflowId']}-{step['id']}{frame.suffix.replace('#', '-').replace('.', '-')}"
+        try:
+            result = await workflow.execute_child_workflow(
+                "FlowWorkflow", {"flow": inp["flow"], "input": inp.get("input")}, id=child_id,
+                static_summary=f"sub-flow of {self.info['workflowId']} step {step['id']}"[:200])
+        except ChildWorkflowError as err:
+            cause = err.cause
+            if isinstance(cause, ApplicationError) and cause.details:
+                child = dict(cause.details[0])
+                raise StepFailure(child.get("code") or "SUB_FLOW_FAILED",
+                                  f"sub-flow {child_id} failed at step '{child.get('stepId')}': "
+                                  f"{child.get('message')}", provider_status=child.get("providerStatus"),
+                                  detail=child.get("detail"), retryable=False) from None
+            raise StepFailure("SUB_FLOW_FAILED", f"sub-flow {child_id} failed: {cause}", retryable=False) from None
+        return {"output": result.get("output") if isinstance(result, dict) else result, "attempt": 1}
+
+    async def k_for_each(self, step: dict[str, Any], frame: Frame, rec: dict[str, Any],
+                         block: dict[str, dict[str, Any]]) -> dict[str, Any]:
+        return await _loops.for_each(self, step, frame, rec, block)
+
+
+_CONTROL = {
+    "core.if": FlowWorkflow.k_if,
+    "core.return": FlowWorkflow.k_return,
+    "core.delay": FlowWorkflow.k_delay,
+    "core.wait-for-signal": FlowWorkflow.k_signal,
+    "core.sub-flow": FlowWorkflow.k_sub_flow,
+    "core.for-each": FlowWorkflow.k_for_each,
+}
+_NEVER_REUSED = frozenset({"core.set-variable", "core.if", "core.return"})
+
+
+def _delay_seconds(inp: dict[str, Any], now: datetime) -> float:
+    if inp.get("until"):
+        try:
+            until = datetime.fromisoformat(str(inp["until"]).replace("Z", "+00:00"))
+        except ValueError:
+            raise StepFailure("VALIDATION_ERROR", f"core.delay 'until' is not an ISO date: {inp['until']!r}",
+                              retryable=False) from None
+        if until.tzinfo is None:
+            until = until.replace(tzinfo=now.tzinfo)
+        return max(0.0, (until - now).total_seconds())
+    try:
+        return max(0.0, float(inp.get("seconds") or 0))
+    except (TypeError, ValueError):
+        raise StepFailure("VALIDATION_ERROR", f"core.delay 'seconds' is not a number: {inp.get('seconds')!r}",
+                          retryable=False) from None
+
+
+def _count_steps(steps: list[dict[str, Any]]) -> int:
+    n = 0
+    for s in steps:
+        n += 1
+        for sub in (s.get("blocks") or {}).values():
+            n += _count_steps(sub)
+    return n
