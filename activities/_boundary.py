@@ -1,0 +1,247 @@
+"""The activity boundary: every step activity runs through ``execute``.
+
+It resolves secrets at the moment of use, enforces the attempt timeout and the output limit, turns any
+exception into the one error record (through the family's mapper), redacts secret values from everything
+it returns, and raises ``ApplicationError(type=<code>)`` with the retry decision of ``workflows.retry``.
+
+Task (activity input, built by the interpreter)::
+
+    {"stepId", "stepType", "title", "input", "timeout", "retry": RetrySettings.to_dict(),
+     "runId", "workflowId", "iteration", "limits": {"outputBytes": ...}}
+
+Result on success: ``{"output", "warnings": [error records], "console": [lines], "attempt"}``.
+On failure: ``ApplicationError(message, record, output, console, type=code, non_retryable=...)``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+import structlog
+from temporalio import activity
+from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
+
+from workflows.errors import StepFailure, failure_to_record
+from workflows.retry import RetrySettings, is_retryable
+
+log = structlog.get_logger("flowtide.activity")
+
+SECRET_PREFIX = "FLOWTIDE_SECRET_"
+_SECRET_RE = re.compile(r"\{\{\s*secrets\.([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
+DEFAULT_OUTPUT_LIMIT = 256 * 1024
+CONSOLE_MAX_LINES = 100
+CONSOLE_MAX_BYTES = 10 * 1024
+REDACTED = "***"
+
+
+@dataclass
+class StepResult:
+    """What a step implementation returns on success (warnings do not fail the step)."""
+
+    output: Any
+    warnings: list[StepFailure] = field(default_factory=list)
+    console: list[str] = field(default_factory=list)
+
+
+@dataclass
+class StepContext:
+    """What a step implementation may know about the call it serves."""
+
+    step_id: str
+    step_type: str
+    title: str
+    run_id: str
+    workflow_id: str
+    iteration: int | None
+    attempt: int
+    timeout_s: float
+    retry: RetrySettings
+    limits: dict[str, Any]
+    secrets: dict[str, str] = field(default_factory=dict)
+    console: list[str] = field(default_factory=list)
+    method: str | None = None  # set by HTTP steps for the POST/PATCH retry rule
+
+    def idempotency_key(self) -> str:
+        """Stable across retries of one call: run id + step id + iteration."""
+        suffix = f"#{self.iteration}" if self.iteration is not None else ""
+        return f"{self.run_id}:{self.step_id}{suffix}"
+
+    def log(self, line: str) -> None:
+        self.console.append(line)
+
+
+StepImpl = Callable[[dict[str, Any], StepContext], Awaitable[StepResult]]
+Mapper = Callable[[BaseException], StepFailure | None]
+
+
+def resolve_secrets(value: Any, found: dict[str, str]) -> Any:
+    """Replace ``{{ secrets.NAME }}`` with ``FLOWTIDE_SECRET_NAME``; raise AUTH_MISSING when unset."""
+    if isinstance(value, str):
+        if "secrets." not in value:
+            return value
+
+        def sub(m: re.Match[str]) -> str:
+            name = m.group(1)
+            secret = os.environ.get(SECRET_PREFIX + name)
+            if secret is None:
+                raise StepFailure("AUTH_MISSING", f"secret '{name}' is not configured "
+                                  f"(set {SECRET_PREFIX}{name} on the worker)", retryable=False)
+            found[name] = secret
+            return secret
+
+        return _SECRET_RE.sub(sub, value)
+    if isinstance(value, dict):
+        return {k: resolve_secrets(v, found) for k, v in value.items()}
+    if isinstance(value, list):
+        return [resolve_secrets(v, found) for v in value]
+    return value
+
+
+def redact(value: Any, secrets: list[str]) -> Any:
+    """Replace every secret value inside strings (and dict keys) by ``***``."""
+    if not secrets:
+        return value
+    if isinstance(value, str):
+        for s in secrets:
+            if s and s in value:
+                value = value.replace(s, REDACTED)
+        return value
+    if isinstance(value, dict):
+        return {redact(k, secrets): redact(v, secrets) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [redact(v, secrets) for v in value]
+    return value
+
+
+def clip_console(lines: list[str]) -> list[str]:
+    """Keep at most 100 lines / 10 KB of console output and say when it was cut."""
+    out: list[str] = []
+    size = 0
+    for i, line in enumerate(lines):
+        if i >= CONSOLE_MAX_LINES or size + len(line) > CONSOLE_MAX_BYTES:
+            out.append(f"[console truncated: {len(lines) - i} more line(s) not kept; limit "
+                       f"{CONSOLE_MAX_LINES} lines / {CONSOLE_MAX_BYTES // 1024} KB]")
+            break
+        out.append(line)
+        size += len(line)
+    return out
+
+
+def _json_size(value: Any) -> int:
+    return len(json.dumps(value, default=str, separators=(",", ":")))
+
+
+async def _heartbeat_while(task: asyncio.Task[Any]) -> None:
+    while not task.done():
+        await asyncio.sleep(1.0)
+        activity.heartbeat()
+
+
+async def execute(kind: str, impl: StepImpl, mapper: Mapper, task: dict[str, Any]) -> dict[str, Any]:
+    """Run one attempt of a step through the boundary (see module docstring)."""
+    info = activity.info()
+    settings = RetrySettings.from_dict(task["retry"])
+    ctx = StepContext(
+        step_id=task["stepId"], step_type=kind, title=task.get("title") or task["stepId"],
+        run_id=task.get("runId", ""), workflow_id=task.get("workflowId", ""),
+        iteration=task.get("iteration"), attempt=info.attempt, timeout_s=float(task.get("timeout") or 30),
+        retry=settings, limits=task.get("limits") or {},
+    )
+    bound = log.bind(step_id=ctx.step_id, kind=kind, attempt=ctx.attempt, workflow_id=ctx.workflow_id)
+    output: Any = None
+    try:
+        inp = resolve_secrets(task.get("input") or {}, ctx.secrets)
+        work = asyncio.ensure_future(_guarded(impl, inp, ctx))
+        beat = asyncio.ensure_future(_heartbeat_while(work)) if info.heartbeat_timeout else None
+        try:
+            result = await asyncio.wait_for(work, timeout=ctx.timeout_s)
+        except TimeoutError:
+            raise StepFailure("TIMEOUT", f"step '{ctx.step_id}' exceeded its timeout of {ctx.timeout_s:g}s",
+                              type="execution") from None
+        finally:
+            if beat is not None:
+                beat.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await beat
+        limit = int(ctx.limits.get("outputBytes") or DEFAULT_OUTPUT_LIMIT)
+        size = _json_size(result.output)
+        if size > limit:
+            raise StepFailure("OUTPUT_TOO_LARGE", f"step output is {size} bytes, over the limit of {limit} bytes",
+                              detail="raise settings.limits.outputBytes or return less data")
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:
+        inner = exc.inner if isinstance(exc, _StepRaisedTimeout) else exc
+        failure = inner if isinstance(inner, StepFailure) else _map(mapper, inner)
+        secrets = list(ctx.secrets.values())
+        retryable = failure.retryable if failure.retryable is not None else is_retryable(
+            failure.code, settings, method=ctx.method, user_code=bool(failure.extra.get("userCode")),
+            provider_status=failure.provider_status)
+        record = redact(failure_to_record(failure, step_id=ctx.step_id, step_type=kind,
+                                          retryable=retryable, attempt=ctx.attempt,
+                                          iteration=ctx.iteration), secrets)
+        output = redact(failure.output, secrets)
+        if output is not None and _json_size(output) > int(ctx.limits.get("outputBytes") or DEFAULT_OUTPUT_LIMIT):
+            output = None
+        console = redact(clip_console(ctx.console), secrets)
+        bound.info("step attempt failed", code=failure.code, retryable=retryable,
+                      message=record["message"])
+        delay = timedelta(seconds=failure.retry_after_s) if failure.retry_after_s and retryable else None
+        # Classified failures are expected outcomes, not worker bugs: BENIGN keeps the SDK from logging a
+        # traceback per attempt. Unmapped exceptions (UNKNOWN_ERROR) stay loud.
+        category = (ApplicationErrorCategory.UNSPECIFIED if failure.code == "UNKNOWN_ERROR"
+                    else ApplicationErrorCategory.BENIGN)
+        raise ApplicationError(record["message"], record, output, console, type=failure.code,
+                               non_retryable=not retryable, next_retry_delay=delay, category=category) from None
+    secrets = list(ctx.secrets.values())
+    warnings = [redact(failure_to_record(w, step_id=ctx.step_id, step_type=kind, retryable=False,
+                                         attempt=ctx.attempt, iteration=ctx.iteration), secrets)
+                for w in result.warnings]
+    for w in warnings:
+        w["severity"] = "warning"
+    return {"output": redact(result.output, secrets), "warnings": warnings,
+            "console": redact(clip_console(ctx.console), secrets), "attempt": ctx.attempt}
+
+
+class _StepRaisedTimeout(Exception):  # noqa: N818
+    """A TimeoutError the step itself raised (a provider timeout), told apart from the step timeout."""
+
+    def __init__(self, inner: TimeoutError) -> None:
+        super().__init__(str(inner))
+        self.inner = inner
+
+
+async def _guarded(impl: StepImpl, inp: dict[str, Any], ctx: StepContext) -> StepResult:
+    try:
+        return await impl(inp, ctx)
+    except TimeoutError as exc:
+        raise _StepRaisedTimeout(exc) from exc
+
+
+def _map(mapper: Mapper, exc: BaseException) -> StepFailure:
+    mapped = mapper(exc)
+    if mapped is not None:
+        return mapped
+    return StepFailure("UNKNOWN_ERROR", f"{type(exc).__name__}: {exc}", detail=repr(exc)[:2048])
+
+
+def step_activity(kind: str, mapper: Mapper) -> Callable[[StepImpl], Callable[[dict[str, Any]], Awaitable[Any]]]:
+    """Make ``impl`` the Temporal activity for ``kind`` (activity type = kind)."""
+
+    def deco(impl: StepImpl) -> Callable[[dict[str, Any]], Awaitable[Any]]:
+        async def run(task: dict[str, Any]) -> dict[str, Any]:
+            return await execute(kind, impl, mapper, task)
+
+        run.__name__ = impl.__name__
+        run.__doc__ = impl.__doc__
+        return activity.defn(name=kind)(run)
+
+    return deco

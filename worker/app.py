@@ -1,0 +1,51 @@
+"""Builds the Flowtide Temporal worker: the one flow interpreter plus one activity per outside-world kind."""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+from typing import Any
+
+from temporalio.client import Client
+from temporalio.worker import Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
+
+from activities import all_activities
+from workflows.interpreter import FlowWorkflow
+from workflows.loop_workflow import FlowLoopWorkflow
+
+DEFAULT_TASK_QUEUE = "flowtide"
+# Pure, deterministic modules the sandbox may share between runs instead of re-importing them per run.
+PASSTHROUGH = ("workflows", "jsonschema", "referencing", "rpds", "jsonschema_specifications", "attrs")
+
+
+def task_queue_from_env() -> str:
+    return os.environ.get("FLOWTIDE_TASK_QUEUE", DEFAULT_TASK_QUEUE)
+
+
+def build_worker(client: Client, task_queue: str | None = None, *, graceful_shutdown_s: float | None = None,
+                 max_concurrent_activities: int | None = None, **overrides: Any) -> Worker:
+    """The worker for every step kind on ``task_queue`` (tests, the CLI and ``flowtide worker`` share it).
+
+    Args:
+        client: a connected Temporal client (see ``client.connect``).
+        task_queue: defaults to ``FLOWTIDE_TASK_QUEUE`` or ``flowtide``.
+        graceful_shutdown_s: how long in-flight activities may finish on shutdown
+            (``FLOWTIDE_GRACEFUL_SHUTDOWN_S``, default 30).
+        max_concurrent_activities: activity slots (``FLOWTIDE_MAX_ACTIVITIES``, default 100).
+        **overrides: passed to ``temporalio.worker.Worker``.
+    """
+    grace = graceful_shutdown_s if graceful_shutdown_s is not None else float(
+        os.environ.get("FLOWTIDE_GRACEFUL_SHUTDOWN_S", "30"))
+    slots = max_concurrent_activities or int(os.environ.get("FLOWTIDE_MAX_ACTIVITIES", "100"))
+    runner = SandboxedWorkflowRunner(restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH))
+    kwargs: dict[str, Any] = {
+        "task_queue": task_queue or task_queue_from_env(),
+        "workflows": [FlowWorkflow, FlowLoopWorkflow],  # FlowLoop: the child runs of big loops
+        "activities": all_activities(),
+        "workflow_runner": runner,
+        "graceful_shutdown_timeout": timedelta(seconds=grace),
+        "max_concurrent_activities": slots,
+    }
+    kwargs.update(overrides)
+    return Worker(client, **kwargs)
