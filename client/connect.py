@@ -1,0 +1,54 @@
+"""The one place that makes a Temporal client: address, namespace, TLS, data converter, search attributes."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from temporalio.client import Client
+from temporalio.common import SearchAttributeKey
+from temporalio.service import RPCError
+
+DEFAULT_ADDRESS = "127.0.0.1:7233"
+
+FLOW_ID = SearchAttributeKey.for_keyword("FlowId")
+FLOW_VERSION = SearchAttributeKey.for_int("FlowVersion")
+FLOW_STATUS = SearchAttributeKey.for_keyword("FlowStatus")
+FAILED_STEP = SearchAttributeKey.for_keyword("FailedStepId")
+ERROR_CODE = SearchAttributeKey.for_keyword("ErrorCode")
+RERUN_OF = SearchAttributeKey.for_keyword("RerunOf")
+SEARCH_ATTRIBUTES = (FLOW_ID, FLOW_VERSION, FLOW_STATUS, FAILED_STEP, ERROR_CODE, RERUN_OF)
+
+
+class TemporalUnreachable(Exception):  # noqa: N818 - the CLI turns it into exit code 3
+    """Temporal cannot be reached at the configured address."""
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where to connect."""
+
+    address: str
+    namespace: str
+    explicit: bool  # TEMPORAL_ADDRESS was set (never start an embedded server then)
+
+
+def target_from_env() -> Target:
+    addr = os.environ.get("TEMPORAL_ADDRESS")
+    return Target(address=addr or DEFAULT_ADDRESS, namespace=os.environ.get("TEMPORAL_NAMESPACE", "default"),
+                  explicit=bool(addr))
+
+
+async def connect(address: str | None = None, namespace: str | None = None) -> Client:
+    """Connect to Temporal; raise ``TemporalUnreachable`` with the address when it does not answer.
+
+    TLS: set ``TEMPORAL_TLS=1`` (and ``TEMPORAL_API_KEY`` for Temporal Cloud).
+    """
+    t = target_from_env()
+    addr = address or t.address
+    tls = os.environ.get("TEMPORAL_TLS", "").lower() in ("1", "true", "yes")
+    try:
+        return await Client.connect(addr, namespace=namespace or t.namespace, tls=tls,
+                                    api_key=os.environ.get("TEMPORAL_API_KEY") or None)
+    except (RPCError, RuntimeError, OSError) as exc:
+        raise TemporalUnreachable(f"cannot reach Temporal at {addr}: {exc}") from None

@@ -1,0 +1,193 @@
+"""A small, real HTTP service on 127.0.0.1 that fails on purpose: the demo's and the tests' peer.
+
+Routes (every request is counted per path in ``calls``)::
+
+    GET  /ok                      200 {"ok": true}
+    GET  /customers/{id}          200 customer JSON; id 404 -> 404; id 500 -> 500
+    ANY  /status/{code}           that status with a JSON body
+    GET  /ratelimit?retry_after=S 429 (with Retry-After when given)
+    ANY  /flaky?fail=N&key=K      fails with 500 (or ?status=) the first N calls for key K, then 200
+    GET  /slow?ms=N               answers after N ms
+    GET  /large?kb=N              N KB of text
+    GET  /redirect?to=URL         302 to URL
+    ANY  /echo                    the method, headers, query and body it received
+    POST /reset                   clears counters
+    GET  /calls                   the counters
+
+It runs in its own thread with its own event loop, so a blocking test or CLI cannot starve it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from collections import Counter
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+
+class DemoService:
+    """Start with ``start()`` (returns the base URL), stop with ``stop()``; usable as a context manager."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.host = host
+        self.port = port
+        self.calls: Counter[str] = Counter()
+        self.bodies: list[dict[str, Any]] = []
+        self._flaky: Counter[str] = Counter()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._server: asyncio.AbstractServer | None = None
+        self._thread: threading.Thread | None = None
+        self._ready = threading.Event()
+        self._lock = threading.Lock()
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def __enter__(self) -> DemoService:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def start(self) -> str:
+        self._thread = threading.Thread(target=self._run, name="demo-service", daemon=True)
+        self._thread.start()
+        if not self._ready.wait(10):
+            raise RuntimeError("demo service did not start")
+        return self.url
+
+    def stop(self) -> None:
+        if self._loop and self._server:
+            loop, server = self._loop, self._server
+
+            async def _close() -> None:
+                server.close()
+                tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+                for t in tasks:
+                    t.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+                loop.stop()
+
+            asyncio.run_coroutine_threadsafe(_close(), loop)
+        if self._thread:
+            self._thread.join(5)
+
+    def reset(self) -> None:
+        with self._lock:
+            self.calls.clear()
+            self._flaky.clear()
+            self.bodies.clear()
+
+    def _run(self) -> None:
+        loop = asyncio.new_event_loop()
+        self._loop = loop
+        asyncio.set_event_loop(loop)
+        self._server = loop.run_until_complete(asyncio.start_server(self._handle, self.host, self.port))
+        self.port = self._server.sockets[0].getsockname()[1]
+        self._ready.set()
+        try:
+            loop.run_forever()
+        finally:
+            loop.close()
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                request = await _read_request(reader)
+                if request is None:
+                    break
+                status, headers, body = await self._route(*request)
+                keep = request[2].get("connection", "").lower() != "close"
+                _write_response(writer, status, headers, body, keep)
+                await writer.drain()
+                if not keep:
+                    break
+        except (ConnectionError, asyncio.IncompleteReadError, asyncio.CancelledError):
+            # CancelledError: the service is stopping; ending quietly keeps asyncio from logging it
+            pass
+        finally:
+            writer.close()
+
+    async def _route(self, method: str, target: str, headers: dict[str, str], body: bytes
+                     ) -> tuple[int, dict[str, str], bytes]:
+        parts = urlsplit(target)
+        path, q = parts.path, {k: v[-1] for k, v in parse_qs(parts.query).items()}
+        with self._lock:
+            self.calls[path] += 1
+            self.bodies.append({"method": method, "path": path, "headers": headers,
+                                "body": body.decode("utf-8", "replace")})
+        seg = [s for s in path.split("/") if s]
+        if path == "/ok":
+            return _json(200, {"ok": True})
+        if path == "/calls":
+            return _json(200, dict(self.calls))
+        if path == "/reset":
+            self.reset()
+            return _json(200, {"reset": True})
+        if len(seg) == 2 and seg[0] == "customers":
+            if seg[1] in ("404", "missing"):
+                return _json(404, {"message": "Customer not found", "id": seg[1]})
+            if seg[1] == "500":
+                return _json(500, {"message": "internal error"})
+            return _json(200, {"id": seg[1], "name": f"Customer {seg[1]}", "email": f"c{seg[1]}@example.test"})
+        if len(seg) == 2 and seg[0] == "status" and seg[1].isdigit():
+            return _json(int(seg[1]), {"status": int(seg[1]), "message": f"status {seg[1]} on purpose"})
+        if path == "/ratelimit":
+            extra = {"retry-after": q["retry_after"]} if "retry_after" in q else {}
+            return _json(429, {"message": "slow down"}, extra)
+        if path == "/flaky":
+            key = q.get("key", "default")
+            with self._lock:
+                self._flaky[key] += 1
+                n = self._flaky[key]
+            if n <= int(q.get("fail", "1")):
+                return _json(int(q.get("status", "500")), {"message": f"failure {n} on purpose", "call": n})
+            return _json(200, {"ok": True, "call": n})
+        if path == "/slow":
+            await asyncio.sleep(int(q.get("ms", "1000")) / 1000)
+            return _json(200, {"ok": True, "sleptMs": int(q.get("ms", "1000"))})
+        if path == "/large":
+            kb = int(q.get("kb", "1024"))
+            return 200, {"content-type": "text/plain"}, b"x" * (kb * 1024)
+        if path == "/redirect":
+            return 302, {"location": q.get("to", "/ok")}, b""
+        if path == "/echo":
+            text = body.decode("utf-8", "replace")
+            return _json(200, {"method": method, "headers": headers, "query": q, "body": text})
+        return _json(404, {"message": f"no route {path}"})
+
+
+def _json(status: int, data: Any, extra: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
+    return status, {"content-type": "application/json", **(extra or {})}, json.dumps(data).encode()
+
+
+async def _read_request(reader: asyncio.StreamReader) -> tuple[str, str, dict[str, str], bytes] | None:
+    line = await reader.readline()
+    if not line:
+        return None
+    method, target, _ = line.decode("latin-1").split(" ", 2)
+    headers: dict[str, str] = {}
+    while True:
+        h = await reader.readline()
+        if h in (b"\r\n", b"\n", b""):
+            break
+        k, _, v = h.decode("latin-1").partition(":")
+        headers[k.strip().lower()] = v.strip()
+    length = int(headers.get("content-length", "0") or 0)
+    body = await reader.readexactly(length) if length else b""
+    return method, target, headers, body
+
+
+_REASONS = {200: "OK", 302: "Found", 404: "Not Found", 429: "Too Many Requests", 500: "Internal Server Error"}
+
+
+def _write_response(writer: asyncio.StreamWriter, status: int, headers: dict[str, str], body: bytes,
+                    keep: bool) -> None:
+    head = [f"HTTP/1.1 {status} {_REASONS.get(status, 'Status')}", f"content-length: {len(body)}",
+            f"connection: {'keep-alive' if keep else 'close'}"]
+    head += [f"{k}: {v}" for k, v in headers.items()]
+    writer.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + body)

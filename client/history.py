@@ -1,0 +1,156 @@
+"""Read a run from its Temporal history alone: its start parameters, and a run record rebuilt from events.
+
+The interpreter maps every outside-world step to one activity (type = step kind, id = step id or
+``stepId#index`` in a loop, summary = title). Its scheduled input holds the rendered step input, its
+completed result ``{output, console, attempt, warnings}``, its failure an ``ApplicationError`` whose
+details are ``(error record, output, console)``. ``record_from_events`` turns those events into a run
+record when the interpreter itself cannot replay the history (it changed since the run). Pure steps run
+inside the workflow and leave no event of their own, so such a record lists the outside-world steps only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from temporalio.api.enums.v1 import EventType
+from temporalio.api.history.v1 import HistoryEvent
+from temporalio.client import WorkflowHistory
+from temporalio.converter import DataConverter
+from temporalio.exceptions import ApplicationError
+
+_E = EventType
+
+
+@dataclass
+class StartInfo:
+    """What the run was started with (the ``WORKFLOW_EXECUTION_STARTED`` event)."""
+
+    params: dict[str, Any]  # {"flow": wire flow, "input": payload, "options": {...}}
+    task_queue: str
+    workflow_type: str
+    started_at: datetime
+
+    @property
+    def flow(self) -> dict[str, Any]:
+        return dict(self.params.get("flow") or {})
+
+    @property
+    def payload(self) -> Any:
+        return self.params.get("input")
+
+
+def _time(event: HistoryEvent) -> datetime:
+    return event.event_time.ToDatetime(tzinfo=UTC)
+
+
+async def start_info(history: WorkflowHistory, converter: DataConverter) -> StartInfo:
+    """Decode the first event of ``history``: the workflow input, task queue and start time."""
+    first = history.events[0]
+    if first.event_type != _E.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED:
+        raise ValueError("the history does not begin with WORKFLOW_EXECUTION_STARTED")
+    attrs = first.workflow_execution_started_event_attributes
+    args = await converter.decode(attrs.input.payloads) if attrs.input.payloads else []
+    params = args[0] if args and isinstance(args[0], dict) else {}
+    return StartInfo(params=params, task_queue=attrs.task_queue.name, workflow_type=attrs.workflow_type.name,
+                     started_at=_time(first))
+
+
+def count_steps(steps: list[dict[str, Any]]) -> int:
+    """Steps of a wire flow, nested blocks included (the interpreter's ``progress.total``)."""
+    return sum(1 + sum(count_steps(b) for b in (s.get("blocks") or {}).values()) for s in steps)
+
+
+def _row(task: dict[str, Any], activity_id: str, kind: str, at: datetime) -> dict[str, Any]:
+    return {"stepId": task.get("stepId") or activity_id.split("#")[0], "stepType": kind,
+            "title": task.get("title") or activity_id, "iteration": task.get("iteration"), "status": "running",
+            "attempts": 0, "startedAt": at.isoformat(), "completedAt": None, "durationMs": None,
+            "input": task.get("input"), "output": None, "console": [], "error": None, "warnings": []}
+
+
+def _close(row: dict[str, Any], at: datetime, status: str) -> None:
+    row["status"] = status
+    row["completedAt"] = at.isoformat()
+    started = datetime.fromisoformat(row["startedAt"])
+    row["durationMs"] = int((at - started).total_seconds() * 1000)
+
+
+def _failure_fields(err: BaseException, row: dict[str, Any]) -> None:
+    details = list(err.details) if isinstance(err, ApplicationError) else []
+    if details and isinstance(details[0], dict):
+        row["error"] = dict(details[0])
+        row["output"] = details[1] if len(details) > 1 else None
+        row["console"] = details[2] if len(details) > 2 and isinstance(details[2], list) else []
+    else:
+        code = (err.type if isinstance(err, ApplicationError) else None) or "UNKNOWN_ERROR"
+        row["error"] = {"stepId": row["stepId"], "stepType": row["stepType"], "type": "execution", "code": code,
+                        "message": str(err), "severity": "error", "retryable": False, "providerStatus": None,
+                        "detail": None, "attempt": 1}
+    row["attempts"] = int(row["error"].get("attempt") or 1)
+
+
+async def _apply(event: HistoryEvent, rows: dict[int, dict[str, Any]], conv: DataConverter) -> None:
+    t = event.event_type
+    if t == _E.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+        a = event.activity_task_scheduled_event_attributes
+        decoded = await conv.decode(a.input.payloads) if a.input.payloads else []
+        task = decoded[0] if decoded and isinstance(decoded[0], dict) else {}
+        rows[event.event_id] = _row(task, a.activity_id, a.activity_type.name, _time(event))
+    elif t == _E.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
+        c = event.activity_task_completed_event_attributes
+        row = rows[c.scheduled_event_id]
+        result = (await conv.decode(c.result.payloads))[0] if c.result.payloads else {}
+        result = result if isinstance(result, dict) else {"output": result}
+        row.update(output=result.get("output"), console=result.get("console") or [],
+                   warnings=result.get("warnings") or [], attempts=int(result.get("attempt") or 1))
+        _close(row, _time(event), "warning" if row["warnings"] else "completed")
+    elif t == _E.EVENT_TYPE_ACTIVITY_TASK_FAILED:
+        f = event.activity_task_failed_event_attributes
+        row = rows[f.scheduled_event_id]
+        _failure_fields(await conv.decode_failure(f.failure), row)
+        _close(row, _time(event), "failed")
+    elif t == _E.EVENT_TYPE_ACTIVITY_TASK_TIMED_OUT:
+        o = event.activity_task_timed_out_event_attributes
+        row = rows[o.scheduled_event_id]
+        row["error"] = {"stepId": row["stepId"], "stepType": row["stepType"], "type": "execution",
+                        "code": "TIMEOUT", "message": f"step '{row['stepId']}' timed out", "severity": "error",
+                        "retryable": True, "providerStatus": None, "detail": o.failure.message, "attempt": 1}
+        _close(row, _time(event), "failed")
+    elif t == _E.EVENT_TYPE_ACTIVITY_TASK_CANCELED:
+        _close(rows[event.activity_task_canceled_event_attributes.scheduled_event_id], _time(event), "cancelled")
+
+
+def _counts(steps: list[dict[str, Any]]) -> dict[str, int]:
+    c = {"completed": 0, "failed": 0, "skipped": 0, "warning": 0, "running": 0, "cancelled": 0}
+    for s in steps:
+        c[s["status"]] = c.get(s["status"], 0) + 1
+    return c
+
+
+async def record_from_events(history: WorkflowHistory, converter: DataConverter, *, status: str,
+                             now: datetime | None = None) -> dict[str, Any]:
+    """A run record rebuilt from the activity events of ``history`` (outside-world steps only)."""
+    info = await start_info(history, converter)
+    rows: dict[int, dict[str, Any]] = {}
+    for event in history.events:
+        await _apply(event, rows, converter)
+    steps = list(rows.values())
+    if status not in ("running", "waiting", "paused"):
+        for s in steps:
+            if s["status"] == "running":
+                s["status"] = "cancelled"
+    end = _time(history.events[-1]) if status not in ("running", "waiting", "paused") else (now or datetime.now(UTC))
+    flow = info.flow
+    failed = [s for s in steps if s["status"] == "failed"]
+    done = {s["stepId"] for s in steps if s["status"] not in ("running",)}
+    return {"runId": history.run_id, "workflowId": history.workflow_id, "flowId": flow.get("id"),
+            "flowVersion": flow.get("version", 1), "status": status, "startedAt": info.started_at.isoformat(),
+            "completedAt": end.isoformat() if status not in ("running", "waiting", "paused") else None,
+            "durationMs": int((end - info.started_at).total_seconds() * 1000),
+            "progress": {"done": len(done), "total": max(len(done), count_steps(flow.get("steps") or []))},
+            "counts": _counts(steps), "firstFailedStep": failed[0]["stepId"] if failed else None,
+            "error": None, "errors": [s["error"] for s in failed], "output": None, "webhookResponse": None,
+            "steps": steps, "loops": [], "rerunOf": (info.params.get("options") or {}).get("rerunOf"),
+            "partial": "rebuilt from the history's activity events: steps that run inside the workflow "
+                       "(set-variable, if, return, ...) are not listed"}

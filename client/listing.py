@@ -1,0 +1,118 @@
+"""``flowtide runs list``: flow runs from Temporal's visibility store (no worker, no history reads).
+
+Filters become one visibility query on the custom search attributes the interpreter keeps current
+(``FlowStatus``, ``FlowId``, ...) plus Temporal's own (``ExecutionStatus``, ``RunId``), so listing stays
+cheap for thousands of runs. A run that was terminated or timed out never got to publish its final
+``FlowStatus``; its Temporal execution status wins.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from temporalio.client import Client, WorkflowExecution
+
+from client.inspect import EXECUTION_STATUS, OPEN_STATUSES
+
+WORKFLOW_TYPE = "FlowWorkflow"
+STATUSES = ("running", "waiting", "paused", "completed", "completed_with_errors", "failed", "cancelled",
+            "timed_out", "terminated")
+_BY_EXECUTION = {"cancelled": "Canceled", "timed_out": "TimedOut", "terminated": "Terminated"}
+_SAFE = re.compile(r"^[A-Za-z0-9_.:#$-]+$")
+
+
+class BadFilterError(ValueError):
+    """A filter value that cannot be used (shown to the user as one line)."""
+
+
+@dataclass
+class RunRow:
+    """One line of ``runs list``."""
+
+    run_id: str
+    workflow_id: str
+    flow_id: str | None
+    flow_version: int | None
+    status: str
+    started_at: datetime | None
+    completed_at: datetime | None
+    failed_step: str | None
+    error_code: str | None
+    rerun_of: str | None
+
+    @property
+    def duration_ms(self) -> int | None:
+        if self.started_at is None or self.completed_at is None:
+            return None
+        return int((self.completed_at - self.started_at).total_seconds() * 1000)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"runId": self.run_id, "workflowId": self.workflow_id, "flowId": self.flow_id,
+                "flowVersion": self.flow_version, "status": self.status,
+                "startedAt": self.started_at.isoformat() if self.started_at else None,
+                "completedAt": self.completed_at.isoformat() if self.completed_at else None,
+                "durationMs": self.duration_ms, "failedStepId": self.failed_step, "errorCode": self.error_code,
+                "rerunOf": self.rerun_of}
+
+
+def _quoted(value: str, what: str) -> str:
+    if not _SAFE.match(value):
+        raise BadFilterError(f"{what} '{value}' may only hold letters, digits and - _ . : # $")
+    return f'"{value}"'
+
+
+def build_query(status: str | None = None, flow: str | None = None, run_prefix: str | None = None) -> str:
+    """The visibility query for the filters of ``runs list``.
+
+    Raises:
+        BadFilterError: an unknown status or a value with characters a query cannot hold.
+    """
+    parts = [f'WorkflowType = "{WORKFLOW_TYPE}"']
+    if status:
+        if status not in STATUSES:
+            raise BadFilterError(f"unknown status '{status}' (one of: {', '.join(STATUSES)})")
+        if status in _BY_EXECUTION:
+            parts.append(f'ExecutionStatus = "{_BY_EXECUTION[status]}"')
+        elif status in OPEN_STATUSES:
+            parts.append(f'ExecutionStatus = "Running" AND FlowStatus = "{status}"')
+        else:
+            parts.append(f'FlowStatus = "{status}"')
+    if flow:
+        parts.append(f"FlowId = {_quoted(flow, '--flow')}")
+    if run_prefix:
+        parts.append(f"RunId STARTS_WITH {_quoted(run_prefix, '--run-id')}")
+    return " AND ".join(parts)
+
+
+def _attr(wf: WorkflowExecution, name: str) -> Any:
+    value = wf.search_attributes.get(name)
+    if isinstance(value, list):
+        return value[0] if value else None
+    return value
+
+
+def row_of(wf: WorkflowExecution) -> RunRow:
+    """A listing row; the execution status wins over a ``FlowStatus`` the workflow could not update."""
+    execution = EXECUTION_STATUS.get(wf.status, "running") if wf.status else "running"
+    flow_status = _attr(wf, "FlowStatus")
+    if execution == "running":
+        status = flow_status if flow_status in OPEN_STATUSES else "running"
+    elif execution in ("completed", "failed") and flow_status:
+        status = str(flow_status)
+    else:
+        status = execution
+    version = _attr(wf, "FlowVersion")
+    return RunRow(run_id=wf.run_id, workflow_id=wf.id, flow_id=_attr(wf, "FlowId"),
+                  flow_version=int(version) if version is not None else None, status=status,
+                  started_at=wf.start_time, completed_at=wf.close_time, failed_step=_attr(wf, "FailedStepId"),
+                  error_code=_attr(wf, "ErrorCode"), rerun_of=_attr(wf, "RerunOf"))
+
+
+async def list_runs(client: Client, *, status: str | None = None, flow: str | None = None,
+                    run_prefix: str | None = None, limit: int = 20) -> list[RunRow]:
+    """The newest ``limit`` runs matching the filters, newest first."""
+    query = build_query(status, flow, run_prefix)
+    return [row_of(wf) async for wf in client.list_workflows(query, limit=limit)]

@@ -1,0 +1,77 @@
+"""Resolve what a user typed (a run id, a unique prefix of one, or a workflow id) to a workflow handle.
+
+Run ids are matched with visibility queries (``RunId STARTS_WITH``), so resolving stays one round trip
+however many runs the namespace holds. A workflow id (or a unique prefix of one) names its latest run.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from temporalio.client import Client, WorkflowHandle
+from temporalio.service import RPCError, RPCStatusCode
+
+_REF = re.compile(r"^[A-Za-z0-9_.:#$-]+$")
+SHOWN = 5
+
+
+class RunNotFound(Exception):  # noqa: N818 - shown to the user as one line
+    """No run, or more than one, matches."""
+
+
+async def _exists(client: Client, workflow_id: str) -> bool:
+    try:
+        await client.get_workflow_handle(workflow_id).describe()
+        return True
+    except RPCError as exc:
+        if exc.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.INVALID_ARGUMENT):
+            return False
+        raise
+
+
+async def _matches(client: Client, query: str) -> list[tuple[str, str]]:
+    return [(wf.id, wf.run_id) async for wf in client.list_workflows(query, limit=SHOWN + 1)]
+
+
+def short_ids(run_ids: list[str], minimum: int = 8) -> int:
+    """How many leading characters tell these run ids apart (at least ``minimum``).
+
+    Temporal's run ids are UUIDv7: the first 8 characters are a timestamp that changes only every 65 s,
+    so runs started close together need a few more characters to stay distinct.
+    """
+    n = minimum
+    while n < 36 and len({r[:n] for r in run_ids}) < len(set(run_ids)):
+        n += 1
+    return n
+
+
+async def resolve_run(client: Client, ref: str) -> WorkflowHandle[Any, Any]:
+    """A handle for ``ref``: a workflow id, a run id, or a unique prefix of a run id or workflow id.
+
+    Raises:
+        RunNotFound: nothing matches, or a prefix matches several runs (the message lists some).
+    """
+    ref = ref.strip()
+    if not ref:
+        raise RunNotFound("empty run reference")
+    if not _REF.match(ref):
+        raise RunNotFound(f"'{ref}' is not a run id or workflow id (letters, digits and - _ . : # $ only)")
+    if await _exists(client, ref):
+        return client.get_workflow_handle(ref)
+    base = 'WorkflowType = "FlowWorkflow"'
+    runs = await _matches(client, f'{base} AND RunId STARTS_WITH "{ref}"')
+    if not runs:
+        workflows = await _matches(client, f'{base} AND WorkflowId STARTS_WITH "{ref}"')
+        if len({w for w, _ in workflows}) == 1:
+            return client.get_workflow_handle(workflows[0][0])
+        runs = workflows
+    if not runs:
+        raise RunNotFound(f"no run matches '{ref}' (give a run id, a unique prefix of one, or a workflow id)")
+    if len(runs) > 1:
+        n = short_ids([r for _, r in runs])
+        listing = ", ".join(f"{r[:n]} ({w})" for w, r in runs[:SHOWN])
+        more = " and more" if len(runs) > SHOWN else ""
+        raise RunNotFound(f"'{ref}' matches several runs: {listing}{more}; type more characters")
+    wid, rid = runs[0]
+    return client.get_workflow_handle(wid, run_id=rid)

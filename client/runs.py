@@ -1,0 +1,103 @@
+"""Start runs, wait for them, and turn Temporal's answer into the run record (spec section 7)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
+from temporalio.common import SearchAttributePair, TypedSearchAttributes
+from temporalio.exceptions import ApplicationError, CancelledError, TerminatedError, TimeoutError
+
+from client.connect import FLOW_ID, FLOW_STATUS, FLOW_VERSION, RERUN_OF
+from workflows.dsl import Flow, load_flow_file
+from workflows.errors import FlowValidationError, Problem
+
+WORKFLOW_TYPE = "FlowWorkflow"
+
+
+def new_workflow_id(flow_id: str) -> str:
+    """Readable workflow ids: ``<flowId>-<short id>``."""
+    return f"{flow_id}-{uuid.uuid4().hex[:8]}"
+
+
+def inline_sub_flows(wire: dict[str, Any], base_dir: Path, depth: int = 0) -> dict[str, Any]:
+    """Replace ``core.sub-flow`` steps' ``flowFile`` by the loaded flow (workflows never read files)."""
+    if depth > 8:
+        raise FlowValidationError([Problem("", "sub-flows nest deeper than 8 levels")])
+
+    def walk(steps: list[dict[str, Any]]) -> None:
+        for s in steps:
+            inp = s.get("input") or {}
+            if s["kind"] == "core.sub-flow" and "flowFile" in inp and "flow" not in inp:
+                path = base_dir / str(inp["flowFile"])
+                child = load_flow_file(str(path)).to_wire()
+                inp["flow"] = inline_sub_flows(child, path.parent, depth + 1)
+            for block in (s.get("blocks") or {}).values():
+                walk(block)
+
+    walk(wire["steps"])
+    return wire
+
+
+async def start_run(client: Client, flow: Flow | dict[str, Any], payload: Any, *, task_queue: str,
+                    workflow_id: str | None = None, reuse: dict[str, Any] | None = None,
+                    rerun_of: str | None = None) -> WorkflowHandle[Any, Any]:
+    """Start one run of ``flow`` with ``payload``; return its handle."""
+    wire = flow.to_wire() if isinstance(flow, Flow) else flow
+    wid = workflow_id or new_workflow_id(wire["id"])
+    attrs: list[SearchAttributePair[Any]] = [
+        SearchAttributePair(FLOW_ID, wire["id"]), SearchAttributePair(FLOW_VERSION, int(wire.get("version", 1))),
+        SearchAttributePair(FLOW_STATUS, "running")]
+    if rerun_of:
+        attrs.append(SearchAttributePair(RERUN_OF, rerun_of))
+    options: dict[str, Any] = {}
+    if reuse:
+        options["reuse"] = reuse
+    if rerun_of:
+        options["rerunOf"] = rerun_of
+    timeout = (wire.get("settings") or {}).get("timeout")
+    return await client.start_workflow(
+        WORKFLOW_TYPE, {"flow": wire, "input": payload, "options": options}, id=wid, task_queue=task_queue,
+        search_attributes=TypedSearchAttributes(attrs),
+        memo={"flowId": wire["id"], "flowVersion": wire.get("version", 1), "rerunOf": rerun_of},
+        static_summary=f"{wire.get('name') or wire['id']} (v{wire.get('version', 1)})"[:200],
+        static_details=f"flow `{wire['id']}` version {wire.get('version', 1)}, "
+                       f"{len(wire['steps'])} top-level steps" + (f", re-run of {rerun_of}" if rerun_of else ""),
+        execution_timeout=timedelta(seconds=float(timeout)) if timeout else None,
+    )
+
+
+def record_from_failure(err: WorkflowFailureError) -> dict[str, Any] | None:
+    """The run record carried by a failed run's failure details, if any."""
+    cause = err.cause
+    if isinstance(cause, ApplicationError) and len(cause.details) > 1 and isinstance(cause.details[1], dict):
+        return dict(cause.details[1])
+    return None
+
+
+def closed_status(err: WorkflowFailureError) -> str:
+    cause = err.cause
+    if isinstance(cause, CancelledError):
+        return "cancelled"
+    if isinstance(cause, TimeoutError):
+        return "timed_out"
+    if isinstance(cause, TerminatedError):
+        return "terminated"
+    return "failed"
+
+
+async def wait_record(handle: WorkflowHandle[Any, Any]) -> dict[str, Any]:
+    """Wait for the run to close and return its run record."""
+    try:
+        return dict(await handle.result())
+    except WorkflowFailureError as err:
+        rec = record_from_failure(err)
+        if rec is not None:
+            return rec
+        from client.inspect import fetch_record
+        rec = await fetch_record(handle)
+        rec["status"] = closed_status(err)
+        return rec
