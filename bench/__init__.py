@@ -1,0 +1,1 @@
+"""Benchmarks: Flowtide against a hand-written Temporal baseline (``python bench/run.py``)."""

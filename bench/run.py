@@ -1,0 +1,132 @@
+"""Flowtide against hand-written Temporal, in one command: ``python bench/run.py [--quick] [--json]``.
+
+Starts its own embedded Temporal dev server (in memory, headless, on a free port, with the same command
+line ``flowtide server`` uses) and the demo HTTP service in a child process, builds one worker with
+``worker.app.build_worker`` that hosts both Flowtide's interpreter and the hand-written baseline, runs every
+scenario with the two sides interleaved, and prints medians and ratios (``--json``: one JSON object).
+
+Top-level figures are for ``execution: local`` (the documented fast path for short steps, see
+docs/performance.md); the ``remote`` object holds the same figures for the default ``execution: remote``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # `python bench/run.py` puts bench/ first on the path, not the project
+
+from bench import baseline, loop, report, scenarios  # noqa: E402
+from client.connect import connect  # noqa: E402
+from client.devserver import DevServer, free_port  # noqa: E402
+
+QUICK = {"seq_steps": 20, "seq_reps": 5, "thr_runs": 50, "thr_steps": 10, "thr_reps": 2, "pure_steps": 1000,
+         "pure_reps": 2, "loop_items": 2000, "loop_concurrency": 50}
+FULL = dict(QUICK, seq_reps=15, thr_reps=3, pure_reps=3, loop_items=100_000)
+
+
+def _peak_rss_mb() -> float:
+    """This process's peak resident set (VmHWM): the worker plus the benchmark's own client."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+@asynccontextmanager
+async def http_service() -> Any:
+    """The demo HTTP service in a child process; yields its base URL."""
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "bench.service", cwd=str(ROOT),
+                                                stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stdin is not None
+    line = (await asyncio.wait_for(proc.stdout.readline(), 30)).decode()
+    try:
+        yield f"http://127.0.0.1:{int(line.split()[1])}"
+    finally:
+        proc.stdin.close()  # the service stops at end of input
+        try:
+            await asyncio.wait_for(proc.wait(), 10)
+        except TimeoutError:
+            proc.kill()
+            await proc.wait()
+
+
+async def _scenarios(env: scenarios.Env, cfg: dict[str, Any], progress: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for mode in ("local", "remote"):
+        progress(f"sequential {cfg['seq_steps']} steps, {mode}")
+        out[f"seq_{mode}"] = await scenarios.sequential(env, cfg["seq_steps"], cfg["seq_reps"], mode)
+        progress(f"throughput {cfg['thr_runs']} x {cfg['thr_steps']} steps, {mode}")
+        out[f"thr_{mode}"] = await scenarios.throughput(env, cfg["thr_runs"], cfg["thr_steps"], cfg["thr_reps"],
+                                                        mode)
+    progress(f"pure {cfg['pure_steps']} steps")
+    out["pure"] = await scenarios.pure(env, cfg["pure_steps"], cfg["pure_reps"])
+    progress(f"for-each over {cfg['loop_items']} items")
+    out["loop"] = await loop.big_loop(env, cfg["loop_items"], cfg["loop_concurrency"], "local")
+    return out
+
+
+async def run(cfg: dict[str, Any], progress: Any) -> dict[str, Any]:
+    """Start the server, the service and the worker; run every scenario; shut everything down."""
+    from activities import all_activities
+    from worker.app import build_worker
+    from workflows.interpreter import FlowWorkflow
+    from workflows.loop_workflow import FlowLoopWorkflow
+
+    os.environ.setdefault("FLOWTIDE_HTTP_ALLOW", "127.0.0.1")  # the SSRF guard refuses loopback otherwise
+    server = DevServer(port=free_port(), ui_port=None, db_file=None)
+    server.start()
+    try:
+        async with http_service() as url:
+            client = await connect(server.address)
+            task_queue = f"bench-{uuid.uuid4().hex[:8]}"
+            worker = build_worker(client, task_queue, graceful_shutdown_s=5,
+                                  workflows=[FlowWorkflow, FlowLoopWorkflow, baseline.BaselineSequence],
+                                  activities=[*all_activities(), baseline.http_get])
+            t0 = time.perf_counter()
+            async with worker:  # leaving the block shuts the worker down before the runtime goes away
+                results = await _scenarios(scenarios.Env(client, task_queue, url), cfg, progress)
+            await baseline.close_clients()
+            results["wall_seconds"] = time.perf_counter() - t0
+            results["worker_rss_mb"] = _peak_rss_mb()
+            results["server_command"] = server.command()[3:]
+    finally:
+        server.stop()
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse arguments, run the benchmark, print the table or the JSON object."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="fewer repetitions, a 2,000-item loop")
+    parser.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
+    parser.add_argument("--loop-items", type=int, help="override the for-each size")
+    args = parser.parse_args(argv)
+    cfg = dict(QUICK if args.quick else FULL)
+    if args.loop_items:
+        cfg["loop_items"] = args.loop_items
+
+    def progress(what: str) -> None:
+        print(f"[bench] {what} ...", file=sys.stderr, flush=True)
+
+    results = asyncio.run(run(cfg, progress))
+    results["templates"] = report.template_figures(ROOT)
+    gc.collect()
+    summary = report.summarise(results, quick=args.quick)
+    print(json.dumps(summary, indent=2) if args.json else report.table(summary))
+    return 0 if summary["pure_activity_events"] == 0 and summary["loop_counts_exact"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
