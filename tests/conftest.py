@@ -1,0 +1,55 @@
+"""Shared fixtures: a real Temporal dev server, a real local HTTP service, a worker per test."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import pytest
+
+from client.demo_service import DemoService
+from client.devserver import DevServer, free_port
+
+os.environ.setdefault("FLOWTIDE_HTTP_ALLOW", "127.0.0.1,::1,localhost")
+
+
+@pytest.fixture(scope="session")
+def dev_server() -> Iterator[DevServer]:
+    server = DevServer(port=free_port(), ui_port=None, db_file=None,
+                       extra_args=["--dynamic-config-value", "frontend.workerHeartbeatsEnabled=false"])
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+async def client(dev_server: DevServer) -> Any:
+    from client.connect import connect
+    return await connect(dev_server.address)
+
+
+@pytest.fixture(scope="session")
+def service() -> Iterator[DemoService]:
+    with DemoService() as svc:
+        yield svc
+
+
+@pytest.fixture
+def task_queue() -> str:
+    return f"tq-{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+async def worker(client: Any, task_queue: str) -> AsyncIterator[Any]:
+    from worker.app import build_worker
+    w = build_worker(client, task_queue, graceful_shutdown_s=1)
+    async with w:
+        yield w
+
+
+@pytest.fixture
+def key() -> str:
+    """A unique key for the service's /flaky counters."""
+    return uuid.uuid4().hex[:12]

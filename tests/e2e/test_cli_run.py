@@ -1,0 +1,91 @@
+"""The ``flowtide`` command as a user runs it: a real process, a real server, exit codes and output."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+async def flowtide(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> tuple[int, str, str]:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "client.cli", *args, cwd=ROOT, env={**os.environ, **(env or {})},
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out, err = await asyncio.wait_for(proc.communicate(), timeout)
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()
+
+
+@pytest.fixture
+def server_env(dev_server) -> dict[str, str]:
+    return {"TEMPORAL_ADDRESS": dev_server.address, "FLOWTIDE_TASK_QUEUE": f"cli-{os.getpid()}"}
+
+
+async def test_demo_shows_success_retry_and_first_failed_step(server_env):
+    code, out, err = await flowtide("demo", env=server_env)
+    assert code == 0, err
+    assert "Status: FAILED" in out
+    assert "First failed step: Charge the card" in out
+    assert "HTTP_SERVER_ERROR" in out and "Provider status: 500" in out
+    assert "2 attempts" in out  # reserve-stock failed once and was retried
+    assert "Fatal Python error" not in err
+
+
+async def test_run_json_prints_the_run_record(server_env, service):
+    flow = ROOT / "examples" / "demo.yaml"
+    payload = json.dumps({"baseUrl": service.url, "customerId": "7"})
+    code, out, err = await flowtide("run", str(flow), "--input", payload, "--json", env=server_env)
+    assert code == 1, err  # the demo flow fails on purpose
+    rec = json.loads(out)
+    for key in ("runId", "workflowId", "flowId", "status", "steps", "errors", "output", "progress",
+                "firstFailedStep", "counts"):
+        assert key in rec
+    assert rec["flowId"] == "demo-order" and rec["status"] == "failed"
+    assert rec["firstFailedStep"] == "charge"
+    assert rec["workflowId"].startswith("demo-order-")
+
+
+async def test_bad_input_is_one_clear_line_and_exit_2(server_env, tmp_path):
+    code, _, err = await flowtide("run", str(tmp_path / "missing.yaml"), env=server_env)
+    assert code == 2 and "missing.yaml" in err and "Traceback" not in err
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"id": "x", "steps": [')
+    code, _, err = await flowtide("run", str(bad), env=server_env)
+    assert code == 2 and "Traceback" not in err and "bad.json" in err
+    code, _, err = await flowtide("run", str(ROOT / "examples" / "demo.yaml"), "--input", "{nope", env=server_env)
+    assert code == 2 and "--input" in err and "Traceback" not in err
+    code, _, err = await flowtide("run", str(ROOT / "examples" / "demo.yaml"), "--input", '{"customerId": 7}',
+                                  env=server_env)
+    assert code == 2 and "baseUrl" in err and "Traceback" not in err
+
+
+async def test_unknown_step_kind_is_reported_with_its_path(server_env, tmp_path):
+    flow = tmp_path / "unknown.yaml"
+    flow.write_text("id: u\nsteps:\n  - stepId: a\n    stepType: core.htp\n    input: {url: 'http://x'}\n")
+    code, _, err = await flowtide("run", str(flow), env=server_env)
+    assert code == 2
+    assert "steps[0]" in err and "core.htp" in err and "Traceback" not in err
+
+
+async def test_unreachable_temporal_exits_3(tmp_path):
+    code, _, err = await flowtide("run", str(ROOT / "examples" / "hello.yaml"), "--input", '{"customerId": "1"}',
+                                  env={"TEMPORAL_ADDRESS": "127.0.0.1:1"}, timeout=60)
+    assert code == 3, err
+    assert "127.0.0.1:1" in err and "Traceback" not in err
+
+
+async def test_validate_and_codes():
+    code, out, _ = await flowtide("validate", *(str(p) for p in sorted((ROOT / "examples").glob("*.yaml"))))
+    assert code == 0, out
+    code, out, _ = await flowtide("codes", "--json")
+    rows = json.loads(out)
+    assert {"code": "HTTP_RATE_LIMITED", "family": "HTTP", "class": "rate-limit"}.items() <= next(
+        r for r in rows if r["code"] == "HTTP_RATE_LIMITED").items()
+    code, out, _ = await flowtide("codes", "--permanent")
+    assert "FILE_NOT_FOUND" in out.split() and "HTTP_RATE_LIMITED" not in out.split()

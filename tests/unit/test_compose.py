@@ -1,0 +1,30 @@
+"""The scale-out compose file: services present, the worker points at the cluster, attributes registered."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from client.connect import SEARCH_ATTRIBUTES
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_compose_services_and_worker_address():
+    doc = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    services = doc["services"]
+    assert {"postgresql", "temporal", "temporal-ui", "worker", "search-attributes"} <= set(services)
+    assert services["temporal"]["environment"]["DB"].startswith("postgres")
+    assert services["worker"]["environment"]["TEMPORAL_ADDRESS"] == "temporal:7233"
+    assert services["worker"]["build"] == "."
+    assert services["temporal-ui"]["environment"]["TEMPORAL_ADDRESS"] == "temporal:7233"
+    command = " ".join(services["search-attributes"]["command"])
+    for key in SEARCH_ATTRIBUTES:
+        assert f"{key.name}=" in command
+
+
+def test_dockerfile_installs_the_project():
+    text = (ROOT / "Dockerfile").read_text()
+    assert 'pip install --no-cache-dir ".[postgres]"' in text
+    assert "flowtide" in text.split("CMD", 1)[1]
