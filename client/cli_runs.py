@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHistory
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -163,9 +164,16 @@ def _history_file(path: str) -> WorkflowHistory:
     if not p.is_file():
         raise UsageError(f"--history {path}: no such file")
     try:
-        return WorkflowHistory.from_json(p.stem, p.read_text(encoding="utf-8"))
+        history = WorkflowHistory.from_json(p.stem, p.read_text(encoding="utf-8"))
     except Exception as exc:  # JSON or protobuf shape errors: say which file, not a traceback
         raise UsageError(f"--history {path}: not a Temporal history JSON ({type(exc).__name__}: {exc})") from None
+    # The SDK core panics (and the replay never returns) on a history that does not open with a started event.
+    first = history.events[0] if history.events else None
+    if (first is None or first.event_type != EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED
+            or not first.workflow_execution_started_event_attributes.workflow_type.name):
+        raise UsageError(f"--history {path}: not a Temporal history JSON (events[0] must be a "
+                         "WorkflowExecutionStarted event with a workflow type)")
+    return history
 
 
 @guarded
