@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -51,6 +52,9 @@ USER_AGENT = "flowtide-http/0.1"
 IDEMPOTENT_BY_DEFAULT = frozenset({"POST", "PATCH"})  # the methods retries would otherwise duplicate
 _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # RFC 9110 token: methods and header names
 _FORM = "application/x-www-form-urlencoded"
+# httpx logs every request's full URL at INFO, and a URL can carry a resolved {{ secrets.NAME }} (a query
+# token) that the boundary redacts only from what it returns: keep that logger to warnings and worse.
+logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
 def _invalid(message: str) -> StepFailure:

@@ -33,6 +33,9 @@ def build_worker(client: Client, task_queue: str | None = None, *, graceful_shut
         graceful_shutdown_s: how long in-flight activities may finish on shutdown
             (``FLOWTIDE_GRACEFUL_SHUTDOWN_S``, default 30).
         max_concurrent_activities: activity slots (``FLOWTIDE_MAX_ACTIVITIES``, default 100).
+        ``FLOWTIDE_STICKY_TIMEOUT_S`` (default 10, the SDK's): how long a run's next workflow task waits for
+        this worker (which caches the run) before any worker may take it; after a crash, the runs this
+        worker had cached resume elsewhere after at most this long.
         **overrides: passed to ``temporalio.worker.Worker``.
     """
     grace = graceful_shutdown_s if graceful_shutdown_s is not None else float(
@@ -47,5 +50,8 @@ def build_worker(client: Client, task_queue: str | None = None, *, graceful_shut
         "graceful_shutdown_timeout": timedelta(seconds=grace),
         "max_concurrent_activities": slots,
     }
+    sticky = os.environ.get("FLOWTIDE_STICKY_TIMEOUT_S")
+    if sticky:
+        kwargs["sticky_queue_schedule_to_start_timeout"] = timedelta(seconds=float(sticky))
     kwargs.update(overrides)
     return Worker(client, **kwargs)
