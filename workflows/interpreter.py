@@ -156,13 +156,23 @@ class FlowWorkflow:
                     i += 1
             return
         queue: deque[str] = deque(start if start is not None else [steps[0]["id"]])
+        stopping = False  # a stop-workflow word is pending: the steps listed before it run, then the run ends
         while queue:
             out = await self.exec_step(by_id[queue.popleft()], frame, by_id)
-            for target in out.next:
-                if target == "stop-workflow":
+            if stopping:
+                if not queue:
                     raise StopFlow()
-                if target != "continue-workflow":
-                    queue.append(target)
+                continue
+            targets = [t for t in out.next if t != "continue-workflow"]
+            if "stop-workflow" in targets:
+                # seed 004: `then: [send-alert, stop-workflow]` sends the alert, then stops; the word clears
+                # the queue, and the steps after it in the same list never run
+                queue = deque(targets[:targets.index("stop-workflow")])
+                if not queue:
+                    raise StopFlow()
+                stopping = True
+                continue
+            queue.extend(targets)
 
     # ---- one step -----------------------------------------------------------------------------
     async def exec_step(self, step: dict[str, Any], frame: Frame, block: dict[str, dict[str, Any]]) -> Outcome:
@@ -177,7 +187,9 @@ class FlowWorkflow:
             return self._skipped(step, frame)
         on_error = step.get("onError") or self.settings.get("onError") or {}
         action = on_error.get("action") or "stop-workflow"
-        retries_left = int(on_error.get("maxRetries") or 0) if action == "retry-step" else 0
+        # maxRetries re-runs the step before the action applies (retry-step; also stop-workflow, as in seed
+        # 004's important-operation, continue-workflow and next); for retry-workflow it counts restarts
+        retries_left = int(on_error.get("maxRetries") or 0) if action != "retry-workflow" else 0
         while True:
             rec = self.state.begin(step, frame, workflow.now())
             done = self.state.progress()
@@ -186,7 +198,7 @@ class FlowWorkflow:
             failure = await self._attempt(step, frame, rec, block)
             if failure is None:
                 return Outcome(next=self._route(step, frame))
-            if action == "retry-step" and retries_left > 0 and failure["code"] != "RUN_LIMIT_REACHED":
+            if retries_left > 0 and failure["code"] != "RUN_LIMIT_REACHED":
                 retries_left -= 1
                 rec["retried"] = True  # superseded by the next run of the step: not counted, not in $errors
                 continue
@@ -213,6 +225,8 @@ class FlowWorkflow:
         if cond and not failed:
             hit = evaluate(cond["if"], frame.scope, strict=self._strict())
             return list(cond.get("then" if hit else "else") or [])
+        if step["kind"] == "core.for-each" and not (step.get("blocks") or {}).get("steps"):
+            return []  # graph style: the loop's next steps are its body, already run once per item
         return list(step.get("next") or [])
 
     def _budget(self, step: dict[str, Any]) -> None:

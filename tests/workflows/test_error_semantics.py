@@ -319,3 +319,19 @@ async def test_delay_is_a_durable_timer(client, task_queue):
         {"stepId": "wait", "stepType": "core.delay", "input": {"seconds": 1}}]})
     assert rec["status"] == "completed"
     assert time.monotonic() - t0 >= 0.9
+
+
+async def test_stop_word_in_a_list_runs_the_steps_before_it_only(client, task_queue):
+    rec = await run_flow(client, task_queue, {"id": "stop-list", "steps": [
+        {"id": "a", "action": "core.set-variable", "parameters": {"x": 1}, "next": ["other", "decide"]},
+        {"id": "other", "action": "core.set-variable", "parameters": {"o": 1}, "next": "queued"},
+        {"id": "decide", "action": "core.set-variable", "parameters": {"d": 1},
+         "condition": {"if": "{{ decide.d }} == 1", "then": ["before-1", "before-2", "stop-workflow", "after"]}},
+        {"id": "queued", "action": "core.set-variable", "parameters": {"q": 1}},
+        {"id": "before-1", "action": "core.set-variable", "parameters": {"b1": 1}, "next": "never"},
+        {"id": "before-2", "action": "core.set-variable", "parameters": {"b2": 1}},
+        {"id": "after", "action": "core.set-variable", "parameters": {"z": 1}},
+        {"id": "never", "action": "core.set-variable", "parameters": {"n": 1}}]})
+    # the word clears the queue ("queued" never runs), runs before-1 and before-2, and not what follows them
+    assert [s["stepId"] for s in rec["steps"]] == ["a", "other", "decide", "before-1", "before-2"]
+    assert rec["status"] == "completed"
