@@ -11,8 +11,24 @@ Routes (every request is counted per path in ``calls``)::
     GET  /large?kb=N              N KB of text
     GET  /redirect?to=URL         302 to URL
     ANY  /echo                    the method, headers, query and body it received
-    POST /reset                   clears counters
+    POST /reset                   clears counters (and plans)
     GET  /calls                   the counters
+
+The peers of the seed recipes in ``examples/seeds/`` (run them with ``--input '{"baseUrl": ...}'``)::
+
+    GET  /data, /query, /slow-endpoint; PUT /cache; POST /alerts      200 {"ok": true, ...}
+    GET  /items/{id}, /extra-data/{id}  like /customers/{id}
+    GET  /files/{name}                  200 text "contents of {name}"
+    POST /charge                        a payment API: 401 without a bearer token, 400 when the amount is not
+                                        positive, 402 for customer "declined", else 200 {chargeId, amount, ...};
+                                        the same idempotencyKey always gets the same chargeId
+    GET  /api/lookup/{id}               a partner API: an id that is an HTTP status (400, 429, 503, ...) gets
+                                        that status, any other id 200 {"id", "name"}
+
+``plan(path, *answers)`` makes the next requests to ``path`` answer the given statuses in order (an answer
+may be ``(status, delay_ms)``), then the route answers as usual again; tests use it to script failures.
+
+``python -m client.demo_service [--port 8080]`` serves it in the foreground.
 
 It runs in its own thread with its own event loop, so a blocking test or CLI cannot starve it.
 """
@@ -36,6 +52,9 @@ class DemoService:
         self.calls: Counter[str] = Counter()
         self.bodies: list[dict[str, Any]] = []
         self._flaky: Counter[str] = Counter()
+        self._plans: dict[str, list[tuple[int, int]]] = {}
+        self._charges: dict[str, str] = {}
+        self._charge_count = 0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._server: asyncio.AbstractServer | None = None
         self._thread: threading.Thread | None = None
@@ -81,6 +100,14 @@ class DemoService:
             self.calls.clear()
             self._flaky.clear()
             self.bodies.clear()
+            self._plans.clear()
+            self._charges.clear()
+
+    def plan(self, path: str, *answers: int | tuple[int, int]) -> None:
+        """The next ``len(answers)`` requests to ``path`` get these statuses (``(status, delay_ms)``: after a
+        delay) with a JSON body, in order; later ones get the route's usual answer. Replaces an earlier plan."""
+        with self._lock:
+            self._plans[path] = [(a, 0) if isinstance(a, int) else (int(a[0]), int(a[1])) for a in answers]
 
     def _run(self) -> None:
         loop = asyncio.new_event_loop()
@@ -120,6 +147,13 @@ class DemoService:
             self.calls[path] += 1
             self.bodies.append({"method": method, "path": path, "headers": headers,
                                 "body": body.decode("utf-8", "replace")})
+        with self._lock:
+            planned = self._plans[path].pop(0) if self._plans.get(path) else None
+        if planned is not None:
+            status, delay_ms = planned
+            if delay_ms:
+                await asyncio.sleep(delay_ms / 1000)
+            return _json(status, {"status": status, "message": f"planned answer {status}", "path": path})
         seg = [s for s in path.split("/") if s]
         if path == "/ok":
             return _json(200, {"ok": True})
@@ -128,7 +162,7 @@ class DemoService:
         if path == "/reset":
             self.reset()
             return _json(200, {"reset": True})
-        if len(seg) == 2 and seg[0] == "customers":
+        if len(seg) == 2 and seg[0] in ("customers", "items", "extra-data"):
             if seg[1] in ("404", "missing"):
                 return _json(404, {"message": "Customer not found", "id": seg[1]})
             if seg[1] == "500":
@@ -158,7 +192,50 @@ class DemoService:
         if path == "/echo":
             text = body.decode("utf-8", "replace")
             return _json(200, {"method": method, "headers": headers, "query": q, "body": text})
+        recipe = self._recipe_route(method, path, seg, headers, body)
+        if recipe is not None:
+            return recipe
         return _json(404, {"message": f"no route {path}"})
+
+    def _recipe_route(self, method: str, path: str, seg: list[str], headers: dict[str, str], body: bytes
+                      ) -> tuple[int, dict[str, str], bytes] | None:
+        """The seed recipes' peers (see the module docstring)."""
+        if path in ("/data", "/query", "/slow-endpoint", "/cache", "/alerts"):
+            text = body.decode("utf-8", "replace")
+            return _json(200, {"ok": True, "path": path, "method": method, **({"received": text} if text else {})})
+        if len(seg) == 2 and seg[0] == "files":
+            return 200, {"content-type": "text/plain"}, f"contents of {seg[1]}".encode()
+        if len(seg) == 3 and seg[:2] == ["api", "lookup"]:
+            if seg[2].isdigit() and 400 <= int(seg[2]) <= 599:
+                return _json(int(seg[2]), {"message": f"partner answered {seg[2]}"})
+            return _json(200, {"id": seg[2], "name": f"Partner record {seg[2]}"})
+        if path == "/charge" and method == "POST":
+            return self._charge(headers, body)
+        return None
+
+    def _charge(self, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, str], bytes]:
+        if not headers.get("authorization", "").startswith("Bearer ") or headers["authorization"] == "Bearer ":
+            return _json(401, {"message": "missing API key"})
+        try:
+            req = json.loads(body or b"{}")
+            amount = float(req.get("amount") or 0)
+        except (ValueError, TypeError, AttributeError):
+            return _json(400, {"message": "the body is not a JSON charge request"})
+        if amount <= 0:
+            return _json(400, {"message": "amount must be positive"})
+        if req.get("customerId") == "declined":
+            return _json(402, {"message": "card declined"})
+        key = str(req.get("idempotencyKey") or "")
+        with self._lock:
+            charge = self._charges.get(key) if key else None
+            replay = charge is not None
+            if charge is None:
+                self._charge_count += 1
+                charge = f"ch_{self._charge_count}"
+                if key:
+                    self._charges[key] = charge
+        return _json(200, {"chargeId": charge, "amount": amount, "customerId": req.get("customerId"),
+                           "replayed": replay})
 
 
 def _json(status: int, data: Any, extra: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
@@ -182,7 +259,8 @@ async def _read_request(reader: asyncio.StreamReader) -> tuple[str, str, dict[st
     return method, target, headers, body
 
 
-_REASONS = {200: "OK", 302: "Found", 404: "Not Found", 429: "Too Many Requests", 500: "Internal Server Error"}
+_REASONS = {200: "OK", 302: "Found", 400: "Bad Request", 401: "Unauthorized", 402: "Payment Required",
+            404: "Not Found", 429: "Too Many Requests", 500: "Internal Server Error", 503: "Service Unavailable"}
 
 
 def _write_response(writer: asyncio.StreamWriter, status: int, headers: dict[str, str], body: bytes,
@@ -191,3 +269,25 @@ def _write_response(writer: asyncio.StreamWriter, status: int, headers: dict[str
             f"connection: {'keep-alive' if keep else 'close'}"]
     head += [f"{k}: {v}" for k, v in headers.items()]
     writer.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + body)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Serve in the foreground (``python -m client.demo_service --port 8080``) until interrupted."""
+    import argparse
+    import time
+
+    parser = argparse.ArgumentParser(description="The local service the demo and the seed recipes call.")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8080)
+    args = parser.parse_args(argv)
+    with DemoService(args.host, args.port) as service:
+        print(f"serving on {service.url} (Ctrl-C stops)", flush=True)
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            pass
+
+
+if __name__ == "__main__":
+    main()
