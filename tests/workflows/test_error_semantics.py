@@ -335,3 +335,21 @@ async def test_stop_word_in_a_list_runs_the_steps_before_it_only(client, task_qu
     # the word clears the queue ("queued" never runs), runs before-1 and before-2, and not what follows them
     assert [s["stepId"] for s in rec["steps"]] == ["a", "other", "decide", "before-1", "before-2"]
     assert rec["status"] == "completed"
+
+
+async def test_huge_response_is_refused_and_never_retried(client, task_queue, service):
+    before = service.calls["/large"]
+    t0 = time.monotonic()
+    rec = await run_flow(client, task_queue, {"id": "huge", "steps": [
+        http("body", service.url + "/large?kb=4096", retryPolicy=fast(3, mode="aggressive"), continueOnError=True),
+        {"stepId": "output", "stepType": "core.http", "retryPolicy": fast(3, mode="aggressive"),
+         "input": {"url": service.url + "/large?kb=400"}}],
+        "settings": {"limits": {"httpResponseBytes": 1024 * 1024}}})
+    assert time.monotonic() - t0 < 10
+    first = step(rec, "body")["error"]
+    assert first["code"] == "HTTP_RESPONSE_TOO_LARGE" and first["retryable"] is False
+    # the body fits the 1 MiB HTTP limit but not the 256 KiB step output limit
+    second = step(rec, "output")["error"]
+    assert second["code"] == "OUTPUT_TOO_LARGE" and second["retryable"] is False
+    assert rec["status"] == "failed" and rec["firstFailedStep"] == "output"
+    assert service.calls["/large"] - before == 2  # one call each, even in aggressive mode
