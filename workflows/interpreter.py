@@ -17,7 +17,7 @@ from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RawValue, SearchAttributeKey
-from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflowError
+from temporalio.exceptions import ActivityError, ApplicationError, CancelledError, ChildWorkflowError
 
 with workflow.unsafe.imports_passed_through():
     from workflows import _loops
@@ -34,6 +34,10 @@ FLOW_STATUS = SearchAttributeKey.for_keyword("FlowStatus")
 FAILED_STEP = SearchAttributeKey.for_keyword("FailedStepId")
 ERROR_CODE = SearchAttributeKey.for_keyword("ErrorCode")
 TIMEOUT_SLACK_S = 10.0
+# In-workflow steps (set-variable, if, a `next` cycle of them) run inside one workflow task; past this many
+# in one task, the run sleeps 1 ms so the task ends before the SDK's 2 s deadlock detector fails it (which
+# would retry the task forever: a runaway cycle would hang instead of reaching the step budget).
+STEPS_PER_TASK = 200
 
 
 @workflow.defn(name="FlowWorkflow")
@@ -48,6 +52,7 @@ class FlowWorkflow:
         self.info: dict[str, Any] = {}
         self.workflow_retries = 0
         self.reuse: dict[str, Any] = {}
+        self._task_steps: tuple[datetime | None, int] = (None, 0)  # (time of the current task, steps in it)
 
     # ---- Temporal handlers -------------------------------------------------------------------
     @workflow.run
@@ -182,6 +187,7 @@ class FlowWorkflow:
             # rerun --from-failed: the recorded output stands in for the step (no side effect repeats)
             return self._reused(step, frame, self.reuse.pop(sid))
         self._budget(step)
+        await self._yield_now_and_then()
         if step.get("skipCondition") is not None and evaluate(
                 step["skipCondition"], frame.scope, strict=self._strict()):
             return self._skipped(step, frame)
@@ -228,6 +234,14 @@ class FlowWorkflow:
         if step["kind"] == "core.for-each" and not (step.get("blocks") or {}).get("steps"):
             return []  # graph style: the loop's next steps are its body, already run once per item
         return list(step.get("next") or [])
+
+    async def _yield_now_and_then(self) -> None:
+        """Deterministic: counts steps per workflow task (``workflow.now()`` is the task's time)."""
+        now, count = self._task_steps
+        count = count + 1 if now == workflow.now() else 1
+        self._task_steps = (workflow.now(), count)
+        if count >= STEPS_PER_TASK:
+            await workflow.sleep(timedelta(milliseconds=1), summary="yield (many in-workflow steps)")
 
     def _budget(self, step: dict[str, Any]) -> None:
         self.state.executions += 1
@@ -368,6 +382,9 @@ class FlowWorkflow:
                 kind.name, task, activity_id=step["id"] + frame.suffix,
                 heartbeat_timeout=timedelta(seconds=max(10.0, min(60.0, timeout))), **common))
         except ActivityError as err:
+            if isinstance(err.cause, CancelledError):
+                # only a cancellation of the run cancels a step's activity: end the run as cancelled
+                raise asyncio.CancelledError(f"step '{step['id']}' cancelled with the run") from None
             failure = failure_from_activity(err, step, frame.iteration, max_attempts=policy.maximum_attempts)
             failure.extra["capped"] = cap is not None and cap < settings.max_retries + 1
             raise failure from None
