@@ -16,7 +16,6 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHistory
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -36,7 +35,7 @@ from client.connect import TemporalUnreachable
 from client.history import start_info
 from client.inspect import RunView, inspect_run
 from client.listing import STATUSES, BadFilterError, list_runs
-from client.replay import replay_history
+from client.replay import BadHistoryError, load_history, replay_history
 from client.rerun import RerunRefused, build_plan
 from client.resolve import RunNotFound, resolve_run
 
@@ -164,16 +163,9 @@ def _history_file(path: str) -> WorkflowHistory:
     if not p.is_file():
         raise UsageError(f"--history {path}: no such file")
     try:
-        history = WorkflowHistory.from_json(p.stem, p.read_text(encoding="utf-8"))
-    except Exception as exc:  # JSON or protobuf shape errors: say which file, not a traceback
-        raise UsageError(f"--history {path}: not a Temporal history JSON ({type(exc).__name__}: {exc})") from None
-    # The SDK core panics (and the replay never returns) on a history that does not open with a started event.
-    first = history.events[0] if history.events else None
-    if (first is None or first.event_type != EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED
-            or not first.workflow_execution_started_event_attributes.workflow_type.name):
-        raise UsageError(f"--history {path}: not a Temporal history JSON (events[0] must be a "
-                         "WorkflowExecutionStarted event with a workflow type)")
-    return history
+        return load_history(p.read_text(encoding="utf-8"), p.stem)
+    except BadHistoryError as exc:
+        raise UsageError(f"--history {path}: {exc}") from None
 
 
 @guarded
@@ -186,9 +178,10 @@ async def cmd_replay(args: argparse.Namespace) -> int:
         async with temporal() as client:
             handle, run_id = await _pinned(client, args.run)
             history, source = await handle.fetch_history(), f"{handle.id} (run {run_id})"
-    if not history.events:
-        raise UsageError(f"{source}: the history has no events")
-    report = await replay_history(history)
+    try:
+        report = await replay_history(history)
+    except BadHistoryError as exc:
+        raise UsageError(f"{source}: {exc}") from None
     if args.json:
         print(_dump(report.__dict__))
     else:

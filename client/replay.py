@@ -50,7 +50,8 @@ _MACHINE_WORDS = {
     "Timer": "starts a timer",
     "Activity": "schedules a step activity",
     "ChildWorkflow": "starts a child run",
-    "UpsertSearchAttributes": "updates the search attributes",
+    "UpsertSearchAttributes": "updates the search attributes (a status change)",
+    "UpsertWorkflowSearchAttributes": "updates the search attributes (a status change)",
     "CompleteWorkflow": "completes the run",
     "FailWorkflow": "fails the run",
     "LocalActivity": "runs a local activity",
@@ -101,8 +102,71 @@ def build_replayer(workflows: Sequence[type] | None = None, interceptors: Sequen
                     disable_safe_workflow_eviction=keep_state)
 
 
+class BadHistoryError(ValueError):
+    """Not a history the Replayer can take (shown to the user as one line)."""
+
+
+_WFT_STARTED = EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED
+_AFTER_WFT_STARTED = frozenset({EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED, EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED,
+                                EventType.EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT,
+                                EventType.EVENT_TYPE_WORKFLOW_EXECUTION_TERMINATED})
+
+
+def check_history(history: WorkflowHistory) -> None:
+    """Refuse a history whose shape the SDK core cannot take.
+
+    On such a history the core panics (a first event that is not the start, events out of order, a workflow
+    task started and then not completed) or waits for a workflow task (only the start event), and the replay
+    never returns; so this check runs first.
+
+    Raises:
+        BadHistoryError: what is wrong, in one line.
+    """
+    events = history.events
+    if not events:
+        raise BadHistoryError("not a Temporal history JSON: it has no events")
+    if (events[0].event_type != EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED
+            or not events[0].workflow_execution_started_event_attributes.workflow_type.name):
+        raise BadHistoryError("not a Temporal history JSON: events[0] must be a WorkflowExecutionStarted event "
+                              "with a workflow type")
+    if len(events) == 1:  # the core would wait forever for a workflow task
+        raise BadHistoryError("the history holds only its start event: no workflow code has run yet, so there is "
+                              "nothing to replay")
+    for i, e in enumerate(events):
+        if e.event_id != i + 1:
+            raise BadHistoryError(f"not a complete Temporal history: events[{i}] has id {e.event_id}, expected "
+                                  f"{i + 1} (events missing, repeated or out of order)")
+        if e.event_type == _WFT_STARTED and i + 1 < len(events) and events[i + 1].event_type not in _AFTER_WFT_STARTED:
+            raise BadHistoryError(f"not a valid Temporal history: workflow task started at event {e.event_id} is "
+                                  f"followed by {EventType.Name(events[i + 1].event_type)}, not by its outcome")
+
+
+def load_history(text: str, fallback_id: str) -> WorkflowHistory:
+    """A history from its JSON (``runs export``, ``temporal workflow show -o json``, the Web UI's download).
+
+    The workflow id matters for replay: the interpreter derives child run ids (sub-flows, loop parts)
+    from it. It is read from the started event; ``fallback_id`` (e.g. the file name) serves only for a
+    server that does not record it there.
+
+    Raises:
+        BadHistoryError: not JSON, not a history, or a history that cannot be replayed (``check_history``).
+    """
+    try:
+        history = WorkflowHistory.from_json(fallback_id, text)
+    except Exception as exc:  # JSON or protobuf shape errors: one line, not a traceback
+        raise BadHistoryError(f"not a Temporal history JSON ({type(exc).__name__}: {exc})") from None
+    check_history(history)
+    recorded = history.events[0].workflow_execution_started_event_attributes.workflow_id
+    return WorkflowHistory(recorded, history.events) if recorded else history
+
+
 async def replay_history(history: WorkflowHistory, workflows: Sequence[type] | None = None) -> ReplayReport:
-    """Replay ``history``; report whether the current code makes the same decisions, in plain words."""
+    """Replay ``history``; report whether the current code makes the same decisions, in plain words.
+
+    Raises:
+        BadHistoryError: the history cannot be replayed at all (see ``check_history``).
+    """
+    check_history(history)
     result = await build_replayer(workflows).replay_workflow(history, raise_on_replay_failure=False)
     activities = sum(1 for e in history.events if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED)
     report = ReplayReport(workflow_id=history.workflow_id, run_id=history.run_id, events=len(history.events),
@@ -126,9 +190,14 @@ def _step_at(history: WorkflowHistory, event_id: int) -> str:
     return ""
 
 
+_RECORDED_WORDS = {"LocalActivity": "ran a local activity", "Activity": "scheduled a step activity",
+                   "Timer": "started a timer", "ChildWorkflow": "started a child run"}
+_DIFFERENT_STEPS = "steps were added, removed, renamed or reordered before it."
+
+
 def explain(message: str, history: WorkflowHistory) -> str:
     """Temporal's non-determinism message in plain words, naming the step where the code diverges."""
-    m = re.search(r"(\w+) machine does not handle this event: HistoryEvent\(id: (\d+), (\w+)\)", message)
+    m = re.search(r"(\w+?) ?[Mm]achine does not handle (?:this event: )?HistoryEvent\(id: (\d+), (\w+)\)", message)
     if m:
         machine, event_id, event = m.group(1), int(m.group(2)), m.group(3)
         recorded = _EVENT_WORDS.get(event, f"recorded a {event} event")
@@ -136,12 +205,19 @@ def explain(message: str, history: WorkflowHistory) -> str:
         return (f"At history event {event_id} the recorded run {recorded}{_step_at(history, event_id)}, but the "
                 f"current interpreter {doing} at that point. The code now makes a different decision for this "
                 "run: steps or waits were added, removed or reordered.")
-    m = re.search(r"Activity (id|type) of scheduled event '([^']*)' does not match activity \w+ of activity "
-                  r"command '([^']*)'", message)
+    m = re.search(r"(Activity|Child workflow) (id|type) of (?:scheduled event|recorded marker) '([^']*)' does not "
+                  r"match .*? command '([^']*)'", message)
     if m:
-        what = "step" if m.group(1) == "id" else "step kind"
-        return (f"The recorded run scheduled {what} '{m.group(2)}' here, but the current interpreter schedules "
-                f"{what} '{m.group(3)}' instead: steps were added, removed, renamed or reordered before it.")
+        noun = {("Activity", "id"): "step", ("Activity", "type"): "step kind", ("Child workflow", "id"): "child run",
+                ("Child workflow", "type"): "child workflow type"}[(m.group(1), m.group(2))]
+        did, does = ("started", "starts") if m.group(1) == "Child workflow" else ("scheduled", "schedules")
+        return (f"The recorded run {did} {noun} '{m.group(3)}' here, but the current interpreter {does} {noun} "
+                f"'{m.group(4)}' instead: {_DIFFERENT_STEPS}")
+    m = re.search(r"Missing associated machine for (\w+)\((\d+)\)", message)
+    if m:
+        did = _RECORDED_WORDS.get(m.group(1), f"issued a {m.group(1)} command")
+        return (f"The recorded run {did} (its #{m.group(2)}) where the current interpreter does not: the code "
+                "now issues fewer commands for this run (steps were removed or skipped, or the run ends earlier).")
     if "No command scheduled for event" in message or "nondeterminism" in message.lower():
         return ("The current interpreter does not reproduce the recorded run: it issues fewer, more or different "
                 "commands than the history holds. Temporal says: " + message)
@@ -210,6 +286,10 @@ def processed(history: WorkflowHistory) -> tuple[WorkflowHistory, list[str]]:
 async def record_by_replay(history: WorkflowHistory, now: datetime | None = None) -> dict[str, Any] | None:
     """The interpreter's run record rebuilt by replaying ``history``; None when the code cannot replay it."""
     from workflows.interpreter import FlowWorkflow
+    try:
+        check_history(history)
+    except BadHistoryError:
+        return None
     try:
         result = await build_replayer([FlowWorkflow], [_Capture()], keep_state=True).replay_workflow(
             history, raise_on_replay_failure=False)

@@ -1,0 +1,156 @@
+"""The replay corpus (``tests/histories/``) against the current interpreter, with Temporal's Replayer.
+
+No server: the Replayer runs the workflow code locally over the recorded events. Every history must replay;
+deliberately changed interpreters (``tests.support.changed_interpreters``) must fail, with an explanation in
+plain words. Re-record with ``python -m tests.support.record_histories`` when the interpreter changes on
+purpose (see docs/runs.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from temporalio.api.enums.v1 import EventType
+from temporalio.api.history.v1 import HistoryEvent
+from temporalio.client import WorkflowHistory
+from temporalio.converter import DataConverter
+
+from client.history import start_info
+from client.replay import BadHistoryError, ReplayReport, load_history, record_by_replay, replay_history
+from tests.support import changed_interpreters as changed
+from tests.support.cli import flowtide
+from tests.support.record_histories import CASES
+from workflows.kinds import KINDS
+from workflows.loop_workflow import FlowLoopWorkflow
+
+CORPUS = Path(__file__).resolve().parents[1] / "histories"
+INDEX: dict[str, Any] = json.loads((CORPUS / "index.json").read_text(encoding="utf-8"))
+FILES = sorted(p.name for p in CORPUS.glob("*.json") if p.name != "index.json")
+NOT_RECORDED = {"llm.chat"}  # needs an OpenAI-compatible server; its activity is replayed like any other
+ERROR_PATHS = {"onError:stop-workflow", "onError:continue-workflow", "onError:retry-step", "onError:retry-workflow",
+               "onError:next", "continueOnError", "skipCondition", "signal:timeout", "for-each:batched", "cancel",
+               "rerun:from-failed", "retryPolicy", "execution:local"}
+REPLAY_LIMIT_S = 60  # a replay that does not end is a failure, not a hang
+
+
+def load(name: str) -> WorkflowHistory:
+    return load_history((CORPUS / name).read_text(encoding="utf-8"), Path(name).stem)
+
+
+async def replay(history: WorkflowHistory, workflows: list[type] | None = None) -> ReplayReport:
+    return await asyncio.wait_for(replay_history(history, workflows), REPLAY_LIMIT_S)
+
+
+def has_activity(history: WorkflowHistory) -> bool:
+    return any(e.event_type in (EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED, EventType.EVENT_TYPE_MARKER_RECORDED)
+               for e in history.events)
+
+
+@pytest.mark.parametrize("name", FILES)
+async def test_every_recorded_history_replays_on_the_current_interpreter(name: str) -> None:
+    report = await replay(load(name))
+    assert report.ok, f"{name} no longer replays: {report.explanation}\nTemporal: {report.raw}"
+
+
+@pytest.mark.parametrize("case", sorted(INDEX))
+async def test_the_replayed_run_ends_as_recorded(case: str) -> None:
+    history = load(INDEX[case]["files"][0])
+    record = await asyncio.wait_for(record_by_replay(history), REPLAY_LIMIT_S)
+    assert record is not None and record["status"] == INDEX[case]["status"]
+
+
+def kinds_in(steps: list[dict[str, Any]]) -> set[str]:
+    found: set[str] = set()
+    for s in steps:
+        found.add(s["kind"])
+        for block in (s.get("blocks") or {}).values():
+            found |= kinds_in(block)
+        inner = (s.get("input") or {}).get("flow")
+        if isinstance(inner, dict):
+            found |= kinds_in(inner.get("steps") or [])
+    return found
+
+
+async def test_the_corpus_covers_every_step_kind_and_error_path() -> None:
+    covered = {c for entry in INDEX.values() for c in entry["covers"]}
+    assert not (set(KINDS) - NOT_RECORDED) - covered, "step kinds without a recorded history"
+    assert not ERROR_PATHS - covered, "error-handling paths without a recorded history"
+    for case, entry in INDEX.items():  # the index does not merely claim it: the recorded flow has the kind
+        info = await start_info(load(entry["files"][0]), DataConverter.default)
+        claimed = {c for c in entry["covers"] if c in KINDS}
+        assert claimed <= kinds_in(info.flow["steps"]), case
+
+
+def test_the_index_the_files_and_the_recorder_agree() -> None:
+    listed = sorted(f for entry in INDEX.values() for f in entry["files"])
+    assert listed == FILES, "a history without an index entry, or an entry without its file: record again"
+    assert sorted(INDEX) == sorted(c.name for c in CASES), "a recorder case was added or removed: record again"
+
+
+# ---- deliberately changed interpreters ------------------------------------------------------------
+@pytest.mark.parametrize(("interpreter", "name", "words"), [
+    (changed.SettleTimerInterpreter, "http.json",
+     "At history event 5 the recorded run scheduled a step activity for step 'fetch-customer' (core.http), but the "
+     "current interpreter starts a timer at that point"),
+    (changed.RenamedActivityInterpreter, "on-error-stop.json",
+     "The recorded run scheduled step 'fetch' here, but the current interpreter schedules step "
+     "'corpus-on-error-stop.fetch' instead"),
+    (changed.SkipsLaterStepsInterpreter, "sub-flow.json",
+     "the recorded run started a child run (a sub-flow or a loop part), but the current interpreter updates the "
+     "search attributes (a status change) at that point"),
+    (changed.SettleTimerInterpreter, "http-local-activity.json",
+     "The recorded run ran a local activity (its #1) where the current interpreter does not"),
+])
+async def test_a_changed_interpreter_fails_replay_and_says_why(interpreter: type, name: str, words: str) -> None:
+    report = await replay(load(name), [interpreter, FlowLoopWorkflow])
+    assert not report.ok
+    assert report.explanation is not None and words in report.explanation, report.explanation
+    assert report.raw is not None and "Nondeterminism" in report.raw
+
+
+async def test_the_corpus_catches_a_changed_interpreter_on_every_run_with_a_step_activity() -> None:
+    runs = [n for n in FILES if ".child-" not in n and has_activity(load(n))]
+    reports = {n: await replay(load(n), [changed.SettleTimerInterpreter, FlowLoopWorkflow]) for n in runs}
+    assert len(runs) >= 20
+    assert [n for n, r in reports.items() if r.ok] == []
+
+
+async def test_flowtide_replay_reports_a_changed_interpreter_in_plain_words(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = await flowtide(capsys, "replay", "--history", str(CORPUS / "sub-flow.json"))
+    assert code == 0 and "OK, the current interpreter makes the same decisions" in out  # child ids: workflow id
+    monkeypatch.setattr("client.replay.default_workflows",
+                        lambda: [changed.RenamedActivityInterpreter, FlowLoopWorkflow])
+    code, out, _ = await flowtide(capsys, "replay", "--history", str(CORPUS / "http.json"))
+    assert code == 1
+    assert "NOT DETERMINISTIC" in out and "scheduled step 'fetch-customer' here" in out
+    assert "workflow.patched()" in out
+
+
+# ---- histories the core cannot take: refused at once, never a hang --------------------------------
+def renumbered(events: list[HistoryEvent]) -> list[HistoryEvent]:
+    out = []
+    for i, e in enumerate(events, 1):
+        copy = HistoryEvent()
+        copy.CopyFrom(e)
+        copy.event_id = i
+        out.append(copy)
+    return out
+
+
+@pytest.mark.parametrize(("cut", "words"), [
+    (lambda ev: [], "it has no events"),
+    (lambda ev: ev[1:], "events[0] must be a WorkflowExecutionStarted event"),
+    (lambda ev: ev[:1], "only its start event"),
+    (lambda ev: [ev[0], *ev[:0:-1]], "events missing, repeated or out of order"),
+    (lambda ev: renumbered([ev[0], *ev[:0:-1]]), "not by its outcome"),
+])
+async def test_a_malformed_history_is_refused_before_the_replayer_sees_it(cut: Any, words: str) -> None:
+    history = load("http.json")
+    with pytest.raises(BadHistoryError, match=words.replace("[", r"\[").replace("]", r"\]")):
+        await replay(WorkflowHistory(history.workflow_id, cut(list(history.events))))
+    assert await record_by_replay(WorkflowHistory(history.workflow_id, cut(list(history.events)))) is None
