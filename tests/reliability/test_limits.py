@@ -1,0 +1,132 @@
+"""Spec section 9 limits on a dev server whose own limits are turned down, so that they are reached in seconds.
+
+The server (its own process and port) suggests continue-as-new from 40 events, fails a history at 400 and
+refuses any payload over 512 KiB (Temporal's defaults: 4,096, 51,200 and 2 MiB). On it:
+
+- a for-each of 60 HTTP items completes with exact counts: it runs in batch child runs and the coordinator
+  continues as new whenever the server suggests it, so no history comes near the limit;
+- step outputs and HTTP bodies over Flowtide's limits fail the step at once with ``OUTPUT_TOO_LARGE`` /
+  ``HTTP_RESPONSE_TOO_LARGE`` (the run goes on under ``continueOnError``) instead of sending Temporal a
+  payload it refuses, which would leave the run waiting on retries;
+- with ``outputBytes`` raised above what the server accepts, the step still fails cleanly with
+  ``OUTPUT_TOO_LARGE`` (the SDK refuses the payload before the server does).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from temporalio.api.enums.v1 import EventType
+
+from client.connect import connect
+from client.devserver import DevServer, free_port
+from client.runs import start_run, wait_record
+from tests.support.flows import step
+from workflows.dsl import parse_flow
+
+SUGGEST_AT, HISTORY_LIMIT, BLOB_LIMIT = 40, 400, 512 * 1024
+DYNAMIC = {
+    "limit.historyCount.suggestContinueAsNew": SUGGEST_AT,
+    "limit.historyCount.warn": SUGGEST_AT * 2,
+    "limit.historyCount.error": HISTORY_LIMIT,
+    "limit.blobSize.warn": BLOB_LIMIT // 2,
+    "limit.blobSize.error": BLOB_LIMIT,
+}
+
+
+@pytest.fixture(scope="module")
+def low_server() -> Any:
+    extra = ["--dynamic-config-value", "frontend.workerHeartbeatsEnabled=false"]
+    for key, value in DYNAMIC.items():
+        extra += ["--dynamic-config-value", f"{key}={value}"]
+    server = DevServer(port=free_port(), ui_port=None, db_file=None, extra_args=extra)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+async def low(low_server: DevServer) -> AsyncIterator[tuple[Any, str]]:
+    from worker.app import build_worker
+    client = await connect(low_server.address)
+    async with build_worker(client, "limits", graceful_shutdown_s=1):
+        yield client, "limits"
+
+
+async def histories(client: Any, handle: Any) -> dict[str, list[int]]:
+    """Event counts of every run under ``handle`` (children, continued-as-new runs), by workflow id."""
+    out: dict[str, list[int]] = {}
+    todo = [handle]
+    while todo:
+        h = todo.pop()
+        events = [e async for e in h.fetch_history_events()]
+        out.setdefault(h.id, []).append(len(events))
+        for e in events:
+            if e.event_type == EventType.EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_STARTED:
+                ex = e.child_workflow_execution_started_event_attributes.workflow_execution
+                todo.append(client.get_workflow_handle(ex.workflow_id, run_id=ex.run_id))
+            elif e.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW:
+                new_run = e.workflow_execution_continued_as_new_event_attributes.new_execution_run_id
+                todo.append(client.get_workflow_handle(h.id, run_id=new_run))
+    return out
+
+
+async def test_big_loop_continues_as_new_under_a_low_history_limit(low: tuple[Any, str], service: Any) -> None:
+    client, tq = low
+    items = 60
+    flow = parse_flow({"id": "big-loop", "settings": {"limits": {"loopBatchSize": 10}}, "steps": [
+        {"stepId": "each", "stepType": "core.for-each", "input": {
+            "items": items, "concurrency": 4,
+            "steps": [{"stepId": "get", "stepType": "core.http",
+                       "input": {"url": service.url + "/customers/{{ $item }}"}}]}}]}, source="test")
+    handle = await start_run(client, flow, {}, task_queue=tq)
+    rec = await wait_record(handle)
+    assert rec["status"] == "completed", rec.get("errors")
+    out = step(rec, "each")["output"]
+    assert (out["count"], out["succeeded"], out["failed"]) == (items, items, 0)
+    lengths = await histories(client, handle)
+    coordinator = lengths[f"{handle.id}-each-loop"]
+    print(f"\nhistories: coordinator runs {coordinator}, batches "
+          f"{[v for k, v in lengths.items() if '-each-b' in k]}, parent {lengths[handle.id]}")
+    assert len(coordinator) > 1  # the coordinator continued as new when the server suggested it
+    assert max(n for runs in lengths.values() for n in runs) < HISTORY_LIMIT
+
+
+async def test_oversized_outputs_fail_cleanly_under_a_low_blob_limit(low: tuple[Any, str], service: Any) -> None:
+    client, tq = low
+    soft = {"continueOnError": True, "retryPolicy": {"maxRetries": 2, "delayMs": 100}}
+    big = "return 'x' * (600 * 1024)"
+    flow = parse_flow({"id": "too-large", "steps": [
+        {"stepId": "big-output", "stepType": "core.code", **soft, "input": {"script": big}},
+        {"stepId": "big-body", "stepType": "core.http", **soft, "input": {"url": service.url + "/large?kb=700"}},
+        {"stepId": "fine", "stepType": "core.code", "input": {"script": "return 'y' * (100 * 1024)"}},
+        {"stepId": "done", "stepType": "core.return", "input": {"output": {
+            "codes": "{{ $errors | map: 'code' }}", "fine": "{{ fine.output | size }}"}}}]}, source="test")
+    t0 = time.monotonic()
+    rec = await wait_record(await start_run(client, flow, {}, task_queue=tq))
+    took = time.monotonic() - t0
+    assert rec["status"] == "completed_with_errors", rec.get("errors")
+    assert step(rec, "big-output")["error"]["code"] == "OUTPUT_TOO_LARGE"
+    assert step(rec, "big-body")["error"]["code"] == "HTTP_RESPONSE_TOO_LARGE"
+    assert step(rec, "big-output")["attempts"] == 1 and step(rec, "big-body")["attempts"] == 1  # not retried
+    assert rec["output"] == {"codes": ["OUTPUT_TOO_LARGE", "HTTP_RESPONSE_TOO_LARGE"], "fine": 100 * 1024}
+    print(f"\noversized output and body failed cleanly; run took {took:.1f}s")
+    assert took < 15
+
+
+async def test_output_limit_above_the_server_limit_still_fails_cleanly(low: tuple[Any, str]) -> None:
+    client, tq = low
+    flow = parse_flow({"id": "misconfigured", "settings": {"limits": {"outputBytes": 4 * 1024 * 1024}}, "steps": [
+        {"stepId": "big-output", "stepType": "core.code", "retryPolicy": {"maxRetries": 2, "delayMs": 100},
+         "input": {"script": "return 'x' * (700 * 1024)"}}]}, source="test")
+    t0 = time.monotonic()
+    rec = await wait_record(await start_run(client, flow, {}, task_queue=tq))
+    took = time.monotonic() - t0
+    assert rec["status"] == "failed"
+    assert step(rec, "big-output")["error"]["code"] == "OUTPUT_TOO_LARGE", step(rec, "big-output")["error"]
+    print(f"\n700 KiB output over a 512 KiB server limit: {step(rec, 'big-output')['error']['message']} "
+          f"({took:.1f}s)")
+    assert took < 15
