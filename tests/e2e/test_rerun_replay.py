@@ -6,6 +6,7 @@ succeeded before the failure) is checked by its call count.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from pathlib import Path
@@ -16,6 +17,7 @@ import yaml
 
 from client.runs import start_run, wait_record
 from tests.support.cli import flowtide
+from worker.app import build_worker
 from workflows.dsl import parse_flow
 
 
@@ -145,3 +147,30 @@ async def test_replay_and_export_of_a_live_run(client, task_queue, service, key,
     assert code == 2 and "not a Temporal history" in err
     code, _, err = await flowtide(capsys, "replay")
     assert code == 2 and "--history" in err
+
+
+@pytest.mark.usefixtures("cli_env")
+async def test_show_plan_replay_export_and_rerun_work_with_the_worker_stopped(
+        client, task_queue, service, key, tmp_path: Path, capsys):
+    async with build_worker(client, task_queue, graceful_shutdown_s=1):
+        handle, run_id = await failed_run(client, task_queue, service, key)
+    with pytest.raises(asyncio.TimeoutError):  # proof that no worker serves the task queue any more
+        await asyncio.wait_for(handle.query("record"), 3)
+    posts = service.calls["/echo"]
+    code, out, err = await flowtide(capsys, "runs", "show", run_id)
+    assert code == 0, err
+    first_screen = "\n".join(out.splitlines()[:6])
+    assert "Charge the card" in first_screen and "HTTP_SERVER_ERROR" in first_screen and "Retry helps?" in first_screen
+    code, out, _ = await flowtide(capsys, "rerun", run_id, "--from-failed", "--dry-run")
+    assert code == 0 and "starting at step 'charge'" in out
+    code, out, _ = await flowtide(capsys, "replay", run_id)
+    assert code == 0 and "OK, the current interpreter makes the same decisions" in out
+    target = tmp_path / "run.json"
+    code, _, _ = await flowtide(capsys, "runs", "export", run_id, "-o", str(target))
+    assert code == 0
+    code, out, _ = await flowtide(capsys, "replay", "--history", str(target))
+    assert code == 0 and "OK" in out
+    # the rerun brings its own worker (no --no-worker) and does not repeat the POST
+    code, out, err = await flowtide(capsys, "rerun", run_id, "--from-failed", "--json")
+    assert code == 0, err
+    assert json.loads(out)["status"] == "completed" and service.calls["/echo"] == posts
