@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from client import render
+from client.codec import CodecKeyError
 from client.connect import TemporalUnreachable, connect, target_from_env
 from client.devserver import DEFAULT_DB, DevServer, port_open
 from client.logs import configure
@@ -322,6 +323,9 @@ def main(argv: list[str] | None = None) -> int:
         print_problems(err, as_json=bool(getattr(args, "json", False)))
         return EXIT_INVALID
     except UsageError as err:
+        _err(str(err))
+        return EXIT_INVALID
+    except CodecKeyError as err:
         _err(str(err))
         return EXIT_INVALID
     except TemporalUnreachable as err:

@@ -42,13 +42,16 @@ def target_from_env() -> Target:
 async def connect(address: str | None = None, namespace: str | None = None) -> Client:
     """Connect to Temporal; raise ``TemporalUnreachable`` with the address when it does not answer.
 
-    TLS: set ``TEMPORAL_TLS=1`` (and ``TEMPORAL_API_KEY`` for Temporal Cloud).
+    TLS: set ``TEMPORAL_TLS=1`` (and ``TEMPORAL_API_KEY`` for Temporal Cloud). Payload encryption: set
+    ``FLOWTIDE_CODEC_KEY`` (see ``client.codec``); workers built on this client use the same converter.
     """
+    from client.codec import data_converter
     t = target_from_env()
+    converter = data_converter()  # before connecting: a malformed key is a configuration error, not "unreachable"
     addr = address or t.address
     tls = os.environ.get("TEMPORAL_TLS", "").lower() in ("1", "true", "yes")
     try:
         return await Client.connect(addr, namespace=namespace or t.namespace, tls=tls,
-                                    api_key=os.environ.get("TEMPORAL_API_KEY") or None)
+                                    api_key=os.environ.get("TEMPORAL_API_KEY") or None, data_converter=converter)
     except (RPCError, RuntimeError, OSError) as exc:
         raise TemporalUnreachable(f"cannot reach Temporal at {addr}: {exc}") from None
