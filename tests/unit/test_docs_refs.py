@@ -15,7 +15,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGES = sorted((ROOT / "docs").glob("*.md"))
-SPAN = re.compile(r"`((?:tests/[\w./-]+\.py)|(?:\.\.\.))(?:::(\w+))?`")
+SPAN = re.compile(r"`(tests/[\w./-]+\.py|\.\.\.(?=::))(?:::(\w+))?`")
 
 
 def references(text: str) -> list[tuple[str, str | None]]:
@@ -39,7 +39,7 @@ def defined_tests(path: str) -> frozenset[str]:
 
 
 def test_reference_parser() -> None:
-    text = "`tests/a/test_x.py::test_one` then `...::test_two`, `tests/b.py` and `...::test_three`"
+    text = "`tests/a/test_x.py::test_one` then `...::test_two`, `tests/b.py`, `...` and `...::test_three`"
     assert references(text) == [("tests/a/test_x.py", "test_one"), ("tests/a/test_x.py", "test_two"),
                                  ("tests/b.py", None), ("tests/b.py", "test_three")]
 
@@ -61,3 +61,20 @@ def test_the_error_handling_table_names_tests() -> None:
     assert len(named) >= 40
     seed_tests = defined_tests("tests/workflows/test_seed_recipes.py")
     assert {n for n in seed_tests if n.startswith("test_seed_")} <= named  # every seed recipe's test has a row
+
+
+def test_flow_language_alias_table_is_the_code_table() -> None:
+    from workflows.kinds import ALIASES, KINDS
+    text = (ROOT / "docs" / "flow-language.md").read_text(encoding="utf-8")
+    rows = dict(re.findall(r"^\| `([\w.:-]+)` \| `([\w.-]+)` \|$", text, flags=re.M))
+    assert rows == ALIASES
+    assert all(f"`{kind}`" in text for kind in KINDS)
+
+
+def test_flow_language_lists_every_filter() -> None:
+    from workflows._tpl_filters import FILTERS
+    text = (ROOT / "docs" / "flow-language.md").read_text(encoding="utf-8")
+    table = text[text.index("### Filters"):text.index("### Missing values")]
+    documented = set(re.findall(r"^\| `(\w+)|, `(\w+)", table, flags=re.M))
+    names = {a or b for a, b in documented}
+    assert set(FILTERS) - names == set()
