@@ -38,6 +38,9 @@ TIMEOUT_SLACK_S = 10.0
 # in one task, the run sleeps 1 ms so the task ends before the SDK's 2 s deadlock detector fails it (which
 # would retry the task forever: a runaway cycle would hang instead of reaching the step budget).
 STEPS_PER_TASK = 200
+# Temporal terminates a run whose history reaches 51,200 events (limit.historyCount.error), and 10,000 remote
+# steps write ~60,000: past this many events the run fails with STEP_BUDGET_EXCEEDED instead, with its record.
+HISTORY_GUARD = 40_000
 
 
 @workflow.defn(name="FlowWorkflow")
@@ -246,12 +249,18 @@ class FlowWorkflow:
     def _budget(self, step: dict[str, Any]) -> None:
         self.state.executions += 1
         limit = int((self.settings.get("limits") or {}).get("maxStepExecutions") or 10_000)
+        events = workflow.info().get_current_history_length()
         if self.state.executions > limit:
-            rec = error_record(step_id=step["id"], step_type=step["kind"], code="STEP_BUDGET_EXCEEDED",
-                               message=f"the run executed more than {limit} steps "
-                                       "(settings.limits.maxStepExecutions); is a next-cycle missing a runLimit?")
-            self.state.add_error(rec)
-            raise Halt(rec)
+            message = (f"the run executed more than {limit} steps (settings.limits.maxStepExecutions); "
+                       "is a next-cycle missing a runLimit?")
+        elif events > HISTORY_GUARD:
+            message = (f"the run's history has {events} events, near Temporal's limit, after "
+                       f"{self.state.executions} steps; is a next-cycle missing a runLimit?")
+        else:
+            return
+        rec = error_record(step_id=step["id"], step_type=step["kind"], code="STEP_BUDGET_EXCEEDED", message=message)
+        self.state.add_error(rec)
+        raise Halt(rec)
 
     def _strict(self) -> bool:
         return bool(self.settings.get("strictTemplates"))

@@ -130,3 +130,23 @@ async def test_output_limit_above_the_server_limit_still_fails_cleanly(low: tupl
     print(f"\n700 KiB output over a 512 KiB server limit: {step(rec, 'big-output')['error']['message']} "
           f"({took:.1f}s)")
     assert took < 15
+
+
+async def test_runaway_cycle_of_steps_fails_before_the_history_limit(
+        low: tuple[Any, str], service: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    # With Temporal's defaults a cycle of 10,000 remote steps writes ~60,000 events, past the 51,200 at
+    # which the server terminates a run: the interpreter fails the run itself at HISTORY_GUARD events.
+    # Turned down here to match this server's limit of 400.
+    from workflows import interpreter
+    monkeypatch.setattr(interpreter, "HISTORY_GUARD", HISTORY_LIMIT - 100, raising=False)
+    flow = parse_flow({"id": "remote-cycle", "steps": [
+        {"id": "a", "action": "core.http", "parameters": {"url": service.url + "/ok"}, "next": "b"},
+        {"id": "b", "action": "core.http", "parameters": {"url": service.url + "/ok"}, "next": "a"}]},
+        source="test")
+    handle = await start_run(client := low[0], flow, {}, task_queue=low[1])
+    rec = await wait_record(handle)
+    assert rec["status"] == "failed", rec["status"]
+    assert rec["errors"][-1]["code"] == "STEP_BUDGET_EXCEEDED"
+    assert "history" in rec["errors"][-1]["message"]
+    events = [e async for e in client.get_workflow_handle(handle.id).fetch_history_events()]
+    assert len(events) < HISTORY_LIMIT
