@@ -2,8 +2,8 @@
 
 Filters become one visibility query on the custom search attributes the interpreter keeps current
 (``FlowStatus``, ``FlowId``, ...) plus Temporal's own (``ExecutionStatus``, ``RunId``), so listing stays
-cheap for thousands of runs. A run that was terminated or timed out never got to publish its final
-``FlowStatus``; its Temporal execution status wins.
+cheap for thousands of runs. Only top-level runs are listed: a sub-flow's child run is not. A run that was
+terminated or timed out never got to publish its final ``FlowStatus``; its Temporal execution status wins.
 """
 
 from __future__ import annotations
@@ -70,7 +70,8 @@ def build_query(status: str | None = None, flow: str | None = None, run_prefix: 
     Raises:
         BadFilterError: an unknown status or a value with characters a query cannot hold.
     """
-    parts = [f'WorkflowType = "{WORKFLOW_TYPE}"']
+    # a sub-flow's child run is a FlowWorkflow too, without FlowId: its failure is shown on the parent's step
+    parts = [f'WorkflowType = "{WORKFLOW_TYPE}"', "ParentWorkflowId IS NULL"]
     if status:
         if status not in STATUSES:
             raise BadFilterError(f"unknown status '{status}' (one of: {', '.join(STATUSES)})")

@@ -141,6 +141,19 @@ async def test_list_filters_by_status_flow_run_id_and_limit(client, task_queue, 
     assert code == 2 and "--flow" in err
 
 
+async def test_list_leaves_out_the_child_runs_of_sub_flows(client, task_queue, service, cli_env, capsys):
+    fid = flow_id("parent")
+    child = parse_flow({"id": "child", "steps": [http("inner", service.url + "/status/404")]}).to_wire()
+    parent = await run_and_stop(client, task_queue, {"id": fid, "steps": [
+        {"stepId": "call-child", "stepType": "core.sub-flow", "input": {"flow": child, "input": {}}}]})
+    child_run = (await client.get_workflow_handle(f"{parent.id}-call-child").describe()).run_id
+    await listed(client, f'WorkflowId = "{parent.id}-call-child" AND FlowStatus = "failed"')
+    _, out, _ = await flowtide(capsys, "runs", "list", "--flow", fid, "--json")
+    assert [(r["workflowId"], r["failedStepId"]) for r in json.loads(out)] == [(parent.id, "call-child")]
+    _, out, _ = await flowtide(capsys, "runs", "list", "--run-id", child_run, "--json")
+    assert json.loads(out) == []  # a failed child run without a FlowId would read "? v?" in the list
+
+
 async def test_terminated_run_shows_terminated_and_a_prefix_resolves(client, task_queue, cli_env, capsys):
     fid = flow_id("terminated")
     doc = {"id": fid, "steps": [{"stepId": "a", "stepType": "core.set-variable", "input": {"x": 1}},
