@@ -269,8 +269,9 @@ async def _start(client: Client, case: Case, env: Env, done: dict[str, WorkflowH
                            rerun_of=old.run_id, workflow_id=f"corpus-{case.name}")
 
 
-async def record(client: Client, cases: list[Case], env: Env, out: Path) -> dict[str, Any]:
-    """Run ``cases`` one after another; write their histories to ``out``; return their index entries."""
+async def record(client: Client, cases: list[Case], env: Env, out: Path, keep: set[str]) -> dict[str, Any]:
+    """Run ``cases`` one after another; write the histories of those in ``keep`` to ``out``; return their
+    index entries (the others only run because a rerun case needs them)."""
     entries: dict[str, Any] = {}
     done: dict[str, WorkflowHandle[Any, Any]] = {}
     for case in cases:
@@ -280,6 +281,8 @@ async def record(client: Client, cases: list[Case], env: Env, out: Path) -> dict
             await case.drive(pinned, env)
         status = await _finish(pinned)
         done[case.name] = pinned
+        if case.name not in keep:
+            continue
         files = [f"{case.name}.json"]
         (out / files[0]).write_text(history_json(await pinned.fetch_history()), encoding="utf-8")
         for n, child in enumerate(await _children(client, pinned), 1):
@@ -318,10 +321,10 @@ async def main_async(names: list[str], out: Path) -> int:
         try:
             client = await connect(server.address)
             async with build_worker(client, TASK_QUEUE, graceful_shutdown_s=1):
-                entries = await record(client, cases, Env(svc.url, smtp.port, Path(files)), out)
+                entries = await record(client, cases, Env(svc.url, smtp.port, Path(files)), out, wanted)
         finally:
             smtp.stop()
-    index.update({k: v for k, v in entries.items() if k in wanted})
+    index.update(entries)
     index_file.write_text(json.dumps(dict(sorted(index.items())), indent=2) + "\n", encoding="utf-8")
     return 0
 
