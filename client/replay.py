@@ -89,16 +89,18 @@ def default_workflows() -> list[type]:
 
 def build_replayer(workflows: Sequence[type] | None = None, interceptors: Sequence[Interceptor] = (), *,
                    keep_state: bool = False) -> Replayer:
-    """A ``Replayer`` with the worker's sandbox passthrough (``worker.app.PASSTHROUGH``).
+    """A ``Replayer`` with the worker's sandbox passthrough (``worker.app.PASSTHROUGH``) and data converter.
 
     ``keep_state``: at the end of a history the replayer evicts the workflow; a safe eviction cancels its
     coroutines, and the interpreter's cancellation handler would then mark the run and its running steps
     ``cancelled``. Skipping it leaves the state as the last recorded workflow task left it.
     """
+    from client.codec import data_converter
     from worker.app import PASSTHROUGH
     runner = SandboxedWorkflowRunner(restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH))
+    # the worker's converter: with FLOWTIDE_CODEC_KEY the recorded payloads are encrypted
     return Replayer(workflows=list(workflows or default_workflows()), workflow_runner=runner,
-                    interceptors=list(interceptors), runtime=quiet_runtime(),
+                    interceptors=list(interceptors), runtime=quiet_runtime(), data_converter=data_converter(),
                     disable_safe_workflow_eviction=keep_state)
 
 

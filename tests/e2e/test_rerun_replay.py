@@ -7,7 +7,9 @@ succeeded before the failure) is checked by its call count.
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
+import os
 import uuid
 from pathlib import Path
 from typing import Any
@@ -16,7 +18,7 @@ import pytest
 import yaml
 
 from client.runs import start_run, wait_record
-from tests.support.cli import flowtide
+from tests.support.cli import flowtide, until
 from worker.app import build_worker
 from workflows.dsl import parse_flow
 
@@ -174,3 +176,29 @@ async def test_show_plan_replay_export_and_rerun_work_with_the_worker_stopped(
     code, out, err = await flowtide(capsys, "rerun", run_id, "--from-failed", "--json")
     assert code == 0, err
     assert json.loads(out)["status"] == "completed" and service.calls["/echo"] == posts
+
+
+async def test_replay_and_show_of_an_encrypted_run_with_the_key_and_no_worker(
+        dev_server, task_queue, cli_env, monkeypatch: pytest.MonkeyPatch, capsys):
+    from client.codec import KEY_ENV
+    from client.connect import connect
+    monkeypatch.setenv(KEY_ENV, base64.b64encode(os.urandom(32)).decode())
+    sealed = await connect(dev_server.address)
+    flow = parse_flow({"id": "sealed", "steps": [
+        {"stepId": "note", "stepType": "core.set-variable", "input": {"a": 1}},
+        {"stepId": "wait", "stepType": "core.delay", "input": {"seconds": 600}}]})
+
+    async def waiting() -> bool:
+        return (await handle.describe()).search_attributes.get("FlowStatus") == ["waiting"]
+
+    async with build_worker(sealed, task_queue, graceful_shutdown_s=1):
+        handle = await start_run(sealed, flow, {}, task_queue=task_queue)
+        assert await until(waiting)
+    try:
+        code, out, _ = await flowtide(capsys, "replay", handle.id)
+        assert code == 0 and "OK" in out, out  # the Replayer decodes with the same key as the worker
+        code, out, _ = await flowtide(capsys, "runs", "show", handle.id)
+        assert code == 0 and "Status: WAITING" in out and "Steps: 1 completed" in out
+        assert "rebuilt from the history" not in out  # the interpreter's own record, by replay
+    finally:
+        await handle.terminate("test over")
