@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
+import time
 from dataclasses import dataclass
 
 from temporalio.client import Client
@@ -10,6 +12,7 @@ from temporalio.common import SearchAttributeKey
 from temporalio.service import RPCError
 
 DEFAULT_ADDRESS = "127.0.0.1:7233"
+STARTING_WAIT_S = 10.0  # how long connect() waits for a server that is still starting
 
 FLOW_ID = SearchAttributeKey.for_keyword("FlowId")
 FLOW_VERSION = SearchAttributeKey.for_int("FlowVersion")
@@ -50,8 +53,14 @@ async def connect(address: str | None = None, namespace: str | None = None) -> C
     converter = data_converter()  # before connecting: a malformed key is a configuration error, not "unreachable"
     addr = address or t.address
     tls = os.environ.get("TEMPORAL_TLS", "").lower() in ("1", "true", "yes")
-    try:
-        return await Client.connect(addr, namespace=namespace or t.namespace, tls=tls,
-                                    api_key=os.environ.get("TEMPORAL_API_KEY") or None, data_converter=converter)
-    except (RPCError, RuntimeError, OSError) as exc:
-        raise TemporalUnreachable(f"cannot reach Temporal at {addr}: {exc}") from None
+    deadline = time.monotonic() + STARTING_WAIT_S
+    while True:
+        try:
+            return await Client.connect(addr, namespace=namespace or t.namespace, tls=tls,
+                                        api_key=os.environ.get("TEMPORAL_API_KEY") or None, data_converter=converter)
+        except (RPCError, RuntimeError, OSError) as exc:
+            # a server that has just opened its port answers "Frontend is not healthy yet" for a moment
+            if "not healthy yet" in str(exc) and time.monotonic() < deadline:
+                await asyncio.sleep(0.1)
+                continue
+            raise TemporalUnreachable(f"cannot reach Temporal at {addr}: {exc}") from None
