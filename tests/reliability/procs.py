@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import signal
@@ -12,6 +13,16 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 READY = "flowtide worker polling task queue"
+_STARTED: list[subprocess.Popen[bytes]] = []
+
+
+@atexit.register
+def _no_leftovers() -> None:
+    """A failed test must not leave workers polling (and taking tasks from the next test's runs)."""
+    for proc in _STARTED:
+        if proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
 
 
 class WorkerProcess:
@@ -35,11 +46,13 @@ class WorkerProcess:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self, wait_s: float = 30.0) -> WorkerProcess:
+        assert self.proc is None, "one process per WorkerProcess"
         start_at = self.log_path.stat().st_size if self.log_path.exists() else 0
         with self.log_path.open("ab") as log:
             self.proc = subprocess.Popen([sys.executable, "-m", "worker"], cwd=ROOT, env=self.env,
                                          stdin=subprocess.DEVNULL, stdout=log, stderr=log,
                                          start_new_session=True)
+        _STARTED.append(self.proc)
         deadline = time.monotonic() + wait_s
         while time.monotonic() < deadline:
             if READY in self.log_path.read_text(errors="replace")[start_at:]:
@@ -77,7 +90,7 @@ class WorkerProcess:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
     def __enter__(self) -> WorkerProcess:
-        return self.start()
+        return self if self.proc is not None else self.start()  # `with wp.start():` must not start a second one
 
     def __exit__(self, *exc: object) -> None:
         if self.proc is not None and self.proc.poll() is None:
