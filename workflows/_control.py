@@ -5,7 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from temporalio.exceptions import ActivityError, ApplicationError, CancelledError, RetryState, TimeoutError
+from temporalio.exceptions import (
+    ActivityError,
+    ApplicationError,
+    CancelledError,
+    FailureError,
+    RetryState,
+    TimeoutError,
+)
 
 from workflows.errors import StepFailure, classify
 
@@ -38,11 +45,18 @@ class StopFlow(Exception):  # noqa: N818
     """A ``stop-workflow`` routing word ended the run."""
 
 
-def failure_from_activity(err: ActivityError, step: dict[str, Any], iteration: int | None, *,
+def failure_from_activity(err: ActivityError | FailureError, step: dict[str, Any], iteration: int | None, *,
                           max_attempts: int) -> StepFailure:
-    """Turn the ``ActivityError`` of a step into a ``StepFailure`` carrying the boundary's record."""
-    cause = err.cause
-    exhausted = err.retry_state == RetryState.MAXIMUM_ATTEMPTS_REACHED
+    """Turn the failure of a step's activity into a ``StepFailure`` carrying the boundary's record.
+
+    Remote activities fail with an ``ActivityError`` wrapping the cause. A local activity's failure can
+    arrive unwrapped (the SDK core resolves it with the application failure itself), so a bare
+    ``FailureError`` is its own cause.
+    """
+    if isinstance(err, ActivityError):
+        cause, exhausted = err.cause, err.retry_state == RetryState.MAXIMUM_ATTEMPTS_REACHED
+    else:
+        cause, exhausted = err, False
     if isinstance(cause, ApplicationError) and cause.details and isinstance(cause.details[0], dict):
         record = dict(cause.details[0])
         output = cause.details[1] if len(cause.details) > 1 else None

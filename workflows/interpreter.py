@@ -18,6 +18,7 @@ from typing import Any
 from temporalio import workflow
 from temporalio.common import RawValue, SearchAttributeKey
 from temporalio.exceptions import ActivityError, ApplicationError, CancelledError, ChildWorkflowError
+from temporalio.exceptions import TimeoutError as TemporalTimeout
 
 with workflow.unsafe.imports_passed_through():
     from workflows import _loops
@@ -390,8 +391,10 @@ class FlowWorkflow:
             return dict(await workflow.execute_activity(
                 kind.name, task, activity_id=step["id"] + frame.suffix,
                 heartbeat_timeout=timedelta(seconds=max(10.0, min(60.0, timeout))), **common))
-        except ActivityError as err:
-            if isinstance(err.cause, CancelledError):
+        except (ActivityError, ApplicationError, CancelledError, TemporalTimeout) as err:
+            # A local activity's failure may come without the ActivityError wrapper (see failure_from_activity)
+            cause = err.cause if isinstance(err, ActivityError) else err
+            if isinstance(cause, CancelledError):
                 # only a cancellation of the run cancels a step's activity: end the run as cancelled
                 raise asyncio.CancelledError(f"step '{step['id']}' cancelled with the run") from None
             failure = failure_from_activity(err, step, frame.iteration, max_attempts=policy.maximum_attempts)

@@ -353,3 +353,26 @@ async def test_huge_response_is_refused_and_never_retried(client, task_queue, se
     assert second["code"] == "OUTPUT_TOO_LARGE" and second["retryable"] is False
     assert rec["status"] == "failed" and rec["firstFailedStep"] == "output"
     assert service.calls["/large"] - before == 2  # one call each, even in aggressive mode
+
+
+@pytest.mark.parametrize("execution", ["local", "remote"])
+async def test_failures_are_the_same_for_local_and_remote_execution(client, task_queue, service, key, execution):
+    """``execution: local`` keeps the error semantics: retries, codes, continueOnError and the first failed step.
+
+    (The SDK core hands some local-activity failures to the workflow without the ActivityError wrapper; the
+    run used to fail with the raw activity error instead of recording the step.)"""
+    before = service.calls["/customers/404"]
+    rec = await run_flow(client, task_queue, {"id": f"exec-{execution}", "settings": {"execution": execution},
+                                              "steps": [
+        http("flaky", f"{service.url}/flaky?fail=2&key={key}", retryPolicy=fast(3)),
+        http("optional", service.url + "/customers/404", retryPolicy=fast(3), continueOnError=True),
+        http("fetch", service.url + "/status/500", retryPolicy=fast(1)),
+        http("never", service.url + "/ok")]})
+    assert rec["status"] == "failed" and rec["firstFailedStep"] == "fetch"
+    assert step(rec, "flaky")["attempts"] == 3 and step(rec, "flaky")["status"] == "completed"
+    assert service.calls["/customers/404"] - before == 1
+    assert step(rec, "optional")["error"]["code"] == "HTTP_CLIENT_ERROR"
+    failed = step(rec, "fetch")
+    assert (failed["error"]["code"], failed["error"]["providerStatus"], failed["attempts"]) == (
+        "HTTP_SERVER_ERROR", 500, 2)
+    assert [s["stepId"] for s in rec["steps"]] == ["flaky", "optional", "fetch"]

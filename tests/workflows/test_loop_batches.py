@@ -122,3 +122,19 @@ async def test_a_halting_item_stops_the_batched_loop(client, task_queue, worker,
     out = step(rec, "each")["output"]
     assert (out["succeeded"], out["failed"], out["notRun"]) == (12, 1, 30)
     assert all(s["stepId"] != "after" for s in rec["steps"])
+
+
+@pytest.mark.usefixtures("worker")
+async def test_local_execution_loop_with_a_retried_item_completes(client, task_queue, service):
+    """Local activities in a batch child, one of them waiting on a retry when the batch ends: the child must
+    not send its completion with local-activity markers after it (Temporal refuses that command sequence
+    and the run would hang, retrying the workflow task forever)."""
+    doc = {"id": "local-loop", "settings": {"execution": "local"}, "steps": [
+        {"stepId": "each", "stepType": "core.for-each", "input": {
+            "items": 520, "concurrency": 50, "continueOnError": True,
+            "steps": [{"stepId": "fetch", "stepType": "core.http", "retryPolicy": {"maxRetries": 2},
+                       "input": {"url": service.url + "/customers/{{ $item }}"}}]}}]}
+    rec, _ = await run(client, task_queue, doc, {})
+    loop = next(s for s in rec["steps"] if s["stepId"] == "each")["output"]
+    assert rec["status"] == "completed_with_errors"
+    assert (loop["count"], loop["succeeded"], loop["failed"]) == (520, 518, 2)
