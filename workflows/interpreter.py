@@ -463,8 +463,11 @@ class FlowWorkflow:
 
     async def k_sub_flow(self, step: dict[str, Any], frame: Frame, rec: dict[str, Any],
                          block: dict[str, dict[str, Any]]) -> dict[str, Any]:
-        inp = render(step.get("input") or {}, frame.scope, strict=self._strict())
-        rec["input"] = {k: v for k, v in inp.items() if k != "flow"}
+        raw = step.get("input") or {}
+        # The child flow's own templates are the child's: they read its input, never this run's scope.
+        inp = render({k: v for k, v in raw.items() if k != "flow"}, frame.scope, strict=self._strict())
+        rec["input"] = inp
+        inp["flow"] = raw.get("flow")
         child_id = f"{self.info['workflowId']}-{step['id']}{frame.suffix.replace('#', '-').replace('.', '-')}"
         try:
             result = await workflow.execute_child_workflow(

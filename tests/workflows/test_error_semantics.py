@@ -376,3 +376,17 @@ async def test_failures_are_the_same_for_local_and_remote_execution(client, task
     assert (failed["error"]["code"], failed["error"]["providerStatus"], failed["attempts"]) == (
         "HTTP_SERVER_ERROR", 500, 2)
     assert [s["stepId"] for s in rec["steps"]] == ["flaky", "optional", "fetch"]
+
+
+async def test_sub_flow_templates_read_the_child_input_not_the_parent_scope(client, task_queue, service):
+    from workflows.dsl import parse_flow
+    child = {"id": "child", "steps": [
+        http("inner", service.url + "/customers/{{ initial.id }}"),
+        {"stepId": "out", "stepType": "core.return", "input": {"output": {"name": "{{ inner.body.name }}"}}}]}
+    rec = await run_flow(client, task_queue, {"id": "parent", "settings": {"strictTemplates": True}, "steps": [
+        {"stepId": "call-child", "stepType": "core.sub-flow",
+         "input": {"flow": parse_flow(child).to_wire(), "input": {"id": "{{ initial.customer }}"}}},
+        {"stepId": "done", "stepType": "core.return", "input": {"output": "{{ call-child.name }}"}}]},
+        {"customer": "7"})
+    assert rec["status"] == "completed", rec["errors"]
+    assert rec["output"] == "Customer 7"
