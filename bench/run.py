@@ -30,6 +30,7 @@ sys.path.insert(0, str(ROOT))  # `python bench/run.py` puts bench/ first on the 
 from bench import baseline, loop, report, scenarios  # noqa: E402
 from client.connect import connect  # noqa: E402
 from client.devserver import DevServer, free_port  # noqa: E402
+from client.logs import configure  # noqa: E402
 
 QUICK = {"seq_steps": 20, "seq_reps": 5, "thr_runs": 50, "thr_steps": 10, "thr_reps": 2, "pure_steps": 1000,
          "pure_reps": 2, "loop_items": 2000, "loop_concurrency": 50}
@@ -113,6 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     parser.add_argument("--loop-items", type=int, help="override the for-each size")
     args = parser.parse_args(argv)
+    configure("WARNING")  # logs go to stderr: stdout holds only the table or the JSON object
     cfg = dict(QUICK if args.quick else FULL)
     if args.loop_items:
         cfg["loop_items"] = args.loop_items

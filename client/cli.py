@@ -300,9 +300,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--data", help="JSON payload")
     sp = add("cancel", cmd_cancel, "cancel a run")
     sp.add_argument("run")
-    with contextlib.suppress(ImportError):
-        from client.cli_runs import register
-        register(sub)
+    from client.cli_runs import register  # imported here: it builds on this module's helpers
+    register(sub)
     return p
 
 
@@ -331,6 +330,10 @@ def main(argv: list[str] | None = None) -> int:
     except TemporalUnreachable as err:
         _err(f"{err}. Start one with `flowtide server` or set TEMPORAL_ADDRESS.")
         return EXIT_UNREACHABLE
+    except BrokenPipeError:  # `flowtide schema | head`: the reader left; say nothing more
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_OK
     except KeyboardInterrupt:
         _err("interrupted: the run goes on in Temporal; follow it with `flowtide runs watch <run>` "
              "(it needs a worker: `flowtide worker`)")

@@ -58,8 +58,9 @@ def retry_advice(err: dict[str, Any]) -> str:
         auto = "" if err.get("retryable") else " It was not retried automatically (not safe for this call)."
         return (f"likely: a temporary problem ({cls}); re-run once the other side recovers.{auto}")
     if cls in ("auth", "invalid-config", "permanent") or (isinstance(status, int) and 400 <= status < 500):
-        return f"no: a {cls} problem; re-running as-is fails the same way. Fix the flow, its input or its " \
-               "connection first."
+        words = {"auth": "an authentication", "invalid-config": "a configuration", "permanent": "a permanent"}
+        return f"no: {words.get(str(cls), 'a permanent')} problem; re-running as-is fails the same way. Fix the " \
+               "flow, its input or its connection first."
     return "unknown cause: read the message and the technical details before re-running."
 
 
