@@ -41,7 +41,7 @@ from activities._http_body import (
     read_limited,
 )
 from activities._http_errors import map_http_exception, status_failure
-from activities._netguard import DestinationBlocked, guarded_client
+from activities._netguard import DestinationBlocked, pooled_client
 from workflows.errors import StepFailure
 
 __all__ = ["DEFAULT_RESPONSE_LIMIT", "http_request", "map_http_exception"]
@@ -270,8 +270,8 @@ async def http_request(inp: dict[str, Any], ctx: StepContext) -> StepResult:
         if len(secret) >= 4:  # derived credentials are redacted like the secrets they came from
             ctx.secrets.setdefault(f"$core.http.{i}", secret)
     limit = int(ctx.limits.get("httpResponseBytes") or DEFAULT_RESPONSE_LIMIT)
-    client = guarded_client(timeout=httpx.Timeout(call.timeout), follow_redirects=call.follow,
-                            max_redirects=MAX_REDIRECTS)
+    client = pooled_client(timeout=httpx.Timeout(call.timeout), follow_redirects=call.follow,
+                           max_redirects=MAX_REDIRECTS)
     async with client, client.stream(call.method, call.url, headers=call.headers, content=call.content) as response:
         status = response.status_code
         where = f"{call.method} {response.request.url.copy_with(username=None, password=None)}"

@@ -101,9 +101,8 @@ async def maybe_worker(client: Any, task_queue: str, enabled: bool) -> AsyncIter
     if not enabled:
         yield
         return
-    from worker.app import build_worker
-    worker = build_worker(client, task_queue, graceful_shutdown_s=5)
-    async with worker:
+    from worker.app import running
+    async with running(client, task_queue, graceful_shutdown_s=5):
         yield
 
 
@@ -132,24 +131,23 @@ async def _wait_for_stop() -> None:
 
 
 async def cmd_worker(args: argparse.Namespace) -> int:
-    from worker.app import build_worker
+    from worker.app import running
     client = await connect()
-    worker = build_worker(client, task_queue(args))
     print(f"flowtide worker polling task queue '{task_queue(args)}' at {target_from_env().address}",
           file=sys.stderr)
-    async with worker:
+    async with running(client, task_queue(args)):
         await _wait_for_stop()
         print("flowtide worker: stopping; in-flight steps may finish (graceful shutdown)", file=sys.stderr)
     return EXIT_OK
 
 
 async def cmd_dev(args: argparse.Namespace) -> int:
-    from worker.app import build_worker
+    from worker.app import running
     server = DevServer(port=args.port, ui_port=args.ui_port, db_file=args.db_file)
     await asyncio.to_thread(server.start)
     try:
         client = await connect(server.address)
-        async with build_worker(client, task_queue(args)):
+        async with running(client, task_queue(args)):
             print(f"flowtide dev: Temporal {server.address}, Web UI http://127.0.0.1:{args.ui_port}, "
                   f"worker on '{task_queue(args)}'. Ctrl-C stops.", file=sys.stderr)
             await _wait_for_stop()

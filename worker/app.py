@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
 
@@ -11,6 +13,7 @@ from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities import all_activities
+from activities._netguard import close_pools
 from workflows.interpreter import FlowWorkflow
 from workflows.loop_workflow import FlowLoopWorkflow
 
@@ -55,3 +58,12 @@ def build_worker(client: Client, task_queue: str | None = None, *, graceful_shut
         kwargs["sticky_queue_schedule_to_start_timeout"] = timedelta(seconds=float(sticky))
     kwargs.update(overrides)
     return Worker(client, **kwargs)
+
+
+@asynccontextmanager
+async def running(client: Client, task_queue: str | None = None, **kwargs: Any) -> AsyncIterator[Worker]:
+    """Run a worker for the duration of the block; on exit it shuts down gracefully (in-flight steps get
+    ``graceful_shutdown_s``), then the HTTP steps' kept-alive connections are closed."""
+    async with build_worker(client, task_queue, **kwargs) as worker:
+        yield worker
+    await close_pools()

@@ -13,7 +13,7 @@ import ipaddress
 import socket
 import ssl
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -28,7 +28,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 import activities._netguard as netguard
-from activities._netguard import DestinationBlocked, GuardedBackend, guarded_client
+from activities._netguard import DestinationBlocked, GuardedBackend, close_pools, guarded_client
 from activities._netpolicy import check_address, embedded_ipv4, hostname_verdict, literal_address, parse_allow
 from activities.http import http_request
 from workflows.retry import effective
@@ -37,8 +37,11 @@ BLOCKED = "HTTP_DESTINATION_BLOCKED"
 
 
 @pytest.fixture(autouse=True)
-def connections(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
-    """Every address the guard connected to; only loopback IPs may ever get here."""
+async def connections(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[list[str]]:
+    """Every address the guard connected to; only loopback IPs may ever get here.
+
+    Kept-alive connections of earlier tests are closed first, so every call of the test connects anew."""
+    await close_pools()
     seen: list[str] = []
     original = httpcore.AnyIOBackend.connect_tcp
 
@@ -339,3 +342,16 @@ def test_hostname_verdicts():
     assert hostname_verdict("example.com", none).addresses == ()
     v4 = embedded_ipv4(ipaddress.IPv6Address("::ffff:1.2.3.4"))
     assert v4 is not None and str(v4[0]) == "1.2.3.4"
+
+
+# --- kept-alive connections ------------------------------------------------------------------------------
+
+
+async def test_steps_reuse_checked_connections_but_never_across_allow_lists(service, monkeypatch, connections):
+    monkeypatch.setenv("FLOWTIDE_HTTP_ALLOW", "127.0.0.1")
+    for _ in range(3):
+        assert (await fetch(f"{service.url}/ok"))["status"] == 200
+    assert connections == ["127.0.0.1"]  # one handshake for three steps
+    monkeypatch.setenv("FLOWTIDE_HTTP_ALLOW", "10.0.0.0/8")  # the open connection was checked under another list
+    assert (await refused(f"{service.url}/ok")).type == BLOCKED
+    assert connections == ["127.0.0.1"]
