@@ -28,3 +28,16 @@ def test_dockerfile_installs_the_project():
     text = (ROOT / "Dockerfile").read_text()
     assert 'pip install --no-cache-dir ".[postgres]"' in text
     assert "flowtide" in text.split("CMD", 1)[1]
+
+
+def test_cluster_gets_the_same_dynamic_config_as_the_embedded_server():
+    from client.devserver import PERFORMANCE_CONFIG
+    temporal = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]["temporal"]
+    mount = next(v for v in temporal["volumes"] if "dynamicconfig" in v)
+    host, inside = mount.split(":")[:2]
+    assert inside.endswith(temporal["environment"]["DYNAMIC_CONFIG_FILE_PATH"])
+    config = yaml.safe_load((ROOT / host).read_text())
+    embedded = dict(item.split("=", 1) for item in PERFORMANCE_CONFIG)
+    assert set(config) == set(embedded)
+    for key, value in embedded.items():
+        assert str(config[key][0]["value"]) == value.strip('"')
