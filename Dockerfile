@@ -8,7 +8,9 @@ COPY activities ./activities
 COPY worker ./worker
 COPY client ./client
 COPY examples ./examples
-RUN pip install --no-cache-dir ".[postgres]" && useradd --create-home flowtide
+# js: JavaScript code steps (mini-racer); /app/data: the default root of file steps (FLOWTIDE_FILE_ROOTS)
+RUN pip install --no-cache-dir ".[postgres,js]" && useradd --create-home flowtide \
+    && mkdir -p /app/data && chown flowtide /app/data
 USER flowtide
 # SIGTERM lets in-flight steps finish (FLOWTIDE_GRACEFUL_SHUTDOWN_S) before the worker exits.
 STOPSIGNAL SIGTERM

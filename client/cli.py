@@ -18,6 +18,8 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
+from temporalio.service import RPCError
+
 from client import render
 from client.codec import CodecKeyError
 from client.connect import TemporalUnreachable, connect, target_from_env
@@ -325,6 +327,13 @@ def main(argv: list[str] | None = None) -> int:
     except CodecKeyError as err:
         _err(str(err))
         return EXIT_INVALID
+    except RPCError as err:  # the server refused a request: say what it said, not a traceback
+        hint = ""
+        if "search attribute" in err.message:
+            hint = (" Register Flowtide's search attributes on this namespace (docs/operations.md, "
+                    "'Search attributes'); `flowtide server` does it for the embedded server.")
+        _err(f"Temporal refused the request ({err.status.name}): {err.message}.{hint}")
+        return EXIT_UNREACHABLE
     except TemporalUnreachable as err:
         _err(f"{err}. Start one with `flowtide server` or set TEMPORAL_ADDRESS.")
         return EXIT_UNREACHABLE

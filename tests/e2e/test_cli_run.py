@@ -89,3 +89,25 @@ async def test_validate_and_codes():
         r for r in rows if r["code"] == "HTTP_RATE_LIMITED").items()
     code, out, _ = await flowtide("codes", "--permanent")
     assert "FILE_NOT_FOUND" in out.split() and "HTTP_RATE_LIMITED" not in out.split()
+
+
+async def test_a_namespace_without_the_search_attributes_is_one_clear_error(client, dev_server):
+    from datetime import timedelta
+
+    from temporalio.api.workflowservice.v1 import RegisterNamespaceRequest
+    from temporalio.service import RPCError
+    try:
+        await client.workflow_service.register_namespace(RegisterNamespaceRequest(
+            namespace="bare", workflow_execution_retention_period=timedelta(days=1)))
+    except RPCError as exc:  # already registered by an earlier run of this test on the same server
+        assert "already" in exc.message.lower(), exc.message
+    for _ in range(20):  # a new namespace takes a moment to reach the frontend's cache
+        code, _, err = await flowtide("run", str(ROOT / "examples" / "hello.yaml"), "--input",
+                                      '{"customerId": "1"}', "--no-worker",
+                                      env={"TEMPORAL_ADDRESS": dev_server.address, "TEMPORAL_NAMESPACE": "bare"},
+                                      timeout=60)
+        if "not found" not in err:
+            break
+        await asyncio.sleep(0.5)
+    assert code == 3, err
+    assert "search attribute" in err and "docs/operations.md" in err and "Traceback" not in err
