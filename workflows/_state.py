@@ -6,6 +6,7 @@ Pure data handling, no Temporal calls, so it is easy to test and cheap to replay
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -122,36 +123,116 @@ class RunState:
         return fit_record(rec)
 
 
-def _size(value: Any) -> int:
-    return len(json.dumps(value, default=str, separators=(",", ":")))
+class _Sizer:
+    """The compact-JSON size of values, each container measured once.
+
+    A record can hold the same object many times (a set-variable step that keeps ``{{ initial.items }}``
+    shares the payload with the trigger): its JSON repeats the object, but measuring it again would cost
+    the whole repeated length each time. Memoised by identity, so only valid while the values are alive
+    and unchanged (one ``fit_record`` call).
+    """
+
+    def __init__(self) -> None:
+        self._memo: dict[int, int] = {}
+
+    def __call__(self, value: Any) -> int:
+        t = type(value)
+        if t is dict or t is list:
+            key = id(value)
+            size = self._memo.get(key)
+            if size is None:
+                if t is dict:
+                    n = len(value)  # braces, n colons, n - 1 commas
+                    size = 2 + max(0, 2 * n - 1) + sum(self(str(k)) + self(v) for k, v in value.items())
+                else:
+                    size = 1 + max(1, len(value)) + sum(self(v) for v in value)
+                self._memo[key] = size
+            return size
+        return len(_leaf(value))
 
 
-def _preview(value: Any) -> dict[str, Any]:
-    text = json.dumps(value, default=str)
-    return {"$truncated": True, "bytes": len(text), "preview": text[:PREVIEW_BYTES]}
+_encode_str: Callable[[str], str] = getattr(json.encoder, "c_encode_basestring_ascii", None) or \
+    json.encoder.encode_basestring_ascii  # what json.dumps uses for strings (ensure_ascii), without its setup
+
+
+def _leaf(value: Any) -> str:
+    """The compact JSON of a scalar (``json.dumps`` semantics, at a fraction of its per-call cost)."""
+    t = type(value)
+    if t is str:
+        return _encode_str(value)
+    if value is None:
+        return "null"
+    if t is bool:
+        return "true" if value else "false"
+    if t is int:
+        return int.__repr__(value)
+    if t is float and value == value and value not in (float("inf"), float("-inf")):
+        return float.__repr__(value)
+    return json.dumps(value, default=str, separators=(",", ":"))
+
+
+def _json_chunks(value: Any) -> Iterator[str]:
+    """``value``'s compact JSON, piece by piece (a reader can stop early without encoding the rest)."""
+    t = type(value)
+    if t is dict and value:
+        sep = "{"
+        for k, v in value.items():
+            yield sep + _encode_str(str(k)) + ":"
+            yield from _json_chunks(v)
+            sep = ","
+        yield "}"
+    elif t is list and value:
+        sep = "["
+        for v in value:
+            yield sep
+            yield from _json_chunks(v)
+            sep = ","
+        yield "]"
+    elif t is dict or t is list:
+        yield "{}" if t is dict else "[]"
+    else:
+        yield _leaf(value)
+
+
+def _json_prefix(value: Any, limit: int) -> str:
+    """The first ``limit`` characters of ``value``'s compact JSON, built without encoding the rest."""
+    out: list[str] = []
+    used = 0
+    for piece in _json_chunks(value):
+        if used >= limit:
+            break
+        out.append(piece)
+        used += len(piece)
+    return "".join(out)[:limit]
+
+
+def _preview(value: Any, size: int) -> dict[str, Any]:
+    return {"$truncated": True, "bytes": size, "preview": _json_prefix(value, PREVIEW_BYTES)}
 
 
 def fit_record(rec: dict[str, Any], budget: int = RECORD_BUDGET_BYTES) -> dict[str, Any]:
     """Shrink the largest step inputs/outputs to previews until the record fits ``budget``."""
-    if _size(rec) <= budget:
+    size = _Sizer()
+    total = size(rec)
+    if total <= budget:
         return rec
     steps = [dict(s) for s in rec["steps"]]
-    sized = sorted(((max(_size(s.get("output")), _size(s.get("input"))), i) for i, s in enumerate(steps)),
+    sized = sorted(((max(size(s.get("output")), size(s.get("input"))), i) for i, s in enumerate(steps)),
                    reverse=True)
-    total = _size(rec)
-    for size, i in sized:
-        if total <= budget or size <= PREVIEW_BYTES:
+    for largest, i in sized:
+        if total <= budget or largest <= PREVIEW_BYTES:
             break
         for key in ("output", "input"):
-            before = _size(steps[i].get(key))
+            before = size(steps[i].get(key))
             if before > PREVIEW_BYTES:
-                steps[i][key] = _preview(steps[i][key])
-                total -= before - _size(steps[i][key])
+                steps[i][key] = _preview(steps[i][key], before)
+                total -= before - size(steps[i][key])
     out = dict(rec, steps=steps)
     if total > budget:  # still too large: keep the newest step rows only, say so
         keep = max(1, len(steps) // 4)
         out["steps"] = steps[-keep:]
         out["stepsTruncated"] = len(steps) - keep
-    if _size(out.get("output")) > budget // 2:
-        out["output"] = _preview(out["output"])
+    output_size = size(out.get("output"))
+    if output_size > budget // 2:
+        out["output"] = _preview(out["output"], output_size)
     return out

@@ -1,0 +1,40 @@
+"""Templates and conditions at the documented limits run inside workflow tasks without tripping the SDK's
+2 s deadlock detector (a tripped detector fails the workflow task, which Temporal retries forever)."""
+
+from __future__ import annotations
+
+from temporalio.api.enums.v1 import EventType
+
+from client.runs import start_run, wait_record
+from workflows.dsl import parse_flow
+
+ITEMS = 2_000
+
+
+def heavy_flow() -> dict:
+    # One template string near the 64 KiB cap, with 1,600 placeholders that index a 2,000-item payload.
+    big = " ".join(f"{{{{ initial.items[{i}].name }}}}" for i in range(1_600))
+    assert 40_000 < len(big) < 64 * 1024
+    steps: list[dict] = [{"stepId": "concat", "stepType": "core.set-variable", "input": {"all": big}}]
+    # 400 in-workflow steps (more than one workflow task's worth), each copying and filtering the payload.
+    for i in range(200):
+        steps.append({"stepId": f"copy-{i}", "stepType": "core.set-variable",
+                      "input": {"items": "{{ initial.items }}", "n": "{{ initial.items | size }}",
+                                "names": "{{ initial.items | map: 'name' | join: ',' | size }}"}})
+        steps.append({"stepId": f"check-{i}", "stepType": "core.if", "input": {
+            "condition": f"{{{{ vars.n }}}} == {ITEMS} and {{{{ initial.items[{i}].id }}}} == {i}",
+            "then": [], "else": [{"stepId": f"wrong-{i}", "stepType": "core.return", "input": {"output": "bad"}}]}})
+    steps.append({"stepId": "done", "stepType": "core.return",
+                  "input": {"output": {"n": "{{ vars.n }}", "length": "{{ vars.all | size }}"}}})
+    return {"id": "render-limits", "steps": steps}
+
+
+async def test_templates_at_the_limits_never_trip_the_deadlock_detector(client, task_queue, worker):
+    payload = {"items": [{"id": i, "name": f"customer-{i:05d}", "tags": ["a", "b"]} for i in range(ITEMS)]}
+    handle = await start_run(client, parse_flow(heavy_flow(), source="test"), payload, task_queue=task_queue)
+    rec = await wait_record(handle)
+    assert rec["status"] == "completed", rec["errors"]
+    assert rec["output"]["n"] == ITEMS and rec["output"]["length"] == 1_600 * 15 - 1
+    failed_tasks = [e async for e in handle.fetch_history_events()
+                    if e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED]
+    assert failed_tasks == []
