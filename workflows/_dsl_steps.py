@@ -31,6 +31,8 @@ STEP_KEYS: dict[str, str] = {  # written key -> canonical key
 RESERVED_IDS = frozenset({"initial", "vars", "secrets", "true", "false", "null", "nil", "stop-workflow",
                           "continue-workflow"})
 KIND_NAMES = sorted(set(KINDS) | set(ALIASES))
+# Aliases of core.code that name the language: the step runs in it unless its input says otherwise.
+LANGUAGE_OF_ALIAS = {"code::javascript": "javascript", "code::python": "python"}
 HINTS = {
     "timeout": "must be a positive number of seconds",
     "runLimit": "must be a whole number >= -1 (-1 = unlimited)",
@@ -176,6 +178,8 @@ class StepBuilder:
             inp = {}
         ipath = info.key_path("input")
         inp, blocks = self._blocks(kind, dict(inp), ipath, depth, bool(canon.get("next")))
+        if canon.get("kind") in LANGUAGE_OF_ALIAS and "language" not in inp:
+            inp["language"] = LANGUAGE_OF_ALIAS[canon["kind"]]  # `code::javascript` says which language
         inp = _dsl_inputs.check_input(kind, sid, inp, ipath if "input" in canon else info.path, depth,
                                       self.problems, self.child_parser)
         step = self._model(sid, kind, canon, inp, info)

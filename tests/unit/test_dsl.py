@@ -443,3 +443,13 @@ def test_validate_payload_reports_every_mismatch_with_its_path() -> None:
     assert [p.path for p in validate_payload(flow, {})] == ["$", "$"]
     assert validate_payload(flow, {"customerId": "c", "items": []}) == []
     assert validate_payload(parse_flow([http("a")]), {"anything": 1}) == []
+
+
+def test_code_aliases_name_the_language_unless_the_input_does():
+    flow = parse_flow({"id": "langs", "steps": [
+        {"id": "js", "action": "code::javascript", "parameters": {"script": "return 1"}},
+        {"id": "py", "action": "code::python", "parameters": {"script": "return 1"}},
+        {"id": "explicit", "action": "code::javascript", "parameters": {"script": "return 1", "language": "python"}},
+        {"id": "plain", "action": "core.code", "parameters": {"script": "return 1"}}]})
+    langs = {s["id"]: s["input"].get("language") for s in flow.to_wire()["steps"]}
+    assert langs == {"js": "javascript", "py": "python", "explicit": "python", "plain": None}
