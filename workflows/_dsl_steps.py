@@ -178,8 +178,9 @@ class StepBuilder:
             inp = {}
         ipath = info.key_path("input")
         inp, blocks = self._blocks(kind, dict(inp), ipath, depth, bool(canon.get("next")))
-        if canon.get("kind") in LANGUAGE_OF_ALIAS and "language" not in inp:
-            inp["language"] = LANGUAGE_OF_ALIAS[canon["kind"]]  # `code::javascript` says which language
+        alias = canon.get("kind")
+        if isinstance(alias, str) and alias in LANGUAGE_OF_ALIAS and "language" not in inp:
+            inp["language"] = LANGUAGE_OF_ALIAS[alias]  # `code::javascript` says which language
         inp = _dsl_inputs.check_input(kind, sid, inp, ipath if "input" in canon else info.path, depth,
                                       self.problems, self.child_parser)
         step = self._model(sid, kind, canon, inp, info)

@@ -453,3 +453,9 @@ def test_code_aliases_name_the_language_unless_the_input_does():
         {"id": "plain", "action": "core.code", "parameters": {"script": "return 1"}}]})
     langs = {s["id"]: s["input"].get("language") for s in flow.to_wire()["steps"]}
     assert langs == {"js": "javascript", "py": "python", "explicit": "python", "plain": None}
+
+
+def test_a_step_kind_of_the_wrong_type_is_a_problem_with_its_path():
+    with pytest.raises(FlowValidationError) as info:
+        parse_flow({"id": "bad-kind", "steps": [{"id": "a", "action": ["code::javascript"]}]})
+    assert [(p.path, "must be a string" in p.message) for p in info.value.problems] == [("steps[0].action", True)]
