@@ -94,6 +94,8 @@ class GraphChecker:
 
     def _cycles(self, block: list[Step], graph_edges: dict[str, list[str]]) -> None:
         by_id = {s.id: s for s in block}
+        if len(by_id) < len(block):
+            return  # duplicate ids (already an error) would show as a cycle that the flow does not have
         for members in strongly_connected(list(by_id), graph_edges):
             looped = len(members) > 1 or members[0] in graph_edges.get(members[0], [])
             if not looped or any(_limited(by_id[m]) for m in members):
@@ -115,7 +117,8 @@ class GraphChecker:
         if limit is None or limit < 0:
             return
         on_error = s.on_error or (self.settings.on_error if self.settings else None)
-        step_retries = (on_error.max_retries or 0) if on_error and on_error.action == "retry-step" else 0
+        # onError.maxRetries re-runs the step for every action but retry-workflow (which restarts the run)
+        step_retries = (on_error.max_retries or 0) if on_error and on_error.action != "retry-workflow" else 0
         policy = s.retry_policy if s.retry_policy and s.retry_policy.max_retries is not None else (
             self.settings.retry_policy if self.settings else None)
         policy_retries = policy.max_retries or 0 if policy else 0

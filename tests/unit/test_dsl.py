@@ -459,3 +459,25 @@ def test_a_step_kind_of_the_wrong_type_is_a_problem_with_its_path():
     with pytest.raises(FlowValidationError) as info:
         parse_flow({"id": "bad-kind", "steps": [{"id": "a", "action": ["code::javascript"]}]})
     assert [(p.path, "must be a string" in p.message) for p in info.value.problems] == [("steps[0].action", True)]
+
+
+def test_a_duplicate_id_is_one_error_not_also_a_cycle():
+    with pytest.raises(FlowValidationError) as info:
+        parse_flow({"id": "dup", "steps": [
+            {"stepId": "a", "stepType": "core.set-variable", "input": {"x": 1}},
+            {"stepId": "b", "stepType": "core.set-variable", "input": {"x": 2}},
+            {"stepId": "a", "stepType": "core.set-variable", "input": {"x": 3}}]})
+    messages = [p.message for p in info.value.problems]
+    assert any("duplicate step id 'a'" in m for m in messages)
+    assert not any("cycle" in m for m in messages), messages
+
+
+def test_run_limit_warning_counts_on_error_retries_of_every_action_but_retry_workflow():
+    def warnings(action: str) -> list[str]:
+        flow = parse_flow({"id": "rl", "steps": [{"stepId": "call", "stepType": "core.http", "runLimit": 2,
+                                                  "retryPolicy": {"maxRetries": 0},
+                                                  "onError": {"action": action, "maxRetries": 3},
+                                                  "input": {"url": "http://127.0.0.1/x"}}]})
+        return [w.message for w in flow.warnings if "will not retry" in w.message]
+    assert warnings("stop-workflow") and warnings("continue-workflow") and warnings("retry-step")
+    assert warnings("retry-workflow") == []
