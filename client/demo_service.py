@@ -42,58 +42,23 @@ from collections import Counter
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from client._loopback import ThreadedServer
 
-class DemoService:
+
+class DemoService(ThreadedServer):
     """Start with ``start()`` (returns the base URL), stop with ``stop()``; usable as a context manager."""
 
+    thread_name = "demo-service"
+
     def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
-        self.host = host
-        self.port = port
+        super().__init__(host, port)
         self.calls: Counter[str] = Counter()
         self.bodies: list[dict[str, Any]] = []
         self._flaky: Counter[str] = Counter()
         self._plans: dict[str, list[tuple[int, int]]] = {}
         self._charges: dict[str, str] = {}
         self._charge_count = 0
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._server: asyncio.AbstractServer | None = None
-        self._thread: threading.Thread | None = None
-        self._ready = threading.Event()
         self._lock = threading.Lock()
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
-
-    def __enter__(self) -> DemoService:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    def start(self) -> str:
-        self._thread = threading.Thread(target=self._run, name="demo-service", daemon=True)
-        self._thread.start()
-        if not self._ready.wait(10):
-            raise RuntimeError("demo service did not start")
-        return self.url
-
-    def stop(self) -> None:
-        if self._loop and self._server:
-            loop, server = self._loop, self._server
-
-            async def _close() -> None:
-                server.close()
-                tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
-                for t in tasks:
-                    t.cancel()
-                await asyncio.gather(*tasks, return_exceptions=True)
-                loop.stop()
-
-            asyncio.run_coroutine_threadsafe(_close(), loop)
-        if self._thread:
-            self._thread.join(5)
 
     def reset(self) -> None:
         with self._lock:
@@ -108,18 +73,6 @@ class DemoService:
         delay) with a JSON body, in order; later ones get the route's usual answer. Replaces an earlier plan."""
         with self._lock:
             self._plans[path] = [(a, 0) if isinstance(a, int) else (int(a[0]), int(a[1])) for a in answers]
-
-    def _run(self) -> None:
-        loop = asyncio.new_event_loop()
-        self._loop = loop
-        asyncio.set_event_loop(loop)
-        self._server = loop.run_until_complete(asyncio.start_server(self._handle, self.host, self.port))
-        self.port = self._server.sockets[0].getsockname()[1]
-        self._ready.set()
-        try:
-            loop.run_forever()
-        finally:
-            loop.close()
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:

@@ -26,61 +26,23 @@ import gzip
 import json
 import socket
 import struct
-import threading
 import zlib
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from client._loopback import ThreadedServer
 
-class EdgeServer:
+
+class EdgeServer(ThreadedServer):
     """Start/stop like ``DemoService``: ``with EdgeServer() as srv: srv.url``."""
 
+    thread_name = "edge-http"
+
     def __init__(self) -> None:
-        self.port = 0
+        super().__init__()
         self.sent = 0
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._server: asyncio.AbstractServer | None = None
-        self._thread: threading.Thread | None = None
-        self._ready = threading.Event()
         # Built once, before any test measures memory (tracemalloc sees every thread).
         self._bomb = gzip.compress(bytes(64 << 20), compresslevel=9)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def __enter__(self) -> EdgeServer:
-        self._thread = threading.Thread(target=self._run, name="edge-http", daemon=True)
-        self._thread.start()
-        if not self._ready.wait(10):
-            raise RuntimeError("edge server did not start")
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        loop, server = self._loop, self._server
-        if loop and server:
-            async def close() -> None:
-                server.close()
-                tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
-                for t in tasks:
-                    t.cancel()
-                await asyncio.gather(*tasks, return_exceptions=True)
-                loop.stop()
-
-            asyncio.run_coroutine_threadsafe(close(), loop)
-        if self._thread:
-            self._thread.join(5)
-
-    def _run(self) -> None:
-        loop = asyncio.new_event_loop()
-        self._loop = loop
-        self._server = loop.run_until_complete(asyncio.start_server(self._handle, "127.0.0.1", 0))
-        self.port = self._server.sockets[0].getsockname()[1]
-        self._ready.set()
-        try:
-            loop.run_forever()
-        finally:
-            loop.close()
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
