@@ -19,12 +19,11 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from temporalio.api.enums.v1 import EventType
 
 from client.connect import connect
 from client.devserver import DevServer, free_port
 from client.runs import start_run, wait_record
-from tests.support.flows import step
+from tests.support.flows import histories, step
 from workflows.dsl import parse_flow
 
 SUGGEST_AT, HISTORY_LIMIT, BLOB_LIMIT = 40, 400, 512 * 1024
@@ -54,24 +53,6 @@ async def low(low_server: DevServer) -> AsyncIterator[tuple[Any, str]]:
     client = await connect(low_server.address)
     async with build_worker(client, "limits", graceful_shutdown_s=1):
         yield client, "limits"
-
-
-async def histories(client: Any, handle: Any) -> dict[str, list[int]]:
-    """Event counts of every run under ``handle`` (children, continued-as-new runs), by workflow id."""
-    out: dict[str, list[int]] = {}
-    todo = [handle]
-    while todo:
-        h = todo.pop()
-        events = [e async for e in h.fetch_history_events()]
-        out.setdefault(h.id, []).append(len(events))
-        for e in events:
-            if e.event_type == EventType.EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_STARTED:
-                ex = e.child_workflow_execution_started_event_attributes.workflow_execution
-                todo.append(client.get_workflow_handle(ex.workflow_id, run_id=ex.run_id))
-            elif e.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW:
-                new_run = e.workflow_execution_continued_as_new_event_attributes.new_execution_run_id
-                todo.append(client.get_workflow_handle(h.id, run_id=new_run))
-    return out
 
 
 async def test_big_loop_continues_as_new_under_a_low_history_limit(low: tuple[Any, str], service: Any) -> None:

@@ -28,7 +28,7 @@ async def flowtide(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int,
     return code, out, err
 
 
-async def flowtide_process(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> tuple[int, str, str]:
+async def flowtide_process(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> tuple[int, str, str]:
     """``python -m client.cli ARGS`` as a child process: (exit code, stdout, stderr)."""
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "client.cli", *args, cwd=ROOT, env={**os.environ, **(env or {})},

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from temporalio.api.enums.v1 import EventType
+
 from client.runs import start_run, wait_record
 from workflows.dsl import parse_flow
 
@@ -20,3 +22,22 @@ def step(rec: dict[str, Any], step_id: str, iteration: int | None = None) -> dic
     rows = [s for s in rec["steps"] if s["stepId"] == step_id and s.get("iteration") == iteration]
     assert rows, f"no step {step_id} in {[s['stepId'] for s in rec['steps']]}"
     return rows[-1]
+
+
+async def histories(client: Any, handle: Any) -> dict[str, list[int]]:
+    """Event counts of every run under ``handle`` (children, grandchildren, continued-as-new runs), by
+    workflow id: one count per run of that id, in the order found."""
+    out: dict[str, list[int]] = {}
+    todo = [handle]
+    while todo:
+        h = todo.pop()
+        events = [e async for e in h.fetch_history_events()]
+        out.setdefault(h.id, []).append(len(events))
+        for e in events:
+            if e.event_type == EventType.EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_STARTED:
+                ex = e.child_workflow_execution_started_event_attributes.workflow_execution
+                todo.append(client.get_workflow_handle(ex.workflow_id, run_id=ex.run_id))
+            elif e.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW:
+                new_run = e.workflow_execution_continued_as_new_event_attributes.new_execution_run_id
+                todo.append(client.get_workflow_handle(h.id, run_id=new_run))
+    return out

@@ -9,11 +9,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHandle
 
 from client.runs import start_run, wait_record
-from tests.support.flows import step
+from tests.support.flows import histories, step
 from workflows import _batches
 from workflows.dsl import parse_flow
 
@@ -41,25 +40,6 @@ async def run(client: Client, task_queue: str, doc: dict[str, Any], data: Any
     return await wait_record(handle), handle
 
 
-async def executions(client: Client, handle: WorkflowHandle[Any, Any]) -> dict[str, int]:
-    """History length of the run and of every child run under it, by workflow id."""
-    lengths: dict[str, int] = {}
-    todo = [handle]
-    while todo:
-        h = todo.pop()
-        events = [e async for e in h.fetch_history_events()]
-        lengths[h.id] = max(lengths.get(h.id, 0), len(events))
-        for e in events:
-            if e.event_type == EventType.EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_STARTED:
-                ex = e.child_workflow_execution_started_event_attributes.workflow_execution
-                todo.append(client.get_workflow_handle(ex.workflow_id, run_id=ex.run_id))
-            if e.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW:
-                new_run = e.workflow_execution_continued_as_new_event_attributes.new_execution_run_id
-                todo.append(client.get_workflow_handle(h.id, run_id=new_run))
-                lengths[f"{h.id} (runs)"] = lengths.get(f"{h.id} (runs)", 1) + 1
-    return lengths
-
-
 def check_loop(rec: dict[str, Any]) -> dict[str, Any]:
     out = step(rec, "each")["output"]
     assert (out["count"], out["succeeded"], out["failed"]) == (ITEMS, ITEMS - len(FAILING), len(FAILING))
@@ -80,7 +60,7 @@ async def test_batched_loop_counts_exactly_and_keeps_histories_small(client, tas
     assert [s["stepId"] for s in rec["steps"]] == ["each", "after"]
     assert rec["loops"] == [{"stepId": "each", "count": ITEMS, "succeeded": ITEMS - len(FAILING),
                              "failed": len(FAILING), "batched": True}]
-    lengths = await executions(client, handle)
+    lengths = {k: max(runs) for k, runs in (await histories(client, handle)).items()}
     batches = {k: v for k, v in lengths.items() if k.startswith(f"{handle.id}-each-b")}
     assert len(batches) == 6  # ceil(55 / 10), run one after another by the coordinator
     assert f"{handle.id}-each-loop" in lengths
@@ -96,8 +76,8 @@ async def test_history_budgets_split_batches_and_continue_the_coordinator(
     monkeypatch.setattr(_batches, "COORDINATOR_EVENTS", 20)
     rec, handle = await run(client, task_queue, loop_flow(service.url, batch=10, concurrency=2), payload())
     check_loop(rec)
-    lengths = await executions(client, handle)
-    assert lengths.get(f"{handle.id}-each-loop (runs)", 1) > 1  # the coordinator continued as new
+    lengths = await histories(client, handle)
+    assert len(lengths[f"{handle.id}-each-loop"]) > 1  # the coordinator continued as new
     batches = [k for k in lengths if k.startswith(f"{handle.id}-each-b")]
     assert len(batches) > 6  # batch children stopped early; later ones took the rest
 
