@@ -13,8 +13,8 @@ from workflows._dsl_graph import GraphChecker
 from workflows._dsl_inputs import schema_problems
 from workflows._dsl_models import Flow, Limits, OnError, RetryPolicy, Settings
 from workflows._dsl_raw import FLOW_ID_RE
-from workflows._dsl_steps import StepBuilder, model_keys, validate_model
-from workflows._tpl_values import did_you_mean, short
+from workflows._dsl_steps import StepBuilder, known_keys, model_keys, validate_model
+from workflows._tpl_values import short
 from workflows.errors import Problem
 from workflows.templates import join_path
 
@@ -36,26 +36,16 @@ class Document:
         return sum(1 for p in self.problems if p.severity == "error")
 
 
-def _unknown_keys(doc: Document, value: dict[str, Any], allowed: Any, path: str) -> dict[str, Any]:
-    out = {}
-    for key, item in value.items():
-        if key in allowed:
-            out[key] = item
-        else:
-            doc.error(join_path(path, key), f"unknown key '{key[:60]}'{did_you_mean(key, allowed)}")
-    return out
-
-
 def _settings(doc: Document, raw: Any, path: str) -> Settings:
     if raw is None:
         return Settings()
     if not isinstance(raw, dict):
         doc.error(path, f"must be an object (got {short(raw)})")
         return Settings()
-    data = _unknown_keys(doc, raw, model_keys(Settings), path)
+    data = known_keys(raw, model_keys(Settings), path, doc.problems)
     for key, model in SUBMODELS.items():
         if isinstance(data.get(key), dict):
-            data[key] = _unknown_keys(doc, data[key], model_keys(model), join_path(path, key))
+            data[key] = known_keys(data[key], model_keys(model), join_path(path, key), doc.problems)
     if isinstance(data.get("onError"), str):
         data["onError"] = {"action": data["onError"]}
     if data.get("limits") is None:
@@ -107,7 +97,7 @@ def build_flow(doc: Document, raw: Any, base: str, depth: int, default_id: str |
     if is_wire(raw):
         raw = from_wire(raw)
     errors_before = doc.errors()
-    raw = _unknown_keys(doc, raw, TOP_KEYS, base)
+    raw = known_keys(raw, TOP_KEYS, base, doc.problems)
     header = _header(doc, raw, base, default_id)
     settings = _settings(doc, raw.get("settings"), join_path(base, "settings"))
     builder = StepBuilder(doc.problems, doc.counter, lambda d, p, n, sid: _child(doc, d, p, n, sid))

@@ -6,7 +6,7 @@ can, so that later checks (routing targets, references) see the whole flow and n
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -91,6 +91,18 @@ def _document_loc(data: Any, loc: list[Any]) -> list[str | int]:
         else:
             continue
         out.append(part)
+    return out
+
+
+def known_keys(value: dict[str, Any], allowed: Collection[str], path: str, problems: list[Problem]
+               ) -> dict[str, Any]:
+    """``value`` without the keys not in ``allowed``; each dropped key is an error with a did-you-mean hint."""
+    out = {}
+    for key, item in value.items():
+        if key in allowed:
+            out[key] = item
+        else:
+            problems.append(Problem(join_path(path, key), f"unknown key '{key[:60]}'{did_you_mean(key, allowed)}"))
     return out
 
 
@@ -265,17 +277,8 @@ class StepBuilder:
             data["onError"] = {"action": data["onError"]}
         for name, model in (("retryPolicy", RetryPolicy), ("onError", OnError), ("condition", Condition)):
             if isinstance(data.get(name), dict):
-                data[name] = self._known_keys(data[name], model, info.key_path(name))
+                data[name] = known_keys(data[name], model_keys(model), info.key_path(name), self.problems)
         step: Step = validate_model(Step, data, info.path, info.written, self.problems)
         _dsl_inputs.check_step_conditions(step, info, self.problems)
         return step
 
-    def _known_keys(self, value: dict[str, Any], model: type[BaseModel], path: str) -> dict[str, Any]:
-        allowed = model_keys(model)
-        out = {}
-        for key, item in value.items():
-            if key in allowed:
-                out[key] = item
-            else:
-                self.error(join_path(path, key), f"unknown key '{key[:60]}'{did_you_mean(key, allowed)}")
-        return out
