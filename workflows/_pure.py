@@ -11,11 +11,12 @@ import base64
 import hashlib
 import hmac
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import jsonschema
 
+from workflows._tpl_values import parse_instant
 from workflows.errors import StepFailure
 from workflows.templates import render
 
@@ -97,14 +98,10 @@ def crypto_hmac(inp: dict[str, Any], now: datetime) -> Any:
 
 
 def _parse_time(value: Any) -> datetime:
-    if isinstance(value, int | float):
-        return datetime.fromtimestamp(value, tz=UTC)
-    try:
-        dt = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    except ValueError:
-        raise StepFailure("VALIDATION_ERROR", f"not an ISO date or epoch seconds: {value!r}",
-                          retryable=False) from None
-    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
+    dt = parse_instant(value)
+    if dt is None:
+        raise StepFailure("VALIDATION_ERROR", f"not an ISO date or epoch seconds: {value!r}"[:300], retryable=False)
+    return dt
 
 
 def datetime_format(inp: dict[str, Any], now: datetime) -> Any:

@@ -10,16 +10,15 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 from urllib.parse import quote
 
 from workflows._tpl_values import (
     contains,
-    is_number,
     loose_equal,
-    parse_number,
+    parse_instant,
     short,
     sort_key,
     to_number,
@@ -146,18 +145,10 @@ def _json(value: Any, indent: Any = None) -> str:
 
 
 def _to_datetime(value: Any) -> datetime:
-    if is_number(value):
-        return datetime.fromtimestamp(value, tz=UTC)
-    if isinstance(value, str):
-        number = parse_number(value)
-        if number is not None:
-            return datetime.fromtimestamp(number, tz=UTC)
-        try:
-            dt = datetime.fromisoformat(value.strip().replace("Z", "+00:00").replace("z", "+00:00"))
-        except ValueError:
-            raise TemplateError(f"date: {short(value)} is not an ISO date or epoch seconds") from None
-        return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
-    raise TemplateError(f"date: {short(value)} is not an ISO date or epoch seconds")
+    dt = parse_instant(value)
+    if dt is None:
+        raise TemplateError(f"date: {short(value)} is not an ISO date or epoch seconds")
+    return dt
 
 
 def _date(value: Any, fmt: Any) -> Any:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime
 from difflib import get_close_matches
 from typing import Any, Final
 
@@ -58,6 +59,26 @@ def parse_number(text: str) -> int | float | None:
     if _INT_RE.fullmatch(s):
         return int(s)
     return float(s)
+
+
+def parse_instant(value: Any) -> datetime | None:
+    """An aware datetime from epoch seconds (a number, or a string that spells one) or an ISO 8601 string
+    (``Z`` or an offset; none means UTC); None for anything else, out-of-range numbers included."""
+    if isinstance(value, str):
+        number = parse_number(value)
+        if number is None:
+            try:
+                dt = datetime.fromisoformat(value.strip().replace("Z", "+00:00").replace("z", "+00:00"))
+            except ValueError:
+                return None
+            return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
+        value = number
+    if not is_number(value):
+        return None
+    try:
+        return datetime.fromtimestamp(value, tz=UTC)
+    except (OverflowError, OSError, ValueError):  # beyond the platform's time_t, NaN, infinities
+        return None
 
 
 def to_number(value: Any, what: str) -> int | float:

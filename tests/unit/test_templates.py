@@ -176,6 +176,7 @@ def test_filter_chain_and_path_arguments() -> None:
     ("{{ 1 | modulo: 0 }}", "division by zero"),
     ("{{ 'abc' | plus: 1 }}", "expected a number"),
     ("{{ 'not a date' | date: '%Y' }}", "not an ISO date"),
+    ("{{ 1e20 | date: '%Y' }}", "date: 1e\\+20 is not an ISO date"),  # beyond time_t: the filter's own message
     ("{{ initial.name | keys }}", "expected an object"),
     ("{{ 'x' | to_number }}", "expected a number"),
     ("{{ 1 | round: 999 }}", "digits"),
@@ -252,3 +253,20 @@ def test_only_template_errors_escape() -> None:
     with pytest.raises(TemplateError):
         render("{{ x | json }}", {"x": deep})
     assert render("{{ x | size }}", {"x": deep}) == 1
+
+
+def test_datetime_format_and_the_date_filter_read_instants_alike() -> None:
+    from datetime import UTC, datetime
+
+    from workflows._pure import datetime_format
+    from workflows.errors import StepFailure
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    for value, year in ((0, "1970"), ("1700000000", "2023"), ("2024-03-05T10:20:00Z", "2024")):
+        assert datetime_format({"value": value, "format": "%Y"}, now)["formatted"] == year
+        assert render("{{ v | date: '%Y' }}", {"v": value}) == year
+    # out of range, not a number, a boolean: a step failure (never an exception that fails the workflow task)
+    for bad in (1e20, float("nan"), True, "tomorrow"):
+        with pytest.raises(StepFailure, match="not an ISO date or epoch seconds"):
+            datetime_format({"value": bad}, now)
+        with pytest.raises(TemplateError, match="not an ISO date or epoch seconds"):
+            render("{{ v | date: '%Y' }}", {"v": bad})
