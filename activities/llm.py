@@ -27,7 +27,7 @@ from typing import Any
 import httpx
 
 from activities._boundary import StepContext, StepResult, step_activity
-from activities._netguard import guarded_client
+from activities._netguard import pooled_client
 from workflows.errors import StepFailure
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
@@ -197,8 +197,8 @@ async def llm_chat(inp: dict[str, Any], ctx: StepContext) -> StepResult:
     ctx.log(f"POST {base}/chat/completions model={body['model']} messages={len(body['messages'])}")
     # The base URL can come from the flow, so it passes the same SSRF guard as core.http
     # (a local model server must be listed in FLOWTIDE_HTTP_ALLOW).
-    async with guarded_client(timeout=httpx.Timeout(timeout, connect=min(10.0, timeout)),
-                              follow_redirects=False) as client:
+    async with pooled_client(timeout=httpx.Timeout(timeout, connect=min(10.0, timeout)),
+                             follow_redirects=False) as client:
         response = await client.post(f"{base}/chat/completions", json=body, headers=headers)
     response.raise_for_status()  # any non-2xx becomes the mapper's operational error
     output = _answer(response, inp)

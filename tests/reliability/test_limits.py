@@ -119,7 +119,7 @@ async def test_runaway_cycle_of_steps_fails_before_the_history_limit(
     # which the server terminates a run: the interpreter fails the run itself at HISTORY_GUARD events.
     # Turned down here to match this server's limit of 400.
     from workflows import interpreter
-    monkeypatch.setattr(interpreter, "HISTORY_GUARD", HISTORY_LIMIT - 100, raising=False)
+    monkeypatch.setattr(interpreter, "HISTORY_GUARD", HISTORY_LIMIT - 100)
     flow = parse_flow({"id": "remote-cycle", "steps": [
         {"id": "a", "action": "core.http", "parameters": {"url": service.url + "/ok"}, "next": "b"},
         {"id": "b", "action": "core.http", "parameters": {"url": service.url + "/ok"}, "next": "a"}]},
