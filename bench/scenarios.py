@@ -21,6 +21,7 @@ from temporalio.client import Client, WorkflowHandle
 from bench import baseline, flows
 from client.runs import start_run, wait_record
 from workflows.dsl import parse_flow
+from workflows.kinds import activity_task
 from workflows.retry import effective
 
 ACTIVITY_EVENTS = frozenset({
@@ -63,9 +64,8 @@ async def flowtide_run(env: Env, doc: dict[str, Any], payload: Any = None, *, ti
 
 def core_http_task(url: str) -> dict[str, Any]:
     """The task Flowtide's interpreter hands to its ``core.http`` activity for a GET of ``url``."""
-    return {"stepId": "get", "stepType": "core.http", "title": "get", "input": {"url": url}, "timeout": 30.0,
-            "retry": effective("HTTP", None, None).to_dict(), "runId": "bench", "workflowId": "bench",
-            "iteration": None, "limits": {}}
+    return activity_task("core.http", {"url": url}, step_id="get", timeout=30.0,
+                         retry=effective("HTTP", None, None).to_dict(), run_id="bench", workflow_id="bench")
 
 
 def baseline_params(env: Env, steps: int, local: bool, activity: str) -> dict[str, Any]:

@@ -27,7 +27,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows._state import Frame, RunState, new_meta, step_entry
     from workflows.conditions import evaluate
     from workflows.errors import StepFailure, TemplateError, error_record
-    from workflows.kinds import KINDS
+    from workflows.kinds import KINDS, activity_task
     from workflows.retry import effective, temporal_policy
     from workflows.templates import render
 
@@ -375,10 +375,10 @@ class FlowWorkflow:
         timeout = float(step.get("timeout") or self.settings.get("stepTimeout") or kind.default_timeout_s)
         if step["kind"] == "core.code":
             inp = dict(inp, **{"$context": self._code_context(frame)})
-        task = {"stepId": step["id"], "stepType": kind.name, "title": step.get("title") or step["id"],
-                "input": inp, "timeout": timeout, "retry": settings.to_dict(), "runId": self.info["runId"],
-                "workflowId": self.info["workflowId"], "iteration": frame.iteration,
-                "limits": self.settings.get("limits") or {}}
+        task = activity_task(kind.name, inp, step_id=step["id"], title=step.get("title"), timeout=timeout,
+                             retry=settings.to_dict(), run_id=self.info["runId"],
+                             workflow_id=self.info["workflowId"], iteration=frame.iteration,
+                             limits=self.settings.get("limits"))
         policy = temporal_policy(settings, max_attempts_cap=cap)
         common: dict[str, Any] = {"start_to_close_timeout": timedelta(seconds=timeout + TIMEOUT_SLACK_S),
                                   "retry_policy": policy, "summary": (step.get("title") or step["id"])[:200]}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -78,3 +79,16 @@ def canonical_kind(name: str) -> str | None:
 def activity_kinds() -> list[str]:
     """Kinds that run as Temporal activities (one activity type each)."""
     return sorted(k.name for k in KINDS.values() if not k.pure)
+
+
+def activity_task(kind: str, inp: dict[str, Any], *, step_id: str, title: str | None = None, timeout: float,
+                  retry: dict[str, Any], run_id: str, workflow_id: str, iteration: int | None = None,
+                  limits: dict[str, Any] | None = None) -> dict[str, Any]:
+    """What the interpreter hands a step's activity (read by ``activities._boundary``).
+
+    ``retry`` is the step's effective retry settings (``RetrySettings.to_dict()``): the activity applies
+    the preset's rules (which codes are retryable, Retry-After) to its own failures.
+    """
+    return {"stepId": step_id, "stepType": kind, "title": title or step_id, "input": inp, "timeout": timeout,
+            "retry": retry, "runId": run_id, "workflowId": workflow_id, "iteration": iteration,
+            "limits": limits or {}}

@@ -29,7 +29,7 @@ from temporalio.testing import ActivityEnvironment
 
 import activities._sandbox as sandbox
 from activities.code import code_step
-from workflows.retry import effective
+from tests.support.activities import step_task
 
 CANARY = "canary-7f3a9c1e-worker-env"
 FILE_CANARY = "canary-file-contents-55d0"
@@ -90,9 +90,7 @@ def worker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Worker]:
 
 
 def task(inp: dict[str, Any], timeout: float) -> dict[str, Any]:
-    return {"stepId": "hostile", "stepType": "core.code", "title": "hostile", "input": inp, "timeout": timeout,
-            "retry": effective("Code", None).to_dict(), "runId": "r", "workflowId": "w", "iteration": None,
-            "limits": {}}
+    return step_task("core.code", inp, step_id="hostile", timeout=timeout)
 
 
 async def run(script: str, worker: Worker, timeout: float = 5, **extra: Any) -> tuple[str, Any, str]:

@@ -19,8 +19,8 @@ import activities.code as code_mod
 from activities._boundary import clip_console
 from activities._sandbox import Limits, console_with_note, js_runtime
 from activities.code import code_step, map_code_exception
+from tests.support.activities import step_task
 from workflows.errors import StepFailure
-from workflows.retry import effective
 
 CTX = {"input": {"name": "Ada", "amount": 3}, "steps": {"fetch": {"status": 200, "$meta": {"success": True}}},
        "errors": [{"code": "HTTP_TIMEOUT"}], "vars": {"region": "eu"}, "item": {"id": 7}, "index": 2}
@@ -29,10 +29,8 @@ needs_js = pytest.mark.skipif(js_runtime() is None, reason="mini-racer (the 'js'
 
 def task(inp: dict[str, Any], *, timeout: float = 10, retry: dict[str, Any] | None = None,
          context: dict[str, Any] | None = None, limits: dict[str, Any] | None = None) -> dict[str, Any]:
-    return {"stepId": "code", "stepType": "core.code", "title": "Code",
-            "input": {**inp, "$context": CTX if context is None else context}, "timeout": timeout,
-            "retry": effective("Code", retry).to_dict(), "runId": "run-1", "workflowId": "wf-1",
-            "iteration": None, "limits": limits or {}}
+    return step_task("core.code", {**inp, "$context": CTX if context is None else context}, step_id="code",
+                     title="Code", timeout=timeout, retry=retry, limits=limits)
 
 
 async def call(inp: dict[str, Any], **kw: Any) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from activities.datastore import datastore_query
-from workflows.retry import effective
+from tests.support.activities import step_task
 
 SLOW_SQL = ("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) "
             "SELECT count(*) FROM n WHERE i < 1000000000")
@@ -37,9 +37,7 @@ def root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def task(inp: dict[str, Any], timeout: float = 10) -> dict[str, Any]:
-    return {"stepId": "q", "stepType": "datastore.query", "title": "Query", "input": inp, "timeout": timeout,
-            "retry": effective("Data Store", None).to_dict(), "runId": "run-1", "workflowId": "wf-1",
-            "iteration": None, "limits": {}}
+    return step_task("datastore.query", inp, step_id="q", title="Query", timeout=timeout)
 
 
 async def query(inp: dict[str, Any], **kw: Any) -> dict[str, Any]:

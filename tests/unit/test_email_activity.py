@@ -19,8 +19,8 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from activities.email import SMTP_EXCEPTION_CODES, email_send, map_smtp_exception
+from tests.support.activities import step_task
 from workflows.errors import TAXONOMY
-from workflows.retry import effective
 
 # The test server takes AUTH over plain TCP on loopback; aiosmtpd warns about that on every connection.
 pytestmark = pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS:UserWarning")
@@ -84,9 +84,8 @@ def smtp_auth() -> Iterator[tuple[Controller, Mailbox]]:
 
 
 def task(inp: dict[str, Any], *, timeout: float = 10, retries: int = 1) -> dict[str, Any]:
-    return {"stepId": "notify", "stepType": "email.send", "title": "Notify", "input": inp, "timeout": timeout,
-            "retry": effective("Email", {"maxRetries": retries}).to_dict(), "runId": "run-1",
-            "workflowId": "wf-1", "iteration": None, "limits": {}}
+    return step_task("email.send", inp, step_id="notify", title="Notify", timeout=timeout,
+                     retry={"maxRetries": retries})
 
 
 def mail(port: int, **kw: Any) -> dict[str, Any]:

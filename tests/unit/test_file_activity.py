@@ -13,7 +13,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from activities.files import file_read, file_write, map_file_exception
-from workflows.retry import effective
+from tests.support.activities import step_task
 
 
 @pytest.fixture
@@ -27,9 +27,7 @@ def root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def task(kind: str, inp: dict[str, Any], limits: dict[str, Any] | None = None) -> dict[str, Any]:
-    return {"stepId": "disk", "stepType": kind, "title": "Disk", "input": inp, "timeout": 10,
-            "retry": effective("File", None).to_dict(), "runId": "run-1", "workflowId": "wf-1",
-            "iteration": None, "limits": limits or {}}
+    return step_task(kind, inp, step_id="disk", title="Disk", limits=limits)
 
 
 async def read(inp: dict[str, Any], **kw: Any) -> dict[str, Any]:

@@ -24,9 +24,9 @@ from temporalio.testing import ActivityEnvironment
 import activities._netguard as netguard
 from activities._http_errors import HTTPX_EXCEPTION_CODES, retry_after_seconds
 from activities.http import http_request, map_http_exception
+from tests.support.activities import step_task
 from tests.support.http_server import EdgeServer
 from workflows.errors import TAXONOMY
-from workflows.retry import effective
 
 
 @pytest.fixture(scope="module")
@@ -42,9 +42,7 @@ def allow_loopback(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def task(inp: dict[str, Any], *, timeout: float = 10, limits: dict[str, Any] | None = None,
          retry: dict[str, Any] | None = None) -> dict[str, Any]:
-    return {"stepId": "call", "stepType": "core.http", "title": "Call", "input": inp, "timeout": timeout,
-            "retry": effective("HTTP", retry).to_dict(), "runId": "run-1", "workflowId": "wf-1",
-            "iteration": None, "limits": limits or {}}
+    return step_task("core.http", inp, step_id="call", title="Call", timeout=timeout, retry=retry, limits=limits)
 
 
 def env(attempt: int = 1) -> ActivityEnvironment:

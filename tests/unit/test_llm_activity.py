@@ -17,8 +17,8 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from activities.llm import llm_chat, map_llm_exception, retry_after_seconds
+from tests.support.activities import step_task
 from tests.support.llm_server import KEY, LLMServer, OpenAIish
-from workflows.retry import effective
 
 
 @pytest.fixture(scope="module")
@@ -28,9 +28,7 @@ def llm_url() -> Iterator[str]:
 
 
 def task(inp: dict[str, Any], timeout: float = 10) -> dict[str, Any]:
-    return {"stepId": "ask", "stepType": "llm.chat", "title": "Ask", "input": inp, "timeout": timeout,
-            "retry": effective("AI / LLM", None).to_dict(), "runId": "run-1", "workflowId": "wf-1",
-            "iteration": None, "limits": {}}
+    return step_task("llm.chat", inp, step_id="ask", title="Ask", timeout=timeout)
 
 
 def chat(url: str, model: str = "ok", **kw: Any) -> dict[str, Any]:

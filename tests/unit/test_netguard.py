@@ -31,7 +31,7 @@ import activities._netguard as netguard
 from activities._netguard import DestinationBlocked, GuardedBackend, close_pools, guarded_client
 from activities._netpolicy import check_address, embedded_ipv4, hostname_verdict, literal_address, parse_allow
 from activities.http import http_request
-from workflows.retry import effective
+from tests.support.activities import step_task
 
 BLOCKED = "HTTP_DESTINATION_BLOCKED"
 
@@ -95,9 +95,7 @@ def fake_dns(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
 
 def task(inp: dict[str, Any]) -> dict[str, Any]:
-    return {"stepId": "fetch", "stepType": "core.http", "title": "Fetch", "input": inp, "timeout": 10,
-            "retry": effective("HTTP", None).to_dict(), "runId": "run-1", "workflowId": "wf-1", "iteration": None,
-            "limits": {}}
+    return step_task("core.http", inp, step_id="fetch", title="Fetch")
 
 
 async def refused(url: str) -> ApplicationError:
