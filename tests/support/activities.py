@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from workflows.kinds import KINDS, activity_task
@@ -16,3 +17,26 @@ def step_task(kind: str, inp: dict[str, Any], *, step_id: str = "step", title: s
     return activity_task(kind, inp, step_id=step_id, title=title, timeout=timeout,
                          retry=effective(KINDS[kind].family, retry).to_dict(), run_id="run-1", workflow_id="wf-1",
                          limits=limits)
+
+
+class LoopTicks:
+    """Counts how often the event loop ran a ``period``-second sleep while the block ran: a step that
+    blocked the worker's loop leaves it near zero. ``async with LoopTicks(0.05) as t: ...; t.ticks``."""
+
+    def __init__(self, period: float) -> None:
+        self.period = period
+        self.ticks = 0
+        self._task: asyncio.Task[None] | None = None
+
+    async def _tick(self) -> None:
+        while True:
+            await asyncio.sleep(self.period)
+            self.ticks += 1
+
+    async def __aenter__(self) -> LoopTicks:
+        self._task = asyncio.create_task(self._tick())
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._task is not None
+        self._task.cancel()

@@ -19,7 +19,7 @@ import activities.code as code_mod
 from activities._boundary import clip_console
 from activities._sandbox import Limits, console_with_note, js_runtime
 from activities.code import code_step, map_code_exception
-from tests.support.activities import step_task
+from tests.support.activities import LoopTicks, step_task
 from workflows.errors import StepFailure
 
 CTX = {"input": {"name": "Ada", "amount": 3}, "steps": {"fetch": {"status": 200, "$meta": {"success": True}}},
@@ -248,21 +248,13 @@ async def test_allow_network_reaches_an_allowed_address(monkeypatch: pytest.Monk
 
 
 async def test_scripts_run_concurrently_without_blocking_the_worker_loop() -> None:
-    ticks = 0
-
-    async def ticker() -> None:
-        nonlocal ticks
-        while True:
-            await asyncio.sleep(0.05)
-            ticks += 1
-
-    beat = asyncio.ensure_future(ticker())
-    started = time.monotonic()
-    results = await asyncio.gather(*(call({"script": f"import time\ntime.sleep(1)\nreturn {i}"}) for i in range(4)))
-    elapsed = time.monotonic() - started
-    beat.cancel()
+    async with LoopTicks(0.05) as beat:
+        started = time.monotonic()
+        results = await asyncio.gather(*(call({"script": f"import time\ntime.sleep(1)\nreturn {i}"})
+                                         for i in range(4)))
+        elapsed = time.monotonic() - started
     assert [r["output"] for r in results] == [0, 1, 2, 3]
-    assert elapsed < 3.0 and ticks >= 0.6 * elapsed / 0.05
+    assert elapsed < 3.0 and beat.ticks >= 0.6 * elapsed / 0.05
 
 
 # ---- JavaScript ------------------------------------------------------------------------------------------

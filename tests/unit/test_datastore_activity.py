@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import glob
 import os
@@ -20,7 +19,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from activities.datastore import datastore_query
-from tests.support.activities import step_task
+from tests.support.activities import LoopTicks, step_task
 
 SLOW_SQL = ("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) "
             "SELECT count(*) FROM n WHERE i < 1000000000")
@@ -121,19 +120,10 @@ async def test_locked_database_is_a_retryable_deadlock(root):
 
 
 async def test_slow_query_times_out_without_blocking_the_loop(root):
-    ticks = 0
-
-    async def ticker() -> None:
-        nonlocal ticks
-        while True:
-            await asyncio.sleep(0.02)
-            ticks += 1
-
-    tick = asyncio.create_task(ticker())
-    err = await fails(lite(SLOW_SQL, timeout=0.3), timeout=5)
-    tick.cancel()
+    async with LoopTicks(0.02) as beat:
+        err = await fails(lite(SLOW_SQL, timeout=0.3), timeout=5)
     assert err.type == "DATA_STORE_TIMEOUT" and not err.non_retryable
-    assert ticks >= 5  # the event loop ran while SQLite worked in its thread
+    assert beat.ticks >= 5  # the event loop ran while SQLite worked in its thread
 
 
 async def test_row_cap(root):
