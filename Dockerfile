@@ -3,6 +3,7 @@ FROM python:3.12-slim
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
 WORKDIR /app
 COPY pyproject.toml README.md ./
+COPY flowtide ./flowtide
 COPY workflows ./workflows
 COPY activities ./activities
 COPY worker ./worker

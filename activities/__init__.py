@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from activities.code import code_step
-from activities.datastore import datastore_query
-from activities.email import email_send
-from activities.files import file_read, file_write
-from activities.http import http_request
-from activities.llm import llm_chat
+from flowtide.activities.code import code_step
+from flowtide.activities.datastore import datastore_query
+from flowtide.activities.email import email_send
+from flowtide.activities.files import file_read, file_write
+from flowtide.activities.http import http_request
+from flowtide.activities.llm import llm_chat
 
 ACTIVITIES: dict[str, Callable[..., Any]] = {
     "core.http": http_request,

@@ -29,8 +29,8 @@ import structlog
 from temporalio import activity
 from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
-from workflows.errors import StepFailure, failure_to_record
-from workflows.retry import RetrySettings, is_retryable
+from flowtide.workflows.errors import StepFailure, failure_to_record
+from flowtide.workflows.retry import RetrySettings, is_retryable
 
 log = structlog.get_logger("flowtide.activity")
 

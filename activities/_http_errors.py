@@ -18,7 +18,7 @@ from typing import Any
 
 import httpx
 
-from workflows.errors import StepFailure
+from flowtide.workflows.errors import StepFailure
 
 RETRY_AFTER_CAP_S = 3600.0
 

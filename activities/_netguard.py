@@ -32,7 +32,7 @@ import anyio.to_thread
 import httpcore
 import httpx
 
-from activities._netpolicy import (
+from flowtide.activities._netpolicy import (
     ALLOWED_SCHEMES,
     IPAddress,
     Verdict,
@@ -41,7 +41,7 @@ from activities._netpolicy import (
     normalise_host,
     parse_allow,
 )
-from workflows.errors import StepFailure
+from flowtide.workflows.errors import StepFailure
 
 ALLOW_ENV = "FLOWTIDE_HTTP_ALLOW"
 DEFAULT_LIMITS = httpx.Limits(max_connections=10, max_keepalive_connections=5)

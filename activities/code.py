@@ -26,7 +26,7 @@ from typing import Any
 
 import structlog
 
-from activities._boundary import (
+from flowtide.activities._boundary import (
     CONSOLE_MAX_BYTES,
     CONSOLE_MAX_LINES,
     DEFAULT_OUTPUT_LIMIT,
@@ -35,9 +35,9 @@ from activities._boundary import (
     StepResult,
     step_activity,
 )
-from activities._netpolicy import METADATA_ADDRESSES, parse_allow
-from activities._sandbox import Limits, Outcome, js_runtime, run_in_sandbox
-from workflows.errors import StepFailure
+from flowtide.activities._netpolicy import METADATA_ADDRESSES, parse_allow
+from flowtide.activities._sandbox import Limits, Outcome, js_runtime, run_in_sandbox
+from flowtide.workflows.errors import StepFailure
 
 log = structlog.get_logger("flowtide.code")
 

@@ -30,9 +30,9 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from activities._boundary import StepContext, StepResult, step_activity
-from activities.files import allowed_roots, resolve_path
-from workflows.errors import StepFailure
+from flowtide.activities._boundary import StepContext, StepResult, step_activity
+from flowtide.activities.files import allowed_roots, resolve_path
+from flowtide.workflows.errors import StepFailure
 
 DEFAULT_MAX_ROWS = 10_000
 

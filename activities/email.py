@@ -26,8 +26,8 @@ from typing import Any
 
 import aiosmtplib
 
-from activities._boundary import StepContext, StepResult, step_activity
-from workflows.errors import StepFailure
+from flowtide.activities._boundary import StepContext, StepResult, step_activity
+from flowtide.workflows.errors import StepFailure
 
 # Replies that mean "not now": the server throttles or is busy, so a later attempt may succeed.
 THROTTLE_REPLIES = frozenset({421, 450, 451, 452})

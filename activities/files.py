@@ -33,8 +33,8 @@ import tempfile
 from datetime import UTC, datetime
 from typing import Any
 
-from activities._boundary import DEFAULT_OUTPUT_LIMIT, StepContext, StepResult, step_activity
-from workflows.errors import StepFailure
+from flowtide.activities._boundary import DEFAULT_OUTPUT_LIMIT, StepContext, StepResult, step_activity
+from flowtide.workflows.errors import StepFailure
 
 ROOTS_ENV = "FLOWTIDE_FILE_ROOTS"
 DEFAULT_MAX_BYTES = 256 * 1024

@@ -30,8 +30,8 @@ from typing import Any
 
 import httpx
 
-from activities._boundary import StepContext, StepResult, step_activity
-from activities._http_body import (
+from flowtide.activities._boundary import StepContext, StepResult, step_activity
+from flowtide.activities._http_body import (
     ACCEPT_ENCODING,
     RESPONSE_TYPES,
     InvalidBody,
@@ -40,9 +40,9 @@ from activities._http_body import (
     preview,
     read_limited,
 )
-from activities._http_errors import map_http_exception, status_failure
-from activities._netguard import DestinationBlocked, pooled_client
-from workflows.errors import StepFailure
+from flowtide.activities._http_errors import map_http_exception, status_failure
+from flowtide.activities._netguard import DestinationBlocked, pooled_client
+from flowtide.workflows.errors import StepFailure
 
 __all__ = ["DEFAULT_RESPONSE_LIMIT", "http_request", "map_http_exception"]
 

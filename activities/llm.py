@@ -26,9 +26,9 @@ from typing import Any
 
 import httpx
 
-from activities._boundary import StepContext, StepResult, step_activity
-from activities._netguard import pooled_client
-from workflows.errors import StepFailure
+from flowtide.activities._boundary import StepContext, StepResult, step_activity
+from flowtide.activities._netguard import pooled_client
+from flowtide.workflows.errors import StepFailure
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 BASE_URL_ENV = "FLOWTIDE_LLM_BASE_URL"

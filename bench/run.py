@@ -28,9 +28,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # `python bench/run.py` puts bench/ first on the path, not the project
 
 from bench import baseline, loop, report, scenarios  # noqa: E402
-from client.connect import connect  # noqa: E402
-from client.devserver import DevServer, free_port  # noqa: E402
-from client.logs import configure  # noqa: E402
+from flowtide.client.connect import connect  # noqa: E402
+from flowtide.client.devserver import DevServer, free_port  # noqa: E402
+from flowtide.client.logs import configure  # noqa: E402
 
 QUICK = {"seq_steps": 20, "seq_reps": 5, "thr_runs": 50, "thr_steps": 10, "thr_reps": 2, "pure_steps": 1000,
          "pure_reps": 2, "loop_items": 2000, "loop_concurrency": 50}
@@ -80,10 +80,10 @@ async def _scenarios(env: scenarios.Env, cfg: dict[str, Any], progress: Any) -> 
 
 async def run(cfg: dict[str, Any], progress: Any) -> dict[str, Any]:
     """Start the server, the service and the worker; run every scenario; shut everything down."""
-    from activities import all_activities
-    from worker.app import build_worker
-    from workflows.interpreter import FlowWorkflow
-    from workflows.loop_workflow import FlowLoopWorkflow
+    from flowtide.activities import all_activities
+    from flowtide.worker.app import build_worker
+    from flowtide.workflows.interpreter import FlowWorkflow
+    from flowtide.workflows.loop_workflow import FlowLoopWorkflow
 
     os.environ.setdefault("FLOWTIDE_HTTP_ALLOW", "127.0.0.1")  # the SSRF guard refuses loopback otherwise
     server = DevServer(port=free_port(), ui_port=None, db_file=None)

@@ -19,10 +19,10 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHandle
 
 from bench import baseline, flows
-from client.runs import start_run, wait_record
-from workflows.dsl import parse_flow
-from workflows.kinds import activity_task
-from workflows.retry import effective
+from flowtide.client.runs import start_run, wait_record
+from flowtide.workflows.dsl import parse_flow
+from flowtide.workflows.kinds import activity_task
+from flowtide.workflows.retry import effective
 
 ACTIVITY_EVENTS = frozenset({
     EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED, EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED,

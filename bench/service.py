@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 
-from client.demo_service import DemoService
+from flowtide.client.demo_service import DemoService
 
 
 def main() -> None:

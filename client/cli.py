@@ -14,21 +14,22 @@ import json
 import os
 import signal
 import sys
+import uuid
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
 from temporalio.service import RPCError
 
-from client import render
-from client.codec import CodecKeyError
-from client.connect import TemporalUnreachable, connect, target_from_env
-from client.devserver import DEFAULT_DB, DevServer, port_open
-from client.logs import configure
-from workflows.errors import FlowValidationError
+from flowtide.client import render
+from flowtide.client.codec import CodecKeyError
+from flowtide.client.connect import TemporalUnreachable, connect, target_from_env
+from flowtide.client.devserver import DEFAULT_DB, DevServer, port_open
+from flowtide.client.logs import configure
+from flowtide.client.runs import TERMINAL_FAILURES
+from flowtide.workflows.errors import FlowValidationError
 
 EXIT_OK, EXIT_FAILED, EXIT_INVALID, EXIT_UNREACHABLE, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
-FAILED_STATUSES = {"failed", "cancelled", "timed_out", "terminated"}
 
 
 class UsageError(Exception):
@@ -66,7 +67,7 @@ def read_payload(args: argparse.Namespace) -> Any:
 
 
 def load_flow(path: str) -> Any:
-    from workflows.dsl import load_flow_file
+    from flowtide.workflows.dsl import load_flow_file
     return load_flow_file(path)
 
 
@@ -103,7 +104,7 @@ async def maybe_worker(client: Any, task_queue: str, enabled: bool) -> AsyncIter
     if not enabled:
         yield
         return
-    from worker.app import running
+    from flowtide.worker.app import running
     async with running(client, task_queue, graceful_shutdown_s=5):
         yield
 
@@ -133,7 +134,7 @@ async def _wait_for_stop() -> None:
 
 
 async def cmd_worker(args: argparse.Namespace) -> int:
-    from worker.app import running
+    from flowtide.worker.app import running
     client = await connect()
     print(f"flowtide worker polling task queue '{task_queue(args)}' at {target_from_env().address}",
           file=sys.stderr)
@@ -144,7 +145,7 @@ async def cmd_worker(args: argparse.Namespace) -> int:
 
 
 async def cmd_dev(args: argparse.Namespace) -> int:
-    from worker.app import running
+    from flowtide.worker.app import running
     server = DevServer(port=args.port, ui_port=args.ui_port, db_file=args.db_file)
     await asyncio.to_thread(server.start)
     try:
@@ -162,13 +163,9 @@ async def cmd_dev(args: argparse.Namespace) -> int:
 async def execute_flow(path: str, payload: Any, *, json_out: bool, worker: bool, tq: str,
                        extra_env: dict[str, str] | None = None) -> int:
     """Validate, start, wait, print. Shared by ``run`` and ``demo``."""
-    from client.runs import inline_sub_flows, start_run, wait_record
-    from workflows.dsl import validate_payload
-    flow = load_flow(path)
-    problems = validate_payload(flow, payload)
-    if problems:
-        raise FlowValidationError(problems, source="input")
-    wire = inline_sub_flows(flow.to_wire(), Path(path).parent)
+    from flowtide.client.api import prepare
+    from flowtide.client.runs import start_run, wait_record
+    flow, wire = prepare(Path(path), payload)
     for w in flow.warnings:
         print(f"{path}: warning: {w}", file=sys.stderr)
     async with temporal() as client, maybe_worker(client, tq, worker):
@@ -180,7 +177,7 @@ async def execute_flow(path: str, payload: Any, *, json_out: bool, worker: bool,
         except asyncio.CancelledError:
             raise
     print(json.dumps(record, indent=2, default=str) if json_out else render.record_text(record))
-    return EXIT_FAILED if record.get("status") in FAILED_STATUSES else EXIT_OK
+    return EXIT_FAILED if record.get("status") in TERMINAL_FAILURES else EXIT_OK
 
 
 async def cmd_run(args: argparse.Namespace) -> int:
@@ -190,8 +187,11 @@ async def cmd_run(args: argparse.Namespace) -> int:
 
 
 async def cmd_demo(args: argparse.Namespace) -> int:
-    from client.demo import run_demo
-    return await run_demo(json_out=args.json, execute=execute_flow, tq=task_queue(args))
+    from flowtide.client.demo import run_demo
+    # its own task queue: a worker already polling `flowtide` (say `flowtide dev`) must not take the demo's run,
+    # which only the demo's worker may send to its loopback service
+    tq = args.task_queue or f"flowtide-demo-{uuid.uuid4().hex[:8]}"
+    return await run_demo(json_out=args.json, execute=execute_flow, tq=tq)
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -217,13 +217,13 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
-    from workflows.dsl import flow_json_schema
+    from flowtide.workflows.dsl import flow_json_schema
     print(json.dumps(flow_json_schema(), indent=2))
     return EXIT_OK
 
 
 def cmd_codes(args: argparse.Namespace) -> int:
-    from workflows.errors import TAXONOMY, codes_of_class
+    from flowtide.workflows.errors import TAXONOMY, codes_of_class
     if args.permanent:
         codes = codes_of_class("permanent", "auth", "invalid-config")
         print(json.dumps(codes) if args.json else "\n".join(codes))
@@ -240,7 +240,7 @@ def cmd_codes(args: argparse.Namespace) -> int:
 
 
 async def cmd_signal(args: argparse.Namespace) -> int:
-    from client.resolve import resolve_run
+    from flowtide.client.resolve import resolve_run
     data = json.loads(args.data) if args.data else None
     async with temporal(ensure=False) as client:
         handle = await resolve_run(client, args.run)
@@ -250,7 +250,7 @@ async def cmd_signal(args: argparse.Namespace) -> int:
 
 
 async def cmd_cancel(args: argparse.Namespace) -> int:
-    from client.resolve import resolve_run
+    from flowtide.client.resolve import resolve_run
     async with temporal(ensure=False) as client:
         handle = await resolve_run(client, args.run)
         await handle.cancel()
@@ -300,7 +300,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--data", help="JSON payload")
     sp = add("cancel", cmd_cancel, "cancel a run")
     sp.add_argument("run")
-    from client.cli_runs import register  # imported here: it builds on this module's helpers
+    from flowtide.client.cli_runs import register  # imported here: it builds on this module's helpers
     register(sub)
     return p
 

@@ -19,25 +19,25 @@ from typing import Any
 from temporalio.client import WorkflowHistory
 from temporalio.service import RPCError, RPCStatusCode
 
-from client import render, render_runs
-from client.cli import (
+from flowtide.client import render, render_runs
+from flowtide.client.cli import (
     EXIT_FAILED,
     EXIT_INVALID,
     EXIT_OK,
-    FAILED_STATUSES,
     UsageError,
     load_flow,
     maybe_worker,
     read_payload,
     temporal,
 )
-from client.connect import TemporalUnreachable
-from client.history import start_info
-from client.inspect import RunView, inspect_run
-from client.listing import STATUSES, BadFilterError, list_runs
-from client.replay import BadHistoryError, load_history, replay_history
-from client.rerun import RerunRefused, build_plan
-from client.resolve import RunNotFound, resolve_run
+from flowtide.client.connect import TemporalUnreachable
+from flowtide.client.history import start_info
+from flowtide.client.inspect import RunView, inspect_run
+from flowtide.client.listing import STATUSES, BadFilterError, list_runs
+from flowtide.client.replay import BadHistoryError, load_history, replay_history
+from flowtide.client.rerun import RerunRefused, build_plan
+from flowtide.client.resolve import RunNotFound, resolve_run
+from flowtide.client.runs import TERMINAL_FAILURES
 
 Command = Callable[[argparse.Namespace], Awaitable[int]]
 
@@ -50,7 +50,7 @@ def guarded(fn: Command) -> Command:
         try:
             return await fn(args)
         except (RunNotFound, BadFilterError, RerunRefused, UsageError) as exc:
-            # handled here, not in client.cli.main: under ``python -m client.cli`` that module is
+            # handled here, not in client.cli.main: under ``python -m flowtide.client.cli`` that module is
             # ``__main__`` and would not recognise this module's UsageError class
             print(f"flowtide: {exc}", file=sys.stderr)
             return EXIT_INVALID
@@ -127,7 +127,7 @@ async def cmd_watch(args: argparse.Namespace) -> int:
             await asyncio.sleep(args.interval)
     if not tty:
         print("\n" + render.record_text(rec))
-    return EXIT_FAILED if rec.get("status") in FAILED_STATUSES else EXIT_OK
+    return EXIT_FAILED if rec.get("status") in TERMINAL_FAILURES else EXIT_OK
 
 
 def _watch_key(rec: dict[str, Any]) -> tuple[Any, ...]:
@@ -193,7 +193,7 @@ async def cmd_replay(args: argparse.Namespace) -> int:
 def _fixed_flow(path: str | None) -> dict[str, Any] | None:
     if not path:
         return None
-    from client.runs import inline_sub_flows
+    from flowtide.client.runs import inline_sub_flows
     return inline_sub_flows(load_flow(path).to_wire(), Path(path).parent)
 
 
@@ -220,7 +220,7 @@ async def cmd_rerun(args: argparse.Namespace) -> int:
 
 
 async def _start_rerun(client: Any, args: argparse.Namespace, plan: Any, old_run_id: str, tq: str) -> int:
-    from client.runs import start_run, wait_record
+    from flowtide.client.runs import start_run, wait_record
     async with maybe_worker(client, tq, enabled=not args.no_worker and not args.no_wait):
         new = await start_run(client, plan.flow, plan.payload, task_queue=tq, reuse=plan.reuse or None,
                               rerun_of=old_run_id)
@@ -231,7 +231,7 @@ async def _start_rerun(client: Any, args: argparse.Namespace, plan: Any, old_run
             return EXIT_OK
         record = await wait_record(new)
     print(_dump(record) if args.json else render.record_text(record))
-    return EXIT_FAILED if record.get("status") in FAILED_STATUSES else EXIT_OK
+    return EXIT_FAILED if record.get("status") in TERMINAL_FAILURES else EXIT_OK
 
 
 # ---- parser ---------------------------------------------------------------------------------------

@@ -8,19 +8,11 @@ import time
 from dataclasses import dataclass
 
 from temporalio.client import Client
-from temporalio.common import SearchAttributeKey
 from temporalio.service import RPCError
 
 DEFAULT_ADDRESS = "127.0.0.1:7233"
 STARTING_WAIT_S = 10.0  # how long connect() waits for a server that is still starting
 
-FLOW_ID = SearchAttributeKey.for_keyword("FlowId")
-FLOW_VERSION = SearchAttributeKey.for_int("FlowVersion")
-FLOW_STATUS = SearchAttributeKey.for_keyword("FlowStatus")
-FAILED_STEP = SearchAttributeKey.for_keyword("FailedStepId")
-ERROR_CODE = SearchAttributeKey.for_keyword("ErrorCode")
-RERUN_OF = SearchAttributeKey.for_keyword("RerunOf")
-SEARCH_ATTRIBUTES = (FLOW_ID, FLOW_VERSION, FLOW_STATUS, FAILED_STEP, ERROR_CODE, RERUN_OF)
 
 
 class TemporalUnreachable(Exception):  # noqa: N818 - the CLI turns it into exit code 3
@@ -48,7 +40,7 @@ async def connect(address: str | None = None, namespace: str | None = None) -> C
     TLS: set ``TEMPORAL_TLS=1`` (and ``TEMPORAL_API_KEY`` for Temporal Cloud). Payload encryption: set
     ``FLOWTIDE_CODEC_KEY`` (see ``client.codec``); workers built on this client use the same converter.
     """
-    from client.codec import data_converter
+    from flowtide.client.codec import data_converter
     t = target_from_env()
     converter = data_converter()  # before connecting: a malformed key is a configuration error, not "unreachable"
     addr = address or t.address

@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from client.demo_service import DemoService
+from flowtide.client.demo_service import DemoService
 
 DEMO_FLOW = Path(__file__).resolve().parents[1] / "examples" / "demo.yaml"
 

@@ -28,7 +28,7 @@ The peers of the seed recipes in ``examples/seeds/`` (run them with ``--input '{
 ``plan(path, *answers)`` makes the next requests to ``path`` answer the given statuses in order (an answer
 may be ``(status, delay_ms)``), then the route answers as usual again; tests use it to script failures.
 
-``python -m client.demo_service [--port 8080]`` serves it in the foreground.
+``python -m flowtide.client.demo_service [--port 8080]`` serves it in the foreground.
 
 It runs in its own thread with its own event loop, so a blocking test or CLI cannot starve it.
 """
@@ -42,7 +42,7 @@ from collections import Counter
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from client._loopback import ThreadedServer
+from flowtide.client._loopback import ThreadedServer
 
 
 class DemoService(ThreadedServer):
@@ -225,7 +225,7 @@ def _write_response(writer: asyncio.StreamWriter, status: int, headers: dict[str
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Serve in the foreground (``python -m client.demo_service --port 8080``) until interrupted."""
+    """Serve in the foreground (``python -m flowtide.client.demo_service --port 8080``) until interrupted."""
     import argparse
     import time
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import structlog
 
-from client.connect import SEARCH_ATTRIBUTES
+from flowtide.workflows.search_attributes import SEARCH_ATTRIBUTES
 
 log = structlog.get_logger("flowtide.server")
 

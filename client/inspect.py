@@ -33,8 +33,8 @@ from temporalio.client import (
 from temporalio.converter import DataConverter
 from temporalio.exceptions import ApplicationError
 
-from client.history import record_from_events
-from client.replay import processed, record_by_replay
+from flowtide.client.history import record_from_events
+from flowtide.client.replay import processed, record_by_replay
 
 EXECUTION_STATUS = {
     WorkflowExecutionStatus.RUNNING: "running",

@@ -15,7 +15,7 @@ from typing import Any
 
 from temporalio.client import Client, WorkflowExecution
 
-from client.inspect import EXECUTION_STATUS, OPEN_STATUSES
+from flowtide.client.inspect import EXECUTION_STATUS, OPEN_STATUSES
 
 WORKFLOW_TYPE = "FlowWorkflow"
 STATUSES = ("running", "waiting", "paused", "completed", "completed_with_errors", "failed", "cancelled",

@@ -13,7 +13,7 @@ import json
 from datetime import datetime
 from typing import Any
 
-from workflows.errors import classify
+from flowtide.workflows.errors import classify
 
 ICONS = {"completed": "✓", "warning": "!", "failed": "✗", "skipped": "-", "running": "…", "retrying": "↻",
          "pending": " ", "cancelled": "⊘"}

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from client.listing import RunRow
-from client.render import ICONS, duration, first_failed, when
-from client.replay import ReplayReport
-from client.rerun import RerunPlan
-from client.resolve import short_ids
+from flowtide.client.listing import RunRow
+from flowtide.client.render import ICONS, duration, first_failed, when
+from flowtide.client.replay import ReplayReport
+from flowtide.client.rerun import RerunPlan
+from flowtide.client.resolve import short_ids
 
 BAR_WIDTH = 30
 

@@ -82,8 +82,8 @@ def quiet_runtime() -> Runtime:
 
 def default_workflows() -> list[type]:
     """The workflow types a Flowtide worker registers."""
-    from workflows.interpreter import FlowWorkflow
-    from workflows.loop_workflow import FlowLoopWorkflow
+    from flowtide.workflows.interpreter import FlowWorkflow
+    from flowtide.workflows.loop_workflow import FlowLoopWorkflow
     return [FlowWorkflow, FlowLoopWorkflow]
 
 
@@ -95,8 +95,8 @@ def build_replayer(workflows: Sequence[type] | None = None, interceptors: Sequen
     coroutines, and the interpreter's cancellation handler would then mark the run and its running steps
     ``cancelled``. Skipping it leaves the state as the last recorded workflow task left it.
     """
-    from client.codec import data_converter
-    from worker.app import PASSTHROUGH
+    from flowtide.client.codec import data_converter
+    from flowtide.worker.app import PASSTHROUGH
     runner = SandboxedWorkflowRunner(restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH))
     # the worker's converter: with FLOWTIDE_CODEC_KEY the recorded payloads are encrypted
     return Replayer(workflows=list(workflows or default_workflows()), workflow_runner=runner,
@@ -287,7 +287,7 @@ def processed(history: WorkflowHistory) -> tuple[WorkflowHistory, list[str]]:
 
 async def record_by_replay(history: WorkflowHistory, now: datetime | None = None) -> dict[str, Any] | None:
     """The interpreter's run record rebuilt by replaying ``history``; None when the code cannot replay it."""
-    from workflows.interpreter import FlowWorkflow
+    from flowtide.workflows.interpreter import FlowWorkflow
     try:
         check_history(history)
     except BadHistoryError:

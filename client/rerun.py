@@ -15,8 +15,8 @@ from typing import Any
 
 from jsonschema.validators import Draft202012Validator, validator_for
 
-from workflows.errors import FlowValidationError, Problem
-from workflows.kinds import KINDS
+from flowtide.workflows.errors import FlowValidationError, Problem
+from flowtide.workflows.kinds import KINDS
 
 NOT_REUSED_KINDS = frozenset({"core.set-variable", "core.if", "core.return"})  # the interpreter re-runs these
 DONE = frozenset({"completed", "warning"})

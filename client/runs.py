@@ -11,11 +11,13 @@ from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from temporalio.exceptions import ApplicationError, CancelledError, TerminatedError, TimeoutError
 
-from client.connect import FLOW_ID, FLOW_STATUS, FLOW_VERSION, RERUN_OF
-from workflows.dsl import Flow, load_flow_file
-from workflows.errors import FlowValidationError, Problem
+from flowtide.workflows.dsl import Flow, load_flow_file
+from flowtide.workflows.errors import FlowValidationError, Problem
+from flowtide.workflows.search_attributes import FLOW_ID, FLOW_STATUS, FLOW_VERSION, RERUN_OF
 
 WORKFLOW_TYPE = "FlowWorkflow"
+# how a run can end without a result: the CLI exits 1, the Python API raises RunFailed
+TERMINAL_FAILURES = frozenset({"failed", "cancelled", "timed_out", "terminated"})
 
 
 def new_workflow_id(flow_id: str) -> str:
@@ -70,6 +72,16 @@ async def start_run(client: Client, flow: Flow | dict[str, Any], payload: Any, *
     )
 
 
+def run_error(record: dict[str, Any]) -> dict[str, Any] | None:
+    """The error that ended a run: its run-level error, else the first failure nothing absorbed."""
+    if record.get("error"):
+        return dict(record["error"])
+    for e in record.get("errors") or []:
+        if e.get("severity") == "error" and not e.get("absorbed"):
+            return dict(e)
+    return None
+
+
 def record_from_failure(err: WorkflowFailureError) -> dict[str, Any] | None:
     """The run record carried by a failed run's failure details, if any."""
     cause = err.cause
@@ -97,7 +109,7 @@ async def wait_record(handle: WorkflowHandle[Any, Any]) -> dict[str, Any]:
         rec = record_from_failure(err)
         if rec is not None:
             return rec
-        from client.inspect import fetch_record
+        from flowtide.client.inspect import fetch_record
         rec = await fetch_record(handle)
         rec["status"] = closed_status(err)
         return rec

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from client.demo_service import DemoService
-from client.devserver import DevServer, free_port
+from flowtide.client.demo_service import DemoService
+from flowtide.client.devserver import DevServer, free_port
 
 os.environ.setdefault("FLOWTIDE_HTTP_ALLOW", "127.0.0.1,::1,localhost")
 
@@ -26,7 +26,7 @@ def dev_server() -> Iterator[DevServer]:
 
 @pytest.fixture(scope="session")
 async def client(dev_server: DevServer) -> Any:
-    from client.connect import connect
+    from flowtide.client.connect import connect
     return await connect(dev_server.address)
 
 
@@ -43,7 +43,7 @@ def task_queue() -> str:
 
 @pytest.fixture
 async def worker(client: Any, task_queue: str) -> AsyncIterator[Any]:
-    from worker.app import build_worker
+    from flowtide.worker.app import build_worker
     w = build_worker(client, task_queue, graceful_shutdown_s=1)
     async with w:
         yield w

@@ -1,6 +1,6 @@
-"""``python -m worker``: run a Flowtide worker (same as ``flowtide worker``)."""
+"""``python -m flowtide.worker``: run a Flowtide worker (same as ``flowtide worker``)."""
 
-from client.cli import main
+from flowtide.client.cli import main
 
 if __name__ == "__main__":
     raise SystemExit(main(["worker"]))

@@ -12,14 +12,14 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
-from activities import all_activities
-from activities._netguard import close_pools
-from workflows.interpreter import FlowWorkflow
-from workflows.loop_workflow import FlowLoopWorkflow
+from flowtide.activities import all_activities
+from flowtide.activities._netguard import close_pools
+from flowtide.workflows.interpreter import FlowWorkflow
+from flowtide.workflows.loop_workflow import FlowLoopWorkflow
 
 DEFAULT_TASK_QUEUE = "flowtide"
 # Pure, deterministic modules the sandbox may share between runs instead of re-importing them per run.
-PASSTHROUGH = ("workflows", "jsonschema", "referencing", "rpds", "jsonschema_specifications", "attrs")
+PASSTHROUGH = ("flowtide", "jsonschema", "referencing", "rpds", "jsonschema_specifications", "attrs")
 
 
 def task_queue_from_env() -> str:

@@ -22,13 +22,13 @@ from typing import TYPE_CHECKING, Any
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError, ChildWorkflowError
 
-from workflows._iterate import MAX_KEPT_FAILURES, Tally, history_length, iterate
-from workflows._state import Frame, RunState
-from workflows.errors import StepFailure
-from workflows.templates import references
+from flowtide.workflows._iterate import MAX_KEPT_FAILURES, Tally, history_length, iterate
+from flowtide.workflows._state import Frame, RunState
+from flowtide.workflows.errors import StepFailure
+from flowtide.workflows.templates import references
 
 if TYPE_CHECKING:
-    from workflows.interpreter import FlowWorkflow
+    from flowtide.workflows.interpreter import FlowWorkflow
 
 LOOP_WORKFLOW = "FlowLoop"
 HISTORY_BUDGET = 8000  # a batch child takes no new item past this (in-flight items add at most ~1,600)

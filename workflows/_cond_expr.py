@@ -20,10 +20,10 @@ from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
 
-from workflows._tpl_parse import find_close
-from workflows._tpl_values import compare, contains, loose_equal, parse_number, strict_equal, to_text, truthy
-from workflows.errors import TemplateError
-from workflows.templates import Compiled, compile_template
+from flowtide.workflows._tpl_parse import find_close
+from flowtide.workflows._tpl_values import compare, contains, loose_equal, parse_number, strict_equal, to_text, truthy
+from flowtide.workflows.errors import TemplateError
+from flowtide.workflows.templates import Compiled, compile_template
 
 MAX_CONDITION_CHARS = 65_536
 MAX_NESTING = 64

@@ -14,7 +14,7 @@ from temporalio.exceptions import (
     TimeoutError,
 )
 
-from workflows.errors import StepFailure, classify
+from flowtide.workflows.errors import StepFailure, classify
 
 
 @dataclass

@@ -9,14 +9,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from workflows._dsl_graph import GraphChecker
-from workflows._dsl_inputs import schema_problems
-from workflows._dsl_models import Flow, Limits, OnError, RetryPolicy, Settings
-from workflows._dsl_raw import FLOW_ID_RE
-from workflows._dsl_steps import StepBuilder, known_keys, model_keys, validate_model
-from workflows._tpl_values import short
-from workflows.errors import Problem
-from workflows.templates import join_path
+from flowtide.workflows._dsl_graph import GraphChecker
+from flowtide.workflows._dsl_inputs import schema_problems
+from flowtide.workflows._dsl_models import Flow, Limits, OnError, RetryPolicy, Settings
+from flowtide.workflows._dsl_raw import FLOW_ID_RE
+from flowtide.workflows._dsl_steps import StepBuilder, known_keys, model_keys, validate_model
+from flowtide.workflows._tpl_values import short
+from flowtide.workflows.errors import Problem
+from flowtide.workflows.templates import join_path
 
 TOP_KEYS = ("id", "version", "name", "description", "input", "settings", "steps", "$schema")
 SUBMODELS: dict[str, Any] = {"retryPolicy": RetryPolicy, "onError": OnError, "limits": Limits}

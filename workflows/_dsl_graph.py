@@ -11,12 +11,12 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 
-from workflows._dsl_models import Settings, Step, edges, is_graph
-from workflows._dsl_refs import check_references
-from workflows._dsl_steps import StepInfo
-from workflows._tpl_values import did_you_mean
-from workflows.errors import Problem
-from workflows.templates import join_path
+from flowtide.workflows._dsl_models import Settings, Step, edges, is_graph
+from flowtide.workflows._dsl_refs import check_references
+from flowtide.workflows._dsl_steps import StepInfo
+from flowtide.workflows._tpl_values import did_you_mean
+from flowtide.workflows.errors import Problem
+from flowtide.workflows.templates import join_path
 
 WORDS = ("stop-workflow", "continue-workflow")
 

@@ -11,14 +11,14 @@ from typing import TYPE_CHECKING, Any
 from jsonschema import SchemaError
 from jsonschema.validators import Draft202012Validator, validator_for
 
-from workflows import conditions, templates
-from workflows._tpl_values import did_you_mean, short
-from workflows.errors import Problem
-from workflows.templates import join_path
+from flowtide.workflows import conditions, templates
+from flowtide.workflows._tpl_values import did_you_mean, short
+from flowtide.workflows.errors import Problem
+from flowtide.workflows.templates import join_path
 
 if TYPE_CHECKING:
-    from workflows._dsl_models import Step
-    from workflows._dsl_steps import StepInfo
+    from flowtide.workflows._dsl_models import Step
+    from flowtide.workflows._dsl_steps import StepInfo
 
 ChildParser = Callable[[Any, str, int, str], dict[str, Any] | None]
 

@@ -13,7 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic.alias_generators import to_camel
 
-from workflows.errors import Problem
+from flowtide.workflows.errors import Problem
 
 RetryModeName = Literal["smart", "aggressive", "rate-limits-only", "custom"]
 OnErrorAction = Literal["stop-workflow", "continue-workflow", "retry-step", "retry-workflow"]

@@ -16,8 +16,8 @@ from typing import Any
 
 import yaml
 
-from workflows.errors import FlowValidationError, Problem
-from workflows.templates import join_path
+from flowtide.workflows.errors import FlowValidationError, Problem
+from flowtide.workflows.templates import join_path
 
 MAX_DOC_CHARS = 1_048_576
 MAX_JSON_DEPTH = 160

@@ -12,15 +12,15 @@ from __future__ import annotations
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
-from workflows import conditions, templates
-from workflows._dsl_models import edges, is_graph
-from workflows._tpl_values import did_you_mean
-from workflows.errors import Problem
-from workflows.templates import join_path
+from flowtide.workflows import conditions, templates
+from flowtide.workflows._dsl_models import edges, is_graph
+from flowtide.workflows._tpl_values import did_you_mean
+from flowtide.workflows.errors import Problem
+from flowtide.workflows.templates import join_path
 
 if TYPE_CHECKING:
-    from workflows._dsl_models import Step
-    from workflows._dsl_steps import StepInfo
+    from flowtide.workflows._dsl_models import Step
+    from flowtide.workflows._dsl_steps import StepInfo
 
 BUILTINS = frozenset({"initial", "vars", "$errors", "$run", "$item", "$index", "secrets"})
 LOOP_NAMES = frozenset({"$item", "$index"})

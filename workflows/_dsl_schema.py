@@ -9,10 +9,10 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from workflows._dsl_models import DEFAULT_LIMITS, MAX_RETRIES, YEAR_S
-from workflows._dsl_raw import FLOW_ID_RE, STEP_ID_RE
-from workflows._dsl_steps import RESERVED_IDS
-from workflows.kinds import ALIASES, KINDS
+from flowtide.workflows._dsl_models import DEFAULT_LIMITS, MAX_RETRIES, YEAR_S
+from flowtide.workflows._dsl_raw import FLOW_ID_RE, STEP_ID_RE
+from flowtide.workflows._dsl_steps import RESERVED_IDS
+from flowtide.workflows.kinds import ALIASES, KINDS
 
 NULL = {"type": "null"}
 

@@ -12,13 +12,13 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from workflows import _dsl_inputs
-from workflows._dsl_models import Condition, OnError, RetryPolicy, Step
-from workflows._dsl_raw import STEP_ID_RE
-from workflows._tpl_values import did_you_mean, short
-from workflows.errors import Problem
-from workflows.kinds import ALIASES, KINDS, canonical_kind
-from workflows.templates import join_path
+from flowtide.workflows import _dsl_inputs
+from flowtide.workflows._dsl_models import Condition, OnError, RetryPolicy, Step
+from flowtide.workflows._dsl_raw import STEP_ID_RE
+from flowtide.workflows._tpl_values import did_you_mean, short
+from flowtide.workflows.errors import Problem
+from flowtide.workflows.kinds import ALIASES, KINDS, canonical_kind
+from flowtide.workflows.templates import join_path
 
 MAX_STEPS = 5000
 MAX_STEP_DEPTH = 32

@@ -12,12 +12,12 @@ from typing import TYPE_CHECKING, Any
 
 from temporalio import workflow
 
-from workflows._control import Halt, ReturnNow, StopFlow
-from workflows._state import Frame
-from workflows.errors import TemplateError, error_record
+from flowtide.workflows._control import Halt, ReturnNow, StopFlow
+from flowtide.workflows._state import Frame
+from flowtide.workflows.errors import TemplateError, error_record
 
 if TYPE_CHECKING:
-    from workflows.interpreter import FlowWorkflow
+    from flowtide.workflows.interpreter import FlowWorkflow
 
 MAX_KEPT_RESULTS = 1000
 MAX_KEPT_FAILURES = 100

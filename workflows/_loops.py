@@ -19,15 +19,15 @@ import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from workflows import _batches
-from workflows._control import ReturnNow, StopFlow
-from workflows._iterate import MAX_KEPT_RESULTS, RESULTS_BUDGET_BYTES, Tally, history_length, iterate
-from workflows._state import Frame
-from workflows.errors import StepFailure, error_record
-from workflows.templates import render
+from flowtide.workflows import _batches
+from flowtide.workflows._control import ReturnNow, StopFlow
+from flowtide.workflows._iterate import MAX_KEPT_RESULTS, RESULTS_BUDGET_BYTES, Tally, history_length, iterate
+from flowtide.workflows._state import Frame
+from flowtide.workflows.errors import StepFailure, error_record
+from flowtide.workflows.templates import render
 
 if TYPE_CHECKING:
-    from workflows.interpreter import FlowWorkflow
+    from flowtide.workflows.interpreter import FlowWorkflow
 
 MAX_CONCURRENCY = 200
 DEFAULT_BATCH = 500
@@ -120,8 +120,3 @@ def _finish(wf: FlowWorkflow, step: dict[str, Any], frame: Frame, tally: Tally, 
                           f"'{h.get('stepId')}': {h.get('message')}", type=h.get("type", "execution"), output=out,
                           provider_status=h.get("providerStatus"), retryable=False, extra={"attempt": 1})
     return {"output": out, "attempt": 1}
-
-
-async def run_batch(wf: FlowWorkflow, flow: dict[str, Any], spec: dict[str, Any]) -> dict[str, Any]:
-    """The child side of a batched loop (``FlowWorkflow`` started with ``options.loopBatch``)."""
-    return await _batches.run_child(wf, flow, spec)

@@ -16,9 +16,9 @@ from typing import Any
 
 import jsonschema
 
-from workflows._tpl_values import parse_instant
-from workflows.errors import StepFailure
-from workflows.templates import render
+from flowtide.workflows._tpl_values import parse_instant
+from flowtide.workflows.errors import StepFailure
+from flowtide.workflows.templates import render
 
 PureFn = Callable[[dict[str, Any], datetime], Any]
 

@@ -15,7 +15,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 from urllib.parse import quote
 
-from workflows._tpl_values import (
+from flowtide.workflows._tpl_values import (
     contains,
     loose_equal,
     parse_instant,
@@ -25,7 +25,7 @@ from workflows._tpl_values import (
     to_text,
     truthy,
 )
-from workflows.errors import TemplateError
+from flowtide.workflows.errors import TemplateError
 
 FilterFn = Callable[..., Any]
 MAX_ROUND_DIGITS = 20

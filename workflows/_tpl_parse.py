@@ -16,9 +16,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from workflows._tpl_filters import FILTERS, FilterFn
-from workflows._tpl_values import did_you_mean, parse_number
-from workflows.errors import TemplateError
+from flowtide.workflows._tpl_filters import FILTERS, FilterFn
+from flowtide.workflows._tpl_values import did_you_mean, parse_number
+from flowtide.workflows.errors import TemplateError
 
 MAX_TEMPLATE_CHARS = 65_536
 MAX_FILTERS = 32

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from difflib import get_close_matches
 from typing import Any, Final
 
-from workflows.errors import TemplateError
+from flowtide.workflows.errors import TemplateError
 
 
 class _Missing:

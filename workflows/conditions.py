@@ -33,12 +33,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from workflows._cond_expr import COMPARISONS, compile_expression, test
-from workflows._tpl_values import MISSING, did_you_mean, step_into, to_number, to_text, truthy
-from workflows.errors import Problem, TemplateError
-from workflows.templates import check_syntax as template_syntax
-from workflows.templates import expression_roots, join_path, render
-from workflows.templates import references as template_references
+from flowtide.workflows._cond_expr import COMPARISONS, compile_expression, test
+from flowtide.workflows._tpl_values import MISSING, did_you_mean, step_into, to_number, to_text, truthy
+from flowtide.workflows.errors import Problem, TemplateError
+from flowtide.workflows.templates import check_syntax as template_syntax
+from flowtide.workflows.templates import expression_roots, join_path, render
+from flowtide.workflows.templates import references as template_references
 
 MAX_DEPTH = 64
 Eval = Callable[[Any], Any]

@@ -27,12 +27,12 @@ from typing import Any
 
 from jsonschema.validators import Draft202012Validator, validator_for
 
-from workflows._dsl_flow import Document, build_flow
-from workflows._dsl_models import Condition, Flow, Limits, OnError, RetryPolicy, Settings, Step
-from workflows._dsl_raw import MAX_DOC_CHARS, parse_text, slug_from_source, to_json_data
-from workflows._dsl_schema import flow_json_schema
-from workflows.errors import FlowValidationError, Problem
-from workflows.templates import join_path
+from flowtide.workflows._dsl_flow import Document, build_flow
+from flowtide.workflows._dsl_models import Condition, Flow, Limits, OnError, RetryPolicy, Settings, Step
+from flowtide.workflows._dsl_raw import MAX_DOC_CHARS, parse_text, slug_from_source, to_json_data
+from flowtide.workflows._dsl_schema import flow_json_schema
+from flowtide.workflows.errors import FlowValidationError, Problem
+from flowtide.workflows.templates import join_path
 
 __all__ = ["Condition", "Flow", "Limits", "OnError", "RetryPolicy", "Settings", "Step", "flow_json_schema",
            "load_flow_file", "load_flow_text", "parse_flow", "validate_payload"]

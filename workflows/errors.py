@@ -50,6 +50,8 @@ def _rows() -> list[CodeInfo]:
         ("SIGNAL_TIMEOUT", "Core", "permanent", "No signal arrived before the wait-for-signal timeout"),
         ("SUB_FLOW_FAILED", "Core", "permanent", "The child flow run failed"),
         ("RETURN", "Core", "permanent", "Internal: a return step ended the run"),
+        ("INTERNAL_ERROR", "Core", "permanent",
+         "Flowtide itself failed on this step or run (a bug): the message names the exception; not retried"),
         # HTTP
         ("HTTP_CLIENT_ERROR", "HTTP", "permanent", "The server answered 4xx (other than 408/429)"),
         ("HTTP_UNAUTHORIZED", "HTTP", "auth", "The server answered 401 or 403"),

@@ -3,8 +3,8 @@
 Control flow, error handling and the run record live here; pure step kinds are in ``_pure``; every
 kind that touches the outside world is one activity whose type is the kind. Deterministic, no I/O.
 
-Workflow input: ``{"flow": <wire flow>, "input": <payload>, "options": {"reuse": {stepId: entry},
-"rerunOf": runId, "loopBatch": {...}}}``.
+Workflow input: ``{"flow": <the document, either spelling, or the wire form>, "input": <payload>,
+"options": {"reuse": {stepId: entry}, "rerunOf": runId}}``, checked by ``_accept``.
 """
 
 from __future__ import annotations
@@ -16,24 +16,24 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from temporalio import workflow
-from temporalio.common import RawValue, SearchAttributeKey
-from temporalio.exceptions import ActivityError, ApplicationError, CancelledError, ChildWorkflowError
+from temporalio.common import RawValue
+from temporalio.exceptions import ActivityError, ApplicationError, CancelledError, ChildWorkflowError, FailureError
 from temporalio.exceptions import TimeoutError as TemporalTimeout
+from temporalio.workflow import NondeterminismError
 
 with workflow.unsafe.imports_passed_through():
-    from workflows import _loops
-    from workflows._control import Halt, Outcome, RetryWorkflow, ReturnNow, StopFlow, failure_from_activity
-    from workflows._pure import PURE
-    from workflows._state import Frame, RunState, new_meta, step_entry
-    from workflows.conditions import evaluate
-    from workflows.errors import StepFailure, TemplateError, error_record
-    from workflows.kinds import KINDS, activity_task
-    from workflows.retry import effective, temporal_policy
-    from workflows.templates import render
+    from flowtide.workflows import _loops
+    from flowtide.workflows._accept import accept, problem_list
+    from flowtide.workflows._control import Halt, Outcome, RetryWorkflow, ReturnNow, StopFlow, failure_from_activity
+    from flowtide.workflows._pure import PURE
+    from flowtide.workflows._state import Frame, RunState, new_meta, step_entry
+    from flowtide.workflows.conditions import evaluate
+    from flowtide.workflows.errors import FlowValidationError, StepFailure, TemplateError, error_record
+    from flowtide.workflows.kinds import KINDS, activity_task
+    from flowtide.workflows.retry import effective, temporal_policy
+    from flowtide.workflows.search_attributes import ERROR_CODE, FAILED_STEP, FLOW_ID, FLOW_STATUS, FLOW_VERSION
+    from flowtide.workflows.templates import render
 
-FLOW_STATUS = SearchAttributeKey.for_keyword("FlowStatus")
-FAILED_STEP = SearchAttributeKey.for_keyword("FailedStepId")
-ERROR_CODE = SearchAttributeKey.for_keyword("ErrorCode")
 TIMEOUT_SLACK_S = 10.0
 # In-workflow steps (set-variable, if, a `next` cycle of them) run inside one workflow task; past this many
 # in one task, the run sleeps 1 ms so the task ends before the SDK's 2 s deadlock detector fails it (which
@@ -60,19 +60,38 @@ class FlowWorkflow:
 
     # ---- Temporal handlers -------------------------------------------------------------------
     @workflow.run
-    async def run(self, params: dict[str, Any]) -> dict[str, Any]:
-        flow = params["flow"]
-        options = params.get("options") or {}
-        if options.get("loopBatch"):
-            return await _loops.run_batch(self, flow, options["loopBatch"])
-        self._setup(flow, params.get("input"), options)
+    async def run(self, params: Any) -> dict[str, Any]:
+        """Check the argument (any client may send anything), run the flow, return its run record.
+
+        Every way out is a closed run: completed, failed with a code (``VALIDATION_ERROR`` for a bad
+        argument, ``INTERNAL_ERROR`` for a bug of ours), or cancelled. No exception is left to fail the
+        workflow *task*, which Temporal would retry forever with the run stuck in Running.
+        """
+        self._setup(params.get("options") if isinstance(params, dict) else None)
         try:
-            return await self._run_with_restarts(flow, params.get("input"), options)
+            try:
+                flow, payload, options = accept(params)
+            except FlowValidationError as err:
+                rec = error_record(step_id=None, step_type=None, code="VALIDATION_ERROR",
+                                   message=f"the flow or its input is invalid: {err}")
+                rec["problems"] = problem_list(err)
+                return await self._fail_run(rec)
+            self.settings = flow.get("settings") or {}
+            self.state = RunState(flow=flow, total_steps=_count_steps(flow["steps"]))
+            _tag_run(flow)
+            return await self._run_with_restarts(flow, payload, options)
         except asyncio.CancelledError:
             self.state.status = "cancelled"
             self._mark_running_steps("cancelled")
             await self._publish_status()
             raise
+        except (FailureError, NondeterminismError):
+            raise  # the run's own failure; or a bad deploy, which must wait for a fixed worker, not fail runs
+        except Exception as exc:  # a bug of ours: fail the run with its name instead of hanging the task
+            workflow.logger.exception("flow interpreter bug")
+            rec = error_record(step_id=None, step_type=None, code="INTERNAL_ERROR",
+                               message=f"{type(exc).__name__}: {str(exc)[:500]}")
+            return await self._fail_run(rec)
 
     @workflow.query
     def record(self) -> dict[str, Any]:
@@ -85,12 +104,11 @@ class FlowWorkflow:
         self.signals.setdefault(name, deque()).append(data)
 
     # ---- run ----------------------------------------------------------------------------------
-    def _setup(self, flow: dict[str, Any], payload: Any, options: dict[str, Any]) -> None:
+    def _setup(self, options: Any) -> None:
         info = workflow.info()
-        self.settings = flow.get("settings") or {}
-        self.state = RunState(flow=flow, total_steps=_count_steps(flow["steps"]))
+        rerun_of = options.get("rerunOf") if isinstance(options, dict) else None
         self.info = {"runId": info.run_id, "workflowId": info.workflow_id, "startedAt": info.start_time,
-                     "attempt": 1, "rerunOf": options.get("rerunOf")}
+                     "attempt": 1, "rerunOf": rerun_of if isinstance(rerun_of, str) else None}
 
     def _scope(self, payload: Any) -> dict[str, Any]:
         flow = self.state.flow
@@ -121,12 +139,16 @@ class FlowWorkflow:
             except Halt as halt:
                 return await self._fail(halt.record)
             except TemplateError as exc:
-                rec = error_record(step_id=None, step_type=None, code="TEMPLATE_ERROR", message=str(exc))
-                self.state.run_error = rec
-                self.state.add_error(rec)
-                return await self._fail(rec)
+                return await self._fail_run(error_record(step_id=None, step_type=None, code="TEMPLATE_ERROR",
+                                                         message=str(exc)))
         await self._publish_status()
         return self.record()
+
+    async def _fail_run(self, rec: dict[str, Any]) -> dict[str, Any]:
+        """Fail the run with an error that belongs to no step."""
+        self.state.run_error = rec
+        self.state.add_error(rec)
+        return await self._fail(rec)
 
     async def _fail(self, rec: dict[str, Any]) -> dict[str, Any]:
         self.state.status = "failed"
@@ -498,6 +520,16 @@ _CONTROL = {
     "core.for-each": FlowWorkflow.k_for_each,
 }
 _NEVER_REUSED = frozenset({"core.set-variable", "core.if", "core.return"})
+
+
+def _tag_run(flow: dict[str, Any]) -> None:
+    """A run started by another client (Go, TypeScript, ``temporal workflow start``) carries no search
+    attributes: set the flow's, so ``runs list`` and the Web UI's queries find it like any other run."""
+    info = workflow.info()
+    if info.parent is None and info.typed_search_attributes.get(FLOW_ID) is None and workflow.patched("tag-run"):
+        workflow.upsert_search_attributes([FLOW_ID.value_set(str(flow["id"])),
+                                           FLOW_VERSION.value_set(int(flow.get("version") or 1)),
+                                           FLOW_STATUS.value_set("running")])
 
 
 def _delay_seconds(inp: dict[str, Any], now: datetime) -> float:

@@ -12,8 +12,8 @@ from typing import Any
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from workflows import _batches
-    from workflows.interpreter import FlowWorkflow
+    from flowtide.workflows import _batches
+    from flowtide.workflows.interpreter import FlowWorkflow
 
 
 @workflow.defn(name=_batches.LOOP_WORKFLOW)

@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from temporalio.common import RetryPolicy
 
-from workflows.errors import ERROR_CLASSES, ErrorClass, classify, codes_of_class
+from flowtide.workflows.errors import ERROR_CLASSES, ErrorClass, classify, codes_of_class
 
 RetryMode = Literal["smart", "aggressive", "rate-limits-only", "custom"]
 RETRY_MODES: tuple[RetryMode, ...] = ("smart", "aggressive", "rate-limits-only", "custom")

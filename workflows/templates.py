@@ -22,12 +22,12 @@ from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
 
-from workflows._tpl_parse import MAX_TEMPLATE_CHARS as MAX_TEMPLATE_CHARS
-from workflows._tpl_parse import Expr, Literal, Path, find_close, split_template
-from workflows._tpl_values import MISSING, step_into, to_text
-from workflows._tpl_values import iter_strings as iter_strings
-from workflows._tpl_values import join_path as join_path
-from workflows.errors import Problem, TemplateError
+from flowtide.workflows._tpl_parse import MAX_TEMPLATE_CHARS as MAX_TEMPLATE_CHARS
+from flowtide.workflows._tpl_parse import Expr, Literal, Path, find_close, split_template
+from flowtide.workflows._tpl_values import MISSING, step_into, to_text
+from flowtide.workflows._tpl_values import iter_strings as iter_strings
+from flowtide.workflows._tpl_values import join_path as join_path
+from flowtide.workflows.errors import Problem, TemplateError
 
 CACHE_SIZE = 8192
 

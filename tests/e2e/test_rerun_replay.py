@@ -17,10 +17,10 @@ from typing import Any
 import pytest
 import yaml
 
-from client.runs import start_run, wait_record
+from flowtide.client.runs import start_run, wait_record
+from flowtide.worker.app import build_worker
+from flowtide.workflows.dsl import parse_flow
 from tests.support.cli import flowtide, until
-from worker.app import build_worker
-from workflows.dsl import parse_flow
 
 
 @pytest.fixture
@@ -180,8 +180,8 @@ async def test_show_plan_replay_export_and_rerun_work_with_the_worker_stopped(
 
 async def test_replay_and_show_of_an_encrypted_run_with_the_key_and_no_worker(
         dev_server, task_queue, cli_env, monkeypatch: pytest.MonkeyPatch, capsys):
-    from client.codec import KEY_ENV
-    from client.connect import connect
+    from flowtide.client.codec import KEY_ENV
+    from flowtide.client.connect import connect
     monkeypatch.setenv(KEY_ENV, base64.b64encode(os.urandom(32)).decode())
     sealed = await connect(dev_server.address)
     flow = parse_flow({"id": "sealed", "steps": [

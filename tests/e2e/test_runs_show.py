@@ -13,10 +13,10 @@ from typing import Any
 
 import pytest
 
-from client.runs import start_run, wait_record
+from flowtide.client.runs import start_run, wait_record
+from flowtide.worker.app import build_worker
+from flowtide.workflows.dsl import parse_flow
 from tests.support.cli import flowtide, flowtide_process, listed, until
-from worker.app import build_worker
-from workflows.dsl import parse_flow
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""Real worker processes for the reliability tests: ``python -m worker`` in its own session, logs to a file."""
+"""Real worker processes for the reliability tests: ``python -m flowtide.worker`` in its own session, logs to a file."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ def _no_leftovers() -> None:
 
 
 class WorkerProcess:
-    """``python -m worker`` (the same as ``flowtide worker``) for one task queue of one server."""
+    """``python -m flowtide.worker`` (the same as ``flowtide worker``) for one task queue of one server."""
 
     def __init__(self, address: str, task_queue: str, log_path: Path, env: dict[str, str] | None = None) -> None:
         self.address = address
@@ -49,7 +49,7 @@ class WorkerProcess:
         assert self.proc is None, "one process per WorkerProcess"
         start_at = self.log_path.stat().st_size if self.log_path.exists() else 0
         with self.log_path.open("ab") as log:
-            self.proc = subprocess.Popen([sys.executable, "-m", "worker"], cwd=ROOT, env=self.env,
+            self.proc = subprocess.Popen([sys.executable, "-m", "flowtide.worker"], cwd=ROOT, env=self.env,
                                          stdin=subprocess.DEVNULL, stdout=log, stderr=log,
                                          start_new_session=True)
         _STARTED.append(self.proc)

@@ -13,8 +13,17 @@ import pytest
 from temporalio.api.common.v1 import Payload
 from temporalio.client import Client
 
-from client.codec import ENCODING, KEY_ENV, KEY_ID, AesGcmCodec, CodecKeyError, data_converter, key_id, load_key
-from client.devserver import DevServer
+from flowtide.client.codec import (
+    ENCODING,
+    KEY_ENV,
+    KEY_ID,
+    AesGcmCodec,
+    CodecKeyError,
+    data_converter,
+    key_id,
+    load_key,
+)
+from flowtide.client.devserver import DevServer
 from tests.reliability.canary import history_json, hits
 from tests.reliability.procs import WorkerProcess
 from tests.support.cli import flowtide_process

@@ -1,7 +1,7 @@
 """Kill -9 the worker process in the middle of a 12-step flow; a new worker must finish it, losing nothing.
 
 Real processes throughout: the session's Temporal dev server, the local demo service (in this process), and
-``python -m worker`` children that are SIGKILLed at a seeded-random moment. Every HTTP step sends an
+``python -m flowtide.worker`` children that are SIGKILLed at a seeded-random moment. Every HTTP step sends an
 ``X-Call`` header naming the run and the step, so the service's request log tells how often each call
 reached it.
 
@@ -19,12 +19,12 @@ from typing import Any
 
 import pytest
 
-from client.demo_service import DemoService
-from client.devserver import DevServer
-from client.runs import start_run, wait_record
+from flowtide.client.demo_service import DemoService
+from flowtide.client.devserver import DevServer
+from flowtide.client.runs import start_run, wait_record
+from flowtide.workflows.dsl import parse_flow
 from tests.reliability.procs import WorkerProcess
 from tests.support.flows import step
-from workflows.dsl import parse_flow
 
 CI_SEEDS = [10, 11, 37]  # a kill in the middle of a POST, one at a random time, one after a call
 FULL_SEEDS = list(range(1000, 1050))

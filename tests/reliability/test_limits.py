@@ -20,11 +20,11 @@ from typing import Any
 
 import pytest
 
-from client.connect import connect
-from client.devserver import DevServer, free_port
-from client.runs import start_run, wait_record
+from flowtide.client.connect import connect
+from flowtide.client.devserver import DevServer, free_port
+from flowtide.client.runs import start_run, wait_record
+from flowtide.workflows.dsl import parse_flow
 from tests.support.flows import histories, step
-from workflows.dsl import parse_flow
 
 SUGGEST_AT, HISTORY_LIMIT, BLOB_LIMIT = 40, 400, 512 * 1024
 DYNAMIC = {
@@ -49,7 +49,7 @@ def low_server() -> Any:
 
 @pytest.fixture(scope="module")
 async def low(low_server: DevServer) -> AsyncIterator[tuple[Any, str]]:
-    from worker.app import build_worker
+    from flowtide.worker.app import build_worker
     client = await connect(low_server.address)
     async with build_worker(client, "limits", graceful_shutdown_s=1):
         yield client, "limits"
@@ -118,7 +118,7 @@ async def test_runaway_cycle_of_steps_fails_before_the_history_limit(
     # With Temporal's defaults a cycle of 10,000 remote steps writes ~60,000 events, past the 51,200 at
     # which the server terminates a run: the interpreter fails the run itself at HISTORY_GUARD events.
     # Turned down here to match this server's limit of 400.
-    from workflows import interpreter
+    from flowtide.workflows import interpreter
     monkeypatch.setattr(interpreter, "HISTORY_GUARD", HISTORY_LIMIT - 100)
     flow = parse_flow({"id": "remote-cycle", "steps": [
         {"id": "a", "action": "core.http", "parameters": {"url": service.url + "/ok"}, "next": "b"},

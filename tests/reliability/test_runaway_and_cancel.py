@@ -14,11 +14,11 @@ from typing import Any
 
 import pytest
 
-from client.devserver import DevServer
-from client.runs import start_run, wait_record
+from flowtide.client.devserver import DevServer
+from flowtide.client.runs import start_run, wait_record
+from flowtide.workflows.dsl import parse_flow
 from tests.support.cli import flowtide_process
 from tests.support.flows import run_flow
-from workflows.dsl import parse_flow
 
 pytestmark = pytest.mark.usefixtures("worker")
 

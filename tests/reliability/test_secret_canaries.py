@@ -18,14 +18,14 @@ from typing import Any
 
 import pytest
 
-from client.demo_service import DemoService
-from client.devserver import DevServer, free_port
-from client.runs import start_run, wait_record
+from flowtide.client.demo_service import DemoService
+from flowtide.client.devserver import DevServer, free_port
+from flowtide.client.runs import start_run, wait_record
+from flowtide.workflows.dsl import parse_flow
 from tests.reliability.canary import history_json, hits, payload_texts
 from tests.reliability.procs import WorkerProcess
 from tests.support.flows import step
 from tests.support.http_server import EdgeServer
-from workflows.dsl import parse_flow
 
 SECRET = "{{ secrets.CANARY }}"
 

@@ -1,7 +1,7 @@
 """Stop and restart the embedded Temporal server (SQLite file) while runs wait on a timer and on a signal.
 
 The server is a real ``temporal server start-dev`` process with its own port and database file (not the
-session's in-memory server); the worker is a real ``python -m worker`` process that stays up across the
+session's in-memory server); the worker is a real ``python -m flowtide.worker`` process that stays up across the
 outage. Both runs must finish after the restart: nothing is lost.
 """
 
@@ -12,11 +12,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from client.connect import TemporalUnreachable, connect
-from client.devserver import DevServer, free_port
-from client.runs import start_run, wait_record
+from flowtide.client.connect import TemporalUnreachable, connect
+from flowtide.client.devserver import DevServer, free_port
+from flowtide.client.runs import start_run, wait_record
+from flowtide.workflows.dsl import parse_flow
 from tests.reliability.procs import WorkerProcess
-from workflows.dsl import parse_flow
 
 TIMER = {"id": "timer", "steps": [
     {"stepId": "wait", "stepType": "core.delay", "input": {"seconds": 4}},

@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from workflows.kinds import KINDS, activity_task
-from workflows.retry import effective
+from flowtide.workflows.kinds import KINDS, activity_task
+from flowtide.workflows.retry import effective
 
 
 def step_task(kind: str, inp: dict[str, Any], *, step_id: str = "step", title: str | None = None,

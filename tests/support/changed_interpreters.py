@@ -12,8 +12,8 @@ from typing import Any
 
 from temporalio import workflow
 
-from workflows._state import Frame
-from workflows.interpreter import FlowWorkflow
+from flowtide.workflows._state import Frame
+from flowtide.workflows.interpreter import FlowWorkflow
 
 
 @workflow.defn(name="FlowWorkflow")

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from client.cli import main
+from flowtide.client.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -29,9 +29,9 @@ async def flowtide(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int,
 
 
 async def flowtide_process(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> tuple[int, str, str]:
-    """``python -m client.cli ARGS`` as a child process: (exit code, stdout, stderr)."""
+    """``python -m flowtide.client.cli ARGS`` as a child process: (exit code, stdout, stderr)."""
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "client.cli", *args, cwd=ROOT, env={**os.environ, **(env or {})},
+        sys.executable, "-m", "flowtide.client.cli", *args, cwd=ROOT, env={**os.environ, **(env or {})},
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     out, err = await asyncio.wait_for(proc.communicate(), timeout)
     assert proc.returncode is not None

@@ -30,7 +30,7 @@ import zlib
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from client._loopback import ThreadedServer
+from flowtide.client._loopback import ThreadedServer
 
 
 class EdgeServer(ThreadedServer):

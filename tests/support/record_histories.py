@@ -231,7 +231,7 @@ CASES: list[Case] = [
 
 
 def _wire(doc: dict[str, Any]) -> dict[str, Any]:
-    from workflows.dsl import parse_flow
+    from flowtide.workflows.dsl import parse_flow
     return parse_flow(doc, source="corpus").to_wire()
 
 
@@ -264,10 +264,10 @@ async def _children(client: Client, handle: WorkflowHandle[Any, Any]) -> list[Wo
 
 async def _start(client: Client, case: Case, env: Env, done: dict[str, WorkflowHandle[Any, Any]]
                  ) -> WorkflowHandle[Any, Any]:
-    from client.history import start_info
-    from client.inspect import inspect_run
-    from client.rerun import build_plan
-    from client.runs import start_run
+    from flowtide.client.history import start_info
+    from flowtide.client.inspect import inspect_run
+    from flowtide.client.rerun import build_plan
+    from flowtide.client.runs import start_run
     if case.rerun_of is None:
         payload = {"base": env.base} if case.payload is None else case.payload
         return await start_run(client, _wire(case.flow(env)), payload, task_queue=TASK_QUEUE,
@@ -308,11 +308,11 @@ async def main_async(names: list[str], out: Path) -> int:
     from aiosmtpd.controller import Controller
     from aiosmtpd.handlers import Sink
 
-    from client.connect import connect
-    from client.demo_service import DemoService
-    from client.devserver import DevServer, free_port
+    from flowtide.client.connect import connect
+    from flowtide.client.demo_service import DemoService
+    from flowtide.client.devserver import DevServer, free_port
+    from flowtide.worker.app import build_worker
     from tests.support.llm_server import KEY, LLMServer
-    from worker.app import build_worker
 
     wanted = {c.name for c in CASES} if not names else set(names)
     unknown = wanted - {c.name for c in CASES}

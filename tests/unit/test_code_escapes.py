@@ -27,8 +27,8 @@ import pytest
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
-import activities._sandbox as sandbox
-from activities.code import code_step
+import flowtide.activities._sandbox as sandbox
+from flowtide.activities.code import code_step
 from tests.support.activities import step_task
 
 CANARY = "canary-7f3a9c1e-worker-env"

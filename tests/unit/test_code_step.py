@@ -15,12 +15,12 @@ import pytest
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
-import activities.code as code_mod
-from activities._boundary import clip_console
-from activities._sandbox import Limits, console_with_note, js_runtime
-from activities.code import code_step, map_code_exception
+import flowtide.activities.code as code_mod
+from flowtide.activities._boundary import clip_console
+from flowtide.activities._sandbox import Limits, console_with_note, js_runtime
+from flowtide.activities.code import code_step, map_code_exception
+from flowtide.workflows.errors import StepFailure
 from tests.support.activities import LoopTicks, step_task
-from workflows.errors import StepFailure
 
 CTX = {"input": {"name": "Ada", "amount": 3}, "steps": {"fetch": {"status": 200, "$meta": {"success": True}}},
        "errors": [{"code": "HTTP_TIMEOUT"}], "vars": {"region": "eu"}, "item": {"id": 7}, "index": 2}
@@ -314,7 +314,7 @@ def _read(path: str) -> bytes:
 def test_a_missing_kernel_layer_is_logged_once(monkeypatch: pytest.MonkeyPatch) -> None:
     from structlog.testing import capture_logs
 
-    from activities._sandbox import Outcome
+    from flowtide.activities._sandbox import Outcome
 
     monkeypatch.setattr(code_mod, "_warned_layers", set())
     with capture_logs() as logs:

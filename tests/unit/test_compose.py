@@ -6,7 +6,7 @@ from pathlib import Path
 
 import yaml
 
-from client.connect import SEARCH_ATTRIBUTES
+from flowtide.workflows.search_attributes import SEARCH_ATTRIBUTES
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -31,7 +31,7 @@ def test_dockerfile_installs_the_project():
 
 
 def test_cluster_gets_the_same_dynamic_config_as_the_embedded_server():
-    from client.devserver import PERFORMANCE_CONFIG
+    from flowtide.client.devserver import PERFORMANCE_CONFIG
     temporal = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]["temporal"]
     mount = next(v for v in temporal["volumes"] if "dynamicconfig" in v)
     host, inside = mount.split(":")[:2]

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from workflows.conditions import OPS, check_syntax, evaluate, references
-from workflows.errors import TemplateError
+from flowtide.workflows.conditions import OPS, check_syntax, evaluate, references
+from flowtide.workflows.errors import TemplateError
 
 SCOPE: dict[str, Any] = {
     "fetch-data": {"$meta": {"success": False, "skipped": False}, "status": 503},

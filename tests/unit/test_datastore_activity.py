@@ -18,7 +18,7 @@ import pytest
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
-from activities.datastore import datastore_query
+from flowtide.activities.datastore import datastore_query
 from tests.support.activities import LoopTicks, step_task
 
 SLOW_SQL = ("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) "

@@ -64,7 +64,7 @@ def test_the_error_handling_table_names_tests() -> None:
 
 
 def test_flow_language_alias_table_is_the_code_table() -> None:
-    from workflows.kinds import ALIASES, KINDS
+    from flowtide.workflows.kinds import ALIASES, KINDS
     text = (ROOT / "docs" / "flow-language.md").read_text(encoding="utf-8")
     rows = dict(re.findall(r"^\| `([\w.:-]+)` \| `([\w.-]+)` \|$", text, flags=re.M))
     assert rows == ALIASES
@@ -72,7 +72,7 @@ def test_flow_language_alias_table_is_the_code_table() -> None:
 
 
 def test_flow_language_lists_every_filter() -> None:
-    from workflows._tpl_filters import FILTERS
+    from flowtide.workflows._tpl_filters import FILTERS
     text = (ROOT / "docs" / "flow-language.md").read_text(encoding="utf-8")
     table = text[text.index("### Filters"):text.index("### Missing values")]
     documented = set(re.findall(r"^\| `(\w+)|, `(\w+)", table, flags=re.M))

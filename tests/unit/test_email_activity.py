@@ -18,9 +18,9 @@ from aiosmtpd.smtp import AuthResult, Envelope, Session
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
-from activities.email import SMTP_EXCEPTION_CODES, email_send, map_smtp_exception
+from flowtide.activities.email import SMTP_EXCEPTION_CODES, email_send, map_smtp_exception
+from flowtide.workflows.errors import TAXONOMY
 from tests.support.activities import step_task
-from workflows.errors import TAXONOMY
 
 # The test server takes AUTH over plain TCP on loopback; aiosmtpd warns about that on every connection.
 pytestmark = pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS:UserWarning")

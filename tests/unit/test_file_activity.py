@@ -12,7 +12,7 @@ import pytest
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
-from activities.files import file_read, file_write, map_file_exception
+from flowtide.activities.files import file_read, file_write, map_file_exception
 from tests.support.activities import step_task
 
 

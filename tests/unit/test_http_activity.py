@@ -21,12 +21,12 @@ import pytest
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
-import activities._netguard as netguard
-from activities._http_errors import HTTPX_EXCEPTION_CODES, retry_after_seconds
-from activities.http import http_request, map_http_exception
+import flowtide.activities._netguard as netguard
+from flowtide.activities._http_errors import HTTPX_EXCEPTION_CODES, retry_after_seconds
+from flowtide.activities.http import http_request, map_http_exception
+from flowtide.workflows.errors import TAXONOMY
 from tests.support.activities import step_task
 from tests.support.http_server import EdgeServer
-from workflows.errors import TAXONOMY
 
 
 @pytest.fixture(scope="module")

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from activities import ACTIVITIES
-from workflows._pure import PURE
-from workflows.interpreter import _CONTROL
-from workflows.kinds import ALIASES, KINDS, activity_kinds, canonical_kind
+from flowtide.activities import ACTIVITIES
+from flowtide.workflows._pure import PURE
+from flowtide.workflows.interpreter import _CONTROL
+from flowtide.workflows.kinds import ALIASES, KINDS, activity_kinds, canonical_kind
 
 
 def test_every_kind_is_pure_or_an_activity():

@@ -16,7 +16,7 @@ import pytest
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
-from activities.llm import llm_chat, map_llm_exception, retry_after_seconds
+from flowtide.activities.llm import llm_chat, map_llm_exception, retry_after_seconds
 from tests.support.activities import step_task
 from tests.support.llm_server import KEY, LLMServer, OpenAIish
 

@@ -19,13 +19,13 @@ from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import WorkflowHistory
 from temporalio.converter import DataConverter
 
-from client.history import start_info
-from client.replay import BadHistoryError, ReplayReport, load_history, record_by_replay, replay_history
+from flowtide.client.history import start_info
+from flowtide.client.replay import BadHistoryError, ReplayReport, load_history, record_by_replay, replay_history
+from flowtide.workflows.kinds import KINDS
+from flowtide.workflows.loop_workflow import FlowLoopWorkflow
 from tests.support import changed_interpreters as changed
 from tests.support.cli import flowtide
 from tests.support.record_histories import CASES
-from workflows.kinds import KINDS
-from workflows.loop_workflow import FlowLoopWorkflow
 
 CORPUS = Path(__file__).resolve().parents[1] / "histories"
 INDEX: dict[str, Any] = json.loads((CORPUS / "index.json").read_text(encoding="utf-8"))
@@ -122,7 +122,7 @@ async def test_flowtide_replay_reports_a_changed_interpreter_in_plain_words(
         monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = await flowtide(capsys, "replay", "--history", str(CORPUS / "sub-flow.json"))
     assert code == 0 and "OK, the current interpreter makes the same decisions" in out  # child ids: workflow id
-    monkeypatch.setattr("client.replay.default_workflows",
+    monkeypatch.setattr("flowtide.client.replay.default_workflows",
                         lambda: [changed.RenamedActivityInterpreter, FlowLoopWorkflow])
     code, out, _ = await flowtide(capsys, "replay", "--history", str(CORPUS / "http.json"))
     assert code == 1

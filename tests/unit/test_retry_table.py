@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from workflows.errors import TAXONOMY, classify, codes_of_class
-from workflows.retry import effective, is_retryable, non_retryable_types, temporal_policy
+from flowtide.workflows.errors import TAXONOMY, classify, codes_of_class
+from flowtide.workflows.retry import effective, is_retryable, non_retryable_types, temporal_policy
 
 
 @pytest.mark.parametrize(("family", "retries", "delay_ms"), [

@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 from temporalio.client import Client, WorkflowHandle
 
-from client.runs import start_run, wait_record
+from flowtide.client.runs import start_run, wait_record
+from flowtide.workflows import _batches
+from flowtide.workflows.dsl import parse_flow
 from tests.support.flows import histories, step
-from workflows import _batches
-from workflows.dsl import parse_flow
 
 ITEMS = 55
 FAILING = [i for i in range(ITEMS) if i % 7 == 0]  # 0, 7, ..., 49: their GET answers 404

@@ -19,10 +19,10 @@ from typing import Any
 import pytest
 import yaml
 
-from activities._sandbox import js_runtime
-from client.runs import start_run, wait_record
+from flowtide.activities._sandbox import js_runtime
+from flowtide.client.runs import start_run, wait_record
+from flowtide.workflows.dsl import parse_flow
 from tests.support.flows import step
-from workflows.dsl import parse_flow
 
 pytestmark = pytest.mark.usefixtures("worker")
 
@@ -68,7 +68,7 @@ def uid() -> str:
 async def test_seed_003_fallback_lookup(client, task_queue, service):
     """primary-lookup fails (absorbed by continueOnError) -> fallback-lookup asks the backup; primary succeeds
     -> fallback-lookup is skipped ($meta.skipped, success) and the backup is never called."""
-    from client.demo_service import DemoService
+    from flowtide.client.demo_service import DemoService
     with DemoService() as backup:
         down, fine, flaky = uid(), uid(), uid()
         service.plan(f"/customers/{down}", 404)

@@ -13,10 +13,10 @@ from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.testing import WorkflowEnvironment
 
-from client.connect import SEARCH_ATTRIBUTES
-from client.runs import start_run, wait_record
-from worker.app import build_worker
-from workflows.dsl import parse_flow
+from flowtide.client.runs import start_run, wait_record
+from flowtide.worker.app import build_worker
+from flowtide.workflows.dsl import parse_flow
+from flowtide.workflows.search_attributes import SEARCH_ATTRIBUTES
 
 
 def _binary() -> str:
