@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError, ChildWorkflowError
 
+from flowtide.workflows._commands import check_payload, child_id
 from flowtide.workflows._iterate import MAX_KEPT_FAILURES, Tally, history_length, iterate
 from flowtide.workflows._state import Frame, RunState
 from flowtide.workflows.errors import StepFailure
@@ -102,15 +103,17 @@ async def run_loop(wf: FlowWorkflow, step: dict[str, Any], frame: Frame, items: 
     # Children need the settings, not the steps; a graph-style body is the whole graph (a nested graph loop
     # inside a batch looks its body up in the flow's steps again).
     flow = {k: v for k, v in wf.state.flow.items() if k != "steps"} | {"steps": body if start is not None else []}
-    child_id = f"{spec['idPrefix']}-loop"
+    loop_id = child_id(f"{spec['idPrefix']}-loop")
+    arg = {"flow": flow, "spec": spec}
+    check_payload(arg, f"loop '{step['id']}' with its items and the data its body reads")
     try:
         res = await workflow.execute_child_workflow(
-            LOOP_WORKFLOW, {"flow": flow, "spec": spec}, id=child_id,
+            LOOP_WORKFLOW, arg, id=loop_id,
             static_summary=f"loop {step['id']}{frame.suffix}: items {tally.done}..{len(items) - 1}"[:200])
     except ChildWorkflowError as err:
         cause = err.cause
         msg = cause.message if isinstance(cause, ApplicationError) else str(cause)
-        raise StepFailure("UNKNOWN_ERROR", f"loop {child_id} failed: {msg}", retryable=False) from None
+        raise StepFailure("UNKNOWN_ERROR", f"loop {loop_id} failed: {msg}", retryable=False) from None
     merge(tally, res)
     if res.get("ended") == "return":
         wf.state.output = res.get("output")
@@ -188,7 +191,7 @@ async def _coordinate(wf: FlowWorkflow, flow: dict[str, Any], spec: dict[str, An
         child = {k: spec[k] for k in ("stepId", "body", "start", "concurrency", "continueOnError", "scope",
                                       "suffix", "keepResults")} | {"role": "batch", "offset": offset}
         res = await workflow.execute_child_workflow(
-            LOOP_WORKFLOW, {"flow": flow, "spec": child | _encode_items(part)}, id=f"{spec['idPrefix']}-b{n}",
+            LOOP_WORKFLOW, {"flow": flow, "spec": child | _encode_items(part)}, id=child_id(f"{spec['idPrefix']}-b{n}"),
             static_summary=f"loop {spec['stepId']}: items {offset}..{offset + len(part) - 1}"[:200])
         merge(tally, res)
         if res.get("ended") == "return":

@@ -14,7 +14,7 @@ from temporalio.exceptions import (
     TimeoutError,
 )
 
-from flowtide.workflows.errors import StepFailure, classify
+from flowtide.workflows.errors import StepFailure, TemplateError, classify
 
 
 @dataclass
@@ -25,7 +25,11 @@ class Outcome:
     goto: str | None = None
 
 
-class Halt(Exception):  # noqa: N818 - a control signal, not an error condition of the code
+class ControlSignal(Exception):  # noqa: N818 - not an error: how the interpreter unwinds to a block or the run
+    """Base of the interpreter's own control flow; the step boundary lets these through untouched."""
+
+
+class Halt(ControlSignal):
     """A step failed and nothing absorbed it: the run fails with ``record``."""
 
     def __init__(self, record: dict[str, Any]) -> None:
@@ -33,16 +37,33 @@ class Halt(Exception):  # noqa: N818 - a control signal, not an error condition 
         self.record = record
 
 
-class RetryWorkflow(Exception):  # noqa: N818
+class RetryWorkflow(ControlSignal):
     """``onError: retry-workflow``: restart from the entry step with state cleared."""
 
 
-class ReturnNow(Exception):  # noqa: N818
+class ReturnNow(ControlSignal):
     """``core.return`` ended the run."""
 
 
-class StopFlow(Exception):  # noqa: N818
+class StopFlow(ControlSignal):
     """A ``stop-workflow`` routing word ended the run."""
+
+
+def failure_from_exception(exc: Exception) -> StepFailure:
+    """The step boundary's word for an exception that step code raised although it should not have.
+
+    Deep data and oversized numbers are the data's fault (``VALIDATION_ERROR``); anything else is a bug of
+    ours (``INTERNAL_ERROR`` naming the exception). Either way the step fails like any other step, so
+    ``continueOnError`` and ``onError`` apply and the run never hangs on a failing workflow task.
+    """
+    if isinstance(exc, RecursionError):
+        return StepFailure("VALIDATION_ERROR", "the step's data nests too deeply to be processed",
+                           retryable=False)
+    if isinstance(exc, OverflowError):
+        return StepFailure("VALIDATION_ERROR", f"a number is out of range: {str(exc)[:300]}", retryable=False)
+    if isinstance(exc, TemplateError):
+        return StepFailure("TEMPLATE_ERROR", str(exc), retryable=False)
+    return StepFailure("INTERNAL_ERROR", f"{type(exc).__name__}: {str(exc)[:500]}", retryable=False)
 
 
 def failure_from_activity(err: ActivityError | FailureError, step: dict[str, Any], iteration: int | None, *,

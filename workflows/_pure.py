@@ -40,9 +40,15 @@ def validate(inp: dict[str, Any], now: datetime) -> Any:
         validator = validator_cls(schema)
     except jsonschema.SchemaError as exc:
         raise StepFailure("VALIDATION_ERROR", f"the schema is invalid: {exc.message}", retryable=False) from None
+    try:
+        found = sorted(validator.iter_errors(inp.get("data")), key=lambda e: list(map(str, e.path)))
+    except RecursionError:
+        raise StepFailure("VALIDATION_ERROR", "the data or the schema nests too deeply", retryable=False) from None
+    except Exception as exc:  # a $ref that points nowhere (no network, by design), an unknown format, ...
+        raise StepFailure("VALIDATION_ERROR", f"the schema cannot be applied: {type(exc).__name__}: "
+                          f"{str(exc)[:300]}", retryable=False) from None
     problems = [{"path": "$" + "".join(f"[{p!r}]" if isinstance(p, int) else f".{p}" for p in e.absolute_path),
-                 "message": e.message}
-                for e in sorted(validator.iter_errors(inp.get("data")), key=lambda e: list(map(str, e.path)))]
+                 "message": e.message} for e in found]
     out = {"valid": not problems, "errors": problems[:100]}
     if problems and inp.get("failOnInvalid"):
         raise StepFailure("VALIDATION_ERROR", f"data does not match the schema: {problems[0]['path']}: "
@@ -70,10 +76,15 @@ def data_merge(inp: dict[str, Any], now: datetime) -> Any:
     return out
 
 
+# fixed-length digests only: shake_128/shake_256 need a length and hmac refuses them
+HASH_ALGORITHMS = tuple(sorted(a for a in hashlib.algorithms_guaranteed if not a.startswith("shake")))
+
+
 def _digest_name(inp: dict[str, Any]) -> str:
     name = str(inp.get("algorithm", "sha256")).lower().replace("-", "")
-    if name not in hashlib.algorithms_guaranteed:
-        raise StepFailure("VALIDATION_ERROR", f"unknown hash algorithm '{name}'", retryable=False)
+    if name not in HASH_ALGORITHMS:
+        raise StepFailure("VALIDATION_ERROR", f"unknown hash algorithm '{name[:40]}' (use one of "
+                          f"{', '.join(HASH_ALGORITHMS)})", retryable=False)
     return name
 
 

@@ -137,18 +137,35 @@ class _Sizer:
 
     def __call__(self, value: Any) -> int:
         t = type(value)
-        if t is dict or t is list:
-            key = id(value)
-            size = self._memo.get(key)
-            if size is None:
-                if t is dict:
-                    n = len(value)  # braces, n colons, n - 1 commas
-                    size = 2 + max(0, 2 * n - 1) + sum(self(str(k)) + self(v) for k, v in value.items())
-                else:
-                    size = 1 + max(1, len(value)) + sum(self(v) for v in value)
-                self._memo[key] = size
-            return size
-        return len(_leaf(value))
+        if t is not dict and t is not list:
+            return len(_leaf(value))
+        memo = self._memo
+        size = memo.get(id(value))
+        if size is None:
+            self._measure(value)
+            size = memo[id(value)]
+        return size
+
+    def _measure(self, root: dict[str, Any] | list[Any]) -> None:
+        """Fill the memo for ``root`` and every container below it, without recursion (deep data is data)."""
+        memo = self._memo
+        stack: list[tuple[Any, bool]] = [(root, False)]
+        while stack:
+            node, ready = stack.pop()
+            if id(node) in memo:
+                continue
+            children = node.values() if type(node) is dict else node
+            if not ready:
+                stack.append((node, True))
+                stack.extend((c, False) for c in children if (type(c) is dict or type(c) is list)
+                             and id(c) not in memo)
+                continue
+            total = sum(memo[id(c)] if type(c) is dict or type(c) is list else len(_leaf(c)) for c in children)
+            if type(node) is dict:
+                n = len(node)  # braces, n colons, n - 1 commas
+                memo[id(node)] = 2 + max(0, 2 * n - 1) + total + sum(len(_encode_str(str(k))) for k in node)
+            else:
+                memo[id(node)] = 1 + max(1, len(node)) + total
 
 
 _encode_str: Callable[[str], str] = getattr(json.encoder, "c_encode_basestring_ascii", None) or \
@@ -207,7 +224,16 @@ def _json_prefix(value: Any, limit: int) -> str:
 
 
 def _preview(value: Any, size: int) -> dict[str, Any]:
-    return {"$truncated": True, "bytes": size, "preview": _json_prefix(value, PREVIEW_BYTES)}
+    try:
+        preview = _json_prefix(value, PREVIEW_BYTES)
+    except RecursionError:
+        preview = "(nests too deeply to preview)"
+    return {"$truncated": True, "bytes": size, "preview": preview}
+
+
+def json_size(value: Any) -> int:
+    """The compact-JSON size of ``value`` in characters (no string is built; deep nesting is fine)."""
+    return _Sizer()(value)
 
 
 def fit_record(rec: dict[str, Any], budget: int = RECORD_BUDGET_BYTES) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import quote
 
 from flowtide.workflows._tpl_values import (
+    bounded,
     contains,
     loose_equal,
     parse_instant,
@@ -52,7 +53,7 @@ def _int_arg(value: Any, name: str) -> int:
 
 def _arith(op: Callable[[Any, Any], Any], name: str) -> FilterFn:
     def apply(value: Any, operand: Any) -> Any:
-        return op(to_number(value, name), to_number(operand, name))
+        return bounded(op(to_number(value, name), to_number(operand, name)), name)
     apply.__name__ = name
     return apply
 

@@ -81,9 +81,23 @@ def parse_instant(value: Any) -> datetime | None:
         return None
 
 
+# Whole numbers beyond this many bits (about 1,000 digits) are refused: arithmetic on them can take longer
+# than one workflow task may (Temporal's deadlock detector), and JSON cannot carry past 4,300 digits.
+MAX_INT_BITS = 3_400
+
+
+def bounded(number: int | float, what: str) -> int | float:
+    """``number``, or a ``TemplateError`` when it is a whole number too large to compute with."""
+    if type(number) is int and number.bit_length() > MAX_INT_BITS:
+        raise TemplateError(f"{what}: the number has more than {MAX_INT_BITS * 3 // 10} digits")
+    return number
+
+
 def to_number(value: Any, what: str) -> int | float:
     """A number from a number, a numeric string or null (0); anything else is a ``TemplateError``."""
-    if type(value) is int or type(value) is float:
+    if type(value) is int:
+        return bounded(value, what)
+    if type(value) is float:
         return value
     if is_number(value):
         return value  # type: ignore[no-any-return]

@@ -34,7 +34,15 @@ from collections.abc import Callable
 from typing import Any
 
 from flowtide.workflows._cond_expr import COMPARISONS, compile_expression, test
-from flowtide.workflows._tpl_values import MISSING, did_you_mean, step_into, to_number, to_text, truthy
+from flowtide.workflows._tpl_values import (
+    MISSING,
+    bounded,
+    did_you_mean,
+    step_into,
+    to_number,
+    to_text,
+    truthy,
+)
 from flowtide.workflows.errors import Problem, TemplateError
 from flowtide.workflows.templates import check_syntax as template_syntax
 from flowtide.workflows.templates import expression_roots, join_path, render
@@ -128,7 +136,7 @@ def _arith(op: str) -> OpFn:
         if op == "*":
             out: int | float = 1
             for n in nums:
-                out *= n
+                out = bounded(out * n, f"'{op}'")
             return out
         if op == "-":
             return -nums[0] if len(nums) == 1 else nums[0] - nums[1]

@@ -47,6 +47,8 @@ def _rows() -> list[CodeInfo]:
         ("VALIDATION_ERROR", "Core", "invalid-config", "Data did not match the expected schema"),
         ("AUTH_MISSING", "Core", "auth", "A connection or secret the step needs is not configured"),
         ("OUTPUT_TOO_LARGE", "Core", "invalid-config", "The step output exceeds the output size limit"),
+        ("INPUT_TOO_LARGE", "Core", "invalid-config",
+         "The step's rendered input is larger than one Temporal payload can carry"),
         ("SIGNAL_TIMEOUT", "Core", "permanent", "No signal arrived before the wait-for-signal timeout"),
         ("SUB_FLOW_FAILED", "Core", "permanent", "The child flow run failed"),
         ("RETURN", "Core", "permanent", "Internal: a return step ended the run"),

@@ -24,7 +24,17 @@ from temporalio.workflow import NondeterminismError
 with workflow.unsafe.imports_passed_through():
     from flowtide.workflows import _loops
     from flowtide.workflows._accept import accept, problem_list
-    from flowtide.workflows._control import Halt, Outcome, RetryWorkflow, ReturnNow, StopFlow, failure_from_activity
+    from flowtide.workflows._commands import check_payload, child_id
+    from flowtide.workflows._control import (
+        ControlSignal,
+        Halt,
+        Outcome,
+        RetryWorkflow,
+        ReturnNow,
+        StopFlow,
+        failure_from_activity,
+        failure_from_exception,
+    )
     from flowtide.workflows._pure import PURE
     from flowtide.workflows._state import Frame, RunState, new_meta, step_entry
     from flowtide.workflows.conditions import evaluate
@@ -42,6 +52,7 @@ STEPS_PER_TASK = 200
 # Temporal terminates a run whose history reaches 51,200 events (limit.historyCount.error), and 10,000 remote
 # steps write ~60,000: past this many events the run fails with STEP_BUDGET_EXCEEDED instead, with its record.
 HISTORY_GUARD = 40_000
+MAX_WAIT_S = 3_155_760_000  # 100 years: the longest delay or signal wait a step may ask for
 
 
 @workflow.defn(name="FlowWorkflow")
@@ -323,10 +334,12 @@ class FlowWorkflow:
         else:
             try:
                 result = await self._dispatch(step, frame, rec, block, cap)
+            except (ControlSignal, asyncio.CancelledError):
+                raise
             except StepFailure as f:
                 failure = f
-            except TemplateError as exc:
-                failure = StepFailure("TEMPLATE_ERROR", str(exc), retryable=False)
+            except Exception as exc:  # the step boundary: whatever step code raises is this step's failure
+                failure = failure_from_exception(exc)
         if failure is not None:
             result = {"attempt": failure.extra.get("attempt", 1), "console": failure.extra.get("console")}
             if failure.extra.get("capped") and failure.extra.get("exhausted") and failure.extra.get("retryable"):
@@ -401,6 +414,7 @@ class FlowWorkflow:
                              retry=settings.to_dict(), run_id=self.info["runId"],
                              workflow_id=self.info["workflowId"], iteration=frame.iteration,
                              limits=self.settings.get("limits"))
+        check_payload(task, f"the input of step '{step['id']}'")
         policy = temporal_policy(settings, max_attempts_cap=cap)
         common: dict[str, Any] = {"start_to_close_timeout": timedelta(seconds=timeout + TIMEOUT_SLACK_S),
                                   "retry_policy": policy, "summary": (step.get("title") or step["id"])[:200]}
@@ -464,15 +478,15 @@ class FlowWorkflow:
         inp = render(step.get("input") or {}, frame.scope, strict=self._strict())
         rec["input"] = inp
         name = str(inp.get("signal") or inp.get("name"))
-        timeout = inp.get("timeout")
+        timeout = duration_seconds(inp["timeout"], "core.wait-for-signal 'timeout'") if inp.get("timeout") else None
         await self._waiting("paused", f"waiting for signal `{name}` in step `{step['id']}`")
         try:
             await workflow.wait_condition(lambda: bool(self.signals.get(name)),
-                                          timeout=timedelta(seconds=float(timeout)) if timeout else None,
+                                          timeout=timedelta(seconds=timeout) if timeout else None,
                                           timeout_summary=f"{step['id']} signal timeout")
         except TimeoutError:
             await self._waiting("running", None)
-            raise StepFailure("SIGNAL_TIMEOUT", f"no signal '{name}' arrived within {timeout}s",
+            raise StepFailure("SIGNAL_TIMEOUT", f"no signal '{name}' arrived within {timeout:g}s",
                               retryable=False) from None
         await self._waiting("running", None)
         return {"output": {"signal": name, "data": self.signals[name].popleft()}, "attempt": 1}
@@ -490,20 +504,22 @@ class FlowWorkflow:
         inp = render({k: v for k, v in raw.items() if k != "flow"}, frame.scope, strict=self._strict())
         rec["input"] = inp
         inp["flow"] = raw.get("flow")
-        child_id = f"{self.info['workflowId']}-{step['id']}{frame.suffix.replace('#', '-').replace('.', '-')}"
+        child = child_id(f"{self.info['workflowId']}-{step['id']}{frame.suffix.replace('#', '-').replace('.', '-')}")
+        arg = {"flow": inp["flow"], "input": inp.get("input")}
+        check_payload(arg, f"the sub-flow of step '{step['id']}' with its input")
         try:
             result = await workflow.execute_child_workflow(
-                "FlowWorkflow", {"flow": inp["flow"], "input": inp.get("input")}, id=child_id,
+                "FlowWorkflow", arg, id=child,
                 static_summary=f"sub-flow of {self.info['workflowId']} step {step['id']}"[:200])
         except ChildWorkflowError as err:
             cause = err.cause
             if isinstance(cause, ApplicationError) and cause.details:
-                child = dict(cause.details[0])
-                raise StepFailure(child.get("code") or "SUB_FLOW_FAILED",
-                                  f"sub-flow {child_id} failed at step '{child.get('stepId')}': "
-                                  f"{child.get('message')}", provider_status=child.get("providerStatus"),
-                                  detail=child.get("detail"), retryable=False) from None
-            raise StepFailure("SUB_FLOW_FAILED", f"sub-flow {child_id} failed: {cause}", retryable=False) from None
+                failed = dict(cause.details[0])
+                raise StepFailure(failed.get("code") or "SUB_FLOW_FAILED",
+                                  f"sub-flow {child} failed at step '{failed.get('stepId')}': "
+                                  f"{failed.get('message')}", provider_status=failed.get("providerStatus"),
+                                  detail=failed.get("detail"), retryable=False) from None
+            raise StepFailure("SUB_FLOW_FAILED", f"sub-flow {child} failed: {cause}", retryable=False) from None
         return {"output": result.get("output") if isinstance(result, dict) else result, "attempt": 1}
 
     async def k_for_each(self, step: dict[str, Any], frame: Frame, rec: dict[str, Any],
@@ -541,12 +557,22 @@ def _delay_seconds(inp: dict[str, Any], now: datetime) -> float:
                               retryable=False) from None
         if until.tzinfo is None:
             until = until.replace(tzinfo=now.tzinfo)
-        return max(0.0, (until - now).total_seconds())
+        return duration_seconds(max(0.0, (until - now).total_seconds()), "core.delay 'until'")
+    return duration_seconds(inp.get("seconds") or 0, "core.delay 'seconds'")
+
+
+def duration_seconds(value: Any, what: str) -> float:
+    """A wait in seconds from step input: a finite number from 0 to ``MAX_WAIT_S`` (Temporal timers and
+    ``timedelta`` refuse more; NaN would wait forever or crash)."""
     try:
-        return max(0.0, float(inp.get("seconds") or 0))
-    except (TypeError, ValueError):
-        raise StepFailure("VALIDATION_ERROR", f"core.delay 'seconds' is not a number: {inp.get('seconds')!r}",
+        seconds = float(value)
+    except (TypeError, ValueError, OverflowError):
+        raise StepFailure("VALIDATION_ERROR", f"{what} is not a number: {str(value)[:80]!r}",
                           retryable=False) from None
+    if not 0 <= seconds <= MAX_WAIT_S:  # also false for NaN
+        raise StepFailure("VALIDATION_ERROR", f"{what} must be from 0 to {MAX_WAIT_S} seconds (100 years), "
+                          f"got {str(value)[:80]}", retryable=False)
+    return seconds
 
 
 def _count_steps(steps: list[dict[str, Any]]) -> int:

@@ -135,12 +135,15 @@ def temporal_policy(settings: RetrySettings, *, max_attempts_cap: int | None = N
     attempts = settings.max_retries + 1
     if max_attempts_cap is not None:
         attempts = max(1, min(attempts, max_attempts_cap))
+    initial = timedelta(milliseconds=settings.delay_ms)
     max_interval = (timedelta(milliseconds=settings.max_delay_ms) if settings.max_delay_ms
                     else timedelta(milliseconds=settings.delay_ms * 100))
+    # Temporal refuses a policy whose maximum interval is below its initial one, and the refusal fails the
+    # workflow task on every try (a stuck run): the cap can only lower later delays, never the first one.
     return RetryPolicy(
-        initial_interval=timedelta(milliseconds=settings.delay_ms),
-        backoff_coefficient=settings.backoff,
-        maximum_interval=max_interval,
+        initial_interval=initial,
+        maximum_interval=max(max_interval, initial),
+        backoff_coefficient=max(1.0, settings.backoff),
         maximum_attempts=attempts,
         non_retryable_error_types=non_retryable_types(settings),
     )
