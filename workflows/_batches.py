@@ -16,11 +16,12 @@ A separate workflow type keeps loop parts out of ``WorkflowType = "FlowWorkflow"
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from temporalio import workflow
-from temporalio.exceptions import ApplicationError, ChildWorkflowError
+from temporalio.exceptions import ApplicationError, CancelledError, ChildWorkflowError
 
 from flowtide.workflows._commands import check_payload, child_id
 from flowtide.workflows._iterate import MAX_KEPT_FAILURES, Tally, history_length, iterate
@@ -112,6 +113,8 @@ async def run_loop(wf: FlowWorkflow, step: dict[str, Any], frame: Frame, items: 
             static_summary=f"loop {step['id']}{frame.suffix}: items {tally.done}..{len(items) - 1}"[:200])
     except ChildWorkflowError as err:
         cause = err.cause
+        if isinstance(cause, CancelledError):  # cancelled with the run: the run ends cancelled, not failed
+            raise asyncio.CancelledError(f"loop '{step['id']}' cancelled with the run") from None
         msg = cause.message if isinstance(cause, ApplicationError) else str(cause)
         raise StepFailure("UNKNOWN_ERROR", f"loop {loop_id} failed: {msg}", retryable=False) from None
     merge(tally, res)
@@ -190,9 +193,15 @@ async def _coordinate(wf: FlowWorkflow, flow: dict[str, Any], spec: dict[str, An
                                      f"{tally.succeeded} succeeded, {tally.failed} failed")
         child = {k: spec[k] for k in ("stepId", "body", "start", "concurrency", "continueOnError", "scope",
                                       "suffix", "keepResults")} | {"role": "batch", "offset": offset}
-        res = await workflow.execute_child_workflow(
-            LOOP_WORKFLOW, {"flow": flow, "spec": child | _encode_items(part)}, id=child_id(f"{spec['idPrefix']}-b{n}"),
-            static_summary=f"loop {spec['stepId']}: items {offset}..{offset + len(part) - 1}"[:200])
+        try:
+            res = await workflow.execute_child_workflow(
+                LOOP_WORKFLOW, {"flow": flow, "spec": child | _encode_items(part)},
+                id=child_id(f"{spec['idPrefix']}-b{n}"),
+                static_summary=f"loop {spec['stepId']}: items {offset}..{offset + len(part) - 1}"[:200])
+        except ChildWorkflowError as err:
+            if isinstance(err.cause, CancelledError):  # cancelled with the run: so is this chain
+                raise asyncio.CancelledError(f"loop '{spec['stepId']}' cancelled with the run") from None
+            raise
         merge(tally, res)
         if res.get("ended") == "return":
             wf.state.output, wf.state.webhook_response = res.get("output"), res.get("webhookResponse")

@@ -513,6 +513,9 @@ class FlowWorkflow:
                 static_summary=f"sub-flow of {self.info['workflowId']} step {step['id']}"[:200])
         except ChildWorkflowError as err:
             cause = err.cause
+            if isinstance(cause, CancelledError):
+                # the SDK cancels a child when its parent is cancelled: end this run as cancelled too
+                raise asyncio.CancelledError(f"sub-flow of step '{step['id']}' cancelled with the run") from None
             if isinstance(cause, ApplicationError) and cause.details:
                 failed = dict(cause.details[0])
                 raise StepFailure(failed.get("code") or "SUB_FLOW_FAILED",
