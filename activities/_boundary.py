@@ -82,27 +82,35 @@ StepImpl = Callable[[dict[str, Any], StepContext], Awaitable[StepResult]]
 Mapper = Callable[[BaseException], StepFailure | None]
 
 
-def resolve_secrets(value: Any, found: dict[str, str]) -> Any:
-    """Replace ``{{ secrets.NAME }}`` with ``FLOWTIDE_SECRET_NAME``; raise AUTH_MISSING when unset."""
-    if isinstance(value, str):
-        if "secrets." not in value:
-            return value
+def resolve_secrets(value: Any, found: dict[str, str], nonce: str | None = None) -> Any:
+    """Replace the flow document's secret references with ``FLOWTIDE_SECRET_NAME``; AUTH_MISSING when unset.
 
-        def sub(m: re.Match[str]) -> str:
-            name = m.group(1)
-            secret = os.environ.get(SECRET_PREFIX + name)
-            if secret is None:
-                raise StepFailure("AUTH_MISSING", f"secret '{name}' is not configured "
-                                  f"(set {SECRET_PREFIX}{name} on the worker)", retryable=False)
-            found[name] = secret
-            return secret
+    With the run's ``nonce`` (every task the interpreter makes has one) only ``{{ secrets.NAME@<nonce> }}``
+    is resolved: a reference that arrived in data is left as it is. Without one (a task scheduled by an
+    older worker, or a direct call) the plain ``{{ secrets.NAME }}`` form is resolved, as before.
+    """
+    pattern = _SECRET_RE if nonce is None else re.compile(
+        r"\{\{ secrets\.([A-Za-z_][A-Za-z0-9_]*)@" + re.escape(nonce) + r" \}\}")
 
-        return _SECRET_RE.sub(sub, value)
-    if isinstance(value, dict):
-        return {k: resolve_secrets(v, found) for k, v in value.items()}
-    if isinstance(value, list):
-        return [resolve_secrets(v, found) for v in value]
-    return value
+    def sub(m: re.Match[str]) -> str:
+        name = m.group(1)
+        secret = os.environ.get(SECRET_PREFIX + name)
+        if secret is None:
+            raise StepFailure("AUTH_MISSING", f"secret '{name}' is not configured "
+                              f"(set {SECRET_PREFIX}{name} on the worker)", retryable=False)
+        found[name] = secret
+        return secret
+
+    def walk(node: Any) -> Any:
+        if isinstance(node, str):
+            return pattern.sub(sub, node) if "secrets." in node else node
+        if isinstance(node, dict):
+            return {k: walk(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [walk(v) for v in node]
+        return node
+
+    return walk(value)
 
 
 def redact(value: Any, secrets: list[str]) -> Any:
@@ -158,7 +166,7 @@ async def execute(kind: str, impl: StepImpl, mapper: Mapper, task: dict[str, Any
     bound = log.bind(step_id=ctx.step_id, kind=kind, attempt=ctx.attempt, workflow_id=ctx.workflow_id)
     output: Any = None
     try:
-        inp = resolve_secrets(task.get("input") or {}, ctx.secrets)
+        inp = resolve_secrets(task.get("input") or {}, ctx.secrets, task.get("secretNonce"))
         work = asyncio.ensure_future(_guarded(impl, inp, ctx))
         beat = asyncio.ensure_future(_heartbeat_while(work)) if info.heartbeat_timeout else None
         try:

@@ -27,7 +27,7 @@ from flowtide.workflows._commands import check_payload, child_id
 from flowtide.workflows._iterate import MAX_KEPT_FAILURES, Tally, history_length, iterate
 from flowtide.workflows._state import Frame, RunState
 from flowtide.workflows.errors import StepFailure
-from flowtide.workflows.templates import references
+from flowtide.workflows.templates import SECRET_NONCE, references
 
 if TYPE_CHECKING:
     from flowtide.workflows.interpreter import FlowWorkflow
@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 LOOP_WORKFLOW = "FlowLoop"
 HISTORY_BUDGET = 8000  # a batch child takes no new item past this (in-flight items add at most ~1,600)
 COORDINATOR_EVENTS = 3000  # each batch costs the coordinator 6 events; continue as new well before 10,240
-ALWAYS_PASSED = ("$run", "vars")
+ALWAYS_PASSED = ("$run", "vars", SECRET_NONCE)
 
 
 def _var_roots(value: Any, out: set[str]) -> bool:

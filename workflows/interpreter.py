@@ -42,7 +42,7 @@ with workflow.unsafe.imports_passed_through():
     from flowtide.workflows.kinds import KINDS, activity_task
     from flowtide.workflows.retry import effective, temporal_policy
     from flowtide.workflows.search_attributes import ERROR_CODE, FAILED_STEP, FLOW_ID, FLOW_STATUS, FLOW_VERSION
-    from flowtide.workflows.templates import render
+    from flowtide.workflows.templates import SECRET_NONCE, hide_secret_nonce, render
 
 TIMEOUT_SLACK_S = 10.0
 # In-workflow steps (set-variable, if, a `next` cycle of them) run inside one workflow task; past this many
@@ -119,11 +119,14 @@ class FlowWorkflow:
         info = workflow.info()
         rerun_of = options.get("rerunOf") if isinstance(options, dict) else None
         self.info = {"runId": info.run_id, "workflowId": info.workflow_id, "startedAt": info.start_time,
-                     "attempt": 1, "rerunOf": rerun_of if isinstance(rerun_of, str) else None}
+                     "attempt": 1, "rerunOf": rerun_of if isinstance(rerun_of, str) else None,
+                     # deterministic (seeded by Temporal), unknown to any data: see workflows.templates
+                     "secretNonce": f"{workflow.random().getrandbits(64):016x}"}
 
     def _scope(self, payload: Any) -> dict[str, Any]:
         flow = self.state.flow
         return {"initial": payload, "vars": self.vars, "$errors": self.state.errors,
+                SECRET_NONCE: self.info["secretNonce"],
                 "$run": {"id": self.info["runId"], "workflowId": self.info["workflowId"],
                          "flowId": flow.get("id"), "flowVersion": flow.get("version", 1),
                          "startedAt": self.info["startedAt"].isoformat(), "attempt": self.info["attempt"]}}
@@ -380,7 +383,7 @@ class FlowWorkflow:
                 meta["error"] = err
             rec["status"] = "failed"
             rec["error"] = err
-        rec["output"] = output
+        rec["output"] = hide_secret_nonce(output, frame.scope.get(SECRET_NONCE))
         rec["warnings"] = warnings
         for w in warnings:
             self.state.add_error(w)
@@ -395,7 +398,7 @@ class FlowWorkflow:
         if kind in _CONTROL:
             return await _CONTROL[kind](self, step, frame, rec, block)
         inp = render(step.get("input") or {}, frame.scope, strict=self._strict())
-        rec["input"] = inp
+        rec["input"] = hide_secret_nonce(inp, frame.scope.get(SECRET_NONCE))
         if kind in PURE:
             out = PURE[kind](inp, workflow.now())
             if kind == "core.set-variable" and isinstance(out, dict):
@@ -413,7 +416,7 @@ class FlowWorkflow:
         task = activity_task(kind.name, inp, step_id=step["id"], title=step.get("title"), timeout=timeout,
                              retry=settings.to_dict(), run_id=self.info["runId"],
                              workflow_id=self.info["workflowId"], iteration=frame.iteration,
-                             limits=self.settings.get("limits"))
+                             limits=self.settings.get("limits"), secret_nonce=frame.scope.get(SECRET_NONCE))
         check_payload(task, f"the input of step '{step['id']}'")
         policy = temporal_policy(settings, max_attempts_cap=cap)
         common: dict[str, Any] = {"start_to_close_timeout": timedelta(seconds=timeout + TIMEOUT_SLACK_S),
@@ -439,7 +442,7 @@ class FlowWorkflow:
 
     def _code_context(self, frame: Frame) -> dict[str, Any]:
         scope = frame.scope
-        skip = {"initial", "vars", "$errors", "$run", "$item", "$index"}
+        skip = {"initial", "vars", "$errors", "$run", "$item", "$index", SECRET_NONCE}
         return {"input": scope.get("initial"), "vars": self.vars, "errors": self.state.errors,
                 "steps": {k: v for k, v in scope.items() if k not in skip},
                 "item": scope.get("$item"), "index": scope.get("$index")}
@@ -457,7 +460,7 @@ class FlowWorkflow:
     async def k_return(self, step: dict[str, Any], frame: Frame, rec: dict[str, Any],
                        block: dict[str, dict[str, Any]]) -> dict[str, Any]:
         inp = render(step.get("input") or {}, frame.scope, strict=self._strict())
-        rec["input"] = inp
+        rec["input"] = hide_secret_nonce(inp, frame.scope.get(SECRET_NONCE))
         self.state.output = inp.get("output")
         self.state.webhook_response = inp.get("webhookResponse")
         self._finish(step, frame, rec, {"output": inp.get("output"), "attempt": 1}, None, 1, workflow.now())
@@ -466,7 +469,7 @@ class FlowWorkflow:
     async def k_delay(self, step: dict[str, Any], frame: Frame, rec: dict[str, Any],
                       block: dict[str, dict[str, Any]]) -> dict[str, Any]:
         inp = render(step.get("input") or {}, frame.scope, strict=self._strict())
-        rec["input"] = inp
+        rec["input"] = hide_secret_nonce(inp, frame.scope.get(SECRET_NONCE))
         seconds = _delay_seconds(inp, workflow.now())
         await self._waiting("waiting", f"delay {seconds:g}s in step `{step['id']}`")
         await workflow.sleep(timedelta(seconds=seconds), summary=(step.get("title") or step["id"])[:200])
@@ -476,7 +479,7 @@ class FlowWorkflow:
     async def k_signal(self, step: dict[str, Any], frame: Frame, rec: dict[str, Any],
                        block: dict[str, dict[str, Any]]) -> dict[str, Any]:
         inp = render(step.get("input") or {}, frame.scope, strict=self._strict())
-        rec["input"] = inp
+        rec["input"] = hide_secret_nonce(inp, frame.scope.get(SECRET_NONCE))
         name = str(inp.get("signal") or inp.get("name"))
         timeout = duration_seconds(inp["timeout"], "core.wait-for-signal 'timeout'") if inp.get("timeout") else None
         await self._waiting("paused", f"waiting for signal `{name}` in step `{step['id']}`")
@@ -502,7 +505,7 @@ class FlowWorkflow:
         raw = step.get("input") or {}
         # The child flow's own templates are the child's: they read its input, never this run's scope.
         inp = render({k: v for k, v in raw.items() if k != "flow"}, frame.scope, strict=self._strict())
-        rec["input"] = inp
+        rec["input"] = hide_secret_nonce(inp, frame.scope.get(SECRET_NONCE))
         inp["flow"] = raw.get("flow")
         child = child_id(f"{self.info['workflowId']}-{step['id']}{frame.suffix.replace('#', '-').replace('.', '-')}")
         arg = {"flow": inp["flow"], "input": inp.get("input")}

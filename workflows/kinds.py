@@ -83,12 +83,16 @@ def activity_kinds() -> list[str]:
 
 def activity_task(kind: str, inp: dict[str, Any], *, step_id: str, title: str | None = None, timeout: float,
                   retry: dict[str, Any], run_id: str, workflow_id: str, iteration: int | None = None,
-                  limits: dict[str, Any] | None = None) -> dict[str, Any]:
+                  limits: dict[str, Any] | None = None, secret_nonce: str | None = None) -> dict[str, Any]:
     """What the interpreter hands a step's activity (read by ``activities._boundary``).
 
     ``retry`` is the step's effective retry settings (``RetrySettings.to_dict()``): the activity applies
-    the preset's rules (which codes are retryable, Retry-After) to its own failures.
+    the preset's rules (which codes are retryable, Retry-After) to its own failures. ``secret_nonce`` is
+    the run's marker for secret references (see ``workflows.templates``).
     """
-    return {"stepId": step_id, "stepType": kind, "title": title or step_id, "input": inp, "timeout": timeout,
+    task = {"stepId": step_id, "stepType": kind, "title": title or step_id, "input": inp, "timeout": timeout,
             "retry": retry, "runId": run_id, "workflowId": workflow_id, "iteration": iteration,
             "limits": limits or {}}
+    if secret_nonce is not None:
+        task["secretNonce"] = secret_nonce
+    return task

@@ -9,7 +9,11 @@ Rules (the contract of spec section 2):
 - A missing path is null; with ``strict=True`` it raises ``TemplateError`` naming the path (a path whose
   first filter is ``default`` is allowed to be missing even then).
 - Data is never evaluated twice: a value that contains ``{{ }}`` is returned as it is.
-- ``{{ secrets.NAME }}`` is left exactly as written (also inside text): activities resolve secrets.
+- ``{{ secrets.NAME }}`` is never evaluated here: activities resolve secrets at the moment of use. Inside a
+  run, the scope carries a per-run nonce (``SECRET_NONCE``) and the reference renders as
+  ``{{ secrets.NAME@<nonce> }}``; activities resolve only references with their run's nonce. Data cannot know
+  the nonce, so a ``{{ secrets.NAME }}`` arriving in data (a run input, a response body) is never resolved:
+  only the flow document can name a secret. Without a nonce the reference is left as written.
 - Cost is bounded: a template string is at most 64 KiB, an expression has at most 32 filters, compiled
   templates live in a bounded LRU cache. Every failure is a ``TemplateError``.
 
@@ -30,6 +34,7 @@ from flowtide.workflows._tpl_values import join_path as join_path
 from flowtide.workflows.errors import Problem, TemplateError
 
 CACHE_SIZE = 8192
+SECRET_NONCE = "\x00secretNonce"  # scope key; no template path can name it, so data cannot read it
 
 
 Evaluator = Callable[[Any, bool], Any]
@@ -50,10 +55,10 @@ class Compiled:
         self.render: Evaluator = self._plan()
 
     def _plan(self) -> Evaluator:
-        single, source = self.single, self.source
+        single = self.single
         if single is not None:
-            return (lambda scope, strict: source) if single.secret else _evaluator(single)
-        fns = tuple(p if isinstance(p, str) else p.source if p.secret else _evaluator(p) for p in self.parts)
+            return _secret(single) if single.secret else _evaluator(single)
+        fns = tuple(p if isinstance(p, str) else _secret(p) if p.secret else _evaluator(p) for p in self.parts)
 
         def mixed(scope: Any, strict: bool) -> str:
             out = []
@@ -69,6 +74,43 @@ class Compiled:
     def expressions(self) -> list[Expr]:
         """The parsed expressions, in order."""
         return [p for p in self.parts if isinstance(p, Expr)]
+
+
+def _secret(expr: Expr) -> Evaluator:
+    """A secret reference: the run's marker for ``{{ secrets.NAME }}`` (see the module docstring)."""
+    head = expr.head
+    if expr.filters or not isinstance(head, Path) or len(head.segments) != 1 or not isinstance(head.segments[0], str):
+        return lambda scope, strict: expr.source  # not a plain reference: never resolved, shown as written
+    marker = "{{ secrets." + head.segments[0] + "@%s }}"
+
+    def render(scope: Any, strict: bool) -> Any:
+        nonce = scope.get(SECRET_NONCE) if type(scope) is dict else None
+        return expr.source if nonce is None else marker % nonce
+    return render
+
+
+def hide_secret_nonce(value: Any, nonce: str | None) -> Any:
+    """``value`` with the run's secret markers shown as written (``{{ secrets.NAME }}``), for the run record.
+
+    The nonce must not reach anyone who can read a run record and then send data into the run (a signal):
+    knowing it, they could write a marker. Returns ``value`` itself when it holds no marker.
+    """
+    if nonce is None:
+        return value
+    tail = f"@{nonce} }}}}"
+
+    def walk(node: Any) -> Any:
+        if type(node) is str:
+            return node.replace(tail, " }}") if tail in node else node
+        if type(node) is dict:
+            out = {k: walk(v) for k, v in node.items()}
+            return node if all(out[k] is node[k] for k in node) else out
+        if type(node) is list:
+            items = [walk(v) for v in node]
+            return node if all(a is b for a, b in zip(items, node, strict=True)) else items
+        return node
+
+    return walk(value)
 
 
 @lru_cache(maxsize=CACHE_SIZE)
