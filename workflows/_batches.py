@@ -108,7 +108,7 @@ async def run_loop(wf: FlowWorkflow, step: dict[str, Any], frame: Frame, items: 
     arg = {"flow": flow, "spec": spec}
     check_payload(arg, f"loop '{step['id']}' with its items and the data its body reads")
     try:
-        res = await workflow.execute_child_workflow(
+        res = await wf.relay.run_child(
             LOOP_WORKFLOW, arg, id=loop_id,
             static_summary=f"loop {step['id']}{frame.suffix}: items {tally.done}..{len(items) - 1}"[:200])
     except ChildWorkflowError as err:
@@ -194,7 +194,7 @@ async def _coordinate(wf: FlowWorkflow, flow: dict[str, Any], spec: dict[str, An
         child = {k: spec[k] for k in ("stepId", "body", "start", "concurrency", "continueOnError", "scope",
                                       "suffix", "keepResults")} | {"role": "batch", "offset": offset}
         try:
-            res = await workflow.execute_child_workflow(
+            res = await wf.relay.run_child(
                 LOOP_WORKFLOW, {"flow": flow, "spec": child | _encode_items(part)},
                 id=child_id(f"{spec['idPrefix']}-b{n}"),
                 static_summary=f"loop {spec['stepId']}: items {offset}..{offset + len(part) - 1}"[:200])

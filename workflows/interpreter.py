@@ -36,6 +36,7 @@ with workflow.unsafe.imports_passed_through():
         failure_from_exception,
     )
     from flowtide.workflows._pure import PURE
+    from flowtide.workflows._relay import Relay
     from flowtide.workflows._state import Frame, RunState, new_meta, step_entry
     from flowtide.workflows.conditions import evaluate
     from flowtide.workflows.errors import FlowValidationError, StepFailure, TemplateError, error_record
@@ -61,7 +62,7 @@ class FlowWorkflow:
 
     def __init__(self) -> None:
         self.state = RunState(flow={})
-        self.signals: dict[str, deque[Any]] = {}
+        self.relay = Relay(self._publish_paused)
         self.vars: dict[str, Any] = {}
         self.settings: dict[str, Any] = {}
         self.info: dict[str, Any] = {}
@@ -110,9 +111,13 @@ class FlowWorkflow:
         return self.state.record(self.info, workflow.now())
 
     @workflow.signal(dynamic=True)
-    def on_signal(self, name: str, args: Sequence[RawValue]) -> None:
-        data = workflow.payload_converter().from_payload(args[0].payload) if args else None
-        self.signals.setdefault(name, deque()).append(data)
+    async def on_signal(self, name: str, args: Sequence[RawValue]) -> None:
+        try:
+            data = workflow.payload_converter().from_payload(args[0].payload) if args else None
+        except Exception as exc:  # a payload this worker cannot decode: drop it, never fail the workflow task
+            workflow.logger.warning("signal %r dropped: its payload cannot be decoded (%s)", name[:100], exc)
+            return
+        await self.relay.deliver(name, data)
 
     # ---- run ----------------------------------------------------------------------------------
     def _setup(self, options: Any) -> None:
@@ -482,17 +487,23 @@ class FlowWorkflow:
         rec["input"] = hide_secret_nonce(inp, frame.scope.get(SECRET_NONCE))
         name = str(inp.get("signal") or inp.get("name"))
         timeout = duration_seconds(inp["timeout"], "core.wait-for-signal 'timeout'") if inp.get("timeout") else None
-        await self._waiting("paused", f"waiting for signal `{name}` in step `{step['id']}`")
+        await self.relay.wait_starts(name)
+        workflow.set_current_details(f"waiting for signal `{name}` in step `{step['id']}`")
         try:
-            await workflow.wait_condition(lambda: bool(self.signals.get(name)),
+            await workflow.wait_condition(lambda: self.relay.has(name),
                                           timeout=timedelta(seconds=timeout) if timeout else None,
                                           timeout_summary=f"{step['id']} signal timeout")
         except TimeoutError:
-            await self._waiting("running", None)
+            await self.relay.wait_ends(name)
             raise StepFailure("SIGNAL_TIMEOUT", f"no signal '{name}' arrived within {timeout:g}s",
                               retryable=False) from None
-        await self._waiting("running", None)
-        return {"output": {"signal": name, "data": self.signals[name].popleft()}, "attempt": 1}
+        await self.relay.wait_ends(name)
+        return {"output": {"signal": name, "data": self.relay.take(name)}, "attempt": 1}
+
+    def _publish_paused(self, paused: bool) -> None:
+        """This run, or a child run of it, waits for a signal (``paused``), or no longer does."""
+        self.state.status = "paused" if paused else "running"
+        workflow.upsert_search_attributes([FLOW_STATUS.value_set(self.state.status)])
 
     async def _waiting(self, status: str, details: str | None) -> None:
         self.state.status = status
@@ -511,7 +522,7 @@ class FlowWorkflow:
         arg = {"flow": inp["flow"], "input": inp.get("input")}
         check_payload(arg, f"the sub-flow of step '{step['id']}' with its input")
         try:
-            result = await workflow.execute_child_workflow(
+            result = await self.relay.run_child(
                 "FlowWorkflow", arg, id=child,
                 static_summary=f"sub-flow of {self.info['workflowId']} step {step['id']}"[:200])
         except ChildWorkflowError as err:
