@@ -29,7 +29,7 @@ import structlog
 from temporalio import activity
 from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
-from flowtide.workflows.errors import StepFailure, failure_to_record
+from flowtide.workflows.errors import StepFailure, failure_to_record, wire_text
 from flowtide.workflows.retry import RetrySettings, is_retryable
 
 log = structlog.get_logger("flowtide.activity")
@@ -207,7 +207,7 @@ async def execute(kind: str, impl: StepImpl, mapper: Mapper, task: dict[str, Any
         # traceback per attempt. Unmapped exceptions (UNKNOWN_ERROR) stay loud.
         category = (ApplicationErrorCategory.UNSPECIFIED if failure.code == "UNKNOWN_ERROR"
                     else ApplicationErrorCategory.BENIGN)
-        raise ApplicationError(record["message"], record, output, console, type=failure.code,
+        raise ApplicationError(wire_text(record["message"]), record, output, console, type=failure.code,
                                non_retryable=not retryable, next_retry_delay=delay, category=category) from None
     secrets = list(ctx.secrets.values())
     warnings = [redact(failure_to_record(w, step_id=ctx.step_id, step_type=kind, retryable=False,

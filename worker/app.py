@@ -19,7 +19,7 @@ from flowtide.workflows.loop_workflow import FlowLoopWorkflow
 
 DEFAULT_TASK_QUEUE = "flowtide"
 # Pure, deterministic modules the sandbox may share between runs instead of re-importing them per run.
-PASSTHROUGH = ("flowtide", "jsonschema", "referencing", "rpds", "jsonschema_specifications", "attrs")
+PASSTHROUGH = ("flowtide", "re2", "jsonschema", "referencing", "rpds", "jsonschema_specifications", "attrs")
 
 
 def task_queue_from_env() -> str:

@@ -16,6 +16,7 @@ from typing import Any
 
 import jsonschema
 
+from flowtide.workflows._schemas import safe_validator
 from flowtide.workflows._tpl_values import parse_instant
 from flowtide.workflows.errors import StepFailure
 from flowtide.workflows.templates import render
@@ -35,9 +36,7 @@ def validate(inp: dict[str, Any], now: datetime) -> Any:
         raise StepFailure("VALIDATION_ERROR", "core.validate needs a JSON Schema object in 'schema'",
                           retryable=False)
     try:
-        validator_cls = jsonschema.validators.validator_for(schema)
-        validator_cls.check_schema(schema)
-        validator = validator_cls(schema)
+        validator = safe_validator(schema)
     except jsonschema.SchemaError as exc:
         raise StepFailure("VALIDATION_ERROR", f"the schema is invalid: {exc.message}", retryable=False) from None
     try:

@@ -25,12 +25,11 @@ import itertools
 from pathlib import Path
 from typing import Any
 
-from jsonschema.validators import Draft202012Validator, validator_for
-
 from flowtide.workflows._dsl_flow import Document, build_flow
 from flowtide.workflows._dsl_models import Condition, Flow, Limits, OnError, RetryPolicy, Settings, Step
 from flowtide.workflows._dsl_raw import MAX_DOC_CHARS, parse_text, slug_from_source, to_json_data
 from flowtide.workflows._dsl_schema import flow_json_schema
+from flowtide.workflows._schemas import safe_validator
 from flowtide.workflows.errors import FlowValidationError, Problem
 from flowtide.workflows.templates import join_path
 
@@ -135,8 +134,7 @@ def validate_payload(flow: Flow, payload: Any) -> list[Problem]:
     if schema is None:
         return []
     try:
-        cls = validator_for(schema, default=Draft202012Validator)
-        validator = cls(schema, format_checker=cls.FORMAT_CHECKER)
+        validator = safe_validator(schema, formats=True, check=False)  # checked when the flow was parsed
         errors = list(itertools.islice(validator.iter_errors(payload), MAX_PAYLOAD_PROBLEMS))
     except RecursionError:
         return [Problem("$", "the payload nests too deeply to be checked")]

@@ -220,6 +220,16 @@ class StepFailure(FlowtideError):  # noqa: N818 - the taxonomy's own name for a 
         return f"{self.code}: {self.message}"
 
 
+def wire_text(text: str) -> str:
+    """``text`` as valid UTF-8 for a Temporal failure message (a protobuf string): lone surrogates, which
+    JSON data may carry, are written as ``\\udXXX`` escapes instead of making the failure unsendable."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def error_record(
     *,
     step_id: str | None,

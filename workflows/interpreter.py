@@ -39,7 +39,7 @@ with workflow.unsafe.imports_passed_through():
     from flowtide.workflows._relay import Relay
     from flowtide.workflows._state import Frame, RunState, new_meta, step_entry
     from flowtide.workflows.conditions import evaluate
-    from flowtide.workflows.errors import FlowValidationError, StepFailure, TemplateError, error_record
+    from flowtide.workflows.errors import FlowValidationError, StepFailure, TemplateError, error_record, wire_text
     from flowtide.workflows.kinds import KINDS, activity_task
     from flowtide.workflows.retry import effective, temporal_policy
     from flowtide.workflows.search_attributes import ERROR_CODE, FAILED_STEP, FLOW_ID, FLOW_STATUS, FLOW_VERSION
@@ -172,9 +172,9 @@ class FlowWorkflow:
     async def _fail(self, rec: dict[str, Any]) -> dict[str, Any]:
         self.state.status = "failed"
         await self._publish_status(rec)
-        raise ApplicationError(f"step '{rec.get('stepId')}' failed: {rec['code']}: {rec['message']}"
-                               if rec.get("stepId") else f"{rec['code']}: {rec['message']}",
-                               rec, self.record(), type=rec["code"], non_retryable=True)
+        raise ApplicationError(wire_text(f"step '{rec.get('stepId')}' failed: {rec['code']}: {rec['message']}"
+                                         if rec.get("stepId") else f"{rec['code']}: {rec['message']}"),
+                               rec, self.record(), type=rec["code"], non_retryable=True) from None
 
     async def _publish_status(self, rec: dict[str, Any] | None = None) -> None:
         updates = [FLOW_STATUS.value_set(self.state.status)]

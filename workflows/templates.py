@@ -35,6 +35,7 @@ from flowtide.workflows.errors import Problem, TemplateError
 
 CACHE_SIZE = 8192
 SECRET_NONCE = "\x00secretNonce"  # scope key; no template path can name it, so data cannot read it
+MAX_MARKER_DEPTH = 170  # documents nest at most 160 levels (``_dsl_raw.MAX_JSON_DEPTH``): markers sit above
 
 
 Evaluator = Callable[[Any, bool], Any]
@@ -99,18 +100,20 @@ def hide_secret_nonce(value: Any, nonce: str | None) -> Any:
         return value
     tail = f"@{nonce} }}}}"
 
-    def walk(node: Any) -> Any:
+    def walk(node: Any, depth: int) -> Any:
         if type(node) is str:
             return node.replace(tail, " }}") if tail in node else node
+        if depth > MAX_MARKER_DEPTH:  # deeper than any document: data, which holds no marker of this run
+            return node
         if type(node) is dict:
-            out = {k: walk(v) for k, v in node.items()}
+            out = {k: walk(v, depth + 1) for k, v in node.items()}
             return node if all(out[k] is node[k] for k in node) else out
         if type(node) is list:
-            items = [walk(v) for v in node]
+            items = [walk(v, depth + 1) for v in node]
             return node if all(a is b for a, b in zip(items, node, strict=True)) else items
         return node
 
-    return walk(value)
+    return walk(value, 0)
 
 
 @lru_cache(maxsize=CACHE_SIZE)

@@ -1,0 +1,83 @@
+"""Each input that once left a run stuck in Running: now a terminal status within seconds and a clear code."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from typing import Any
+
+import pytest
+from temporalio.client import WorkflowFailureError
+from temporalio.exceptions import ApplicationError
+
+pytestmark = pytest.mark.usefixtures("worker")
+
+
+def _deep(levels: int) -> dict[str, Any]:
+    root: dict[str, Any] = {}
+    node = root
+    for _ in range(levels):
+        node["a"] = {}
+        node = node["a"]
+    return root
+
+
+def _step(kind: str, inp: Any, **options: Any) -> dict[str, Any]:
+    return {"stepId": "s", "stepType": kind, "input": inp, **options}
+
+
+CASES: dict[str, tuple[dict[str, Any], Any, str | None]] = {
+    # name: (step, run input, error code, or None when the run completes)
+    "shake-digest": (_step("crypto.hash", {"algorithm": "shake_128", "data": "x"}), {}, "VALIDATION_ERROR"),
+    "max-delay-below-first-delay": (_step("core.http", {"url": "{{ initial.url }}/status/500"},
+                                          retryPolicy={"maxRetries": 1, "delayMs": 200, "maxDelayMs": 10}),
+                                    None, "HTTP_SERVER_ERROR"),
+    "delay-1e15": (_step("core.delay", {"seconds": 1e15}), {}, "VALIDATION_ERROR"),
+    "delay-nan": (_step("core.delay", {"seconds": "{{ initial.x }}"}), {"x": float("nan")}, "VALIDATION_ERROR"),
+    "signal-timeout-inf": (_step("core.wait-for-signal", {"signal": "go", "timeout": "{{ initial.x }}"}),
+                           {"x": float("inf")}, "VALIDATION_ERROR"),
+    "activity-input-over-2mb": (_step("core.http", {"url": "{{ initial.url }}", "method": "POST",
+                                                    "body": "{{ initial.s }}{{ initial.s }}{{ initial.s }}"}),
+                                {"s": "x" * 800_000}, "INPUT_TOO_LARGE"),
+    "input-600-deep": (_step("core.return", {"output": "{{ initial }}"}), _deep(600), None),
+    "ref-to-nowhere": (_step("core.validate", {"data": 1, "schema": {"$ref": "#/nowhere"}}), {},
+                       "VALIDATION_ERROR"),
+    "catastrophic-regex": (_step("core.validate", {"data": "a" * 40 + "!", "schema": {"pattern": "(a+)+$"}}), {},
+                           None),
+    "huge-integer": (_step("core.set-variable", {"x": "{{ initial.n | times: initial.n }}"}), {"n": 10**2000},
+                     "TEMPLATE_ERROR"),
+    "lone-surrogate-signal": (_step("core.wait-for-signal", {"signal": "{{ initial.s }}", "timeout": 0.2}),
+                              {"s": "\ud800"}, "SIGNAL_TIMEOUT"),
+}
+
+
+@pytest.mark.parametrize("name", list(CASES))
+async def test_hostile_input_ends_the_run_with_a_code(client: Any, task_queue: str, service: Any, name: str) -> None:
+    step, payload, code = CASES[name]
+    flow = {"id": f"hostile-{name}", "steps": [step]}
+    handle = await client.start_workflow("FlowWorkflow", {"flow": flow, "input": payload or {"url": service.url}},
+                                         id=f"hostile-{uuid.uuid4().hex[:8]}", task_queue=task_queue)
+    started = time.monotonic()
+    if code is None:
+        result = await asyncio.wait_for(handle.result(), 15)
+        assert result["status"] == "completed"
+    else:
+        with pytest.raises(WorkflowFailureError) as err:
+            await asyncio.wait_for(handle.result(), 15)
+        cause = err.value.cause
+        assert isinstance(cause, ApplicationError) and cause.type == code, (cause, getattr(cause, "type", None))
+        assert cause.message.startswith("step 's' failed")
+    assert time.monotonic() - started < 15
+
+
+async def test_a_pathological_pattern_in_the_input_schema_is_checked_in_linear_time(client: Any,
+                                                                                      task_queue: str) -> None:
+    flow = {"id": "schema-regex", "input": {"type": "object", "properties": {"v": {"pattern": "(a+)+$"}}},
+            "steps": [_step("core.return", {"output": "{{ initial.v }}"})]}
+    handle = await client.start_workflow("FlowWorkflow", {"flow": flow, "input": {"v": "a" * 40 + "!"}},
+                                         id=f"hostile-{uuid.uuid4().hex[:8]}", task_queue=task_queue)
+    with pytest.raises(WorkflowFailureError) as err:
+        await asyncio.wait_for(handle.result(), 10)
+    assert isinstance(err.value.cause, ApplicationError) and err.value.cause.type == "VALIDATION_ERROR"
+    assert "does not match" in err.value.cause.details[0]["problems"][0]["message"]
