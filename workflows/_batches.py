@@ -100,6 +100,7 @@ async def run_loop(wf: FlowWorkflow, step: dict[str, Any], frame: Frame, items: 
             "continueOnError": coe, "batch": batch, "keepResults": tally.results is not None,
             "scope": child_scope(body, frame.scope), "suffix": frame.suffix, "offset": tally.done, "n": 0,
             "idPrefix": f"{wf.info['workflowId']}-{step['id']}{_suffix_id(frame.suffix)}",
+            "executions": wf.state.executions,  # settings.limits.maxStepExecutions counts for the whole run
             **_encode_items(items)}
     # Children need the settings, not the steps; a graph-style body is the whole graph (a nested graph loop
     # inside a batch looks its body up in the flow's steps again).
@@ -118,9 +119,19 @@ async def run_loop(wf: FlowWorkflow, step: dict[str, Any], frame: Frame, items: 
         msg = cause.message if isinstance(cause, ApplicationError) else str(cause)
         raise StepFailure("UNKNOWN_ERROR", f"loop {loop_id} failed: {msg}", retryable=False) from None
     merge(tally, res)
+    _carry_back(wf, res)
     if res.get("ended") == "return":
         wf.state.output = res.get("output")
         wf.state.webhook_response = res.get("webhookResponse")
+
+
+def _carry_back(wf: FlowWorkflow, res: dict[str, Any]) -> None:
+    """What the loop's child runs changed that the run goes on with, as an inline loop would have:
+    ``vars`` set in the body and the step executions counted against ``maxStepExecutions``."""
+    if isinstance(res.get("vars"), dict):
+        wf.vars.update(res["vars"])
+    if isinstance(res.get("executions"), int):
+        wf.state.executions = max(wf.state.executions, res["executions"])
 
 
 def _loop_body(wf: FlowWorkflow, step: dict[str, Any]) -> tuple[list[dict[str, Any]], list[str] | None]:
@@ -152,6 +163,9 @@ def _result(tally: Tally, wf: FlowWorkflow | None = None) -> dict[str, Any]:
                            "failures": tally.failures, "errors": tally.errors,
                            "errorsOmitted": tally.errors_omitted, "firstHalt": tally.first_halt,
                            "results": tally.results, "ended": tally.ended}
+    if wf is not None:
+        out["vars"] = wf.vars
+        out["executions"] = wf.state.executions
     if wf is not None and tally.ended == "return":
         out["output"] = wf.state.output
         out["webhookResponse"] = wf.state.webhook_response
@@ -160,7 +174,7 @@ def _result(tally: Tally, wf: FlowWorkflow | None = None) -> dict[str, Any]:
 
 def _setup(wf: FlowWorkflow, flow: dict[str, Any], spec: dict[str, Any]) -> Frame:
     wf.settings = flow.get("settings") or {}
-    wf.state = RunState(flow=flow)
+    wf.state = RunState(flow=flow, executions=int(spec.get("executions") or 0))
     info = workflow.info()
     wf.info = {"runId": info.run_id, "workflowId": info.workflow_id, "startedAt": info.start_time, "attempt": 1}
     scope = dict(spec["scope"], **{"$errors": wf.state.errors})
@@ -187,12 +201,16 @@ async def _coordinate(wf: FlowWorkflow, flow: dict[str, Any], spec: dict[str, An
     coe = bool(spec["continueOnError"])
     while offset < len(items) and not tally.halted(coe) and tally.ended is None:
         if n > first_n and (workflow.info().is_continue_as_new_suggested() or history_length() > COORDINATOR_EVENTS):
-            workflow.continue_as_new({"flow": flow, "spec": dict(spec, offset=offset, n=n, tally=_result(tally, wf))})
+            workflow.continue_as_new({"flow": flow, "spec": dict(
+                spec, offset=offset, n=n, tally=_result(tally, wf), executions=wf.state.executions,
+                scope=dict(spec["scope"], vars=wf.vars))})
         part = items[offset:offset + int(spec["batch"])]
         workflow.set_current_details(f"loop `{spec['stepId']}`: {offset} / {len(items)} items done, "
                                      f"{tally.succeeded} succeeded, {tally.failed} failed")
-        child = {k: spec[k] for k in ("stepId", "body", "start", "concurrency", "continueOnError", "scope",
-                                      "suffix", "keepResults")} | {"role": "batch", "offset": offset}
+        scope = dict(spec["scope"], vars=wf.vars)  # a batch starts from the vars the previous ones left
+        child = {k: spec[k] for k in ("stepId", "body", "start", "concurrency", "continueOnError", "suffix",
+                                      "keepResults")} | {"role": "batch", "offset": offset, "scope": scope,
+                                                         "executions": wf.state.executions}
         try:
             res = await wf.relay.run_child(
                 LOOP_WORKFLOW, {"flow": flow, "spec": child | _encode_items(part)},
@@ -203,6 +221,7 @@ async def _coordinate(wf: FlowWorkflow, flow: dict[str, Any], spec: dict[str, An
                 raise asyncio.CancelledError(f"loop '{spec['stepId']}' cancelled with the run") from None
             raise
         merge(tally, res)
+        _carry_back(wf, res)
         if res.get("ended") == "return":
             wf.state.output, wf.state.webhook_response = res.get("output"), res.get("webhookResponse")
         offset += int(res["done"])

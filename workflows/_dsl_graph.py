@@ -44,6 +44,7 @@ class GraphChecker:
         for s in block:
             self._targets(s, ids)
             self._run_limit(s)
+            self._retry_product(s)
             self._retry_count(s)
             for sub in s.blocks.values():
                 self._block(sub)
@@ -111,6 +112,18 @@ class GraphChecker:
                 and s.on_error.max_retries is None:
             self.warn(join_path(self.info[id(s)].key_path("onError"), "action"),
                       f"onError.action {s.on_error.action} without maxRetries never retries; set maxRetries")
+
+    def _retry_product(self, s: Step) -> None:
+        on_error = s.on_error or (self.settings.on_error if self.settings else None)
+        if not on_error or not on_error.max_retries or on_error.action == "retry-workflow":
+            return
+        if s.retry_policy is None or not s.retry_policy.max_retries:
+            return  # onError.maxRetries is the whole budget: 1 + maxRetries calls
+        calls = (on_error.max_retries + 1) * (s.retry_policy.max_retries + 1)
+        self.warn(self.info[id(s)].key_path("onError"),
+                  f"step '{s.id}' has onError.maxRetries {on_error.max_retries} and retryPolicy.maxRetries "
+                  f"{s.retry_policy.max_retries}: each of its {on_error.max_retries + 1} runs is retried by "
+                  f"Temporal, up to {calls} calls in all; drop one of them for a single budget")
 
     def _run_limit(self, s: Step) -> None:
         limit = s.run_limit

@@ -94,7 +94,8 @@ class RunState:
     def counts(self) -> dict[str, int]:
         c = {"completed": 0, "failed": 0, "skipped": 0, "warning": 0, "running": 0, "cancelled": 0}
         for s in self.steps:
-            if not s.get("retried"):
+            # a loop's iterations count as its items (below), as they do when the loop runs in child runs
+            if not s.get("retried") and "path" not in s:
                 c[s["status"]] = c.get(s["status"], 0) + 1
         for loop in self.loops.values():
             c["completed"] += loop.get("succeeded", 0)

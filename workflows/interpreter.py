@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -415,6 +416,12 @@ class FlowWorkflow:
                         ) -> dict[str, Any]:
         kind = KINDS[step["kind"]]
         settings = effective(kind.family, step.get("retryPolicy"), self.settings.get("retryPolicy"))
+        on_error = step.get("onError") or self.settings.get("onError") or {}
+        if (on_error.get("maxRetries") and on_error.get("action") != "retry-workflow"
+                and not step.get("retryPolicy") and workflow.patched("onerror-retries-are-the-budget")):
+            # onError.maxRetries re-runs the step; without a retryPolicy of its own those runs are the whole
+            # budget (1 + maxRetries calls), not maxRetries times the family's default Temporal retries
+            settings = replace(settings, max_retries=0)
         timeout = float(step.get("timeout") or self.settings.get("stepTimeout") or kind.default_timeout_s)
         if step["kind"] == "core.code":
             inp = dict(inp, **{"$context": self._code_context(frame)})

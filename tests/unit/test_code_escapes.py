@@ -111,7 +111,7 @@ def runner_processes() -> list[int]:
             cmd = Path(f"/proc/{pid}/cmdline").read_bytes()
         except OSError:
             continue
-        if b"_sandbox_runner.py" in cmd:
+        if str(sandbox.RUNNER).encode() in cmd:  # this checkout's runner (other checkouts may share the machine)
             found.append(int(pid))
     return found
 

@@ -17,7 +17,7 @@ from temporalio.testing import ActivityEnvironment
 
 import flowtide.activities.code as code_mod
 from flowtide.activities._boundary import clip_console
-from flowtide.activities._sandbox import Limits, console_with_note, js_runtime
+from flowtide.activities._sandbox import RUNNER, Limits, console_with_note, js_runtime
 from flowtide.activities.code import code_step, map_code_exception
 from flowtide.workflows.errors import StepFailure
 from tests.support.activities import LoopTicks, step_task
@@ -299,7 +299,7 @@ async def test_cancelling_the_step_kills_the_script_and_cleans_up() -> None:
     with pytest.raises(asyncio.CancelledError):
         await step
     await asyncio.sleep(0.2)  # the directory is removed in a worker thread
-    running = [p for p in glob.glob("/proc/[0-9]*/cmdline") if b"_sandbox_runner.py" in _read(p)]
+    running = [p for p in glob.glob("/proc/[0-9]*/cmdline") if str(RUNNER).encode() in _read(p)]
     assert running == [] and set(glob.glob(pattern)) == before
 
 

@@ -481,3 +481,14 @@ def test_run_limit_warning_counts_on_error_retries_of_every_action_but_retry_wor
         return [w.message for w in flow.warnings if "will not retry" in w.message]
     assert warnings("stop-workflow") and warnings("continue-workflow") and warnings("retry-step")
     assert warnings("retry-workflow") == []
+
+
+def test_on_error_retries_times_a_retry_policy_is_a_warning_that_names_the_product():
+    flow = parse_flow({"id": "product", "steps": [
+        {"stepId": "a", "stepType": "core.http", "input": {"url": "https://x.test"},
+         "retryPolicy": {"maxRetries": 2}, "onError": {"action": "retry-step", "maxRetries": 3}},
+        {"stepId": "b", "stepType": "core.http", "input": {"url": "https://x.test"},
+         "onError": {"action": "retry-step", "maxRetries": 3}}]})
+    warnings = [w for w in flow.warnings if "calls in all" in w.message]
+    assert [w.path for w in warnings] == ["steps[0].onError"]
+    assert "up to 12 calls" in warnings[0].message

@@ -321,10 +321,11 @@ async def test_seed_004_important_operation(client, task_queue, service):
 
 async def test_seed_004_timeouts(client, task_queue, service):
     """Timeouts (scaled down 20x: 1.5 s, 3 s, 0.525 s) raise TIMEOUT, handled by each step's onError:
-    retry-step runs api-call-with-timeout again after its 3 timed-out attempts; continue-workflow absorbs
-    optional-operation's timeouts. The slow answers (5 s) are cut at the timeout, not waited for."""
+    retry-step runs api-call-with-timeout again (onError.maxRetries is its whole budget: no Temporal retries
+    inside each run); continue-workflow absorbs optional-operation's timeouts after the HTTP family's retries.
+    The slow answers (5 s) are cut at the timeout, not waited for."""
     doc = scaled(recipe("004-timeouts.yaml"), 0.05)
-    service.plan("/slow-endpoint", (200, 5000), (200, 5000), (200, 5000))
+    service.plan("/slow-endpoint", (200, 5000), (200, 5000))
     service.plan("/cache", (200, 5000), (200, 5000), (200, 5000))
     b = {p: service.calls[p] for p in ("/slow-endpoint", "/query", "/cache")}
     t0 = time.monotonic()
@@ -334,15 +335,15 @@ async def test_seed_004_timeouts(client, task_queue, service):
     assert rec["status"] == "completed_with_errors"
     assert ids(rec) == ["api-call-with-timeout", "critical-operation", "optional-operation"]
     assert step(rec, "api-call-with-timeout")["status"] == "completed"
-    assert reruns(rec, "api-call-with-timeout") == 1  # three timed-out attempts, then retry-step
+    assert reruns(rec, "api-call-with-timeout") == 2  # two timed-out runs, each a single call, then success
     assert step(rec, "critical-operation")["output"]["body"]["path"] == "/query"
     opt = step(rec, "optional-operation")
     assert opt["status"] == "failed" and opt["error"]["code"] == "TIMEOUT" and opt["attempts"] == 3
     assert [(e["stepId"], e["code"]) for e in rec["errors"]] == [("optional-operation", "TIMEOUT")]
-    assert {p: service.calls[p] - n for p, n in b.items()} == {"/slow-endpoint": 4, "/query": 1, "/cache": 3}
-    # 3 x 1.5 s + 3 x 0.525 s of timeouts and 2 x (1 s + 2 s) of backoff: ~12 s; waiting out 5 s answers
-    # would take at least 30 s
-    assert 11.0 <= elapsed < 25.0, elapsed
+    assert {p: service.calls[p] - n for p, n in b.items()} == {"/slow-endpoint": 3, "/query": 1, "/cache": 3}
+    # 2 x 1.5 s + 3 x 0.525 s of timeouts and 1 s + 2 s of backoff: ~7.6 s; waiting out 5 s answers
+    # would take at least 25 s
+    assert 7.0 <= elapsed < 20.0, elapsed
 
 
 async def test_seed_004_run_limit_conflict(client, task_queue, service):
