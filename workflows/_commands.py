@@ -19,6 +19,9 @@ MAX_COMMAND_PAYLOAD_BYTES = 1_900_000
 # Workflow ids may be 1,000 characters (limit.maxIDLength); child ids are derived from the parent's id, so
 # a long parent id must not push a child's id past it.
 MAX_CHILD_ID_CHARS = 255
+# The longest delay or signal wait a step may ask for (100 years): Temporal timers and ``timedelta`` refuse
+# far longer ones, and NaN or infinity would never end.
+MAX_WAIT_S = 3_155_760_000
 
 
 def check_payload(value: Any, what: str) -> None:

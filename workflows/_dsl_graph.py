@@ -114,6 +114,12 @@ class GraphChecker:
                       f"onError.action {s.on_error.action} without maxRetries never retries; set maxRetries")
 
     def _retry_product(self, s: Step) -> None:
+        policy = s.retry_policy
+        if policy is not None and policy.max_delay_ms is not None and policy.delay_ms is not None \
+                and policy.max_delay_ms < policy.delay_ms:
+            self.warn(join_path(self.info[id(s)].key_path("retryPolicy"), "maxDelayMs"),
+                      f"maxDelayMs {policy.max_delay_ms:g} is below delayMs {policy.delay_ms:g}: the first retry "
+                      f"still waits {policy.delay_ms:g} ms (maxDelayMs only caps later delays)")
         on_error = s.on_error or (self.settings.on_error if self.settings else None)
         if not on_error or not on_error.max_retries or on_error.action == "retry-workflow":
             return

@@ -12,6 +12,8 @@ from jsonschema import SchemaError
 from jsonschema.validators import Draft202012Validator, validator_for
 
 from flowtide.workflows import conditions, templates
+from flowtide.workflows._commands import MAX_WAIT_S
+from flowtide.workflows._pure import HASH_ALGORITHMS
 from flowtide.workflows._tpl_values import did_you_mean, short
 from flowtide.workflows.errors import Problem
 from flowtide.workflows.templates import join_path
@@ -114,6 +116,40 @@ def _sub_flow(sid: str, inp: dict[str, Any], ipath: str, depth: int, problems: l
     return {**inp, "flow": wire} if wire is not None else inp
 
 
+def _wait_seconds(value: Any) -> str | None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= MAX_WAIT_S:
+        return f"must be a number of seconds from 0 to {MAX_WAIT_S} (100 years), got {short(value)}"
+    return None
+
+
+def _hash_algorithm(value: Any) -> str | None:
+    name = str(value).lower().replace("-", "")
+    if name not in HASH_ALGORITHMS:
+        return (f"unknown hash algorithm {short(value)}{did_you_mean(name, list(HASH_ALGORITHMS))} "
+                f"(one of {', '.join(HASH_ALGORITHMS)})")
+    return None
+
+
+# Literal values (no template) that the step would refuse at run time: reported by `validate` up front.
+LITERAL_CHECKS: dict[tuple[str, str], Callable[[Any], str | None]] = {
+    ("core.delay", "seconds"): _wait_seconds,
+    ("core.wait-for-signal", "timeout"): _wait_seconds,
+    ("crypto.hash", "algorithm"): _hash_algorithm,
+    ("crypto.hmac", "algorithm"): _hash_algorithm,
+}
+
+
+def _literals(kind: str, inp: dict[str, Any], ipath: str) -> list[Problem]:
+    out = []
+    for key, value in inp.items():
+        check = LITERAL_CHECKS.get((kind, key))
+        if check is not None and not (isinstance(value, str) and "{{" in value):
+            message = check(value)
+            if message:
+                out.append(Problem(join_path(ipath, key), message))
+    return out
+
+
 def check_input(kind: str | None, sid: str, inp: dict[str, Any], ipath: str, depth: int, problems: list[Problem],
                 child_parser: ChildParser) -> dict[str, Any]:
     """Check a step's input for its kind (templates only when the kind is unknown); return the input with an
@@ -121,6 +157,7 @@ def check_input(kind: str | None, sid: str, inp: dict[str, Any], ipath: str, dep
     if kind is not None:
         problems.extend(_required(kind, inp, ipath))
         problems.extend(_unknown(kind, inp, ipath))
+        problems.extend(_literals(kind, inp, ipath))
     for key, value in inp.items():
         where = join_path(ipath, key)
         if kind == "core.if" and key == "condition":

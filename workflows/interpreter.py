@@ -25,7 +25,7 @@ from temporalio.workflow import NondeterminismError
 with workflow.unsafe.imports_passed_through():
     from flowtide.workflows import _loops
     from flowtide.workflows._accept import accept, problem_list
-    from flowtide.workflows._commands import check_payload, child_id
+    from flowtide.workflows._commands import MAX_WAIT_S, check_payload, child_id
     from flowtide.workflows._control import (
         ControlSignal,
         Halt,
@@ -54,7 +54,6 @@ STEPS_PER_TASK = 200
 # Temporal terminates a run whose history reaches 51,200 events (limit.historyCount.error), and 10,000 remote
 # steps write ~60,000: past this many events the run fails with STEP_BUDGET_EXCEEDED instead, with its record.
 HISTORY_GUARD = 40_000
-MAX_WAIT_S = 3_155_760_000  # 100 years: the longest delay or signal wait a step may ask for
 
 
 @workflow.defn(name="FlowWorkflow")

@@ -54,6 +54,7 @@ class Case:
     payload: Any = field(default_factory=dict)
     drive: Drive | None = None  # acts on the run while it is open (a signal, a cancel)
     rerun_of: str | None = None  # record a `rerun --from-failed` of this (earlier) case instead
+    as_written: bool = False  # start FlowWorkflow with the document as written (as any Temporal client may)
 
 
 def http(step_id: str, url: str, **extra: Any) -> dict[str, Any]:
@@ -227,6 +228,21 @@ CASES: list[Case] = [
         "cancelled", http("before", e.base + "/ok"),
         {"stepId": "wait", "stepType": "core.delay", "input": {"seconds": 600}}), drive=cancel_while_waiting),
     Case("rerun-from-failed", ("rerun:from-failed",), lambda e: {}, rerun_of="on-error-stop"),
+    Case("invalid-document", ("argument:invalid",), lambda e: {"id": "invalid-document", "steps": [
+        {"stepId": "a", "stepType": "core.htp", "input": {"url": e.base + "/ok"}}]}, as_written=True),
+    Case("graph-as-written", ("argument:graph-as-written",), lambda e: {"id": "graph-as-written", "steps": [
+        {"id": "get", "action": "core::http", "parameters": {"url": e.base + "/ok"}, "next": ["done"]},
+        {"id": "done", "action": "logic::return", "parameters": {"output": "{{ get.status }}"}}]}, as_written=True),
+    Case("signal-relay", ("core.wait-for-signal", "signal:relay", "core.sub-flow"), lambda e: flow(
+        "signal-relay", {"stepId": "child", "stepType": "core.sub-flow", "input": {"flow": _wire(flow(
+            "signal-relay-child", {"stepId": "approval", "stepType": "core.wait-for-signal",
+                                   "input": {"signal": "approval", "timeout": 60}},
+            {"stepId": "out", "stepType": "core.return", "input": {"output": "{{ approval.data }}"}}))}},
+        {"stepId": "done", "stepType": "core.return", "input": {"output": "{{ child.output }}"}}),
+        drive=send_approval),
+    Case("on-error-budget", ("onError:retry-step", "onError:budget"), lambda e: flow(
+        "on-error-budget", http("call", e.base + "/flaky?fail=2&key={{ $run.id }}",
+                                onError={"action": "retry-step", "maxRetries": 2}))),
 ]
 
 
@@ -268,6 +284,9 @@ async def _start(client: Client, case: Case, env: Env, done: dict[str, WorkflowH
     from flowtide.client.inspect import inspect_run
     from flowtide.client.rerun import build_plan
     from flowtide.client.runs import start_run
+    if case.as_written:
+        return await client.start_workflow("FlowWorkflow", {"flow": case.flow(env), "input": case.payload},
+                                           id=f"corpus-{case.name}", task_queue=TASK_QUEUE)
     if case.rerun_of is None:
         payload = {"base": env.base} if case.payload is None else case.payload
         return await start_run(client, _wire(case.flow(env)), payload, task_queue=TASK_QUEUE,

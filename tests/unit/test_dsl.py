@@ -492,3 +492,20 @@ def test_on_error_retries_times_a_retry_policy_is_a_warning_that_names_the_produ
     warnings = [w for w in flow.warnings if "calls in all" in w.message]
     assert [w.path for w in warnings] == ["steps[0].onError"]
     assert "up to 12 calls" in warnings[0].message
+
+
+def test_literal_values_a_step_would_refuse_are_reported_by_validate():
+    with pytest.raises(FlowValidationError) as err:
+        parse_flow({"id": "literal", "steps": [
+            {"stepId": "h", "stepType": "crypto.hash", "input": {"algorithm": "shake_128", "data": "x"}},
+            {"stepId": "d", "stepType": "core.delay", "input": {"seconds": 1e15}},
+            {"stepId": "w", "stepType": "core.wait-for-signal", "input": {"signal": "go", "timeout": -1}},
+            {"stepId": "t", "stepType": "core.delay", "input": {"seconds": "{{ initial.s }}"}}]})
+    assert [p.path for p in err.value.problems if p.severity == "error"] == [
+        "steps[0].input.algorithm", "steps[1].input.seconds", "steps[2].input.timeout"]
+
+
+def test_a_max_delay_below_the_first_delay_is_a_warning():
+    flow = parse_flow({"id": "delays", "steps": [{"stepId": "a", "stepType": "core.http", "input": {
+        "url": "https://x.test"}, "retryPolicy": {"delayMs": 500, "maxDelayMs": 10}}]})
+    assert [w.path for w in flow.warnings] == ["steps[0].retryPolicy.maxDelayMs"]

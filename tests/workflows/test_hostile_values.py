@@ -29,11 +29,12 @@ def _step(kind: str, inp: Any, **options: Any) -> dict[str, Any]:
 
 CASES: dict[str, tuple[dict[str, Any], Any, str | None]] = {
     # name: (step, run input, error code, or None when the run completes)
-    "shake-digest": (_step("crypto.hash", {"algorithm": "shake_128", "data": "x"}), {}, "VALIDATION_ERROR"),
+    "shake-digest": (_step("crypto.hash", {"algorithm": "{{ initial.a }}", "data": "x"}), {"a": "shake_128"},
+                     "VALIDATION_ERROR"),
     "max-delay-below-first-delay": (_step("core.http", {"url": "{{ initial.url }}/status/500"},
                                           retryPolicy={"maxRetries": 1, "delayMs": 200, "maxDelayMs": 10}),
                                     None, "HTTP_SERVER_ERROR"),
-    "delay-1e15": (_step("core.delay", {"seconds": 1e15}), {}, "VALIDATION_ERROR"),
+    "delay-1e15": (_step("core.delay", {"seconds": "{{ initial.s }}"}), {"s": 1e15}, "VALIDATION_ERROR"),
     "delay-nan": (_step("core.delay", {"seconds": "{{ initial.x }}"}), {"x": float("nan")}, "VALIDATION_ERROR"),
     "signal-timeout-inf": (_step("core.wait-for-signal", {"signal": "go", "timeout": "{{ initial.x }}"}),
                            {"x": float("inf")}, "VALIDATION_ERROR"),
