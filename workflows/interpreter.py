@@ -40,7 +40,14 @@ with workflow.unsafe.imports_passed_through():
     from flowtide.workflows._relay import Relay
     from flowtide.workflows._state import Frame, RunState, new_meta, step_entry
     from flowtide.workflows.conditions import evaluate
-    from flowtide.workflows.errors import FlowValidationError, StepFailure, TemplateError, error_record, wire_text
+    from flowtide.workflows.errors import (
+        FlowtideError,
+        FlowValidationError,
+        StepFailure,
+        TemplateError,
+        error_record,
+        wire_text,
+    )
     from flowtide.workflows.kinds import KINDS, activity_task
     from flowtide.workflows.retry import effective, temporal_policy
     from flowtide.workflows.search_attributes import ERROR_CODE, FAILED_STEP, FLOW_ID, FLOW_STATUS, FLOW_VERSION
@@ -56,7 +63,14 @@ STEPS_PER_TASK = 200
 HISTORY_GUARD = 40_000
 
 
-@workflow.defn(name="FlowWorkflow")
+# Exceptions that fail the run rather than the workflow task (which Temporal would retry forever, leaving the
+# run in Running). ``run`` already turns any exception into INTERNAL_ERROR; this also covers signal handlers.
+# NondeterminismError is deliberately absent: after a bad deploy, runs wait for a fixed worker.
+FAILURE_TYPES: tuple[type[BaseException], ...] = (
+    FlowtideError, ArithmeticError, LookupError, RecursionError, TypeError, ValueError, AttributeError)
+
+
+@workflow.defn(name="FlowWorkflow", failure_exception_types=FAILURE_TYPES)
 class FlowWorkflow:
     """Interprets one flow run. Queries: ``record``. Signals: any name (for ``core.wait-for-signal``)."""
 

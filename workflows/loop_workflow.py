@@ -13,10 +13,10 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from flowtide.workflows import _batches
-    from flowtide.workflows.interpreter import FlowWorkflow
+    from flowtide.workflows.interpreter import FAILURE_TYPES, FlowWorkflow
 
 
-@workflow.defn(name=_batches.LOOP_WORKFLOW)
+@workflow.defn(name=_batches.LOOP_WORKFLOW, failure_exception_types=FAILURE_TYPES)
 class FlowLoopWorkflow(FlowWorkflow):
     """Runs a loop coordinator or one batch of a loop for its parent run."""
 
