@@ -18,6 +18,7 @@ from typing import Any
 
 from temporalio import activity, workflow
 from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     import httpx
@@ -90,3 +91,78 @@ class BaselineSequence:
             else:
                 last = await workflow.execute_activity(name, params["arg"], **options)
         return {"calls": int(params["steps"]), "last": last}
+
+
+WAITING_NAME = "BaselineWaiting"
+
+
+@workflow.defn(name=WAITING_NAME)
+class BaselineWaiting:
+    """Waits for one signal ``go`` (what a hand-written approval step does) and returns its data."""
+
+    def __init__(self) -> None:
+        self.data: Any = None
+        self.arrived = False
+
+    @workflow.run
+    async def run(self, params: dict[str, Any]) -> dict[str, Any]:
+        """Wait up to ``params["timeout"]`` seconds for the signal."""
+        await workflow.wait_condition(lambda: self.arrived, timeout=timedelta(seconds=float(params["timeout"])))
+        return {"signal": "go", "data": self.data}
+
+    @workflow.signal(name="go")
+    def go(self, data: Any) -> None:
+        """The signal the run waits for."""
+        self.data, self.arrived = data, True
+
+    @workflow.query(name="state")
+    def state(self) -> str:
+        """Whether the run still waits (``paused``) or was signalled (``running``)."""
+        return "running" if self.arrived else "paused"
+
+
+LOOP_NAME = "BaselineLoop"
+BATCH_NAME = "BaselineLoopBatch"
+
+
+@workflow.defn(name=BATCH_NAME)
+class BaselineLoopBatch:
+    """One batch of a hand-written loop: GET each item, ``concurrency`` at a time; failed items are counted."""
+
+    @workflow.run
+    async def run(self, params: dict[str, Any]) -> dict[str, int]:
+        """Run items ``offset .. offset + count - 1``; return the succeeded and failed counts."""
+        gate = asyncio.Semaphore(int(params["concurrency"]))
+        counts = {"succeeded": 0, "failed": 0}
+
+        async def one(i: int) -> None:
+            async with gate:
+                try:
+                    await workflow.execute_activity(ACTIVITY_NAME, f"{params['url']}/customers/{i}",
+                                                    activity_id=f"item-{i}", start_to_close_timeout=TIMEOUT,
+                                                    retry_policy=RETRY)
+                    counts["succeeded"] += 1
+                except ActivityError:
+                    counts["failed"] += 1
+
+        start = int(params["offset"])
+        await asyncio.gather(*(one(i) for i in range(start, start + int(params["count"]))))
+        return counts
+
+
+@workflow.defn(name=LOOP_NAME)
+class BaselineLoop:
+    """A hand-written loop in the shape Flowtide uses: one child workflow per batch of items, in turn."""
+
+    @workflow.run
+    async def run(self, params: dict[str, Any]) -> dict[str, int]:
+        """Loop over ``range(items)`` in batches of ``batch``; return the total counts."""
+        total = {"succeeded": 0, "failed": 0}
+        items, batch = int(params["items"]), int(params["batch"])
+        for n, offset in enumerate(range(0, items, batch)):
+            part = {"offset": offset, "count": min(batch, items - offset), "concurrency": params["concurrency"],
+                    "url": params["url"]}
+            res = await workflow.execute_child_workflow(BATCH_NAME, part, id=f"{workflow.info().workflow_id}-b{n}")
+            total["succeeded"] += res["succeeded"]
+            total["failed"] += res["failed"]
+        return total

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from typing import Any
 
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHandle
 
-from bench import flows
+from bench import baseline, flows, rounds
 from bench.scenarios import Env, activity_events, flowtide_run
 
 
@@ -66,3 +67,25 @@ async def big_loop(env: Env, items: int, concurrency: int, execution: str) -> di
     result.update(check_counts(output, items))
     result.update(await histories(env.client, handle))
     return result
+
+
+async def loop_ratio(env: Env, items: int, concurrency: int, batch: int, reps: int) -> dict[str, Any]:
+    """Flowtide's for-each against a hand-written loop of the same batched shape, paired rounds."""
+    doc = flows.loop(env.url, items, concurrency, "remote")
+    doc["settings"]["limits"] = {"loopBatchSize": batch}
+
+    async def flowtide() -> None:
+        await flowtide_run(env, doc, timeout_s=300 + items / 10)
+
+    async def hand() -> None:
+        params = {"items": items, "batch": batch, "concurrency": concurrency, "url": env.url}
+        await asyncio.wait_for(env.client.execute_workflow(
+            baseline.LOOP_NAME, params, id=f"baseline-loop-{uuid.uuid4().hex[:8]}", task_queue=env.task_queue),
+            300 + items / 10)
+
+    got = await rounds.paired({"flowtide": flowtide, "baseline": hand}, reps)
+    return {"items": items, "batch": batch, "concurrency": concurrency, "reps": reps,
+            "flowtide_seconds": rounds.spread(got.wall("flowtide")),
+            "baseline_seconds": rounds.spread(got.wall("baseline")),
+            # items per second, Flowtide over hand-written: the inverse ratio of times, per round
+            "loop_ratio": rounds.ratio(got.wall("baseline"), got.wall("flowtide"))}

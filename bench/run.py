@@ -27,14 +27,20 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # `python bench/run.py` puts bench/ first on the path, not the project
 
-from bench import baseline, loop, report, scenarios  # noqa: E402
+from bench import baseline, cli_timing, loop, report, scenarios, waiting  # noqa: E402
 from flowtide.client.connect import connect  # noqa: E402
 from flowtide.client.devserver import DevServer, free_port  # noqa: E402
 from flowtide.client.logs import configure  # noqa: E402
 
-QUICK = {"seq_steps": 20, "seq_reps": 5, "thr_runs": 50, "thr_steps": 10, "thr_reps": 2, "pure_steps": 1000,
-         "pure_reps": 2, "loop_items": 2000, "loop_concurrency": 50}
-FULL = dict(QUICK, seq_reps=15, thr_reps=3, pure_reps=3, loop_items=100_000)
+QUICK = {"seq_steps": 20, "seq_reps": 5, "thr_runs": 50, "thr_steps": 10, "thr_reps": 5, "pure_steps": 1000,
+         "pure_reps": 2, "loop_items": 2000, "loop_concurrency": 50, "waiting_runs": 1000,
+         "ratio_loop_items": 600, "ratio_loop_batch": 200, "ratio_loop_reps": 3}
+# every scenario at a tiny size: checks that the benchmark itself works (tests/e2e/test_bench_smoke.py)
+SMOKE = dict(QUICK, seq_steps=3, seq_reps=2, thr_runs=4, thr_steps=2, thr_reps=2, pure_steps=50, pure_reps=1,
+             loop_items=60, loop_concurrency=10, waiting_runs=20, ratio_loop_items=40, ratio_loop_batch=20,
+             ratio_loop_reps=2)
+FULL = dict(QUICK, seq_reps=15, thr_reps=9, pure_reps=3, loop_items=100_000, waiting_runs=10_000,
+            ratio_loop_items=3000, ratio_loop_batch=500, ratio_loop_reps=5)
 
 
 def _peak_rss_mb() -> float:
@@ -75,6 +81,11 @@ async def _scenarios(env: scenarios.Env, cfg: dict[str, Any], progress: Any) -> 
     out["pure"] = await scenarios.pure(env, cfg["pure_steps"], cfg["pure_reps"])
     progress(f"for-each over {cfg['loop_items']} items")
     out["loop"] = await loop.big_loop(env, cfg["loop_items"], cfg["loop_concurrency"], "local")
+    progress(f"for-each against a hand-written batched loop, {cfg['ratio_loop_items']} items")
+    out["loop_vs_hand"] = await loop.loop_ratio(env, cfg["ratio_loop_items"], 20, cfg["ratio_loop_batch"],
+                                                cfg["ratio_loop_reps"])
+    progress(f"{cfg['waiting_runs']} waiting runs per side")
+    out["waiting"] = await waiting.waiting_runs(env, cfg["waiting_runs"])
     return out
 
 
@@ -93,7 +104,9 @@ async def run(cfg: dict[str, Any], progress: Any) -> dict[str, Any]:
             client = await connect(server.address)
             task_queue = f"bench-{uuid.uuid4().hex[:8]}"
             worker = build_worker(client, task_queue, graceful_shutdown_s=5,
-                                  workflows=[FlowWorkflow, FlowLoopWorkflow, baseline.BaselineSequence],
+                                  workflows=[FlowWorkflow, FlowLoopWorkflow, baseline.BaselineSequence,
+                                             baseline.BaselineWaiting, baseline.BaselineLoop,
+                                             baseline.BaselineLoopBatch],
                                   activities=[*all_activities(), baseline.http_get])
             t0 = time.perf_counter()
             async with worker:  # leaving the block shuts the worker down before the runtime goes away
@@ -112,10 +125,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer repetitions, a 2,000-item loop")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
+    parser.add_argument("--smoke", action="store_true", help="every scenario at a tiny size (no meaningful numbers)")
     parser.add_argument("--loop-items", type=int, help="override the for-each size")
     args = parser.parse_args(argv)
     configure("WARNING")  # logs go to stderr: stdout holds only the table or the JSON object
-    cfg = dict(QUICK if args.quick else FULL)
+    cfg = dict(SMOKE if args.smoke else QUICK if args.quick else FULL)
     if args.loop_items:
         cfg["loop_items"] = args.loop_items
 
@@ -124,8 +138,10 @@ def main(argv: list[str] | None = None) -> int:
 
     results = asyncio.run(run(cfg, progress))
     results["templates"] = report.template_figures(ROOT)
+    progress("CLI timings")
+    results["cli"] = cli_timing.cli_figures()
     gc.collect()
-    summary = report.summarise(results, quick=args.quick)
+    summary = report.summarise(results, mode="smoke" if args.smoke else "quick" if args.quick else "full")
     print(json.dumps(summary, indent=2) if args.json else report.table(summary))
     return 0 if summary["pure_activity_events"] == 0 and summary["loop_counts_exact"] else 1
 

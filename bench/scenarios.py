@@ -11,14 +11,13 @@ import asyncio
 import statistics
 import time
 import uuid
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHandle
 
-from bench import baseline, flows
+from bench import baseline, flows, rounds
 from flowtide.client.runs import start_run, wait_record
 from flowtide.workflows.dsl import parse_flow
 from flowtide.workflows.kinds import activity_task
@@ -32,7 +31,6 @@ ACTIVITY_EVENTS = frozenset({
 ACTIVITY_MARKER = "core_local_activity"  # the marker name local activities record (one event each)
 
 RUN_TIMEOUT_S = 300.0
-Runner = Callable[[], Awaitable[float]]
 
 
 @dataclass
@@ -83,39 +81,30 @@ async def baseline_run(env: Env, params: dict[str, Any]) -> float:
     return time.perf_counter() - t0
 
 
-async def interleaved(runners: dict[str, Runner], reps: int) -> dict[str, list[float]]:
-    """One warm-up each, then ``reps`` rounds, rotating the order every round."""
-    names = list(runners)
-    for name in names:
-        await runners[name]()
-    times: dict[str, list[float]] = {name: [] for name in names}
-    for r in range(reps):
-        for name in names[r % len(names):] + names[:r % len(names)]:
-            times[name].append(await runners[name]())
-    return times
-
-
 async def sequential(env: Env, steps: int, reps: int, execution: str) -> dict[str, Any]:
     """``steps`` HTTP steps in a row: Flowtide, hand-written + httpx, hand-written + Flowtide's activity."""
     local = execution == "local"
     doc = flows.sequential(env.url, steps, execution)
 
-    async def flowtide() -> float:
-        return (await flowtide_run(env, doc))[0]
+    async def flowtide() -> None:
+        await flowtide_run(env, doc)
 
-    async def hand() -> float:
-        return await baseline_run(env, baseline_params(env, steps, local, baseline.ACTIVITY_NAME))
+    async def hand() -> None:
+        await baseline_run(env, baseline_params(env, steps, local, baseline.ACTIVITY_NAME))
 
-    async def hand_core() -> float:
-        return await baseline_run(env, baseline_params(env, steps, local, "core.http"))
+    async def hand_core() -> None:
+        await baseline_run(env, baseline_params(env, steps, local, "core.http"))
 
-    times = await interleaved({"flowtide": flowtide, "baseline": hand, "baseline_core_http": hand_core}, reps)
-    ms = {k: statistics.median(v) * 1000 / steps for k, v in times.items()}
+    got = await rounds.paired({"flowtide": flowtide, "baseline": hand, "baseline_core_http": hand_core}, reps)
+    ms = {k: statistics.median(got.wall(k)) * 1000 / steps for k in got.samples}
+    cpu = {k: statistics.median(got.cpu(k)) * 1000 / steps for k in got.samples}
     return {"execution": execution, "steps": steps, "reps": reps,
             "flowtide_step_ms": ms["flowtide"], "baseline_step_ms": ms["baseline"],
             "baseline_core_http_step_ms": ms["baseline_core_http"],
-            "overhead_ratio": ms["flowtide"] / ms["baseline"],
-            "interpreter_ratio": ms["flowtide"] / ms["baseline_core_http"]}
+            "overhead_ratio": rounds.ratio(got.wall("flowtide"), got.wall("baseline")),
+            "interpreter_ratio": rounds.ratio(got.wall("flowtide"), got.wall("baseline_core_http")),
+            "cpu_ms_per_step": round(cpu["flowtide"], 3), "baseline_cpu_ms_per_step": round(cpu["baseline"], 3),
+            "cpu_ratio": rounds.ratio(got.cpu("flowtide"), got.cpu("baseline"))}
 
 
 async def throughput(env: Env, runs: int, steps: int, reps: int, execution: str) -> dict[str, Any]:
@@ -124,26 +113,26 @@ async def throughput(env: Env, runs: int, steps: int, reps: int, execution: str)
     doc = flows.sequential(env.url, steps, execution)
     flow = parse_flow(doc, source="bench")
 
-    async def flowtide() -> float:
-        t0 = time.perf_counter()
+    async def flowtide() -> None:
         handles = await asyncio.gather(*(start_run(env.client, flow, {}, task_queue=env.task_queue)
                                          for _ in range(runs)))
         await asyncio.wait_for(asyncio.gather(*(wait_record(h) for h in handles)), RUN_TIMEOUT_S)
-        return time.perf_counter() - t0
 
-    async def hand() -> float:
+    async def hand() -> None:
         params = baseline_params(env, steps, local, baseline.ACTIVITY_NAME)
-        t0 = time.perf_counter()
         handles = await asyncio.gather(*(env.client.start_workflow(
             baseline.WORKFLOW_NAME, params, id=_wid("baseline"), task_queue=env.task_queue) for _ in range(runs)))
         await asyncio.wait_for(asyncio.gather(*(h.result() for h in handles)), RUN_TIMEOUT_S)
-        return time.perf_counter() - t0
 
-    times = await interleaved({"flowtide": flowtide, "baseline": hand}, reps)
-    rate = {k: runs * steps / statistics.median(v) for k, v in times.items()}
+    got = await rounds.paired({"flowtide": flowtide, "baseline": hand}, reps)
+    rate = {k: runs * steps / statistics.median(got.wall(k)) for k in got.samples}
     return {"execution": execution, "runs": runs, "steps": steps, "reps": reps,
             "flowtide_steps_per_s": rate["flowtide"], "baseline_steps_per_s": rate["baseline"],
-            "throughput_ratio": rate["flowtide"] / rate["baseline"]}
+            # steps per second is the inverse of time: baseline time / Flowtide time, per round
+            "throughput_ratio": rounds.ratio(got.wall("baseline"), got.wall("flowtide")),
+            "cpu_ms_per_step": round(statistics.median(got.cpu("flowtide")) * 1000 / (runs * steps), 3),
+            "baseline_cpu_ms_per_step": round(statistics.median(got.cpu("baseline")) * 1000 / (runs * steps), 3),
+            "cpu_ratio": rounds.ratio(got.cpu("flowtide"), got.cpu("baseline"))}
 
 
 def activity_events(events: list[Any]) -> int:
