@@ -44,7 +44,8 @@ def task_queue() -> str:
 @pytest.fixture
 async def worker(client: Any, task_queue: str) -> AsyncIterator[Any]:
     from flowtide.worker.app import build_worker
-    w = build_worker(client, task_queue, graceful_shutdown_s=1)
+    # sandboxed in tests: a clock or I/O call slipped into workflow code fails here (production runs without)
+    w = build_worker(client, task_queue, graceful_shutdown_s=1, sandbox=True)
     async with w:
         yield w
 

@@ -9,7 +9,7 @@ from datetime import timedelta
 from typing import Any
 
 from temporalio.client import Client
-from temporalio.worker import Worker
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from flowtide.activities import all_activities
@@ -27,7 +27,8 @@ def task_queue_from_env() -> str:
 
 
 def build_worker(client: Client, task_queue: str | None = None, *, graceful_shutdown_s: float | None = None,
-                 max_concurrent_activities: int | None = None, **overrides: Any) -> Worker:
+                 max_concurrent_activities: int | None = None, sandbox: bool | None = None,
+                 **overrides: Any) -> Worker:
     """The worker for every step kind on ``task_queue`` (tests, the CLI and ``flowtide worker`` share it).
 
     Args:
@@ -39,17 +40,26 @@ def build_worker(client: Client, task_queue: str | None = None, *, graceful_shut
         ``FLOWTIDE_STICKY_TIMEOUT_S`` (default 10, the SDK's): how long a run's next workflow task waits for
         this worker (which caches the run) before any worker may take it; after a crash, the runs this
         worker had cached resume elsewhere after at most this long.
+        sandbox: run Flowtide's workflows in Temporal's workflow sandbox (``FLOWTIDE_WORKFLOW_SANDBOX=1``;
+            default off). They are declared ``sandboxed=False``: their determinism is proven by the replay
+            corpus, and the sandbox's per-activation import patching cost ~18 % of the worker's CPU per step
+            (docs/performance.md). The test suite's workers turn it on, so a restricted call (a clock, I/O)
+            in workflow code still fails a test.
         **overrides: passed to ``temporalio.worker.Worker``.
     """
     grace = graceful_shutdown_s if graceful_shutdown_s is not None else float(
         os.environ.get("FLOWTIDE_GRACEFUL_SHUTDOWN_S", "30"))
     slots = max_concurrent_activities or int(os.environ.get("FLOWTIDE_MAX_ACTIVITIES", "100"))
     runner = SandboxedWorkflowRunner(restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH))
+    if sandbox is None:
+        sandbox = os.environ.get("FLOWTIDE_WORKFLOW_SANDBOX", "") in ("1", "true", "yes")
     kwargs: dict[str, Any] = {
         "task_queue": task_queue or task_queue_from_env(),
         "workflows": [FlowWorkflow, FlowLoopWorkflow],  # FlowLoop: the child runs of big loops
         "activities": all_activities(),
-        "workflow_runner": runner,
+        "workflow_runner": runner,  # for workflows declared sandboxed (the benchmark's hand-written ones)
+        # Flowtide's own workflows are declared sandboxed=False: they take this runner
+        "unsandboxed_workflow_runner": runner if sandbox else UnsandboxedWorkflowRunner(),
         "graceful_shutdown_timeout": timedelta(seconds=grace),
         "max_concurrent_activities": slots,
     }

@@ -70,7 +70,7 @@ FAILURE_TYPES: tuple[type[BaseException], ...] = (
     FlowtideError, ArithmeticError, LookupError, RecursionError, TypeError, ValueError, AttributeError)
 
 
-@workflow.defn(name="FlowWorkflow", failure_exception_types=FAILURE_TYPES)
+@workflow.defn(name="FlowWorkflow", failure_exception_types=FAILURE_TYPES, sandboxed=False)
 class FlowWorkflow:
     """Interprets one flow run. Queries: ``record``. Signals: any name (for ``core.wait-for-signal``)."""
 

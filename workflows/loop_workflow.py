@@ -16,7 +16,7 @@ with workflow.unsafe.imports_passed_through():
     from flowtide.workflows.interpreter import FAILURE_TYPES, FlowWorkflow
 
 
-@workflow.defn(name=_batches.LOOP_WORKFLOW, failure_exception_types=FAILURE_TYPES)
+@workflow.defn(name=_batches.LOOP_WORKFLOW, failure_exception_types=FAILURE_TYPES, sandboxed=False)
 class FlowLoopWorkflow(FlowWorkflow):
     """Runs a loop coordinator or one batch of a loop for its parent run."""
 
