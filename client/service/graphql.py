@@ -222,7 +222,7 @@ async def handle(request: Request, svc: Any) -> Response:
     who = await authenticate(request, svc.store, svc.limiter, "read")
     body = object_body(parse_body(await read_body(request, svc.max_body), request))
     query, variables = body.get("query"), body.get("variables")
-    if not isinstance(query, str) or not (variables is None or isinstance(variables, dict)):
+    if not isinstance(query, str) or not query.strip() or not (variables is None or isinstance(variables, dict)):
         raise ApiError("BAD_REQUEST", "body: {\"query\": string, \"variables\"?: object, \"operationName\"?: string}")
     result = await SCHEMA.execute(query, variable_values=variables, operation_name=body.get("operationName"),
                                   context_value={"svc": svc, "who": who})

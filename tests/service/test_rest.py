@@ -162,3 +162,34 @@ async def test_healthz_and_openapi(api, http):
     assert r.json() == {"ok": True, "temporal": True, "database": True}
     doc = (await http.get(api.url("/openapi.json"))).json()
     assert doc["openapi"].startswith("3.")
+    from flowtide.client.service.app import ROUTES
+    for route in ROUTES:
+        assert set(route.methods or ()) - {"HEAD"} <= {m.upper() for m in doc["paths"][route.path]}, route.path
+
+
+async def test_flowtide_serve_command_migrates_and_answers(dev_server, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    import httpx
+
+    from flowtide.client.devserver import free_port
+    port = free_port()
+    env = {**os.environ, "TEMPORAL_ADDRESS": dev_server.address,
+           "FLOWTIDE_DATABASE_URL": f"sqlite:///{tmp_path / 'serve.db'}"}
+    proc = subprocess.Popen([sys.executable, "-m", "flowtide.client.cli", "serve", "--port", str(port)], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        async with httpx.AsyncClient() as http:
+            for _ in range(100):
+                try:
+                    r = await http.get(f"http://127.0.0.1:{port}/healthz")
+                    break
+                except httpx.TransportError:
+                    await asyncio.sleep(0.1)
+            assert r.json() == {"ok": True, "temporal": True, "database": True}
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(timeout=20)
+    assert proc.returncode == 0, err

@@ -65,3 +65,50 @@ async def running_api(client: Any, database_url: str, task_queue: str,
 
 def new_id(prefix: str = "f") -> str:
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+@contextlib.contextmanager
+def threaded_api(temporal_address: str, database_url: str) -> Any:
+    """The service in its own thread and event loop (for synchronous clients such as schemathesis).
+
+    Yields ``(base URL, admin key of project acme)``; a worker polls the service's task queue.
+    """
+    import threading
+
+    from flowtide.client.service.store import Store
+    store = Store(database_url)
+    store.migrate()
+    store.create_project("acme")
+    key = store.create_key("acme", "admin", "prop")[1]
+    port, started, stop = free_port(), threading.Event(), threading.Event()
+    errors: list[BaseException] = []
+
+    async def main() -> None:
+        from flowtide.client.cli_service import serving
+        from flowtide.client.connect import connect
+        from flowtide.worker.app import build_worker
+        client = await connect(temporal_address)
+        tq = f"tq-prop-{uuid.uuid4().hex[:8]}"
+        async with serving("127.0.0.1", port, client, tq, database_url), build_worker(client, tq,
+                                                                                       graceful_shutdown_s=1):
+            started.set()
+            while not stop.is_set():
+                await asyncio.sleep(0.05)
+
+    def run() -> None:
+        try:
+            asyncio.run(main())
+        except BaseException as exc:  # surfaced to the test below
+            errors.append(exc)
+            started.set()
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    started.wait(30)
+    if errors:
+        raise errors[0]
+    try:
+        yield f"http://127.0.0.1:{port}", key
+    finally:
+        stop.set()
+        thread.join(30)
