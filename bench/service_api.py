@@ -112,15 +112,23 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     port = free_port()
     with DevServer(port=free_port(), ui_port=None, db_file=None) as server:
         env["TEMPORAL_ADDRESS"] = server.address
-        procs = [subprocess.Popen([sys.executable, "-m", "flowtide.client.cli", *cmd], env=env, cwd=work)
-                 for cmd in (["worker"], ["serve", "--port", str(port)])]
+        procs = _spawn([["worker"], ["serve", "--port", str(port)]], env, work)
         try:
             await _until_up(f"http://127.0.0.1:{port}/healthz")
             return await measure(f"http://127.0.0.1:{port}", key, server.address, args.requests, args.clients)
         finally:
-            for p in procs:
-                p.terminate()
-                p.wait(30)
+            await asyncio.to_thread(_stop, procs)
+
+
+def _spawn(commands: list[list[str]], env: dict[str, str], cwd: str) -> list[subprocess.Popen[bytes]]:
+    return [subprocess.Popen([sys.executable, "-m", "flowtide.client.cli", *cmd], env=env, cwd=cwd)
+            for cmd in commands]
+
+
+def _stop(procs: list[subprocess.Popen[bytes]]) -> None:
+    for p in procs:
+        p.terminate()
+        p.wait(30)
 
 
 if __name__ == "__main__":
