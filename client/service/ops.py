@@ -10,7 +10,7 @@ import asyncio
 import hashlib
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from temporalio.client import Client, WorkflowHandle
@@ -40,6 +40,16 @@ class Service:
     limiter: RateLimiter
     max_body: int
     temporal_address: str | None = None
+    flows: dict[tuple[str, str, int], Any] = field(default_factory=dict)  # parsed revisions (they never change)
+
+    def parsed(self, project: str, rev: dict[str, Any]) -> Any:
+        """The ``Flow`` of a stored revision, parsed once per process."""
+        key = (project, rev["flowId"], int(rev["revision"]))
+        if key not in self.flows:
+            if len(self.flows) >= 512:
+                self.flows.clear()
+            self.flows[key] = load(rev["document"])
+        return self.flows[key]
 
     async def temporal(self) -> Client:
         """The Temporal client; connects on first use, so the API starts (and answers 503) without Temporal."""
@@ -114,7 +124,7 @@ async def start(svc: Service, who: Principal, flow_id: str, payload: Any,
     """
     rev = await deployed(svc, who.project, flow_id)
     try:
-        _, wire = prepare(rev["document"], payload)
+        _, wire = prepare(svc.parsed(who.project, rev), payload)
     except FlowValidationError as err:
         raise ApiError("INPUT_INVALID", "the input does not match the flow's input schema",
                        problems=problems_of(err.problems)) from None
