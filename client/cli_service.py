@@ -86,6 +86,9 @@ async def serving(host: str, port: int, client: Any = None, task_queue: str | No
     if task.done() or not server.started:
         task.result()
         raise OSError(f"the service could not listen on {host}:{port}")
+    import structlog
+    structlog.get_logger("flowtide.service").info("flowtide API listening", url=f"http://{host}:{port}",
+                                                  database=svc.store.engine.url.render_as_string(hide_password=True))
     try:
         yield server
     finally:
