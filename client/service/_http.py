@@ -18,7 +18,6 @@ from temporalio.service import RPCError, RPCStatusCode
 from flowtide.client.connect import TemporalUnreachable
 from flowtide.client.service.errors import ApiError, error_response
 
-log = structlog.get_logger("flowtide.service")
 Handler = Callable[[Request], Awaitable[Response]]
 JSON_TYPES = ("application/json",)
 YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml")
@@ -33,17 +32,25 @@ def request_id(request: Request) -> str:
     return str(rid)
 
 
+def _log(level: str, event: str, **fields: Any) -> None:
+    """Log through structlog as configured now; a broken log sink must not turn an answer into a crash."""
+    try:
+        getattr(structlog.get_logger("flowtide.service"), level)(event, **fields)
+    except Exception:  # the answer matters more than its log line
+        pass
+
+
 def as_api_error(exc: Exception, rid: str) -> ApiError:
     """The answer for any exception of a handler; a bug is logged with the request id and answered 500."""
     if isinstance(exc, ApiError):
         return exc
     if isinstance(exc, TemporalUnreachable) or (isinstance(exc, RPCError) and exc.status in _UNREACHABLE):
-        log.warning("temporal unreachable", request_id=rid, error=str(exc)[:300])
+        _log("warning", "temporal unreachable", request_id=rid, error=str(exc)[:300])
         return ApiError("TEMPORAL_UNAVAILABLE", "Temporal cannot be reached; retry later")
     if isinstance(exc, OperationalError):
-        log.warning("database unreachable", request_id=rid, error=str(exc.orig)[:300])
+        _log("warning", "database unreachable", request_id=rid, error=str(exc.orig)[:300])
         return ApiError("TEMPORAL_UNAVAILABLE", "the service database cannot be reached; retry later")
-    log.error("internal error", request_id=rid, exc_info=exc)
+    _log("error", "internal error", request_id=rid, exc_info=exc)
     return ApiError("INTERNAL", f"internal error (request id {rid}); it has been logged")
 
 

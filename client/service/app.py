@@ -17,6 +17,7 @@ from flowtide.client.service import hooks, steer
 from flowtide.client.service._http import (
     JSON_TYPES,
     YAML_TYPES,
+    as_api_error,
     endpoint,
     number_param,
     object_body,
@@ -167,11 +168,15 @@ async def graphql(request: Request) -> Response:
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
-    status = exc.status_code if isinstance(exc, HTTPException) else 500
+    """Starlette's own answers (no route, wrong method) and anything that escaped ``endpoint``, in our shape."""
+    rid = request_id(request)
+    if not isinstance(exc, HTTPException):
+        return error_response(as_api_error(exc, rid), rid)
+    status = exc.status_code
     code = "NOT_FOUND" if status == 404 else "BAD_REQUEST"
     return error_response(ApiError(code, f"{request.method} {request.url.path}: "
                                    f"{'no such endpoint' if status == 404 else 'method not allowed'}",
-                                   status=status), request_id(request))
+                                   status=status), rid)
 
 
 ROUTES = [

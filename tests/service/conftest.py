@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
+import structlog
 
 from tests.support.postgres import postgres_cluster
 from tests.support.service import Api, running_api
@@ -26,6 +27,14 @@ async def api(client: Any, tmp_path_factory: pytest.TempPathFactory) -> AsyncIte
     db = Path(tmp_path_factory.mktemp("svc")) / "flowtide.db"
     async with running_api(client, f"sqlite:///{db}", f"tq-svc-{uuid.uuid4().hex[:8]}") as a:
         yield a
+
+
+@pytest.fixture(autouse=True)
+def plain_structlog() -> Iterator[None]:
+    """Log to the stdout of this test: an earlier test's ``configure()`` may have bound a stream since closed."""
+    structlog.reset_defaults()
+    yield
+    structlog.reset_defaults()
 
 
 @pytest.fixture
