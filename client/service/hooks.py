@@ -17,7 +17,7 @@ from starlette.responses import JSONResponse, Response
 
 from flowtide.client.runs import TERMINAL_FAILURES, run_error
 from flowtide.client.service._http import endpoint, parse_body, read_body
-from flowtide.client.service.auth import Principal, check_access, key_principal
+from flowtide.client.service.auth import Principal, bearer, check_access, key_principal
 from flowtide.client.service.errors import ApiError
 from flowtide.client.service.ops import Service, deployed, start, wait_ended
 
@@ -54,7 +54,6 @@ def verify(secret: str | None, header: str, body: bytes, now: float | None = Non
 async def caller(request: Request, svc: Service, project: str, flow_id: str, raw: bytes) -> Principal:
     """Who calls the hook: a ``run`` key of ``project``, or a valid signature of the flow's secret."""
     if request.headers.get("authorization"):
-        from flowtide.client.service.auth import bearer
         who = await key_principal(svc.store, bearer(request))
         svc.limiter.take(who.key_id)
         check_access(who, project, "run")

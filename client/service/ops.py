@@ -27,6 +27,8 @@ from flowtide.workflows.errors import FlowValidationError
 from flowtide.workflows.search_attributes import PROJECT_ID
 
 _REF = re.compile(r"^[A-Za-z0-9_.:#$-]{1,300}$")
+_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+VISIBILITY_TRIES = 5
 MAX_WAIT_S = 60.0
 
 
@@ -184,12 +186,26 @@ async def find_run(svc: Service, project: str, ref: str) -> tuple[WorkflowHandle
     except RPCError as exc:
         if exc.status not in (RPCStatusCode.NOT_FOUND, RPCStatusCode.INVALID_ARGUMENT):
             raise
-        found = [(wf.id, wf.run_id) async for wf in client.list_workflows(
-            f'ProjectId = "{project}" AND RunId = "{ref}"', limit=1)]
-        if not found:
+        found = await _by_run_id(client, project, ref)
+        if found is None:
             raise missing from None
-        wid, rid = found[0]
+        wid, rid = found
         desc = await client.get_workflow_handle(wid, run_id=rid).describe()
     if desc.typed_search_attributes.get(PROJECT_ID) != project:
         raise missing
     return client.get_workflow_handle(wid, run_id=desc.run_id), desc
+
+
+async def _by_run_id(client: Client, project: str, run_id: str) -> tuple[str, str] | None:
+    """``(workflow id, run id)`` of the project's run ``run_id`` from the visibility store.
+
+    Visibility is eventually consistent: a run started a moment ago may not be listed yet, so a run id
+    (a UUID) is looked up a few times over about a second before it is declared missing.
+    """
+    tries = VISIBILITY_TRIES if _UUID.match(run_id) else 1
+    for attempt in range(tries):
+        async for wf in client.list_workflows(f'ProjectId = "{project}" AND RunId = "{run_id}"', limit=1):
+            return wf.id, wf.run_id
+        if attempt + 1 < tries:
+            await asyncio.sleep(0.25)
+    return None

@@ -31,10 +31,14 @@ async def api(client: Any, tmp_path_factory: pytest.TempPathFactory) -> AsyncIte
 
 @pytest.fixture(autouse=True)
 def plain_structlog() -> Iterator[None]:
-    """Log to the stdout of this test: an earlier test's ``configure()`` may have bound a stream since closed."""
+    """Log to the stdout of this test: an earlier test's ``configure()`` may have bound a stream since closed.
+
+    The configuration found is put back afterwards, so the tests after these see what they saw before.
+    """
+    before = structlog.get_config()
     structlog.reset_defaults()
     yield
-    structlog.reset_defaults()
+    structlog.configure(**before)
 
 
 @pytest.fixture

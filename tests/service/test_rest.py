@@ -85,7 +85,9 @@ async def test_start_wait_read_list_and_input_validation(api, http):
 
 async def _until_done(api: Any, http: Any, ref: str) -> dict[str, Any]:
     for _ in range(100):
-        rec = (await http.get(api.url(f"/v1/runs/{ref}"), headers=api.headers("read"))).json()
+        r = await http.get(api.url(f"/v1/runs/{ref}"), headers=api.headers("read"))
+        assert r.status_code == 200, r.text
+        rec = r.json()
         if rec.get("status") not in ("running", "waiting"):
             return dict(rec)
         await asyncio.sleep(0.1)
