@@ -169,29 +169,65 @@ async def test_healthz_and_openapi(api, http):
         assert set(route.methods or ()) - {"HEAD"} <= {m.upper() for m in doc["paths"][route.path]}, route.path
 
 
-async def test_flowtide_serve_command_migrates_and_answers(dev_server, tmp_path):
-    import os
+async def _answering(url: str) -> Any:
+    import httpx
+    async with httpx.AsyncClient() as http:
+        for _ in range(300):
+            try:
+                return await http.get(url)
+            except httpx.TransportError:
+                await asyncio.sleep(0.1)
+    raise AssertionError(f"{url} never answered")
+
+
+def _cli(*args: str, env: dict[str, str]) -> Any:
     import subprocess
     import sys
+    return subprocess.Popen([sys.executable, "-m", "flowtide.client.cli", *args], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
-    import httpx
+
+async def test_flowtide_serve_command_migrates_and_answers(dev_server, tmp_path):
+    import os
 
     from flowtide.client.devserver import free_port
     port = free_port()
     env = {**os.environ, "TEMPORAL_ADDRESS": dev_server.address,
            "FLOWTIDE_DATABASE_URL": f"sqlite:///{tmp_path / 'serve.db'}"}
-    proc = subprocess.Popen([sys.executable, "-m", "flowtide.client.cli", "serve", "--port", str(port)], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = _cli("serve", "--port", str(port), env=env)
     try:
-        async with httpx.AsyncClient() as http:
-            for _ in range(100):
-                try:
-                    r = await http.get(f"http://127.0.0.1:{port}/healthz")
-                    break
-                except httpx.TransportError:
-                    await asyncio.sleep(0.1)
-            assert r.json() == {"ok": True, "temporal": True, "database": True}
+        r = await _answering(f"http://127.0.0.1:{port}/healthz")
+        assert r.json() == {"ok": True, "temporal": True, "database": True}
     finally:
         proc.terminate()
         _, err = proc.communicate(timeout=20)
+    assert proc.returncode == 0, err
+
+
+async def test_flowtide_dev_serves_the_api_next_to_its_server_and_worker(tmp_path):
+    import os
+
+    import httpx
+
+    from flowtide.client.devserver import free_port
+    from flowtide.client.service.store import Store
+    url = f"sqlite:///{tmp_path / 'dev.db'}"
+    store = Store(url)
+    await asyncio.to_thread(store.migrate)
+    await asyncio.to_thread(store.create_project, "acme")
+    key = (await asyncio.to_thread(store.create_key, "acme", "admin"))[1]
+    env = {k: v for k, v in os.environ.items() if k != "TEMPORAL_ADDRESS"} | {"FLOWTIDE_DATABASE_URL": url}
+    api = free_port()
+    proc = _cli("dev", "--port", str(free_port()), "--ui-port", str(free_port()), "--db-file",
+                str(tmp_path / "t.db"), "--api-port", str(api), env=env)
+    try:
+        assert (await _answering(f"http://127.0.0.1:{api}/healthz")).status_code == 200
+        headers = {"authorization": f"Bearer {key}", "x-project-id": "acme"}
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{api}", headers=headers, timeout=30) as http:
+            assert (await http.put("/v1/flows/echo", json=ECHO)).status_code == 201
+            r = await http.post("/v1/flows/echo/runs?wait=20", json={"input": {"n": 2}})
+            assert r.status_code == 200 and r.json()["output"] == {"got": 2}
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err
