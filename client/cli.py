@@ -150,13 +150,18 @@ async def cmd_dev(args: argparse.Namespace) -> int:
     await asyncio.to_thread(server.start)
     try:
         client = await connect(server.address)
-        async with running(client, task_queue(args)):
+        async with running(client, task_queue(args)), _api(args, client):
             print(f"flowtide dev: Temporal {server.address}, Web UI http://127.0.0.1:{args.ui_port}, "
                   f"worker on '{task_queue(args)}'. Ctrl-C stops.", file=sys.stderr)
             await _wait_for_stop()
     finally:
         await asyncio.to_thread(server.stop)
     return EXIT_OK
+
+
+def _api(args: argparse.Namespace, client: Any) -> Any:
+    from flowtide.client.cli_service import serving
+    return serving("127.0.0.1", args.api_port, client, task_queue(args)) if args.api_port else contextlib.nullcontext()
 
 
 # ---- run ------------------------------------------------------------------------------------------
@@ -302,6 +307,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("run")
     from flowtide.client.cli_runs import register  # imported here: it builds on this module's helpers
     register(sub)
+    __import__("flowtide.client.cli_service", fromlist=["register"]).register(sub)
     return p
 
 

@@ -64,8 +64,9 @@ def _quoted(value: str, what: str) -> str:
     return f'"{value}"'
 
 
-def build_query(status: str | None = None, flow: str | None = None, run_prefix: str | None = None) -> str:
-    """The visibility query for the filters of ``runs list``.
+def build_query(status: str | None = None, flow: str | None = None, run_prefix: str | None = None,
+                project: str | None = None) -> str:
+    """The visibility query for the filters of ``runs list`` (``project``: the service's ``ProjectId``).
 
     Raises:
         BadFilterError: an unknown status or a value with characters a query cannot hold.
@@ -85,6 +86,8 @@ def build_query(status: str | None = None, flow: str | None = None, run_prefix: 
         parts.append(f"FlowId = {_quoted(flow, '--flow')}")
     if run_prefix:
         parts.append(f"RunId STARTS_WITH {_quoted(run_prefix, '--run-id')}")
+    if project:
+        parts.append(f"ProjectId = {_quoted(project, 'project')}")
     return " AND ".join(parts)
 
 
@@ -117,3 +120,17 @@ async def list_runs(client: Client, *, status: str | None = None, flow: str | No
     """The newest ``limit`` runs matching the filters, newest first."""
     query = build_query(status, flow, run_prefix)
     return [row_of(wf) async for wf in client.list_workflows(query, limit=limit)]
+
+
+async def list_page(client: Client, *, project: str, status: str | None = None, flow: str | None = None,
+                    limit: int = 20, page_token: bytes | None = None) -> tuple[list[tuple[RunRow, Any]], bytes | None]:
+    """One page of a project's runs, newest first: ``[(row, memo revision)]`` and the next page's token.
+
+    Raises:
+        BadFilterError: an unknown status or a value a query cannot hold.
+    """
+    it = client.list_workflows(build_query(status, flow, project=project), page_size=limit,
+                               next_page_token=page_token)
+    await it.fetch_next_page()
+    rows = [(row_of(wf), await wf.memo_value("revision", None)) for wf in it.current_page or []]
+    return rows, it.next_page_token or None

@@ -13,7 +13,7 @@ from temporalio.exceptions import ApplicationError, CancelledError, TerminatedEr
 
 from flowtide.workflows.dsl import Flow, load_flow_file
 from flowtide.workflows.errors import FlowValidationError, Problem
-from flowtide.workflows.search_attributes import FLOW_ID, FLOW_STATUS, FLOW_VERSION, RERUN_OF
+from flowtide.workflows.search_attributes import FLOW_ID, FLOW_STATUS, FLOW_VERSION, PROJECT_ID, RERUN_OF
 
 WORKFLOW_TYPE = "FlowWorkflow"
 # how a run can end without a result: the CLI exits 1, the Python API raises RunFailed
@@ -46,8 +46,14 @@ def inline_sub_flows(wire: dict[str, Any], base_dir: Path, depth: int = 0) -> di
 
 async def start_run(client: Client, flow: Flow | dict[str, Any], payload: Any, *, task_queue: str,
                     workflow_id: str | None = None, reuse: dict[str, Any] | None = None,
-                    rerun_of: str | None = None) -> WorkflowHandle[Any, Any]:
-    """Start one run of ``flow`` with ``payload``; return its handle."""
+                    rerun_of: str | None = None, project_id: str | None = None,
+                    memo: dict[str, Any] | None = None, **start_options: Any) -> WorkflowHandle[Any, Any]:
+    """Start one run of ``flow`` with ``payload``; return its handle.
+
+    ``project_id`` tags the run with the ``ProjectId`` search attribute (runs started by the service);
+    ``memo`` adds entries to the run's memo; ``start_options`` go to ``Client.start_workflow`` as they are
+    (the service passes ``id_conflict_policy`` / ``id_reuse_policy`` for idempotent starts).
+    """
     wire = flow.to_wire() if isinstance(flow, Flow) else flow
     wid = workflow_id or new_workflow_id(wire["id"])
     attrs: list[SearchAttributePair[Any]] = [
@@ -55,6 +61,8 @@ async def start_run(client: Client, flow: Flow | dict[str, Any], payload: Any, *
         SearchAttributePair(FLOW_STATUS, "running")]
     if rerun_of:
         attrs.append(SearchAttributePair(RERUN_OF, rerun_of))
+    if project_id:
+        attrs.append(SearchAttributePair(PROJECT_ID, project_id))
     options: dict[str, Any] = {}
     if reuse:
         options["reuse"] = reuse
@@ -64,11 +72,11 @@ async def start_run(client: Client, flow: Flow | dict[str, Any], payload: Any, *
     return await client.start_workflow(
         WORKFLOW_TYPE, {"flow": wire, "input": payload, "options": options}, id=wid, task_queue=task_queue,
         search_attributes=TypedSearchAttributes(attrs),
-        memo={"flowId": wire["id"], "flowVersion": wire.get("version", 1), "rerunOf": rerun_of},
+        memo={"flowId": wire["id"], "flowVersion": wire.get("version", 1), "rerunOf": rerun_of, **(memo or {})},
         static_summary=f"{wire.get('name') or wire['id']} (v{wire.get('version', 1)})"[:200],
         static_details=f"flow `{wire['id']}` version {wire.get('version', 1)}, "
                        f"{len(wire['steps'])} top-level steps" + (f", re-run of {rerun_of}" if rerun_of else ""),
-        execution_timeout=timedelta(seconds=float(timeout)) if timeout else None,
+        execution_timeout=timedelta(seconds=float(timeout)) if timeout else None, **start_options,
     )
 
 

@@ -84,8 +84,14 @@ class Limits(_Model):
     loop_batch_size: int = Field(DEFAULT_LIMITS["loopBatchSize"], ge=1, le=10_000)
 
 
+class Webhook(_Model):
+    """``settings.webhook``: how long the service's webhook waits for the run's return step before a 202."""
+
+    timeout_seconds: Number = Field(10, gt=0, le=60)
+
+
 class Settings(_Model):
-    """Flow-wide settings and defaults."""
+    """Flow-wide settings and defaults (``webhook`` is read by the service only, so it is not in the wire form)."""
 
     timeout: Number | None = Field(None, gt=0, le=YEAR_S)
     retry_policy: RetryPolicy | None = None
@@ -93,6 +99,7 @@ class Settings(_Model):
     strict_templates: bool = False
     execution: Execution = "remote"
     limits: Limits = Field(default_factory=Limits)
+    webhook: Webhook | None = None
 
     def to_wire(self) -> dict[str, Any]:
         return {"timeout": None if self.timeout is None else float(self.timeout),

@@ -111,3 +111,12 @@ def test_demo_from_the_wheel_in_an_empty_directory(wheel_env: Path, dev_server: 
     assert proc.returncode == 0, proc.stderr
     record = json.loads(proc.stdout)
     assert record["status"] == "failed" and record["firstFailedStep"] == "charge"
+
+
+def test_service_admin_commands_from_the_wheel_migrate_a_new_database(wheel_env: Path, tmp_path: Path) -> None:
+    flowtide = str(wheel_env / "bin" / "flowtide")
+    for args in (["projects", "create", "acme"], ["keys", "create", "--project", "acme", "--role", "read"]):
+        proc = subprocess.run([flowtide, *args], cwd=tmp_path, env=_env(wheel_env), capture_output=True, text=True,
+                              timeout=120)
+        assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("ftk_") and (tmp_path / ".flowtide" / "flowtide.db").is_file()

@@ -41,3 +41,42 @@ def test_cluster_gets_the_same_dynamic_config_as_the_embedded_server():
     assert set(config) == set(embedded)
     for key, value in embedded.items():
         assert str(config[key][0]["value"]) == value.strip('"')
+
+
+def test_api_service_runs_two_replicas_on_postgresql():
+    services = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
+    api = services["flowtide-api"]
+    assert api["deploy"]["replicas"] == 2 and api["build"] == "."
+    assert api["command"][:2] == ["flowtide", "serve"] and "0.0.0.0" in api["command"]
+    env = api["environment"]
+    url = env["FLOWTIDE_DATABASE_URL"]
+    assert url.startswith("postgresql://") and "@postgresql:5432/" in url
+    assert url.rsplit("/", 1)[1] == services["postgresql"]["environment"]["POSTGRES_DB"]
+    assert env["TEMPORAL_ADDRESS"] == "temporal:7233" and env["FLOWTIDE_TASK_QUEUE"] == "flowtide"
+    assert api["depends_on"]["search-attributes"]["condition"] == "service_completed_successfully"
+    assert "/healthz" in " ".join(api["healthcheck"]["test"])
+    assert any(p.endswith(":8088") for p in api["ports"])
+
+
+# The Compose Specification's JSON schema as Debian's docker-compose package ships it (.ci/run installs the
+# package; the schema cannot be fetched from the network here, and a copied schema would go stale unseen).
+COMPOSE_SPEC = Path("/usr/lib/python3/dist-packages/compose/config/compose_spec.json")
+
+
+def test_compose_file_matches_the_compose_specification_schema():
+    import json
+    import warnings
+
+    import jsonschema
+    import pytest
+    if not COMPOSE_SPEC.is_file():
+        pytest.skip(f"{COMPOSE_SPEC} is missing (apt-get install docker-compose)")
+    spec = json.loads(COMPOSE_SPEC.read_text())
+    doc = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    # that schema predates the top-level `name` key (added to the specification later): checked by hand here
+    assert isinstance(doc.pop("name"), str)
+    with warnings.catch_warnings():  # it names draft 2019-09 by an URL jsonschema does not know; it is that draft
+        warnings.simplefilter("ignore", DeprecationWarning)
+        validator = jsonschema.Draft201909Validator(spec)
+    problems = [f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in validator.iter_errors(doc)]
+    assert problems == []

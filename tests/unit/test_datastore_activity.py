@@ -3,13 +3,7 @@
 from __future__ import annotations
 
 import base64
-import glob
-import os
-import shutil
-import socket
 import sqlite3
-import subprocess
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,6 +14,7 @@ from temporalio.testing import ActivityEnvironment
 
 from flowtide.activities.datastore import datastore_query
 from tests.support.activities import LoopTicks, step_task
+from tests.support.postgres import free_port, postgres_cluster
 
 SLOW_SQL = ("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) "
             "SELECT count(*) FROM n WHERE i < 1000000000")
@@ -147,47 +142,10 @@ async def test_missing_psycopg_says_how_to_install(monkeypatch):
 
 # --- PostgreSQL: a throwaway cluster, only when the server binaries are installed ---------------------------
 
-def pg_bin() -> str | None:
-    for d in sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True):
-        if os.path.exists(f"{d}/initdb") and os.path.exists(f"{d}/pg_ctl"):
-            return d
-    found = shutil.which("initdb")
-    return os.path.dirname(os.path.realpath(found)) if found else None
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def pg() -> Iterator[str]:
-    pytest.importorskip("psycopg", reason="psycopg is not installed (pip install 'flowtide[postgres]')")
-    bindir = pg_bin()
-    if bindir is None:
-        pytest.skip("no PostgreSQL server binaries (initdb/pg_ctl) on this machine")
-    prefix: list[str] = []
-    if os.geteuid() == 0:  # PostgreSQL refuses to run as root
-        if shutil.which("runuser") is None or subprocess.run(["id", "postgres"], capture_output=True).returncode:
-            pytest.skip("running as root and there is no 'postgres' user to run the test cluster")
-        prefix = ["runuser", "-u", "postgres", "--"]
-    work = tempfile.mkdtemp(prefix="flowtide-pg-")
-    if prefix:
-        shutil.chown(work, "postgres", "postgres")
-    Path(work, "pw").write_text("s3cret\n")
-    port = free_port()
-    subprocess.run([*prefix, f"{bindir}/initdb", "-D", f"{work}/data", "-U", "flow", f"--pwfile={work}/pw",
-                    "-A", "scram-sha-256", "--no-sync"], check=True, capture_output=True)
-    subprocess.run([*prefix, f"{bindir}/pg_ctl", "-D", f"{work}/data", "-w", "-l", f"{work}/log", "-o",
-                    f"-p {port} -k {work} -c listen_addresses=127.0.0.1 -c fsync=off", "start"],
-                   check=True, capture_output=True)
-    try:
-        yield f"postgresql://flow:s3cret@127.0.0.1:{port}/postgres"
-    finally:
-        subprocess.run([*prefix, f"{bindir}/pg_ctl", "-D", f"{work}/data", "-m", "immediate", "stop"],
-                       capture_output=True)
-        shutil.rmtree(work, ignore_errors=True)
+    with postgres_cluster() as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

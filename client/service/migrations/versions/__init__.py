@@ -1,0 +1,1 @@
+"""Versioned schema changes, oldest first."""

@@ -1,0 +1,52 @@
+"""The service's tables (SQLAlchemy Core); the migrations in ``migrations/versions`` create exactly these."""
+
+from __future__ import annotations
+
+from sqlalchemy import Column, DateTime, ForeignKey, Integer, MetaData, String, Table, Text
+
+metadata = MetaData()
+
+projects = Table(
+    "projects", metadata,
+    Column("id", String(64), primary_key=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+api_keys = Table(
+    "api_keys", metadata,
+    Column("id", String(32), primary_key=True),
+    Column("project_id", String(64), ForeignKey("projects.id"), nullable=False, index=True),
+    Column("name", String(200), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("key_hash", String(64), nullable=False, unique=True),  # sha256 hex of the key; the key itself is never kept
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("revoked_at", DateTime(timezone=True)),
+)
+
+flow_revisions = Table(
+    "flow_revisions", metadata,
+    Column("project_id", String(64), ForeignKey("projects.id"), primary_key=True),
+    Column("flow_id", String(200), primary_key=True),
+    Column("revision", Integer, primary_key=True),  # the primary key makes two concurrent deploys of N+1 collide
+    Column("document", Text, nullable=False),  # JSON of the document as deployed
+    Column("title", String(500)),
+    Column("deployed_at", DateTime(timezone=True), nullable=False),
+    Column("key_name", String(200)),
+)
+
+idempotency_keys = Table(
+    "idempotency_keys", metadata,
+    Column("project_id", String(64), ForeignKey("projects.id"), primary_key=True),
+    Column("key", String(255), primary_key=True),  # unique: concurrent identical requests share one row, one run
+    Column("body_hash", String(64), nullable=False),
+    Column("workflow_id", String(300), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+hook_secrets = Table(
+    "hook_secrets", metadata,
+    Column("project_id", String(64), ForeignKey("projects.id"), primary_key=True),
+    Column("flow_id", String(200), primary_key=True),
+    Column("secret", String(200), nullable=False),  # HMAC needs the secret itself, not a hash
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)

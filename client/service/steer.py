@@ -1,0 +1,116 @@
+"""Reading and steering a project's runs: record, list, rerun, signal, cancel (through the CLI's client code)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Any
+
+from temporalio.client import WorkflowExecutionStatus
+from temporalio.service import RPCError, RPCStatusCode
+
+from flowtide.client.history import start_info
+from flowtide.client.inspect import inspect_run
+from flowtide.client.listing import BadFilterError, list_page
+from flowtide.client.rerun import RerunRefused, build_plan
+from flowtide.client.runs import start_run
+from flowtide.client.service.auth import Principal
+from flowtide.client.service.errors import ApiError, problems_of
+from flowtide.client.service.ops import Service, deployed, find_run, start_answer
+from flowtide.workflows.errors import FlowValidationError
+
+
+async def record(svc: Service, project: str, ref: str) -> dict[str, Any]:
+    """The run record of the project's run ``ref`` (run id or workflow id)."""
+    handle, _ = await find_run(svc, project, ref)
+    return (await inspect_run(handle, await svc.temporal())).record
+
+
+async def runs_page(svc: Service, project: str, *, status: str | None = None, flow: str | None = None,
+                    limit: int = 20, cursor: str | None = None) -> dict[str, Any]:
+    """``{"runs": [...], "nextCursor"}``: the project's runs, newest first.
+
+    Raises:
+        ApiError: ``BAD_REQUEST`` for a bad filter or cursor.
+    """
+    try:
+        token = base64.urlsafe_b64decode(cursor.encode()) if cursor else None
+    except (binascii.Error, ValueError):
+        raise ApiError("BAD_REQUEST", "cursor: not a cursor this API gave out") from None
+    try:
+        rows, nxt = await list_page(await svc.temporal(), project=project, status=status, flow=flow, limit=limit,
+                                    page_token=token)
+    except BadFilterError as exc:
+        raise ApiError("BAD_REQUEST", str(exc)) from None
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.INVALID_ARGUMENT:  # a forged cursor
+            raise ApiError("BAD_REQUEST", "cursor: not a cursor this API gave out") from None
+        raise
+    runs = [{"runId": r.run_id, "workflowId": r.workflow_id, "flowId": r.flow_id, "revision": rev,
+             "status": r.status, "startedAt": r.started_at.isoformat() if r.started_at else None,
+             "completedAt": r.completed_at.isoformat() if r.completed_at else None, "durationMs": r.duration_ms}
+            for r, rev in rows]
+    return {"runs": runs, "nextCursor": base64.urlsafe_b64encode(nxt).decode() if nxt else None}
+
+
+async def rerun(svc: Service, who: Principal, ref: str, body: dict[str, Any]) -> dict[str, Any]:
+    """Start a re-run of the project's run ``ref`` (``body``: ``fromFailed``, ``input``, ``revision``).
+
+    Raises:
+        ApiError: ``NOT_FOUND``, ``CONFLICT`` (still running), ``BAD_REQUEST``, ``INPUT_INVALID``.
+    """
+    client = await svc.temporal()
+    handle, desc = await find_run(svc, who.project, ref)
+    view = await inspect_run(handle, client)
+    if view.execution_status == "running":
+        raise ApiError("CONFLICT", f"run {desc.run_id} is still {view.record.get('status')}: cancel it first")
+    info = await start_info(await handle.fetch_history(), client.data_converter)
+    revision = body.get("revision")
+    new_flow = None
+    if revision is not None:
+        doc = (await deployed(svc, who.project, str((info.params.get("flow") or {}).get("id")), revision))["document"]
+        from flowtide.client.api import load
+        new_flow = load(doc).to_wire()
+    else:
+        revision = await desc.memo_value("revision", None)
+    try:
+        plan = build_plan(info.params, view.record, from_failed=bool(body.get("fromFailed")), new_flow=new_flow,
+                          new_input=body.get("input"), input_given="input" in body)
+    except RerunRefused as exc:
+        raise ApiError("BAD_REQUEST", str(exc)) from None
+    except FlowValidationError as err:
+        raise ApiError("INPUT_INVALID", "the input does not match the flow's input schema",
+                       problems=problems_of(err.problems)) from None
+    new = await start_run(client, plan.flow, plan.payload, task_queue=svc.task_queue, reuse=plan.reuse or None,
+                          rerun_of=desc.run_id, project_id=who.project, memo={"revision": revision})
+    return await start_answer(new, revision)
+
+
+async def signal(svc: Service, project: str, ref: str, name: str, data: Any) -> dict[str, Any]:
+    """Send signal ``name`` to the project's run ``ref``."""
+    handle, desc = await find_run(svc, project, ref)
+    _open(desc)
+    await _ended_is_conflict(handle.signal(name, data), desc.run_id)
+    return {"runId": desc.run_id, "workflowId": handle.id}
+
+
+async def cancel(svc: Service, project: str, ref: str) -> dict[str, Any]:
+    """Ask the project's run ``ref`` to cancel."""
+    handle, desc = await find_run(svc, project, ref)
+    _open(desc)
+    await _ended_is_conflict(handle.cancel(), desc.run_id)
+    return {"runId": desc.run_id, "workflowId": handle.id}
+
+
+def _open(desc: Any) -> None:
+    if desc.status != WorkflowExecutionStatus.RUNNING:
+        raise ApiError("CONFLICT", f"run {desc.run_id} has ended: it takes no signals or cancellation")
+
+
+async def _ended_is_conflict(call: Any, run_id: str) -> None:
+    try:
+        await call
+    except RPCError as exc:
+        if exc.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION):
+            raise ApiError("CONFLICT", f"run {run_id} has ended: it takes no signals or cancellation") from None
+        raise

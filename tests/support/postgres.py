@@ -1,0 +1,64 @@
+"""A throwaway PostgreSQL cluster for tests (initdb + pg_ctl in a temp dir); skipped when the binaries are missing."""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+
+def pg_bin() -> str | None:
+    """The folder of ``initdb``/``pg_ctl`` (Debian's versioned folders first), or None."""
+    for d in sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True):
+        if os.path.exists(f"{d}/initdb") and os.path.exists(f"{d}/pg_ctl"):
+            return d
+    found = shutil.which("initdb")
+    return os.path.dirname(os.path.realpath(found)) if found else None
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def postgres_cluster() -> Iterator[str]:
+    """Start a cluster; yield its ``postgresql://`` URL (user ``flow``, database ``postgres``); stop it after.
+
+    Skips the test when psycopg or the server binaries are missing, or when running as root without a
+    ``postgres`` user to run the cluster as.
+    """
+    pytest.importorskip("psycopg", reason="psycopg is not installed (pip install 'flowtide[postgres]')")
+    bindir = pg_bin()
+    if bindir is None:
+        pytest.skip("no PostgreSQL server binaries (initdb/pg_ctl) on this machine")
+    prefix: list[str] = []
+    if os.geteuid() == 0:  # PostgreSQL refuses to run as root
+        if shutil.which("runuser") is None or subprocess.run(["id", "postgres"], capture_output=True).returncode:
+            pytest.skip("running as root and there is no 'postgres' user to run the test cluster")
+        prefix = ["runuser", "-u", "postgres", "--"]
+    work = tempfile.mkdtemp(prefix="flowtide-pg-")
+    if prefix:
+        shutil.chown(work, "postgres", "postgres")
+    Path(work, "pw").write_text("s3cret\n")
+    port = free_port()
+    subprocess.run([*prefix, f"{bindir}/initdb", "-D", f"{work}/data", "-U", "flow", f"--pwfile={work}/pw",
+                    "-A", "scram-sha-256", "--no-sync"], check=True, capture_output=True)
+    subprocess.run([*prefix, f"{bindir}/pg_ctl", "-D", f"{work}/data", "-w", "-l", f"{work}/log", "-o",
+                    f"-p {port} -k {work} -c listen_addresses=127.0.0.1 -c fsync=off", "start"],
+                   check=True, capture_output=True)
+    try:
+        yield f"postgresql://flow:s3cret@127.0.0.1:{port}/postgres"
+    finally:
+        subprocess.run([*prefix, f"{bindir}/pg_ctl", "-D", f"{work}/data", "-m", "immediate", "stop"],
+                       capture_output=True)
+        shutil.rmtree(work, ignore_errors=True)
