@@ -14,11 +14,11 @@ from pathlib import Path
 
 import structlog
 
+from flowtide.client.cli_common import DEFAULT_DB
 from flowtide.workflows.search_attributes import SEARCH_ATTRIBUTES
 
 log = structlog.get_logger("flowtide.server")
 
-DEFAULT_DB = ".flowtide/temporal.db"
 # Server dynamic config for a single-node server (docs/performance.md has the measurements). The dev
 # server has one history shard, and each shard reads its transfer queue at most 20 times a second by
 # default (history.transferProcessorMaxPollRPS): a flow stepping faster than that waited ~35 ms in

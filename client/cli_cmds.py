@@ -1,0 +1,195 @@
+"""The ``flowtide`` commands that start things: server, dev, worker, run, demo, signal, cancel; and the offline ones."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import sys
+import uuid
+from pathlib import Path
+from typing import Any
+
+from flowtide.client import render
+from flowtide.client.cli_common import (
+    EXIT_FAILED,
+    EXIT_INVALID,
+    EXIT_OK,
+    connect_options,
+    dump,
+    load_flow,
+    maybe_worker,
+    parse_json,
+    read_payload,
+    task_queue,
+    temporal,
+)
+from flowtide.client.connect import connect, resolve_target
+from flowtide.client.devserver import DevServer
+from flowtide.client.runs import TERMINAL_FAILURES
+from flowtide.workflows.errors import FlowValidationError
+
+
+async def _wait_for_stop() -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+
+
+async def cmd_server(args: argparse.Namespace) -> int:
+    server = DevServer(port=args.port, ui_port=args.ui_port, db_file=args.db_file, quiet=False)
+    await asyncio.to_thread(server.start)
+    print(f"Temporal at {server.address}, Web UI http://127.0.0.1:{args.ui_port}, data {args.db_file}. "
+          "Ctrl-C stops it.", file=sys.stderr)
+    try:
+        await _wait_for_stop()
+    finally:
+        await asyncio.to_thread(server.stop)
+    return EXIT_OK
+
+
+def _metrics_port(args: argparse.Namespace) -> int | None:
+    raw = getattr(args, "metrics_port", None) or os.environ.get("FLOWTIDE_METRICS_PORT")
+    return int(raw) if raw else None
+
+
+async def cmd_worker(args: argparse.Namespace) -> int:
+    from flowtide.worker.app import running
+    options = connect_options(args)
+    port = _metrics_port(args)
+    if port:
+        from flowtide.worker.telemetry import install_prometheus
+        install_prometheus(port)
+    client = await connect(options=options)
+    metrics = f", metrics on :{port}/metrics" if port else ""
+    print(f"flowtide worker polling task queue '{task_queue(args)}' at {resolve_target(options).address}{metrics}",
+          file=sys.stderr)
+    async with running(client, task_queue(args)):
+        await _wait_for_stop()
+        print("flowtide worker: stopping; in-flight steps may finish (graceful shutdown)", file=sys.stderr)
+    return EXIT_OK
+
+
+async def cmd_dev(args: argparse.Namespace) -> int:
+    from flowtide.worker.app import running
+    server = DevServer(port=args.port, ui_port=args.ui_port, db_file=args.db_file)
+    await asyncio.to_thread(server.start)
+    try:
+        client = await connect(server.address)
+        async with running(client, task_queue(args)):
+            print(f"flowtide dev: Temporal {server.address}, Web UI http://127.0.0.1:{args.ui_port}, "
+                  f"worker on '{task_queue(args)}'. Ctrl-C stops.", file=sys.stderr)
+            await _wait_for_stop()
+    finally:
+        await asyncio.to_thread(server.stop)
+    return EXIT_OK
+
+
+# ---- run ------------------------------------------------------------------------------------------
+async def execute_flow(path: str, payload: Any, *, json_out: bool, worker: bool, tq: str,
+                       args: argparse.Namespace | None = None) -> int:
+    """Validate, start, wait, print. Shared by ``run`` and ``demo``."""
+    from flowtide.client.api import prepare
+    from flowtide.client.progress import follow
+    from flowtide.client.runs import start_run
+    flow, wire = prepare(Path(path), payload)
+    for w in flow.warnings:
+        print(f"{path}: warning: {w}", file=sys.stderr)
+    async with temporal(args) as client, maybe_worker(client, tq, worker):
+        handle = await start_run(client, wire, payload, task_queue=tq)
+        if not json_out:
+            print(f"Started run {handle.id} (flow {wire['id']} v{wire.get('version', 1)})", file=sys.stderr)
+        record = await follow(client, handle, live=not json_out)
+    print(dump(record) if json_out else render.record_text(record))
+    return EXIT_FAILED if record.get("status") in TERMINAL_FAILURES else EXIT_OK
+
+
+async def cmd_run(args: argparse.Namespace) -> int:
+    payload = read_payload(args)
+    return await execute_flow(args.file, payload, json_out=args.json, worker=not args.no_worker,
+                              tq=task_queue(args), args=args)
+
+
+async def cmd_demo(args: argparse.Namespace) -> int:
+    from flowtide.client.demo import run_demo
+    # its own task queue: a worker already polling `flowtide` (say `flowtide dev`) must not take the demo's run,
+    # which only the demo's worker may send to its loopback service
+    tq = args.task_queue or f"flowtide-demo-{uuid.uuid4().hex[:8]}"
+
+    async def execute(path: str, payload: Any, **kw: Any) -> int:
+        return await execute_flow(path, payload, args=args, **kw)
+    return await run_demo(json_out=args.json, execute=execute, tq=tq)
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    worst = EXIT_OK
+    results = []
+    for f in args.files:
+        try:
+            flow = load_flow(f)
+            results.append({"file": f, "valid": True, "problems": [w.to_dict() for w in flow.warnings]})
+            if not args.json:
+                print(f"{f}: ok ({len(flow.warnings)} warning(s))")
+                for w in flow.warnings:
+                    print(f"{f}: warning: {w}")
+        except FlowValidationError as err:
+            worst = EXIT_INVALID
+            results.append({"file": f, "valid": False, "problems": [p.to_dict() for p in err.problems]})
+            if not args.json:
+                for p in err.problems:
+                    print(f"{f}: {p.severity}: {p}")
+    if args.json:
+        print(json.dumps(results, indent=2))
+    return worst
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    from flowtide.workflows.dsl import flow_json_schema
+    print(json.dumps(flow_json_schema(), indent=2))
+    return EXIT_OK
+
+
+def cmd_codes(args: argparse.Namespace) -> int:
+    from flowtide.workflows.errors import TAXONOMY, codes_of_class
+    if args.permanent:
+        codes = codes_of_class("permanent", "auth", "invalid-config")
+        print(json.dumps(codes) if args.json else "\n".join(codes))
+        return EXIT_OK
+    rows = sorted(TAXONOMY.values(), key=lambda r: (r.family, r.code))
+    if args.json:
+        print(json.dumps([{"code": r.code, "family": r.family, "class": r.cls, "description": r.description}
+                          for r in rows], indent=2))
+        return EXIT_OK
+    print(f"{'CODE':32} {'FAMILY':11} {'CLASS':15} DESCRIPTION")
+    for r in rows:
+        print(f"{r.code:32} {r.family:11} {r.cls:15} {r.description}")
+    return EXIT_OK
+
+
+async def cmd_signal(args: argparse.Namespace) -> int:
+    from flowtide.client.resolve import resolve_run
+    data = parse_json(args.data, "--data") if args.data is not None else None
+    async with temporal(args, ensure=False) as client:
+        handle = await resolve_run(client, args.run)
+        await handle.signal(args.name, data)
+    if args.json:
+        print(dump({"signalled": {"workflowId": handle.id, "runId": handle.run_id, "name": args.name}}))
+    else:
+        print(f"signal '{args.name}' sent to {handle.id}")
+    return EXIT_OK
+
+
+async def cmd_cancel(args: argparse.Namespace) -> int:
+    from flowtide.client.resolve import resolve_run
+    async with temporal(args, ensure=False) as client:
+        handle = await resolve_run(client, args.run)
+        await handle.cancel()
+    if args.json:
+        print(dump({"cancelRequested": {"workflowId": handle.id, "runId": handle.run_id}}))
+    else:
+        print(f"cancellation requested for {handle.id}")
+    return EXIT_OK

@@ -1,0 +1,35 @@
+"""Follow a run to its end; on a terminal, keep one live progress line on standard error meanwhile."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sys
+from typing import Any
+
+
+async def follow(client: Any, handle: Any, *, live: bool) -> dict[str, Any]:
+    """Wait for the run's record; when ``live`` and stderr is a terminal, show its progress as it goes."""
+    from flowtide.client.runs import wait_record
+    if not (live and sys.stderr.isatty()):
+        return await wait_record(handle)
+    ticker = asyncio.create_task(_tick(client, handle))
+    try:
+        return await wait_record(handle)
+    finally:
+        ticker.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await ticker
+        sys.stderr.write("\r\033[K")
+
+
+async def _tick(client: Any, handle: Any, every: float = 0.5) -> None:
+    from flowtide.client import render_runs
+    from flowtide.client.inspect import inspect_run
+    while True:
+        with contextlib.suppress(Exception):  # a refresh that fails only delays the next line
+            view = await inspect_run(handle, client)
+            line = render_runs.progress_bar(view.record)
+            sys.stderr.write(f"\r\033[K{line[:200]}")
+            sys.stderr.flush()
+        await asyncio.sleep(every)
