@@ -70,8 +70,10 @@ def classify(exc: BaseException) -> Failure | None:
         if _is(exc, module, name):
             return Failure(EXIT_INVALID, code, str(exc))
     if _is(exc, "flowtide.client.connect", "TemporalUnreachable"):
-        return Failure(EXIT_UNREACHABLE, "TEMPORAL_UNREACHABLE",
-                       f"{exc}. Start one with `flowtide server` or set --address / TEMPORAL_ADDRESS")
+        hint = (" The server's TLS certificate is not trusted: give its CA with --tls-ca-path "
+                "(TEMPORAL_TLS_SERVER_CA_CERT_PATH)" if "Certificate" in str(exc) else
+                " Start one with `flowtide server` or set --address / TEMPORAL_ADDRESS")
+        return Failure(EXIT_UNREACHABLE, "TEMPORAL_UNREACHABLE", f"{exc}.{hint}")
     if _is(exc, "temporalio.service", "RPCError"):
         return _rpc(exc)
     if _is(exc, "temporalio.client", "WorkflowAlreadyStartedError"):
