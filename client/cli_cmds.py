@@ -12,6 +12,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import structlog
+
 from flowtide.client import render
 from flowtide.client.cli_common import (
     EXIT_FAILED,
@@ -31,6 +33,8 @@ from flowtide.client.devserver import DevServer
 from flowtide.client.runs import TERMINAL_FAILURES
 from flowtide.workflows.errors import FlowValidationError
 
+log = structlog.get_logger("flowtide.cli")
+
 
 async def _wait_for_stop() -> None:
     stop = asyncio.Event()
@@ -43,8 +47,8 @@ async def _wait_for_stop() -> None:
 async def cmd_server(args: argparse.Namespace) -> int:
     server = DevServer(port=args.port, ui_port=args.ui_port, db_file=args.db_file, quiet=False)
     await asyncio.to_thread(server.start)
-    print(f"Temporal at {server.address}, Web UI http://127.0.0.1:{args.ui_port}, data {args.db_file}. "
-          "Ctrl-C stops it.", file=sys.stderr)
+    log.info("Temporal dev server running; Ctrl-C stops it", address=server.address,
+             web_ui=f"http://127.0.0.1:{args.ui_port}", data=args.db_file)
     try:
         await _wait_for_stop()
     finally:
@@ -65,12 +69,11 @@ async def cmd_worker(args: argparse.Namespace) -> int:
         from flowtide.worker.telemetry import install_prometheus
         install_prometheus(port)
     client = await connect(options=options)
-    metrics = f", metrics on :{port}/metrics" if port else ""
-    print(f"flowtide worker polling task queue '{task_queue(args)}' at {resolve_target(options).address}{metrics}",
-          file=sys.stderr)
+    log.info("flowtide worker polling task queue", task_queue=task_queue(args), address=resolve_target(options).address,
+             metrics=f":{port}/metrics" if port else None)
     async with running(client, task_queue(args)):
         await _wait_for_stop()
-        print("flowtide worker: stopping; in-flight steps may finish (graceful shutdown)", file=sys.stderr)
+        log.info("flowtide worker stopping; in-flight steps may finish (graceful shutdown)")
     return EXIT_OK
 
 
@@ -81,8 +84,8 @@ async def cmd_dev(args: argparse.Namespace) -> int:
     try:
         client = await connect(server.address)
         async with running(client, task_queue(args)):
-            print(f"flowtide dev: Temporal {server.address}, Web UI http://127.0.0.1:{args.ui_port}, "
-                  f"worker on '{task_queue(args)}'. Ctrl-C stops.", file=sys.stderr)
+            log.info("flowtide dev running; Ctrl-C stops", address=server.address,
+                     web_ui=f"http://127.0.0.1:{args.ui_port}", task_queue=task_queue(args))
             await _wait_for_stop()
     finally:
         await asyncio.to_thread(server.stop)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import signal
@@ -45,12 +46,14 @@ async def scrape(port: int) -> str:
 
 
 @pytest.fixture
-async def metrics_worker(dev_server, task_queue):
+async def metrics_worker(dev_server, task_queue, tmp_path):
+    """A ``flowtide worker`` process with metrics; its stderr (every line must be JSON) is checked at the end."""
     port = free_port()
     env = {**os.environ, "TEMPORAL_ADDRESS": dev_server.address, "FLOWTIDE_METRICS_HOST": "127.0.0.1"}
+    log_file = (tmp_path / "worker.log").open("wb")
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "flowtide.client.cli", "worker", "--metrics-port", str(port), "--task-queue",
-        task_queue, cwd=ROOT, env=env, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+        task_queue, cwd=ROOT, env=env, stdout=log_file, stderr=log_file)
 
     async def up() -> bool:
         return port_open("127.0.0.1", port)
@@ -58,6 +61,13 @@ async def metrics_worker(dev_server, task_queue):
     yield port
     proc.send_signal(signal.SIGTERM)
     await asyncio.wait_for(proc.wait(), 30)
+    log_file.close()
+    lines = [json.loads(line) for line in (tmp_path / "worker.log").read_text().splitlines() if line.strip()]
+    events = {e["event"] for e in lines}
+    assert "flowtide worker polling task queue" in events, events  # ours
+    assert any("shutdown" in e for e in events), events  # the SDK's, through logging
+    failed = [e for e in lines if e["event"] == "step attempt failed"]
+    assert failed and all(e["workflow_id"] and e["run_id"] and e["step_id"] for e in failed), failed
 
 
 async def test_worker_metrics_after_runs(client, task_queue, metrics_worker, service, key):
