@@ -97,8 +97,10 @@ def read_text_file(path: str, flag: str) -> str:
 
 def _parse_yaml(text: str, where: str) -> Any:
     import yaml
+
+    from flowtide.workflows._dsl_raw import yaml_load  # the flows' YAML rules: 1.2 booleans, no duplicate keys
     try:
-        return jsonable(yaml.safe_load(text), where)
+        return jsonable(yaml_load(text), where)
     except yaml.YAMLError as exc:
         raise UsageError(f"{where}: invalid YAML: {' '.join(str(exc).split())}") from None
 
