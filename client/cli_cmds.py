@@ -107,7 +107,11 @@ async def execute_flow(path: str, payload: Any, *, json_out: bool, worker: bool,
         if not json_out:
             print(f"Started run {handle.id} (flow {wire['id']} v{wire.get('version', 1)})", file=sys.stderr)
         record = await follow(client, handle, live=not json_out)
-    print(dump(record) if json_out else render.record_text(record))
+    if json_out:
+        print(dump(record))
+    else:
+        from flowtide.client.term import print_text
+        print_text(render.record_text(record))
     return EXIT_FAILED if record.get("status") in TERMINAL_FAILURES else EXIT_OK
 
 

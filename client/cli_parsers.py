@@ -142,5 +142,6 @@ def register_schedule(sub: Any) -> None:
 def register_tools(sub: Any) -> None:
     """Add ``completion``."""
     sp = add_command(sub, "completion", "flowtide.client.cli_tools:cmd_completion",
-                     "print a shell completion script", "source <(flowtide completion bash)", temporal=False)
+                     "print a shell completion script",
+                     "flowtide completion bash > ~/.local/share/bash-completion/completions/flowtide", temporal=False)
     sp.add_argument("shell", choices=("bash", "zsh", "fish"))

@@ -69,26 +69,45 @@ async def cmd_show(args: argparse.Namespace) -> int:
 
 async def cmd_watch(args: argparse.Namespace) -> int:
     tty = sys.stdout.isatty() and not args.json
-    last: tuple[Any, ...] | None = None
     async with temporal(args) as client:
         handle = await resolve_run(client, args.run)
-        while True:
-            view = await inspect_run(handle, client)
-            rec = view.record
-            if tty:
-                page = render.record_text(rec, notes=view.notes())
-                print(f"\033[2J\033[H{page}\n\n{render_runs.progress_bar(rec)}", flush=True)
-            elif not args.json and (key := _watch_key(rec)) != last:
-                print(render_runs.progress_bar(rec), flush=True)
-                last = key
-            if view.execution_status != "running":
-                break
-            await asyncio.sleep(args.interval)
+        rec = await (_watch_live(client, handle, args.interval) if tty else _watch_lines(client, handle, args))
     if args.json:
         print(_dump(rec))
     elif not tty:
         print("\n" + render.record_text(rec))
     return EXIT_FAILED if rec.get("status") in TERMINAL_FAILURES else EXIT_OK
+
+
+async def _watch_live(client: Any, handle: Any, interval: float) -> dict[str, Any]:
+    """On a terminal: the run's page and progress line redrawn in place (rich), coloured unless NO_COLOR."""
+    from rich.console import Group
+    from rich.live import Live
+
+    from flowtide.client.term import console, styled
+    with Live(console=console(), auto_refresh=False, vertical_overflow="visible") as live:
+        while True:
+            view = await inspect_run(handle, client)
+            rec = view.record
+            page = render.record_text(rec, notes=view.notes())
+            live.update(Group(styled(page), styled("\n" + render_runs.progress_bar(rec))), refresh=True)
+            if view.execution_status != "running":
+                return rec
+            await asyncio.sleep(interval)
+
+
+async def _watch_lines(client: Any, handle: Any, args: argparse.Namespace) -> dict[str, Any]:
+    """Not a terminal: one progress line per change (none with --json)."""
+    last: tuple[Any, ...] | None = None
+    while True:
+        view = await inspect_run(handle, client)
+        rec = view.record
+        if not args.json and (key := _watch_key(rec)) != last:
+            print(render_runs.progress_bar(rec), flush=True)
+            last = key
+        if view.execution_status != "running":
+            return rec
+        await asyncio.sleep(args.interval)
 
 
 def _watch_key(rec: dict[str, Any]) -> tuple[Any, ...]:
