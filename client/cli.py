@@ -20,6 +20,8 @@ from flowtide.client.cli_errors import report
 from flowtide.client.cli_parsers import Parser, add_command, add_input, register_runs
 
 CMDS = "flowtide.client.cli_cmds"
+OFFLINE = "flowtide.client.cli_offline"
+LOGLESS = frozenset({"validate", "schema", "codes", "completion"})  # print only: no logging setup (fast)
 
 
 def _server_args(sp: argparse.ArgumentParser) -> None:
@@ -51,12 +53,12 @@ def _register_core(sub: Any) -> None:
     sp = add_command(sub, "demo", f"{CMDS}:cmd_demo", "run the demo flow against a local service that fails on "
                      "purpose", "flowtide demo")
     sp.add_argument("--task-queue")
-    sp = add_command(sub, "validate", f"{CMDS}:cmd_validate", "check flow files", "flowtide validate flows/*.yaml",
+    sp = add_command(sub, "validate", f"{OFFLINE}:cmd_validate", "check flow files", "flowtide validate flows/*.yaml",
                      temporal=False)
     sp.add_argument("files", nargs="+")
-    add_command(sub, "schema", f"{CMDS}:cmd_schema", "print the JSON Schema of flow documents",
+    add_command(sub, "schema", f"{OFFLINE}:cmd_schema", "print the JSON Schema of flow documents",
                 "flowtide schema > flow.schema.json", temporal=False)
-    sp = add_command(sub, "codes", f"{CMDS}:cmd_codes", "print the error taxonomy", "flowtide codes --permanent",
+    sp = add_command(sub, "codes", f"{OFFLINE}:cmd_codes", "print the error taxonomy", "flowtide codes --permanent",
                      temporal=False)
     sp.add_argument("--permanent", action="store_true", help="only the custom-mode denylist")
     sp = add_command(sub, "signal", f"{CMDS}:cmd_signal", "send a named signal to a run",
@@ -101,9 +103,9 @@ def _safe_streams() -> None:
 
 
 def _execute(args: argparse.Namespace) -> int:
-    import asyncio
     result = _resolve(args.fn)(args)
-    if asyncio.iscoroutine(result):
+    if hasattr(result, "__await__"):  # an async command (asyncio is imported only then)
+        import asyncio
         try:
             result = asyncio.run(result)
         finally:
@@ -122,8 +124,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         as_json = bool(getattr(args, "json", False))
-        from flowtide.client.logs import configure
-        configure("INFO" if args.cmd in ("worker", "dev", "server") else "WARNING")
+        if args.cmd not in LOGLESS:
+            from flowtide.client.logs import configure
+            configure("INFO" if args.cmd in ("worker", "dev", "server") else "WARNING")
         return _execute(args)
     except BrokenPipeError:  # `flowtide schema | head`: the reader left; say nothing more
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
