@@ -3,7 +3,7 @@
 Names and labels (docs/operations.md, "Metrics"):
 
 - ``flowtide_runs_total{flow, status}``: runs that ended, by flow id and final status;
-- ``flowtide_steps_total{kind, status}``: steps that finished (completed, warning, failed, skipped);
+- ``flowtide_steps_total{kind, status}``: steps that finished (completed, warning, failed, skipped, reused);
 - ``flowtide_step_failures_total{kind, code, class}``: failed steps by error code and class;
 - ``flowtide_step_retries_total{kind}``: attempts beyond the first of finished steps;
 - ``flowtide_loop_items_total{kind}``: items a loop step went through.
