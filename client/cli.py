@@ -42,7 +42,8 @@ def _register_core(sub: Any) -> None:
                      "flowtide worker --address temporal:7233 --metrics-port 9464",
                      env=("FLOWTIDE_TASK_QUEUE", "FLOWTIDE_METRICS_PORT", "FLOWTIDE_LOG_LEVEL"))
     sp.add_argument("--task-queue")
-    sp.add_argument("--metrics-port", type=int, help="serve Prometheus metrics on this port (interface: FLOWTIDE_METRICS_HOST, default 0.0.0.0)")
+    sp.add_argument("--metrics-port", type=int,
+                    help="serve Prometheus metrics on this port (interface: FLOWTIDE_METRICS_HOST, default 0.0.0.0)")
     sp = add_command(sub, "run", f"{CMDS}:cmd_run", "validate, start, wait and print a run",
                      "flowtide run examples/hello.yaml --input '{\"customerId\": \"7\"}'",
                      env=("FLOWTIDE_TASK_QUEUE", "FLOWTIDE_DB", "FLOWTIDE_MAX_INPUT_BYTES"))

@@ -33,5 +33,5 @@ async def _tick(client: Any, handle: Any, status: Any, every: float = 0.5) -> No
     while True:
         with contextlib.suppress(Exception):  # a refresh that fails only delays the next one
             view = await inspect_run(handle, client)
-            status.update(styled(render_runs.progress_bar(view.record)))
+            status.update(styled(render_runs.progress_bar(view.record), one_line=True))
         await asyncio.sleep(every)

@@ -12,7 +12,7 @@ STYLES = (
     (r"\b(COMPLETED|completed)\b|✓", "green"),
     (r"\b(COMPLETED_WITH_ERRORS|completed_with_errors|WARNING|warning)\b|!", "yellow"),
     (r"\b(FAILED|failed|CANCELLED|cancelled|TIMED_OUT|timed_out|TERMINATED|terminated)\b|✗|⊘", "bold red"),
-    (r"\b(RUNNING|running|retrying)\b|…|↻", "cyan"),
+    (r"\b(RUNNING|running|retrying)\b|(?<= )…|↻", "cyan"),  # the running icon, not a cut title's ellipsis
     (r"\b[A-Z][A-Z0-9]+(?:_[A-Z0-9]+)+\b", "magenta"),  # error codes such as HTTP_SERVER_ERROR
 )
 
@@ -29,10 +29,11 @@ def console(stderr: bool = False) -> Any:
     return Console(file=stream, no_color=not colour(stream), highlight=False, soft_wrap=True)
 
 
-def styled(text: str) -> Any:
-    """``text`` as a rich ``Text`` with status words, icons and error codes coloured."""
+def styled(text: str, one_line: bool = False) -> Any:
+    """``text`` as a rich ``Text`` with status words, icons and error codes coloured (``one_line``: cut to the
+    terminal's width with an ellipsis, for the live progress line)."""
     from rich.text import Text
-    out = Text(text)
+    out = Text(text, no_wrap=one_line, overflow="ellipsis" if one_line else None)
     for pattern, style in STYLES:
         out.highlight_regex(pattern, style)
     return out
