@@ -33,7 +33,7 @@ def styled(text: str, one_line: bool = False) -> Any:
     """``text`` as a rich ``Text`` with status words, icons and error codes coloured (``one_line``: cut to the
     terminal's width with an ellipsis, for the live progress line)."""
     from rich.text import Text
-    out = Text(text, no_wrap=one_line, overflow="ellipsis" if one_line else None)
+    out = Text(text, no_wrap=one_line, overflow="ellipsis" if one_line else "fold")
     for pattern, style in STYLES:
         out.highlight_regex(pattern, style)
     return out
