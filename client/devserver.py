@@ -83,6 +83,8 @@ class DevServer:
     def command(self) -> list[str]:
         cmd = [temporal_binary(), "server", "start-dev", "--ip", "127.0.0.1", "--port", str(self.port),
                "--log-level", "error", *search_attribute_args()]
+        if not self.quiet and not sys.stderr.isatty():  # its lines join ours on stderr: JSON like every other line
+            cmd += ["--log-format", "json"]
         for value in PERFORMANCE_CONFIG:
             cmd += ["--dynamic-config-value", value]
         cmd += ["--ui-port", str(self.ui_port)] if self.ui_port else ["--headless"]

@@ -121,3 +121,18 @@ async def test_workflow_side_helpers_record_labels_and_values(dev_server):
                  **{"class": "transient"}) == 1
     assert value(text, "flowtide_step_retries_total", kind="core.http") == 2
     assert value(text, "flowtide_loop_items_total", kind="core.for-each") == 5
+
+
+async def test_flowtide_server_lines_are_json_too(tmp_path):
+    port = free_port()
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "flowtide.client.cli", "server", "--port", str(port), "--ui-port", str(free_port()),
+        "--db-file", str(tmp_path / "t.db"), cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+
+    async def up() -> bool:
+        return port_open("127.0.0.1", port)
+    assert await until(up, timeout=30)
+    proc.send_signal(signal.SIGTERM)
+    out, err = await asyncio.wait_for(proc.communicate(), 30)
+    lines = [line for line in (out + err).decode().splitlines() if line.strip()]
+    assert lines and all(isinstance(json.loads(line), dict) for line in lines), lines
