@@ -95,7 +95,9 @@ class DevServer:
 
     def start(self, wait_s: float = 30.0) -> DevServer:
         out = subprocess.DEVNULL if self.quiet else None
-        self.proc = subprocess.Popen(self.command(), stdout=out, stderr=out, start_new_session=True)
+        # its start banner is text; off a terminal our "temporal dev server started" log line says the same
+        banner = subprocess.DEVNULL if self.quiet or not sys.stdout.isatty() else None
+        self.proc = subprocess.Popen(self.command(), stdout=banner, stderr=out, start_new_session=True)
         deadline = time.monotonic() + wait_s
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
