@@ -100,6 +100,8 @@ async def execute_flow(path: str, payload: Any, *, json_out: bool, worker: bool,
         print(f"{path}: warning: {w}", file=sys.stderr)
     async with temporal(args) as client, maybe_worker(client, tq, worker):
         handle = await start_run(client, wire, payload, task_queue=tq)
+        # later log lines of this command name the run (the worker, started before, keeps its own context)
+        structlog.contextvars.bind_contextvars(workflow_id=handle.id, run_id=handle.result_run_id, flow_id=wire["id"])
         if not json_out:
             print(f"Started run {handle.id} (flow {wire['id']} v{wire.get('version', 1)})", file=sys.stderr)
         record = await follow(client, handle, live=not json_out)
