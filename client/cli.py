@@ -128,6 +128,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.cmd not in LOGLESS:
             from flowtide.client.logs import configure
             configure("INFO" if args.cmd in ("worker", "dev", "server") else "WARNING")
+            if args.cmd != "worker":  # the worker installs its own (with metrics) before connecting
+                from flowtide.worker.telemetry import install_runtime
+                install_runtime()
         return _execute(args)
     except BrokenPipeError:  # `flowtide schema | head`: the reader left; say nothing more
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

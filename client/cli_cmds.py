@@ -61,9 +61,11 @@ async def cmd_worker(args: argparse.Namespace) -> int:
     from flowtide.worker.app import running
     options = connect_options(args)
     port = _metrics_port(args)
+    from flowtide.worker.telemetry import install_prometheus, install_runtime
     if port:
-        from flowtide.worker.telemetry import install_prometheus
         install_prometheus(port)
+    else:
+        install_runtime()
     client = await connect(options=options)
     log.info("flowtide worker polling task queue", task_queue=task_queue(args), address=resolve_target(options).address,
              metrics=f":{port}/metrics" if port else None)
