@@ -54,7 +54,7 @@ def _rpc(exc: Any) -> Failure:
     invalid = status in (RPCStatusCode.INVALID_ARGUMENT, RPCStatusCode.NOT_FOUND, RPCStatusCode.ALREADY_EXISTS,
                          RPCStatusCode.OUT_OF_RANGE)
     return Failure(EXIT_INVALID if invalid else EXIT_FAILED, f"TEMPORAL_{status.name}",
-                   f"Temporal refused the request ({status.name}): {exc.message}.{hint}")
+                   f"Temporal refused the request ({status.name}): {exc.message.rstrip('.')}.{hint}")
 
 
 def classify(exc: BaseException) -> Failure | None:

@@ -123,7 +123,7 @@ async def test_usage_errors_are_one_line_and_json_with_json():
 async def test_sdk_core_warnings_are_log_lines_not_raw_text(env, echo, tmp_path):
     data = tmp_path / "big.json"
     data.write_text(json.dumps({"blob": "x" * 700_000}))  # over the SDK's 512 KiB payload warning, under 2 MiB
-    code, out, err = await flowtide("run", echo, "--input-file", str(data), "--json", env=env)
+    code, _, err = await flowtide("run", echo, "--input-file", str(data), "--json", env=env)
     assert code == 0, err
     lines = [json.loads(line) for line in err.splitlines() if line.strip()]
     assert any("TMPRL1103" in line["event"] for line in lines), err[:500]
