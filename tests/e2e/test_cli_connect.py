@@ -46,3 +46,14 @@ async def test_a_missing_profile_file_or_certificate_is_exit_2(tmp_path):
     code, _, err = await flowtide("runs", "list", "--address", "127.0.0.1:1", "--tls-ca-path",
                                   str(tmp_path / "nope.pem"))
     assert code == 2 and "nope.pem" in err and len(err.strip().splitlines()) == 1
+
+
+async def test_mutual_tls_needs_the_client_certificate(dev_server, tmp_path):
+    pki = make_pki(tmp_path)
+    async with tls_front(dev_server.port, pki, mtls=True) as port:
+        base = ("runs", "list", "--address", f"127.0.0.1:{port}", "--tls-ca-path", str(pki["ca"]), "--json")
+        code, out, err = await flowtide(*base, "--tls-cert-path", str(pki["client_cert"]),
+                                        "--tls-key-path", str(pki["client_key"]))
+        assert code == 0, err
+        code, out, _ = await flowtide(*base)
+        assert code == 3 and json.loads(out)["error"]["code"] == "TEMPORAL_UNREACHABLE"

@@ -31,16 +31,22 @@ def _cert(subject: str, key: ec.EllipticCurvePrivateKey, issuer: x509.Name | Non
     return builder.sign(signer, hashes.SHA256())
 
 
+def _write(cert: x509.Certificate, key: ec.EllipticCurvePrivateKey, cert_path: Path, key_path: Path) -> None:
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+
+
 def make_pki(folder: Path) -> dict[str, Path]:
-    """Write ca.pem, server.pem and server.key into ``folder``; return their paths."""
-    ca_key, srv_key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    """Write a CA, a server and a client certificate with their keys into ``folder``; return their paths."""
+    ca_key, srv_key, cli_key = (ec.generate_private_key(ec.SECP256R1()) for _ in range(3))
     ca = _cert("flowtide test CA", ca_key, None, ca_key, ca=True)
-    srv = _cert("localhost", srv_key, ca.subject, ca_key, ca=False)
-    paths = {"ca": folder / "ca.pem", "cert": folder / "server.pem", "key": folder / "server.key"}
+    paths = {"ca": folder / "ca.pem", "cert": folder / "server.pem", "key": folder / "server.key",
+             "client_cert": folder / "client.pem", "client_key": folder / "client.key"}
     paths["ca"].write_bytes(ca.public_bytes(serialization.Encoding.PEM))
-    paths["cert"].write_bytes(srv.public_bytes(serialization.Encoding.PEM))
-    paths["key"].write_bytes(srv_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                                   serialization.NoEncryption()))
+    _write(_cert("localhost", srv_key, ca.subject, ca_key, ca=False), srv_key, paths["cert"], paths["key"])
+    _write(_cert("worker", cli_key, ca.subject, ca_key, ca=False), cli_key, paths["client_cert"],
+           paths["client_key"])
     return paths
 
 
@@ -54,14 +60,20 @@ async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
 
 
 @contextlib.asynccontextmanager
-async def tls_front(backend_port: int, pki: dict[str, Path]) -> AsyncIterator[int]:
-    """Listen with TLS on a free loopback port, forwarding to ``backend_port``; yield the port."""
+async def tls_front(backend_port: int, pki: dict[str, Path], mtls: bool = False) -> AsyncIterator[int]:
+    """Listen with TLS on a free loopback port, forwarding to ``backend_port``; yield the port.
+
+    With ``mtls``, a client must present a certificate signed by the test CA.
+    """
     ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ctx.load_cert_chain(pki["cert"], pki["key"])
+    if mtls:
+        ctx.verify_mode = ssl.CERT_REQUIRED
+        ctx.load_verify_locations(pki["ca"])
     ctx.set_alpn_protocols(["h2"])
 
     async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
+        try:  # (a failed handshake never gets here: asyncio drops that connection itself)
             up_reader, up_writer = await asyncio.open_connection("127.0.0.1", backend_port)
         except OSError:
             writer.close()
