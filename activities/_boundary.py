@@ -29,6 +29,7 @@ import structlog
 from temporalio import activity
 from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
+from flowtide.activities import metrics
 from flowtide.workflows.errors import StepFailure, failure_to_record, wire_text
 from flowtide.workflows.retry import RetrySettings, is_retryable
 
@@ -164,6 +165,7 @@ async def execute(kind: str, impl: StepImpl, mapper: Mapper, task: dict[str, Any
         retry=settings, limits=task.get("limits") or {},
     )
     bound = log.bind(step_id=ctx.step_id, kind=kind, attempt=ctx.attempt, workflow_id=ctx.workflow_id)
+    metrics.attempt_started(kind, ctx.attempt)
     output: Any = None
     try:
         inp = resolve_secrets(task.get("input") or {}, ctx.secrets, task.get("secretNonce"))
@@ -200,6 +202,7 @@ async def execute(kind: str, impl: StepImpl, mapper: Mapper, task: dict[str, Any
         if output is not None and _json_size(output) > int(ctx.limits.get("outputBytes") or DEFAULT_OUTPUT_LIMIT):
             output = None
         console = redact(clip_console(ctx.console), secrets)
+        metrics.attempt_failed(kind, failure.code, retryable)
         bound.info("step attempt failed", code=failure.code, retryable=retryable,
                       message=record["message"])
         delay = timedelta(seconds=failure.retry_after_s) if failure.retry_after_s and retryable else None

@@ -1,356 +1,148 @@
-"""``flowtide``: argument parsing and printing only; the work is done by the other client modules.
+"""``flowtide``: the argument parser and ``main``; the commands live in the ``cli_*`` modules, imported when run.
 
-Exit codes: 0 the run completed (also with errors), 1 it failed / was cancelled / timed out,
-2 the flow or the input is invalid (nothing was started), 3 Temporal cannot be reached, 130 interrupted.
+Exit codes: 0 the run completed (also with errors), 1 it failed / was cancelled / timed out or Temporal
+refused a request, 2 the flow or the input is invalid (nothing was started), 3 Temporal cannot be reached,
+130 interrupted.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
-import contextlib
-import gc
-import json
 import os
-import signal
 import sys
-import uuid
-from collections.abc import AsyncIterator, Callable
-from pathlib import Path
+from collections.abc import Callable
+from importlib import import_module
 from typing import Any
 
-from temporalio.service import RPCError
+from flowtide import __version__
+from flowtide.client.cli_common import DEFAULT_DB, EXIT_OK
+from flowtide.client.cli_errors import report
+from flowtide.client.cli_parsers import Parser, add_command, add_input, register_runs
 
-from flowtide.client import render
-from flowtide.client.codec import CodecKeyError
-from flowtide.client.connect import TemporalUnreachable, connect, target_from_env
-from flowtide.client.devserver import DEFAULT_DB, DevServer, port_open
-from flowtide.client.logs import configure
-from flowtide.client.runs import TERMINAL_FAILURES
-from flowtide.workflows.errors import FlowValidationError
-
-EXIT_OK, EXIT_FAILED, EXIT_INVALID, EXIT_UNREACHABLE, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+CMDS = "flowtide.client.cli_cmds"
+OFFLINE = "flowtide.client.cli_offline"
+LOGLESS = frozenset({"validate", "schema", "codes", "completion"})  # print only: no logging setup (fast)
 
 
-class UsageError(Exception):
-    """Bad input from the user: printed as one line, exit code 2."""
+def _server_args(sp: argparse.ArgumentParser) -> None:
+    sp.add_argument("--port", type=int, default=7233)
+    sp.add_argument("--ui-port", type=int, default=8233)
+    sp.add_argument("--db-file", default=DEFAULT_DB)
 
 
-def _err(msg: str) -> None:
-    print(f"flowtide: {msg}", file=sys.stderr)
-
-
-# ---- input ----------------------------------------------------------------------------------------
-def read_payload(args: argparse.Namespace) -> Any:
-    """The trigger payload from ``--input JSON`` or ``--input-file F`` (JSON or YAML)."""
-    if getattr(args, "input", None) is not None and getattr(args, "input_file", None):
-        raise UsageError("give --input or --input-file, not both")
-    if getattr(args, "input_file", None):
-        path = Path(args.input_file)
-        if not path.is_file():
-            raise UsageError(f"--input-file {path}: no such file")
-        text, where = path.read_text(encoding="utf-8"), str(path)
-        if path.suffix in (".yaml", ".yml"):
-            import yaml
-            try:
-                return yaml.safe_load(text)
-            except yaml.YAMLError as exc:
-                raise UsageError(f"{where}: invalid YAML: {exc}") from None
-    elif getattr(args, "input", None) is not None:
-        text, where = args.input, "--input"
-    else:
-        return {}
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise UsageError(f"{where}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
-
-
-def load_flow(path: str) -> Any:
-    from flowtide.workflows.dsl import load_flow_file
-    return load_flow_file(path)
-
-
-def print_problems(err: FlowValidationError, as_json: bool = False) -> None:
-    if as_json:
-        print(json.dumps({"valid": False, "problems": [p.to_dict() for p in err.problems]}, indent=2))
-        return
-    src = f"{err.source}: " if err.source else ""
-    for p in err.problems:
-        where = f"{p.path}: " if p.path else ""
-        print(f"{src}{p.severity}: {where}{p.message}", file=sys.stderr)
-
-
-# ---- server / worker ------------------------------------------------------------------------------
-@contextlib.asynccontextmanager
-async def temporal(ensure: bool = True) -> AsyncIterator[Any]:
-    """A connected client; starts the embedded server for the duration when nothing listens on 7233."""
-    target = target_from_env()
-    server = None
-    if ensure and not target.explicit and not port_open("127.0.0.1", 7233):
-        server = DevServer(port=7233, ui_port=8233, db_file=os.environ.get("FLOWTIDE_DB", DEFAULT_DB))
-        await asyncio.to_thread(server.start)
-        print(f"flowtide: started the embedded Temporal server (Web UI http://127.0.0.1:8233, "
-              f"data {server.db_file}) for this command", file=sys.stderr)
-    try:
-        yield await connect()
-    finally:
-        if server is not None:
-            await asyncio.to_thread(server.stop)
-
-
-@contextlib.asynccontextmanager
-async def maybe_worker(client: Any, task_queue: str, enabled: bool) -> AsyncIterator[None]:
-    if not enabled:
-        yield
-        return
-    from flowtide.worker.app import running
-    async with running(client, task_queue, graceful_shutdown_s=5):
-        yield
-
-
-def task_queue(args: argparse.Namespace) -> str:
-    return getattr(args, "task_queue", None) or os.environ.get("FLOWTIDE_TASK_QUEUE", "flowtide")
-
-
-async def cmd_server(args: argparse.Namespace) -> int:
-    server = DevServer(port=args.port, ui_port=args.ui_port, db_file=args.db_file, quiet=False)
-    await asyncio.to_thread(server.start)
-    print(f"Temporal at {server.address}, Web UI http://127.0.0.1:{args.ui_port}, data {args.db_file}. "
-          "Ctrl-C stops it.", file=sys.stderr)
-    try:
-        await _wait_for_stop()
-    finally:
-        await asyncio.to_thread(server.stop)
-    return EXIT_OK
-
-
-async def _wait_for_stop() -> None:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
-
-
-async def cmd_worker(args: argparse.Namespace) -> int:
-    from flowtide.worker.app import running
-    client = await connect()
-    print(f"flowtide worker polling task queue '{task_queue(args)}' at {target_from_env().address}",
-          file=sys.stderr)
-    async with running(client, task_queue(args)):
-        await _wait_for_stop()
-        print("flowtide worker: stopping; in-flight steps may finish (graceful shutdown)", file=sys.stderr)
-    return EXIT_OK
-
-
-async def cmd_dev(args: argparse.Namespace) -> int:
-    from flowtide.worker.app import running
-    server = DevServer(port=args.port, ui_port=args.ui_port, db_file=args.db_file)
-    await asyncio.to_thread(server.start)
-    try:
-        client = await connect(server.address)
-        async with running(client, task_queue(args)), _api(args, client):
-            print(f"flowtide dev: Temporal {server.address}, Web UI http://127.0.0.1:{args.ui_port}, "
-                  f"worker on '{task_queue(args)}'. Ctrl-C stops.", file=sys.stderr)
-            await _wait_for_stop()
-    finally:
-        await asyncio.to_thread(server.stop)
-    return EXIT_OK
-
-
-def _api(args: argparse.Namespace, client: Any) -> Any:
-    from flowtide.client.cli_service import serving
-    return serving("127.0.0.1", args.api_port, client, task_queue(args)) if args.api_port else contextlib.nullcontext()
-
-
-# ---- run ------------------------------------------------------------------------------------------
-async def execute_flow(path: str, payload: Any, *, json_out: bool, worker: bool, tq: str,
-                       extra_env: dict[str, str] | None = None) -> int:
-    """Validate, start, wait, print. Shared by ``run`` and ``demo``."""
-    from flowtide.client.api import prepare
-    from flowtide.client.runs import start_run, wait_record
-    flow, wire = prepare(Path(path), payload)
-    for w in flow.warnings:
-        print(f"{path}: warning: {w}", file=sys.stderr)
-    async with temporal() as client, maybe_worker(client, tq, worker):
-        handle = await start_run(client, wire, payload, task_queue=tq)
-        if not json_out:
-            print(f"Started run {handle.id} (flow {wire['id']} v{wire.get('version', 1)})", file=sys.stderr)
-        try:
-            record = await wait_record(handle)
-        except asyncio.CancelledError:
-            raise
-    print(json.dumps(record, indent=2, default=str) if json_out else render.record_text(record))
-    return EXIT_FAILED if record.get("status") in TERMINAL_FAILURES else EXIT_OK
-
-
-async def cmd_run(args: argparse.Namespace) -> int:
-    payload = read_payload(args)
-    return await execute_flow(args.file, payload, json_out=args.json, worker=not args.no_worker,
-                              tq=task_queue(args))
-
-
-async def cmd_demo(args: argparse.Namespace) -> int:
-    from flowtide.client.demo import run_demo
-    # its own task queue: a worker already polling `flowtide` (say `flowtide dev`) must not take the demo's run,
-    # which only the demo's worker may send to its loopback service
-    tq = args.task_queue or f"flowtide-demo-{uuid.uuid4().hex[:8]}"
-    return await run_demo(json_out=args.json, execute=execute_flow, tq=tq)
-
-
-def cmd_validate(args: argparse.Namespace) -> int:
-    worst = EXIT_OK
-    results = []
-    for f in args.files:
-        try:
-            flow = load_flow(f)
-            results.append({"file": f, "valid": True, "problems": [w.to_dict() for w in flow.warnings]})
-            if not args.json:
-                print(f"{f}: ok ({len(flow.warnings)} warning(s))")
-                for w in flow.warnings:
-                    print(f"{f}: warning: {w}")
-        except FlowValidationError as err:
-            worst = EXIT_INVALID
-            results.append({"file": f, "valid": False, "problems": [p.to_dict() for p in err.problems]})
-            if not args.json:
-                for p in err.problems:
-                    print(f"{f}: {p.severity}: {p}")
-    if args.json:
-        print(json.dumps(results, indent=2))
-    return worst
-
-
-def cmd_schema(args: argparse.Namespace) -> int:
-    from flowtide.workflows.dsl import flow_json_schema
-    print(json.dumps(flow_json_schema(), indent=2))
-    return EXIT_OK
-
-
-def cmd_codes(args: argparse.Namespace) -> int:
-    from flowtide.workflows.errors import TAXONOMY, codes_of_class
-    if args.permanent:
-        codes = codes_of_class("permanent", "auth", "invalid-config")
-        print(json.dumps(codes) if args.json else "\n".join(codes))
-        return EXIT_OK
-    rows = sorted(TAXONOMY.values(), key=lambda r: (r.family, r.code))
-    if args.json:
-        print(json.dumps([{"code": r.code, "family": r.family, "class": r.cls, "description": r.description}
-                          for r in rows], indent=2))
-        return EXIT_OK
-    print(f"{'CODE':32} {'FAMILY':11} {'CLASS':15} DESCRIPTION")
-    for r in rows:
-        print(f"{r.code:32} {r.family:11} {r.cls:15} {r.description}")
-    return EXIT_OK
-
-
-async def cmd_signal(args: argparse.Namespace) -> int:
-    from flowtide.client.resolve import resolve_run
-    data = json.loads(args.data) if args.data else None
-    async with temporal(ensure=False) as client:
-        handle = await resolve_run(client, args.run)
-        await handle.signal(args.name, data)
-    print(f"signal '{args.name}' sent to {handle.id}")
-    return EXIT_OK
-
-
-async def cmd_cancel(args: argparse.Namespace) -> int:
-    from flowtide.client.resolve import resolve_run
-    async with temporal(ensure=False) as client:
-        handle = await resolve_run(client, args.run)
-        await handle.cancel()
-    print(f"cancellation requested for {handle.id}")
-    return EXIT_OK
-
-
-# ---- parser ---------------------------------------------------------------------------------------
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="flowtide", description="Durable JSON/YAML flows on Temporal")
-    sub = p.add_subparsers(dest="cmd", required=True)
-
-    def add(name: str, fn: Callable[..., Any], help_: str) -> argparse.ArgumentParser:
-        sp = sub.add_parser(name, help=help_, description=help_)
-        sp.set_defaults(fn=fn)
-        return sp
-
-    for name, fn, help_ in (("server", cmd_server, "run the embedded Temporal dev server (foreground)"),
-                            ("dev", cmd_dev, "embedded server + worker in one command")):
-        sp = add(name, fn, help_)
-        sp.add_argument("--port", type=int, default=7233)
-        sp.add_argument("--ui-port", type=int, default=8233)
-        sp.add_argument("--db-file", default=DEFAULT_DB)
-        if name == "dev":
-            sp.add_argument("--task-queue")
-    add("worker", cmd_worker, "run a worker for every step kind").add_argument("--task-queue")
-    sp = add("run", cmd_run, "validate, start, wait and print a run")
+def _register_core(sub: Any) -> None:
+    sp = add_command(sub, "server", f"{CMDS}:cmd_server", "run the embedded Temporal dev server (foreground)",
+                     "flowtide server --port 7233 --db-file .flowtide/temporal.db", temporal=False)
+    _server_args(sp)
+    sp = add_command(sub, "dev", f"{CMDS}:cmd_dev", "embedded server + worker in one command",
+                     "flowtide dev --task-queue flowtide", temporal=False, env=("FLOWTIDE_TASK_QUEUE",))
+    _server_args(sp)
+    sp.add_argument("--task-queue")
+    sp = add_command(sub, "worker", f"{CMDS}:cmd_worker", "run a worker for every step kind",
+                     "flowtide worker --address temporal:7233 --metrics-port 9464",
+                     env=("FLOWTIDE_TASK_QUEUE", "FLOWTIDE_METRICS_PORT", "FLOWTIDE_LOG_LEVEL"))
+    sp.add_argument("--task-queue")
+    sp.add_argument("--metrics-port", type=int,
+                    help="serve Prometheus metrics on this port (interface: FLOWTIDE_METRICS_HOST, default 0.0.0.0)")
+    sp = add_command(sub, "run", f"{CMDS}:cmd_run", "validate, start, wait and print a run",
+                     "flowtide run examples/hello.yaml --input '{\"customerId\": \"7\"}'",
+                     env=("FLOWTIDE_TASK_QUEUE", "FLOWTIDE_DB", "FLOWTIDE_MAX_INPUT_BYTES"))
     sp.add_argument("file")
-    sp.add_argument("--input", help="trigger payload as JSON")
-    sp.add_argument("--input-file", help="trigger payload file (JSON or YAML)")
-    sp.add_argument("--json", action="store_true", help="print the run record as JSON")
+    add_input(sp)
     sp.add_argument("--no-worker", action="store_true", help="rely on workers already polling")
     sp.add_argument("--task-queue")
-    sp = add("demo", cmd_demo, "run the demo flow against a local service that fails on purpose")
-    sp.add_argument("--json", action="store_true")
+    sp = add_command(sub, "demo", f"{CMDS}:cmd_demo", "run the demo flow against a local service that fails on "
+                     "purpose", "flowtide demo")
     sp.add_argument("--task-queue")
-    sp = add("validate", cmd_validate, "check flow files")
+    sp = add_command(sub, "validate", f"{OFFLINE}:cmd_validate", "check flow files", "flowtide validate flows/*.yaml",
+                     temporal=False)
     sp.add_argument("files", nargs="+")
-    sp.add_argument("--json", action="store_true")
-    add("schema", cmd_schema, "print the JSON Schema of flow documents")
-    sp = add("codes", cmd_codes, "print the error taxonomy")
-    sp.add_argument("--json", action="store_true")
+    add_command(sub, "schema", f"{OFFLINE}:cmd_schema", "print the JSON Schema of flow documents",
+                "flowtide schema > flow.schema.json", temporal=False)
+    sp = add_command(sub, "codes", f"{OFFLINE}:cmd_codes", "print the error taxonomy", "flowtide codes --permanent",
+                     temporal=False)
     sp.add_argument("--permanent", action="store_true", help="only the custom-mode denylist")
-    sp = add("signal", cmd_signal, "send a named signal to a run")
+    sp = add_command(sub, "signal", f"{CMDS}:cmd_signal", "send a named signal to a run",
+                     "flowtide signal 0194c2 approval --data '{\"approved\": true}'")
     sp.add_argument("run")
     sp.add_argument("name")
     sp.add_argument("--data", help="JSON payload")
-    sp = add("cancel", cmd_cancel, "cancel a run")
+    sp = add_command(sub, "cancel", f"{CMDS}:cmd_cancel", "cancel a run", "flowtide cancel 0194c2")
     sp.add_argument("run")
-    from flowtide.client.cli_runs import register  # imported here: it builds on this module's helpers
-    register(sub)
-    __import__("flowtide.client.cli_service", fromlist=["register"]).register(sub)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``flowtide`` parser; each ``register`` adds one family of subcommands."""
+    p = Parser(prog="flowtide", description="Durable JSON/YAML flows on Temporal",
+               epilog="Exit codes: 0 ok, 1 run failed or Temporal refused, 2 invalid flow/input, "
+                      "3 Temporal unreachable, 130 interrupted.")
+    p.add_argument("--version", action="version", version=f"flowtide {__version__}")
+    sub = p.add_subparsers(dest="cmd", required=True, parser_class=Parser)
+    _register_core(sub)
+    register_runs(sub)
+    from flowtide.client.cli_parsers import register_schedule, register_tools
+    register_schedule(sub)
+    register_tools(sub)
+    from flowtide.client.cli_service import register as register_service  # stdlib only at import: --help stays fast
+    register_service(sub)
     return p
 
 
+def _resolve(fn: str | Callable[..., Any]) -> Callable[..., Any]:
+    # commands are named "module:function" so --help imports no command module (and no Temporal SDK)
+    if callable(fn):
+        return fn
+    module, _, name = fn.partition(":")
+    return getattr(import_module(module), name)  # type: ignore[no-any-return]
+
+
+def _safe_streams() -> None:
+    # user data may hold lone surrogates or characters the terminal's encoding lacks: escape, never crash
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.reconfigure(errors="backslashreplace")  # type: ignore[union-attr]
+        except (AttributeError, ValueError):
+            pass
+
+
+def _execute(args: argparse.Namespace) -> int:
+    result = _resolve(args.fn)(args)
+    if hasattr(result, "__await__"):  # an async command (asyncio is imported only then)
+        import asyncio
+        try:
+            result = asyncio.run(result)
+        finally:
+            # Free the Temporal client's native objects now, not during interpreter shutdown, where
+            # they crashed ~1 run in 10 with "Fatal Python error: PyGILState_Release" (sdk-python #300)
+            import gc
+            gc.collect()
+    return int(result)
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    configure("INFO" if args.cmd in ("worker", "dev", "server") else "WARNING")
+    """Run ``flowtide ARGV``; every failure is one line on stderr (or JSON on stdout) and an exit code."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    _safe_streams()
+    as_json = "--json" in argv
     try:
-        result = args.fn(args)
-        if asyncio.iscoroutine(result):
-            try:
-                result = asyncio.run(result)
-            finally:
-                # Free the Temporal client's native objects now, not during interpreter shutdown, where
-                # they crashed ~1 run in 10 with "Fatal Python error: PyGILState_Release" (sdk-python #300)
-                gc.collect()
-        return int(result)
-    except FlowValidationError as err:
-        print_problems(err, as_json=bool(getattr(args, "json", False)))
-        return EXIT_INVALID
-    except UsageError as err:
-        _err(str(err))
-        return EXIT_INVALID
-    except CodecKeyError as err:
-        _err(str(err))
-        return EXIT_INVALID
-    except RPCError as err:  # the server refused a request: say what it said, not a traceback
-        hint = ""
-        if "search attribute" in err.message:
-            hint = (" Register Flowtide's search attributes on this namespace (docs/operations.md, "
-                    "'Search attributes'); `flowtide server` does it for the embedded server.")
-        _err(f"Temporal refused the request ({err.status.name}): {err.message}.{hint}")
-        return EXIT_UNREACHABLE
-    except TemporalUnreachable as err:
-        _err(f"{err}. Start one with `flowtide server` or set TEMPORAL_ADDRESS.")
-        return EXIT_UNREACHABLE
+        args = build_parser().parse_args(argv)
+        as_json = bool(getattr(args, "json", False))
+        if args.cmd not in LOGLESS:
+            from flowtide.client.logs import configure
+            configure("INFO" if args.cmd in ("worker", "dev", "server") else "WARNING")
+            if args.cmd != "worker":  # the worker installs its own (with metrics) before connecting
+                from flowtide.worker.telemetry import install_runtime
+                install_runtime()
+        return _execute(args)
     except BrokenPipeError:  # `flowtide schema | head`: the reader left; say nothing more
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_OK
-    except KeyboardInterrupt:
-        _err("interrupted: the run goes on in Temporal; follow it with `flowtide runs watch <run>` "
-             "(it needs a worker: `flowtide worker`)")
-        return EXIT_INTERRUPTED
+    except SystemExit:
+        raise
+    except BaseException as exc:
+        if os.environ.get("FLOWTIDE_DEBUG"):
+            raise
+        return report(exc, as_json)
 
 
 if __name__ == "__main__":

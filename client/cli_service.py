@@ -97,7 +97,7 @@ async def serving(host: str, port: int, client: Any = None, task_queue: str | No
 
 
 async def cmd_serve(args: argparse.Namespace) -> int:
-    from flowtide.client.cli import _wait_for_stop
+    from flowtide.client.cli_cmds import _wait_for_stop
     async with serving(args.host, args.port):
         print(f"flowtide serve: http://{args.host}:{args.port} (REST /v1, POST /graphql, /openapi.json). "
               "Ctrl-C stops.", file=sys.stderr)

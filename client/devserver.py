@@ -14,11 +14,11 @@ from pathlib import Path
 
 import structlog
 
+from flowtide.client.cli_common import DEFAULT_DB
 from flowtide.workflows.search_attributes import SEARCH_ATTRIBUTES
 
 log = structlog.get_logger("flowtide.server")
 
-DEFAULT_DB = ".flowtide/temporal.db"
 # Server dynamic config for a single-node server (docs/performance.md has the measurements). The dev
 # server has one history shard, and each shard reads its transfer queue at most 20 times a second by
 # default (history.transferProcessorMaxPollRPS): a flow stepping faster than that waited ~35 ms in
@@ -83,6 +83,8 @@ class DevServer:
     def command(self) -> list[str]:
         cmd = [temporal_binary(), "server", "start-dev", "--ip", "127.0.0.1", "--port", str(self.port),
                "--log-level", "error", *search_attribute_args()]
+        if not self.quiet and not sys.stderr.isatty():  # its lines join ours on stderr: JSON like every other line
+            cmd += ["--log-format", "json"]
         for value in PERFORMANCE_CONFIG:
             cmd += ["--dynamic-config-value", value]
         cmd += ["--ui-port", str(self.ui_port)] if self.ui_port else ["--headless"]
@@ -93,7 +95,9 @@ class DevServer:
 
     def start(self, wait_s: float = 30.0) -> DevServer:
         out = subprocess.DEVNULL if self.quiet else None
-        self.proc = subprocess.Popen(self.command(), stdout=out, stderr=out, start_new_session=True)
+        # its start banner is text; off a terminal our "temporal dev server started" log line says the same
+        banner = subprocess.DEVNULL if self.quiet or not sys.stdout.isatty() else None
+        self.proc = subprocess.Popen(self.command(), stdout=banner, stderr=out, start_new_session=True)
         deadline = time.monotonic() + wait_s
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

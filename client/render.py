@@ -199,9 +199,21 @@ def timeline(rec: dict[str, Any], first_n: int | None) -> list[str]:
             out.append(item)
             continue
         n, s = item
-        out.append(f"  {ICONS.get(s['status'], '?')} {n:>3}  {_title(s)[:width]:{width}}  {s['stepType']:{kind_w}}  "
+        title = clip(_title(s), width)
+        out.append(f"  {ICONS.get(s['status'], '?')} {n:>3}  {title:{width}}  {s['stepType']:{kind_w}}  "
                    f"{s['status']:10}  {_attempts(s):10}  {duration(s.get('durationMs')):>8}{_marker(n, s, first_n)}")
     return out
+
+
+def clip(text: str, width: int) -> str:
+    """``text`` cut to ``width`` characters at a word boundary, with an ellipsis when something was cut."""
+    if len(text) <= width:
+        return text
+    cut = text[:max(1, width - 1)]
+    space = cut.rfind(" ")
+    if space > width // 2:  # a word boundary not too far back; else cut inside the (long) word
+        cut = cut[:space]
+    return cut.rstrip(" ,;:-") + "…"
 
 
 def _title(s: dict[str, Any]) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from flowtide.client.listing import RunRow
-from flowtide.client.render import ICONS, duration, first_failed, when
+from flowtide.client.render import ICONS, clip, duration, first_failed, when
 from flowtide.client.replay import ReplayReport
 from flowtide.client.rerun import RerunPlan
 from flowtide.client.resolve import short_ids
@@ -38,7 +38,7 @@ def progress_bar(rec: dict[str, Any], width: int = BAR_WIDTH) -> str:
     line = f"[{'█' * filled}{'░' * (width - filled)}] {done} / {prog.get('total', 0)} steps  {rec.get('status')}"
     current = next((s for s in reversed(rec.get("steps") or []) if s["status"] in ("running", "retrying")), None)
     if current is not None:
-        line += f"  {ICONS.get(current['status'], '')} {current.get('title') or current['stepId']}"
+        line += f"  {ICONS.get(current['status'], '')} {clip(current.get('title') or current['stepId'], 40)}"
         retry = current.get("retry") or {}
         if current["status"] == "retrying" and retry.get("retryInS") is not None:
             line += f" (retrying in {round(retry['retryInS'])}s, attempt {retry['attempt']})"

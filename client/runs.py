@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -44,18 +45,31 @@ def inline_sub_flows(wire: dict[str, Any], base_dir: Path, depth: int = 0) -> di
     return wire
 
 
-async def start_run(client: Client, flow: Flow | dict[str, Any], payload: Any, *, task_queue: str,
-                    workflow_id: str | None = None, reuse: dict[str, Any] | None = None,
-                    rerun_of: str | None = None, project_id: str | None = None,
-                    memo: dict[str, Any] | None = None, **start_options: Any) -> WorkflowHandle[Any, Any]:
-    """Start one run of ``flow`` with ``payload``; return its handle.
+@dataclass(frozen=True)
+class RunAction:
+    """What starting a run of a flow sends to Temporal, whoever starts it (the CLI, the API or a schedule)."""
+
+    arg: dict[str, Any]
+    search_attributes: TypedSearchAttributes
+    memo: dict[str, Any]
+    static_summary: str
+    static_details: str
+    execution_timeout: timedelta | None
+
+    def options(self) -> dict[str, Any]:
+        """Keyword arguments shared by ``Client.start_workflow`` and ``ScheduleActionStartWorkflow``."""
+        return {"memo": self.memo, "static_summary": self.static_summary, "static_details": self.static_details,
+                "execution_timeout": self.execution_timeout}
+
+
+def run_action(wire: dict[str, Any], payload: Any, *, reuse: dict[str, Any] | None = None,
+               rerun_of: str | None = None, project_id: str | None = None,
+               memo: dict[str, Any] | None = None) -> RunAction:
+    """The workflow argument, search attributes (FlowId, FlowVersion, FlowStatus, ProjectId), memo and texts.
 
     ``project_id`` tags the run with the ``ProjectId`` search attribute (runs started by the service);
-    ``memo`` adds entries to the run's memo; ``start_options`` go to ``Client.start_workflow`` as they are
-    (the service passes ``id_conflict_policy`` / ``id_reuse_policy`` for idempotent starts).
+    ``memo`` adds entries to the run's memo.
     """
-    wire = flow.to_wire() if isinstance(flow, Flow) else flow
-    wid = workflow_id or new_workflow_id(wire["id"])
     attrs: list[SearchAttributePair[Any]] = [
         SearchAttributePair(FLOW_ID, wire["id"]), SearchAttributePair(FLOW_VERSION, int(wire.get("version", 1))),
         SearchAttributePair(FLOW_STATUS, "running")]
@@ -69,15 +83,30 @@ async def start_run(client: Client, flow: Flow | dict[str, Any], payload: Any, *
     if rerun_of:
         options["rerunOf"] = rerun_of
     timeout = (wire.get("settings") or {}).get("timeout")
-    return await client.start_workflow(
-        WORKFLOW_TYPE, {"flow": wire, "input": payload, "options": options}, id=wid, task_queue=task_queue,
+    return RunAction(
+        arg={"flow": wire, "input": payload, "options": options},
         search_attributes=TypedSearchAttributes(attrs),
         memo={"flowId": wire["id"], "flowVersion": wire.get("version", 1), "rerunOf": rerun_of, **(memo or {})},
         static_summary=f"{wire.get('name') or wire['id']} (v{wire.get('version', 1)})"[:200],
         static_details=f"flow `{wire['id']}` version {wire.get('version', 1)}, "
                        f"{len(wire['steps'])} top-level steps" + (f", re-run of {rerun_of}" if rerun_of else ""),
-        execution_timeout=timedelta(seconds=float(timeout)) if timeout else None, **start_options,
-    )
+        execution_timeout=timedelta(seconds=float(timeout)) if timeout else None)
+
+
+async def start_run(client: Client, flow: Flow | dict[str, Any], payload: Any, *, task_queue: str,
+                    workflow_id: str | None = None, reuse: dict[str, Any] | None = None,
+                    rerun_of: str | None = None, project_id: str | None = None,
+                    memo: dict[str, Any] | None = None, **start_options: Any) -> WorkflowHandle[Any, Any]:
+    """Start one run of ``flow`` with ``payload``; return its handle.
+
+    ``start_options`` go to ``Client.start_workflow`` as they are (the service passes
+    ``id_conflict_policy`` / ``id_reuse_policy`` for idempotent starts).
+    """
+    wire = flow.to_wire() if isinstance(flow, Flow) else flow
+    action = run_action(wire, payload, reuse=reuse, rerun_of=rerun_of, project_id=project_id, memo=memo)
+    return await client.start_workflow(
+        WORKFLOW_TYPE, action.arg, id=workflow_id or new_workflow_id(wire["id"]), task_queue=task_queue,
+        search_attributes=action.search_attributes, **action.options(), **start_options)
 
 
 def run_error(record: dict[str, Any]) -> dict[str, Any] | None:

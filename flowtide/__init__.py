@@ -16,8 +16,9 @@ from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-__all__ = ["FlowHandle", "FlowValidationError", "RunFailed", "__version__", "create_worker", "run_flow",
-           "start_flow", "validate"]
+__all__ = ["FlowHandle", "FlowValidationError", "RunFailed", "__version__", "create_schedule", "create_worker",
+           "delete_schedule", "describe_schedule", "list_schedules", "pause_schedule", "run_flow", "start_flow",
+           "trigger_schedule", "unpause_schedule", "validate"]
 
 # public name -> the module that defines it
 _EXPORTS = {
@@ -28,10 +29,26 @@ _EXPORTS = {
     "start_flow": "flowtide.client.api",
     "validate": "flowtide.client.api",
     "FlowValidationError": "flowtide.workflows.errors",
+    "create_schedule": "flowtide.client.schedules",
+    "delete_schedule": "flowtide.client.schedules",
+    "describe_schedule": "flowtide.client.schedules",
+    "list_schedules": "flowtide.client.schedules",
+    "pause_schedule": "flowtide.client.schedules",
+    "trigger_schedule": "flowtide.client.schedules",
+    "unpause_schedule": "flowtide.client.schedules",
 }
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and editors only
     from flowtide.client.api import FlowHandle, RunFailed, create_worker, run_flow, start_flow, validate
+    from flowtide.client.schedules import (
+        create_schedule,
+        delete_schedule,
+        describe_schedule,
+        list_schedules,
+        pause_schedule,
+        trigger_schedule,
+        unpause_schedule,
+    )
     from flowtide.workflows.errors import FlowValidationError
 
 

@@ -16,6 +16,7 @@ from flowtide.activities import all_activities
 from flowtide.activities._netguard import close_pools
 from flowtide.workflows.interpreter import FlowWorkflow
 from flowtide.workflows.loop_workflow import FlowLoopWorkflow
+from flowtide.workflows.metrics import RunMetrics
 
 DEFAULT_TASK_QUEUE = "flowtide"
 # Pure, deterministic modules the sandbox may share between runs instead of re-importing them per run.
@@ -62,11 +63,14 @@ def build_worker(client: Client, task_queue: str | None = None, *, graceful_shut
         "unsandboxed_workflow_runner": runner if sandbox else UnsandboxedWorkflowRunner(),
         "graceful_shutdown_timeout": timedelta(seconds=grace),
         "max_concurrent_activities": slots,
+        "interceptors": [RunMetrics()],  # flowtide_runs_total{flow, status}; see workflows.metrics
     }
     sticky = os.environ.get("FLOWTIDE_STICKY_TIMEOUT_S")
     if sticky:
         kwargs["sticky_queue_schedule_to_start_timeout"] = timedelta(seconds=float(sticky))
+    extra = list(overrides.pop("interceptors", []))
     kwargs.update(overrides)
+    kwargs["interceptors"] += extra
     return Worker(client, **kwargs)
 
 

@@ -64,6 +64,8 @@ def _header(doc: Document, raw: dict[str, Any], base: str, default_id: str | Non
         doc.error(join_path(base, "id"), f"'{shown}' is not a valid flow id: use letters, digits, '-' and '_' "
                                          "(at most 128 characters)")
     version = raw.get("version", 1)
+    if isinstance(version, float) and version.is_integer() and abs(version) < 2**53:
+        version = int(version)  # JSON has one number type: 2.0 is the whole number 2 (as the JSON Schema says)
     if isinstance(version, bool) or not isinstance(version, int) or version < 1:
         doc.error(join_path(base, "version"), f"must be a whole number >= 1 (got {short(version)})")
         version = 1

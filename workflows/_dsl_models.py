@@ -8,9 +8,9 @@ interpreter reads, as a fresh copy each time.
 from __future__ import annotations
 
 import copy
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 from pydantic.alias_generators import to_camel
 
 from flowtide.workflows.errors import Problem
@@ -19,6 +19,14 @@ RetryModeName = Literal["smart", "aggressive", "rate-limits-only", "custom"]
 OnErrorAction = Literal["stop-workflow", "continue-workflow", "retry-step", "retry-workflow"]
 Execution = Literal["remote", "local"]
 Number = int | float
+
+
+def _whole(value: Any) -> Any:
+    """``3.0`` -> ``3``: JSON (and JSON Schema) has one number type, so a whole float is a whole number."""
+    return int(value) if isinstance(value, float) and value.is_integer() and abs(value) < 2**53 else value
+
+
+Whole = Annotated[int, BeforeValidator(_whole)]
 
 MAX_RETRIES = 100
 DAY_MS = 86_400_000
@@ -39,7 +47,7 @@ def _as_list(value: Any) -> Any:
 class RetryPolicy(_Model):
     """A step's (or the flow's default) ``retryPolicy``; unset keys fall back to the family defaults."""
 
-    max_retries: int | None = Field(None, ge=0, le=MAX_RETRIES)
+    max_retries: Whole | None = Field(None, ge=0, le=MAX_RETRIES)
     delay_ms: Number | None = Field(None, ge=0, le=DAY_MS)
     backoff_multiplier: Number | None = Field(None, ge=1, le=100)
     max_delay_ms: Number | None = Field(None, ge=0, le=7 * DAY_MS)
@@ -55,7 +63,7 @@ class OnError(_Model):
     """``onError``: what happens after a failure (once the retries are spent)."""
 
     action: OnErrorAction = "stop-workflow"
-    max_retries: int | None = Field(None, ge=0, le=MAX_RETRIES)
+    max_retries: Whole | None = Field(None, ge=0, le=MAX_RETRIES)
     next: str | None = None
 
     def to_wire(self) -> dict[str, Any]:
@@ -78,10 +86,10 @@ class Condition(_Model):
 class Limits(_Model):
     """``settings.limits`` (spec section 9)."""
 
-    output_bytes: int = Field(DEFAULT_LIMITS["outputBytes"], ge=1024, le=100_000_000)
-    http_response_bytes: int = Field(DEFAULT_LIMITS["httpResponseBytes"], ge=1024, le=100_000_000)
-    max_step_executions: int = Field(DEFAULT_LIMITS["maxStepExecutions"], ge=1, le=10_000_000)
-    loop_batch_size: int = Field(DEFAULT_LIMITS["loopBatchSize"], ge=1, le=10_000)
+    output_bytes: Whole = Field(DEFAULT_LIMITS["outputBytes"], ge=1024, le=100_000_000)
+    http_response_bytes: Whole = Field(DEFAULT_LIMITS["httpResponseBytes"], ge=1024, le=100_000_000)
+    max_step_executions: Whole = Field(DEFAULT_LIMITS["maxStepExecutions"], ge=1, le=10_000_000)
+    loop_batch_size: Whole = Field(DEFAULT_LIMITS["loopBatchSize"], ge=1, le=10_000)
 
 
 class Webhook(_Model):
@@ -121,7 +129,7 @@ class Step(_Model):
     skip_condition: Any = None
     retry_policy: RetryPolicy | None = None
     timeout: Number | None = Field(None, gt=0, le=YEAR_S)
-    run_limit: int | None = Field(None, ge=-1, le=10_000_000)
+    run_limit: Whole | None = Field(None, ge=-1, le=10_000_000)
     on_error: OnError | None = None
     next: list[str] | None = None
     condition: Condition | None = None
@@ -157,7 +165,7 @@ class Flow(_Model):
     """A validated flow. ``warnings`` are the non-fatal findings of validation."""
 
     id: str
-    version: int = Field(1, ge=1)
+    version: Whole = Field(1, ge=1)
     name: str | None = None
     description: str | None = None
     input_schema: dict[str, Any] | None = None

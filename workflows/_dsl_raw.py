@@ -140,12 +140,46 @@ def _flow_depth_exceeded(text: str) -> bool:
     return False
 
 
+_BOOL = "tag:yaml.org,2002:bool"
+
+
+class FlowLoader(yaml.SafeLoader):
+    """YAML as editors (YAML 1.2) read it: only true/false are booleans (``yes``, ``no``, ``on``, ``off`` stay
+    strings, as in the JSON Schema an editor checks against), and a key given twice in a mapping is an error
+    instead of the last one silently winning."""
+
+    yaml_implicit_resolvers = {
+        first: [(tag, rx) for tag, rx in resolvers if tag != _BOOL]
+        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == "tag:yaml.org,2002:merge":
+                continue  # merged (<<) keys may be overridden on purpose
+            key = self.construct_object(key_node)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    "while constructing a mapping", node.start_mark,
+                    f"duplicate key '{key}' (first given at line {seen[key] + 1})", key_node.start_mark)
+            seen[key] = key_node.start_mark.line
+        return super().construct_mapping(node, deep=deep)
+
+
+FlowLoader.add_implicit_resolver(_BOOL, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
+
+
+def yaml_load(text: str) -> Any:
+    """Parse YAML text with ``FlowLoader`` (flows and trigger payloads alike)."""
+    return yaml.load(text, Loader=FlowLoader)  # safe: FlowLoader is a SafeLoader
+
+
 def parse_yaml_text(text: str, source: str) -> Any:
-    """``yaml.safe_load`` with line/column errors as ``FlowValidationError``."""
+    """YAML 1.2-style parsing (``FlowLoader``) with line/column errors as ``FlowValidationError``."""
     if _flow_depth_exceeded(text):
         raise _syntax_error(source, f"the document nests deeper than {MAX_JSON_DEPTH} levels")
     try:
-        return yaml.safe_load(text)
+        return yaml_load(text)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f" at line {mark.line + 1} column {mark.column + 1}" if mark else ""

@@ -1,15 +1,18 @@
 """``flow_json_schema()``: a JSON Schema (Draft 2020-12) of flow documents in both spellings, for editors.
 
 It describes the shape (keys, types, kinds, nested blocks) so that editors can complete and check flows;
-``parse_flow`` checks more (ids, routing targets, templates, per-kind required input keys).
+retry policies, error handling, settings, limits and numeric bounds come from the same pydantic models
+``parse_flow`` validates with. ``parse_flow`` checks more (ids, routing targets, templates, per-kind input).
 """
 
 from __future__ import annotations
 
 import copy
-from typing import Any
+from typing import Any, get_args
 
-from flowtide.workflows._dsl_models import DEFAULT_LIMITS, MAX_RETRIES, YEAR_S
+from pydantic import BaseModel
+
+from flowtide.workflows._dsl_models import Flow, Limits, OnError, OnErrorAction, RetryPolicy, Settings, Step
 from flowtide.workflows._dsl_raw import FLOW_ID_RE, STEP_ID_RE
 from flowtide.workflows._dsl_steps import RESERVED_IDS
 from flowtide.workflows.kinds import ALIASES, KINDS
@@ -53,10 +56,8 @@ def _step() -> dict[str, Any]:
             "continueOnError": {"type": "boolean", "description": "absorb a failure (after retries) and go on"},
             "skipCondition": {"$ref": "#/$defs/condition"},
             "retryPolicy": _nullable({"$ref": "#/$defs/retryPolicy"}),
-            "timeout": _nullable({"type": "number", "exclusiveMinimum": 0, "maximum": YEAR_S,
-                                  "description": "seconds for one attempt"}),
-            "runLimit": _nullable({"type": "integer", "minimum": -1,
-                                   "description": "runs per execution; -1 = unlimited"}),
+            "timeout": {**_field(Step, "timeout"), "description": "seconds for one attempt"},
+            "runLimit": {**_field(Step, "runLimit"), "description": "runs per execution; -1 = unlimited"},
             "onError": _nullable({"$ref": "#/$defs/onError"}),
             "next": _nullable({"$ref": "#/$defs/targets"}),
             "condition": _nullable({"$ref": "#/$defs/routing"}),
@@ -72,17 +73,51 @@ def _step() -> dict[str, Any]:
     }
 
 
+_BOUNDS = {"ge": "minimum", "le": "maximum", "gt": "exclusiveMinimum", "lt": "exclusiveMaximum"}
+_REFS = {"#/$defs/RetryPolicy": "#/$defs/retryPolicy", "#/$defs/OnError": "#/$defs/onError",
+         "#/$defs/Limits": "#/$defs/limits"}
+
+
+def _clean(node: Any) -> Any:
+    """A pydantic schema as plain JSON Schema: bounds pydantic leaves as ``ge``/``le`` (on unions) renamed,
+    titles dropped, references pointed at this schema's names."""
+    if isinstance(node, list):
+        return [_clean(v) for v in node]
+    if not isinstance(node, dict):
+        return node
+    out: dict[str, Any] = {}
+    for key, value in node.items():
+        if key == "title" and isinstance(value, str):
+            continue
+        if key == "$ref":
+            out[key] = _REFS.get(value, value)
+            continue
+        out[str(_BOUNDS.get(key) or key)] = _clean(value)
+    return out
+
+
+def _model(model: type[BaseModel]) -> dict[str, Any]:
+    schema = model.model_json_schema(by_alias=True, ref_template="#/$defs/{model}")
+    schema.pop("$defs", None)
+    return dict(_clean(schema))
+
+
+def _field(model: type[BaseModel], name: str) -> dict[str, Any]:
+    """One field's schema, with the bounds the model validates (``Step`` is recursive: its own ``$defs``)."""
+    schema = model.model_json_schema(by_alias=True, ref_template="#/$defs/{model}")
+    props = schema["properties"] if "properties" in schema else schema["$defs"][model.__name__]["properties"]
+    return dict(_clean(props[name]))
+
+
 def _models() -> dict[str, Any]:
-    count = _nullable({"type": "integer", "minimum": 0, "maximum": MAX_RETRIES})
-    millis = _nullable({"type": "number", "minimum": 0})
-    actions = ["stop-workflow", "continue-workflow", "retry-step", "retry-workflow"]
+    """``$defs`` built from the models ``parse_flow`` validates with, so schema and validation agree."""
+    on_error = _model(OnError)
+    on_error.pop("description", None)
+    settings = _model(Settings)
+    settings["properties"]["limits"] = _nullable({"$ref": "#/$defs/limits"})
     return {
-        "retryPolicy": {"type": "object", "additionalProperties": False, "properties": {
-            "maxRetries": count, "delayMs": millis, "backoffMultiplier": _nullable({"type": "number", "minimum": 1}),
-            "maxDelayMs": millis, "mode": _nullable({"enum": ["smart", "aggressive", "rate-limits-only", "custom"]}),
-            "nonRetryableErrorCodes": _nullable({"type": "array", "items": {"type": "string"}})}},
-        "onError": {"anyOf": [{"enum": actions}, {"type": "object", "additionalProperties": False, "properties": {
-            "action": {"enum": actions}, "maxRetries": count, "next": _nullable({"type": "string"})}}]},
+        "retryPolicy": _model(RetryPolicy),
+        "onError": {"anyOf": [{"enum": list(get_args(OnErrorAction))}, on_error]},
         "routing": {"type": "object", "additionalProperties": False, "required": ["if"], "properties": {
             "if": {"$ref": "#/$defs/condition"}, "then": _nullable({"$ref": "#/$defs/targets"}),
             "else": _nullable({"$ref": "#/$defs/targets"})}},
@@ -90,14 +125,8 @@ def _models() -> dict[str, Any]:
                     "description": "step id(s); in condition.then/else also stop-workflow / continue-workflow"},
         "condition": {"description": "a JsonLogic object ({\"==\": [\"{{ a.b }}\", true]}) or an expression "
                                      "string (\"{{ a.b }} > 3 and {{ c }} != 'x'\")"},
-        "limits": {"type": "object", "additionalProperties": False, "properties": {
-            key: {"type": "integer", "minimum": 1, "default": value} for key, value in DEFAULT_LIMITS.items()}},
-        "settings": {"type": "object", "additionalProperties": False, "properties": {
-            "timeout": _nullable({"type": "number", "exclusiveMinimum": 0, "description": "seconds, whole run"}),
-            "retryPolicy": _nullable({"$ref": "#/$defs/retryPolicy"}),
-            "onError": _nullable({"$ref": "#/$defs/onError"}),
-            "strictTemplates": {"type": "boolean"}, "execution": {"enum": ["remote", "local"]},
-            "limits": _nullable({"$ref": "#/$defs/limits"})}},
+        "limits": _model(Limits),
+        "settings": settings,
     }
 
 
@@ -119,7 +148,7 @@ def flow_json_schema() -> dict[str, Any]:
                 "flow": {"type": "object", "additionalProperties": False, "required": ["id", "steps"], "properties": {
                     "$schema": {"type": "string"},
                     "id": {"type": "string", "pattern": f"^{FLOW_ID_RE.pattern}$"},
-                    "version": {"type": "integer", "minimum": 1},
+                    "version": _field(Flow, "version"),
                     "name": _nullable({"type": "string"}), "description": _nullable({"type": "string"}),
                     "input": _nullable({"type": "object", "description": "JSON Schema of the trigger payload"}),
                     "settings": _nullable({"$ref": "#/$defs/settings"}),

@@ -101,5 +101,5 @@ async def test_a_namespace_without_the_search_attributes_is_one_clear_error(clie
         if "not found" not in err:
             break
         await asyncio.sleep(0.5)
-    assert code == 3, err
+    assert code == 2, err  # a refusal (INVALID_ARGUMENT), not "unreachable" (3)
     assert "search attribute" in err and "docs/operations.md" in err and "Traceback" not in err

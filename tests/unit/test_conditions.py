@@ -54,6 +54,15 @@ LOGIC_CASES: dict[str, list[tuple[Any, bool]]] = {
     "min": [({"==": [{"min": [3, "{{ initial.n }}", 9]}, 3]}, True)],
     "max": [({"==": [{"max": [3, "{{ initial.n }}", 9]}, 9]}, True)],
     "merge": [({"in": ["b", {"merge": [["a"], "{{ initial.tags }}"]}]}, True)],
+    "substr": [({"==": [{"substr": ["{{ initial.s }}", 1, 3]}, "ell"]}, True)],
+    "map": [({"in": ["A", {"map": ["{{ initial.tags }}", {"cat": [{"var": ""}, "!"]}]}]}, False)],
+    "filter": [({"filter": ["{{ initial.tags }}", {"==": [{"var": ""}, "b"]}]}, True)],
+    "reduce": [({"==": [{"reduce": ["{{ initial.tags }}", {"cat": [{"var": "accumulator"}, {"var": "current"}]},
+                                    ""]}, "ab"]}, True)],
+    "all": [({"all": ["{{ initial.tags }}", {"var": ""}]}, True), ({"all": [[], True]}, False)],
+    "some": [({"some": ["{{ initial.tags }}", {"==": [{"var": ""}, "b"]}]}, True)],
+    "none": [({"none": ["{{ initial.tags }}", {"==": [{"var": ""}, "z"]}]}, True)],
+    "log": [({"log": "{{ initial.n }}"}, True)],
 }
 
 

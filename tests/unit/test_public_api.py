@@ -19,7 +19,10 @@ GRAPH = {"id": "graph-hello", "steps": [
 
 def test_every_exported_name_exists_and_all_is_exact() -> None:
     assert sorted(flowtide.__all__) == sorted(["FlowHandle", "FlowValidationError", "RunFailed", "__version__",
-                                               "create_worker", "run_flow", "start_flow", "validate"])
+                                               "create_worker", "run_flow", "start_flow", "validate",
+                                               "create_schedule", "delete_schedule", "describe_schedule",
+                                               "list_schedules", "pause_schedule", "trigger_schedule",
+                                               "unpause_schedule"])
     for name in flowtide.__all__:
         assert getattr(flowtide, name) is not None, name
     assert issubclass(flowtide.RunFailed, Exception)
