@@ -400,7 +400,7 @@ class FlowWorkflow:
         task = activity_task(kind.name, inp, step_id=step["id"], title=step.get("title"), timeout=timeout,
                              retry=settings.to_dict(), run_id=self.info["runId"],
                              workflow_id=self.info["workflowId"], iteration=frame.iteration,
-                             limits=self.settings.get("limits"))
+                             limits=self.settings.get("limits"), connection=step.get("connection"))
         policy = temporal_policy(settings, max_attempts_cap=cap)
         common: dict[str, Any] = {"start_to_close_timeout": timedelta(seconds=timeout + TIMEOUT_SLACK_S),
                                   "retry_policy": policy, "summary": (step.get("title") or step["id"])[:200]}

@@ -1,0 +1,157 @@
+"""OAuth2 access tokens of connections: refreshed before expiry and after a 401, one refresh at a time.
+
+One refresh at a time per connection: an ``asyncio.Lock`` per connection within a worker process (so that
+one task, not twenty threads, waits for the others), then across processes an ``fcntl`` lock file beside
+the SQLite database, or on PostgreSQL the connection's row locked with ``SELECT ... FOR UPDATE`` (which
+also covers several machines). Whoever gets the lock re-reads the row first: a token that another step
+refreshed meanwhile is used as it is. The token request itself is Authlib's (refresh-token or
+client-credentials grant, client secret sent as HTTP Basic).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import hashlib
+import time
+import weakref
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import structlog
+from authlib.integrations.httpx_client import OAuth2Client, OAuthError
+
+from flowtide.client.service.connections import Conn, Connections
+from flowtide.workflows.errors import StepFailure
+
+log = structlog.get_logger("flowtide.connections")
+
+EARLY_S = 60.0  # refresh this long before the expiry: a token must not expire in flight
+TOKEN_TIMEOUT_S = 30.0
+LOCK_WAIT_S = 120.0
+TRANSIENT = frozenset({"temporarily_unavailable", "server_error", "slow_down"})  # other OAuth errors: refused
+_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, asyncio.Lock]] = weakref.WeakKeyDictionary()
+
+
+def valid_token(c: Conn, stale: str | None = None) -> str | None:
+    """The stored access token when it is not ``stale`` (refused by the API) and not about to expire."""
+    token = c.secret.get("accessToken")
+    if not token or token == stale:
+        return None
+    if c.expires_at is not None and c.expires_at - timedelta(seconds=EARLY_S) <= datetime.now(UTC):
+        return None
+    return str(token)
+
+
+def reauthorization(c: Conn) -> StepFailure:
+    """The step failure of a connection whose refresh was refused."""
+    return StepFailure("AUTH_REAUTHORIZATION_REQUIRED",
+                       f"connection '{c.name}' needs reauthorization: {c.reason or 'its token was refused'} "
+                       f"(flowtide connections reconnect {c.name} ..., then flowtide rerun RUN --from-failed)",
+                       provider_status=401, retryable=False)
+
+
+async def access_token(conns: Connections, c: Conn, stale: str | None = None) -> str:
+    """A usable access token for the oauth2 connection ``c``, refreshing it when needed (see module doc).
+
+    Raises:
+        StepFailure: ``AUTH_REAUTHORIZATION_REQUIRED`` when the refresh is refused (the connection is then
+            in state ``error``), ``HTTP_*`` when the token endpoint cannot be reached or fails.
+    """
+    if c.state == "error":
+        raise reauthorization(c)
+    token = valid_token(c, stale)
+    if token:
+        return token
+    locks = _locks.setdefault(asyncio.get_running_loop(), {})
+    async with locks.setdefault(c.name, asyncio.Lock()):
+        token, refused = await asyncio.to_thread(_refresh_locked, conns, c.name, stale)
+    if refused is not None:
+        log.warning("connection.reauthorization_required", connection=c.name, reason=refused.reason,
+                    at=datetime.now(UTC).isoformat())
+        raise reauthorization(refused)
+    c.secret["accessToken"] = token
+    return str(token)
+
+
+def _refresh_locked(conns: Connections, name: str, stale: str | None) -> tuple[str, Conn | None]:
+    """``(token, None)``, or ``("", conn)`` when the refresh was refused (then the row says why)."""
+    with _file_lock(conns, name), conns.store.engine.begin() as db:
+        c = conns.get(name, conn=db, for_update=True)
+        if c is None:
+            raise StepFailure("AUTH_MISSING", f"No connection named '{name}' is attached to this step "
+                              "(it was removed)", retryable=False)
+        if c.state == "error":
+            return "", c
+        token = valid_token(c, stale)
+        if token:
+            return token, None  # another step refreshed it while we waited
+        try:
+            answer = _grant(c)
+        except OAuthError as exc:
+            if exc.error in TRANSIENT:
+                raise StepFailure("HTTP_SERVER_ERROR", f"the token endpoint of connection '{name}' answered "
+                                  f"{exc.error}", provider_status=503) from None
+            said = f"{exc.error} ({exc.description})" if exc.description else str(exc.error)
+            for value in c.secret_values():  # the server's words could echo a credential: never stored
+                said = said.replace(value, "***")
+            c.state, c.reason = "error", f"token refresh refused: {said}"
+            conns.mark_error(name, c.reason, conn=db)
+            return "", c
+        c.secret["accessToken"] = str(answer["access_token"])
+        if answer.get("refresh_token"):
+            c.secret["refreshToken"] = str(answer["refresh_token"])  # the server rotates it
+        expires = answer.get("expires_at")
+        conns.save_token(db, c, datetime.fromtimestamp(float(expires), UTC) if expires else None)
+        return c.secret["accessToken"], None
+
+
+def _grant(c: Conn) -> dict[str, Any]:
+    """One token request (Authlib): the refresh-token grant when there is a refresh token, else client credentials."""
+    scope = " ".join(c.config.get("scopes") or []) or None
+    url = str(c.config["tokenUrl"])
+    try:
+        with OAuth2Client(client_id=c.config["clientId"], client_secret=c.secret["clientSecret"], scope=scope,
+                          timeout=TOKEN_TIMEOUT_S) as client:
+            if c.secret.get("refreshToken"):
+                return dict(client.refresh_token(url, refresh_token=c.secret["refreshToken"]))
+            return dict(client.fetch_token(url, grant_type="client_credentials"))
+    except httpx.HTTPStatusError as exc:
+        raise StepFailure("HTTP_SERVER_ERROR", f"the token endpoint of connection '{c.name}' answered "
+                          f"{exc.response.status_code}", provider_status=exc.response.status_code) from None
+    except httpx.TimeoutException:
+        raise StepFailure("HTTP_TIMEOUT", f"the token endpoint of connection '{c.name}' timed out") from None
+    except httpx.HTTPError as exc:
+        raise StepFailure("HTTP_CONNECTION_FAILED", f"the token endpoint of connection '{c.name}' cannot be "
+                          f"reached: {type(exc).__name__}") from None
+
+
+@contextlib.contextmanager
+def _file_lock(conns: Connections, name: str) -> Iterator[None]:
+    """An exclusive lock file per connection beside a SQLite database (PostgreSQL locks the row instead)."""
+    db = conns.store.engine.url.database
+    if conns.store.engine.dialect.name != "sqlite" or not db or db == ":memory:":
+        yield
+        return
+    folder = Path(db).resolve().parent / ".connection-locks"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / (hashlib.sha256(name.encode()).hexdigest()[:24] + ".lock")
+    with open(path, "a+") as fh:
+        deadline = time.monotonic() + LOCK_WAIT_S
+        while True:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise StepFailure("HTTP_TIMEOUT", f"waited {LOCK_WAIT_S:g}s for another refresh of "
+                                      f"connection '{name}'") from None
+                time.sleep(0.02)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
