@@ -4,8 +4,9 @@ One refresh at a time per connection: an ``asyncio.Lock`` per connection within 
 one task, not twenty threads, waits for the others), then across processes an ``fcntl`` lock file beside
 the SQLite database, or on PostgreSQL the connection's row locked with ``SELECT ... FOR UPDATE`` (which
 also covers several machines). Whoever gets the lock re-reads the row first: a token that another step
-refreshed meanwhile is used as it is. The token request itself is Authlib's (refresh-token or
-client-credentials grant, client secret sent as HTTP Basic).
+refreshed meanwhile is used as it is. For the token request (refresh-token or client-credentials grant)
+Authlib's protocol helpers build the form and read the answer and httpx sends it (Authlib's own httpx
+client is deprecated in favour of an ``httpx2`` package that this project does not use).
 """
 
 from __future__ import annotations
@@ -20,10 +21,12 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import structlog
-from authlib.integrations.httpx_client import OAuth2Client, OAuthError
+from authlib.oauth2.rfc6749.parameters import prepare_token_request
+from authlib.oauth2.rfc6749.wrappers import OAuth2Token
 
 from flowtide.client.service.connections import Conn, Connections
 from flowtide.workflows.errors import StepFailure
@@ -92,7 +95,7 @@ def _refresh_locked(conns: Connections, name: str, stale: str | None) -> tuple[s
             return token, None  # another step refreshed it while we waited
         try:
             answer = _grant(c)
-        except OAuthError as exc:
+        except TokenRefused as exc:
             if exc.error in TRANSIENT:
                 raise StepFailure("HTTP_SERVER_ERROR", f"the token endpoint of connection '{name}' answered "
                                   f"{exc.error}", provider_status=503) from None
@@ -110,24 +113,45 @@ def _refresh_locked(conns: Connections, name: str, stale: str | None) -> tuple[s
         return c.secret["accessToken"], None
 
 
+class TokenRefused(Exception):  # noqa: N818 - what the authorization server said, not a bug
+    """The token endpoint answered an OAuth2 error (``invalid_grant``, ``invalid_client``, ...)."""
+
+    def __init__(self, error: str, description: str | None) -> None:
+        super().__init__(error)
+        self.error, self.description = error, description
+
+
 def _grant(c: Conn) -> dict[str, Any]:
-    """One token request (Authlib): the refresh-token grant when there is a refresh token, else client credentials."""
+    """One token request: the refresh-token grant when there is a refresh token, else client credentials.
+
+    Authlib builds the form and reads the answer (``expires_at`` from ``expires_in``); httpx sends it, with
+    the client authenticated by HTTP Basic (RFC 6749 2.3.1: both parts form-encoded first).
+    """
     scope = " ".join(c.config.get("scopes") or []) or None
-    url = str(c.config["tokenUrl"])
+    if c.secret.get("refreshToken"):
+        body = prepare_token_request("refresh_token", refresh_token=c.secret["refreshToken"], scope=scope)
+    else:
+        body = prepare_token_request("client_credentials", scope=scope)
+    auth = (quote(str(c.config["clientId"]), safe=""), quote(str(c.secret["clientSecret"]), safe=""))
+    where = f"the token endpoint of connection '{c.name}'"
     try:
-        with OAuth2Client(client_id=c.config["clientId"], client_secret=c.secret["clientSecret"], scope=scope,
-                          timeout=TOKEN_TIMEOUT_S) as client:
-            if c.secret.get("refreshToken"):
-                return dict(client.refresh_token(url, refresh_token=c.secret["refreshToken"]))
-            return dict(client.fetch_token(url, grant_type="client_credentials"))
-    except httpx.HTTPStatusError as exc:
-        raise StepFailure("HTTP_SERVER_ERROR", f"the token endpoint of connection '{c.name}' answered "
-                          f"{exc.response.status_code}", provider_status=exc.response.status_code) from None
+        response = httpx.post(str(c.config["tokenUrl"]), content=body, auth=auth, timeout=TOKEN_TIMEOUT_S,
+                              headers={"Content-Type": "application/x-www-form-urlencoded",
+                                       "Accept": "application/json"})
     except httpx.TimeoutException:
-        raise StepFailure("HTTP_TIMEOUT", f"the token endpoint of connection '{c.name}' timed out") from None
+        raise StepFailure("HTTP_TIMEOUT", f"{where} timed out") from None
     except httpx.HTTPError as exc:
-        raise StepFailure("HTTP_CONNECTION_FAILED", f"the token endpoint of connection '{c.name}' cannot be "
-                          f"reached: {type(exc).__name__}") from None
+        raise StepFailure("HTTP_CONNECTION_FAILED", f"{where} cannot be reached: {type(exc).__name__}") from None
+    try:
+        data = response.json()
+    except ValueError:
+        data = None
+    if response.status_code >= 500 or not isinstance(data, dict):
+        raise StepFailure("HTTP_SERVER_ERROR", f"{where} answered {response.status_code} without a token",
+                          provider_status=response.status_code)
+    if "error" in data or "access_token" not in data:
+        raise TokenRefused(str(data.get("error") or "no access_token"), data.get("error_description"))
+    return dict(OAuth2Token.from_dict(data))
 
 
 @contextlib.contextmanager

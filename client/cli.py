@@ -308,6 +308,7 @@ def build_parser() -> argparse.ArgumentParser:
     from flowtide.client.cli_runs import register  # imported here: it builds on this module's helpers
     register(sub)
     __import__("flowtide.client.cli_service", fromlist=["register"]).register(sub)
+    __import__("flowtide.client.cli_connections", fromlist=["register"]).register(sub)
     return p
 
 

@@ -69,6 +69,12 @@ def split_values(kind: str, values: dict[str, Any]) -> tuple[dict[str, Any], dic
     unknown = sorted(k for k, v in values.items() if v is not None and k not in required + optional)
     if unknown:
         raise StoreError(f"a {kind} connection has no {', '.join(unknown)}")
+    if isinstance(values.get("scopes"), str):
+        values = dict(values, scopes=values["scopes"].split())
+    wrong = [k for k, v in values.items() if v is not None and not (
+        isinstance(v, str) or (k == "scopes" and isinstance(v, list) and all(isinstance(s, str) for s in v)))]
+    if wrong:
+        raise StoreError(f"{', '.join(sorted(wrong))}: must be a string (scopes: a list of strings)")
     if kind == "oauth2" and not str(values["tokenUrl"]).startswith(("https://", "http://")):
         raise StoreError("tokenUrl must be an http(s) URL")
     config: dict[str, Any] = {}
