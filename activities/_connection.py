@@ -29,11 +29,19 @@ def _connections(url: str | None) -> Connections:
 
 
 def _load(name: str) -> Conn:
+    from sqlalchemy.exc import DBAPIError
+
     from flowtide.client.service.secretbox import SecretKeyError
     try:
         c = _connections_of().get(name)
     except SecretKeyError as exc:
         raise StepFailure("AUTH_MISSING", f"connection '{name}' cannot be read on this worker: {exc}",
+                          retryable=False) from None
+    except DBAPIError as exc:
+        if "connections" not in str(exc.orig):
+            raise  # the database is unreachable: the family's mapper decides (a retry may help)
+        raise StepFailure("AUTH_MISSING", f"connection '{name}' cannot be read: the service database has no "
+                          "connections table (run any flowtide admin command once to migrate it)",
                           retryable=False) from None
     if c is None:
         raise StepFailure("AUTH_MISSING", f"No connection named '{name}' is attached to this step "

@@ -142,6 +142,7 @@ class Connections:
         return self.show(name) or {}
 
     def remove(self, name: str, project: str | None = None) -> None:
+        """Delete the connection; StoreError when there is none (within ``project``'s view)."""
         with self.store.engine.begin() as conn:
             done = conn.execute(_scope(delete(connections).where(connections.c.name == name), project)).rowcount
         if not done:
@@ -154,6 +155,7 @@ class Connections:
         return [_public(r) for r in rows]
 
     def show(self, name: str, project: str | None = None) -> dict[str, Any] | None:
+        """One connection without its secrets, or None."""
         with self.store.engine.connect() as conn:
             row = conn.execute(_scope(select(connections).where(connections.c.name == name), project)
                                ).mappings().first()

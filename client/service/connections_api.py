@@ -56,6 +56,7 @@ async def _found(conns: Connections, name: str, project: str) -> None:
 
 @endpoint
 async def list_connections(request: Request) -> Response:
+    """``GET /v1/connections``: the caller's project's and the database-wide connections."""
     conns, project = await _begin(request)
     return ok({"connections": await _call(conns.list, project)})
 
@@ -77,6 +78,7 @@ async def add_connection(request: Request) -> Response:
 
 @endpoint
 async def get_connection(request: Request) -> Response:
+    """``GET /v1/connections/{name}``."""
     conns, project = await _begin(request)
     shown = await _call(conns.show, request.path_params["name"], project)
     if shown is None:
@@ -86,6 +88,7 @@ async def get_connection(request: Request) -> Response:
 
 @endpoint
 async def remove_connection(request: Request) -> Response:
+    """``DELETE /v1/connections/{name}``: 204."""
     conns, project = await _begin(request)
     await _found(conns, request.path_params["name"], project)
     await _call(conns.remove, request.path_params["name"], project)

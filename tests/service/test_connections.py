@@ -109,6 +109,24 @@ def test_one_refresh_for_callers_without_a_shared_process_lock(conns: Connection
     assert {token for token, refused in answers} == {world.issued[0]}
 
 
+def test_one_refresh_for_three_worker_processes(tmp_path: Path, secret_key: str) -> None:
+    import multiprocessing
+
+    from tests.support.oauth_server import tokens_in_a_process
+    url = f"sqlite:///{tmp_path / 'flowtide.db'}"
+    store = Store(url)
+    store.migrate()
+    with OAuthWorld() as world:
+        world.delay_s = 1.0  # long enough for the other processes to be waiting on the lock file
+        Connections(store).add("crm", "oauth2", {"tokenUrl": world.url + "/token", "clientId": world.client_id,
+                                                 "clientSecret": world.client_secret,
+                                                 "refreshToken": world.refresh_token})
+        with multiprocessing.get_context("spawn").Pool(3) as pool:
+            got = pool.starmap(tokens_in_a_process, [(url, secret_key, "crm", 7)] * 3)
+    assert world.grants == ["refresh_token"]
+    assert {t for tokens in got for t in tokens} == {world.issued[0]}
+
+
 async def test_rest_connections_are_admin_only_and_never_show_secrets(
         api: Any, http: Any, secret_key: str) -> None:
     secret = "sk-" + secrets.token_hex(12)

@@ -106,3 +106,25 @@ def _handler(world: OAuthWorld) -> type[BaseHTTPRequestHandler]:
             self._answer(200, {"ok": True, "authorization": auth})
 
     return Handler
+
+
+def tokens_in_a_process(database_url: str, secret_key: str, name: str, steps: int) -> list[str]:
+    """What ``steps`` concurrent steps of one worker process get from ``access_token`` (run in a child process)."""
+    import asyncio
+    import os
+
+    os.environ["FLOWTIDE_SECRET_KEY"] = secret_key
+    from flowtide.activities._oauth import access_token
+    from flowtide.client.service.connections import Connections
+    from flowtide.client.service.store import Store
+    conns = Connections(Store(database_url))
+
+    async def one() -> str:
+        c = conns.get(name)
+        assert c is not None
+        return await access_token(conns, c)
+
+    async def all_steps() -> list[str]:
+        return list(await asyncio.gather(*(one() for _ in range(steps))))
+
+    return asyncio.run(all_steps())
