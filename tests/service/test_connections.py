@@ -51,6 +51,32 @@ def _database(pg_url: str) -> str:
     return name
 
 
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_migration_0002_upgrades_a_0001_database(backend: str, request: pytest.FixtureRequest,
+                                                tmp_path: Path) -> None:
+    from alembic import command
+    from alembic.config import Config
+    if backend == "sqlite":
+        url = f"sqlite:///{tmp_path / 'old.db'}"
+    else:
+        base = request.getfixturevalue("pg_url")
+        url = base.rsplit("/", 1)[0] + "/" + _database(base)
+    store = Store(url)
+    cfg = Config()
+    import flowtide.client.service.store as store_module
+    cfg.set_main_option("script_location", str(Path(store_module.__file__).parent / "migrations"))
+    with store.engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0001")
+    store.create_project("kept")
+    store.migrate()
+    with store.engine.connect() as conn:
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0002"
+    assert [p["id"] for p in store.list_projects()] == ["kept"]
+    Connections(store).add("crm", "bearer", {"token": "t"})
+    assert [c["name"] for c in Connections(store).list()] == ["crm"]
+
+
 def test_sealed_at_rest_opened_with_the_key_only(conns: Connections, monkeypatch: pytest.MonkeyPatch) -> None:
     values = {"bearer": {"token": "tok-" + secrets.token_hex(8)},
               "basic": {"username": "ann", "password": "pw-" + secrets.token_hex(8)},
