@@ -58,16 +58,19 @@ def _basic(c: Conn) -> str:
     return base64.b64encode(f"{c.config['username']}:{c.secret['password']}".encode()).decode("ascii")
 
 
+def auth_headers(c: Conn, token: str | None) -> dict[str, str]:
+    """The HTTP header(s) that carry connection ``c`` (``token``: an oauth2 connection's access token)."""
+    if c.kind == "api-key":
+        return {str(c.config["header"]): str(c.secret["value"])}
+    if c.kind == "basic":
+        return {"Authorization": f"Basic {_basic(c)}"}
+    return {"Authorization": f"Bearer {token or c.secret['token']}"}
+
+
 def _http(c: Conn, token: str | None, inp: dict[str, Any]) -> dict[str, Any]:
     headers = {k: v for k, v in dict(inp.get("headers") or {}).items() if k.lower() != "authorization"}
-    if c.kind == "api-key":
-        headers[str(c.config["header"])] = c.secret["value"]
-    elif c.kind == "basic":
-        headers["Authorization"] = f"Basic {_basic(c)}"
-    else:
-        headers["Authorization"] = f"Bearer {token or c.secret['token']}"
     out = {k: v for k, v in inp.items() if k != "auth"}  # the connection replaces any auth of the input
-    out["headers"] = headers
+    out["headers"] = {**headers, **auth_headers(c, token)}
     return out
 
 

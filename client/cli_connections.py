@@ -95,9 +95,8 @@ def _test(conns: Any, name: str, url: str | None) -> int:
 def _call(c: Any, token: str | None, url: str) -> int:
     import httpx
 
-    from flowtide.activities._connection import _http
-    headers = _http(c, token, {"headers": {}})["headers"]
-    status = httpx.get(url, headers=headers, timeout=30).status_code
+    from flowtide.activities._connection import auth_headers
+    status = httpx.get(url, headers=auth_headers(c, token), timeout=30).status_code
     print(f"GET {url}: {status}")
     return 0 if status < 400 else 1
 

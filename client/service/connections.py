@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -45,7 +45,6 @@ class Conn:
     state: str = "ok"
     reason: str | None = None
     expires_at: datetime | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def secret_values(self) -> list[str]:
         """Every credential value, for redaction."""
