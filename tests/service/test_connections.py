@@ -135,6 +135,25 @@ def test_one_refresh_for_callers_without_a_shared_process_lock(conns: Connection
     assert {token for token, refused in answers} == {world.issued[0]}
 
 
+async def test_client_credentials_grant_with_scopes_and_a_refused_client(conns: Connections) -> None:
+    from flowtide.activities._oauth import access_token
+    from flowtide.workflows.errors import StepFailure
+    with OAuthWorld() as world:
+        conns.add("svc", "oauth2", {"tokenUrl": world.url + "/token", "clientId": world.client_id,
+                                    "clientSecret": world.client_secret, "scopes": ["read", "write"]})
+        c = conns.get("svc")
+        assert c is not None and c.config["grant"] == "client_credentials"
+        assert await access_token(conns, c) == world.issued[0]
+        assert world.forms == [{"grant_type": "client_credentials", "scope": "read write"}]
+        conns.reconnect("svc", {"clientSecret": "wrong"})
+        c = conns.get("svc")
+        assert c is not None
+        with pytest.raises(StepFailure) as info:
+            await access_token(conns, c)
+    assert info.value.code == "AUTH_REAUTHORIZATION_REQUIRED" and "invalid_client" in info.value.message
+    assert (conns.show("svc") or {})["state"] == "error"
+
+
 def test_one_refresh_for_three_worker_processes(tmp_path: Path, secret_key: str) -> None:
     import multiprocessing
 

@@ -32,6 +32,7 @@ class OAuthWorld:
         self.tokens: dict[str, float] = {}  # access token -> expiry (monotonic)
         self.issued: list[str] = []
         self.grants: list[str] = []
+        self.forms: list[dict[str, str]] = []  # every token request's form (grant, scope, refresh token)
         self.lock = threading.Lock()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         self.server.daemon_threads = True
@@ -49,6 +50,7 @@ class OAuthWorld:
         grant = form.get("grant_type", "")
         with self.lock:
             self.grants.append(grant)
+            self.forms.append(form)
         time.sleep(self.delay_s)
         if grant == "refresh_token" and (self.refused or form.get("refresh_token") != self.refresh_token):
             return 400, {"error": "invalid_grant", "error_description": "the refresh token was revoked"}
