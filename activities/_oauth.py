@@ -31,8 +31,6 @@ from authlib.oauth2.rfc6749.wrappers import OAuth2Token
 from flowtide.client.service.connections import Conn, Connections
 from flowtide.workflows.errors import StepFailure
 
-log = structlog.get_logger("flowtide.connections")
-
 EARLY_S = 60.0  # refresh this long before the expiry: a token must not expire in flight
 TOKEN_TIMEOUT_S = 30.0
 LOCK_WAIT_S = 120.0
@@ -74,11 +72,20 @@ async def access_token(conns: Connections, c: Conn, stale: str | None = None) ->
     async with locks.setdefault(c.name, asyncio.Lock()):
         token, refused = await asyncio.to_thread(_refresh_locked, conns, c.name, stale)
     if refused is not None:
-        log.warning("connection.reauthorization_required", connection=c.name, reason=refused.reason,
-                    at=datetime.now(UTC).isoformat())
+        _alert(refused)
         raise reauthorization(refused)
     c.secret["accessToken"] = token
     return str(token)
+
+
+def _alert(c: Conn) -> None:
+    """The reauthorization alert: one structured log event (no credential in it) for whoever watches logs."""
+    # A logger of the configuration in force now (a cached one may hold a stream closed since), and a
+    # broken log sink must not turn the step's clear failure into another one.
+    with contextlib.suppress(ValueError, OSError):
+        structlog.get_logger("flowtide.connections").warning(
+            "connection.reauthorization_required", connection=c.name, reason=c.reason,
+            at=datetime.now(UTC).isoformat())
 
 
 def _refresh_locked(conns: Connections, name: str, stale: str | None) -> tuple[str, Conn | None]:
