@@ -65,12 +65,11 @@ async def test_oauth2_connection_lifecycle(client: Any, task_queue: str, worker:
         return code, out, err
 
     with OAuthWorld() as world:
-        world.delay_s = 0.3  # the twenty steps all find no token while the one refresh is under way
         code, _, err = await cli("connections", "add", "crm", "--kind", "oauth2", "--token-url",
                                       world.url + "/token", "--client-id", world.client_id, "--client-secret",
                                       world.client_secret, "--refresh-token", world.refresh_token, "--scope", "read")
         assert code == 0, err
-        world.delay_s = 0.3
+        world.delay_s = 0.3  # the twenty steps all find no token while the one refresh is under way
         fan, fan_handle = await run(client, task_queue, api_flow(world.url, 20))
         assert fan["status"] == "completed", fan.get("errors")
         assert world.grants == ["refresh_token"]  # 20 concurrent steps, exactly one refresh
