@@ -70,10 +70,12 @@ async def test_oauth2_connection_lifecycle(client: Any, task_queue: str, worker:
                                       world.client_secret, "--refresh-token", world.refresh_token, "--scope", "read")
         assert code == 0, err
         world.delay_s = 0.3  # the twenty steps all find no token while the one refresh is under way
+        world.api_delay_s = 0.3
         fan, fan_handle = await run(client, task_queue, api_flow(world.url, 20))
         assert fan["status"] == "completed", fan.get("errors")
         assert world.grants == ["refresh_token"]  # 20 concurrent steps, exactly one refresh
-        world.delay_s = 0.0
+        assert world.max_in_flight >= 10, world.max_in_flight  # the steps did run at the same time
+        world.delay_s = world.api_delay_s = 0.0
 
         world.revoke()  # the API now refuses the stored token: 401, one refresh, the request sent again
         rec, h401 = await run(client, task_queue, api_flow(world.url))

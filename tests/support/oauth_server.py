@@ -29,6 +29,8 @@ class OAuthWorld:
         self.expires_in = 3600
         self.delay_s = 0.0  # a slow token endpoint makes concurrent steps overlap
         self.refused = False
+        self.api_delay_s = 0.0  # a slow API shows how many steps call it at once (max_in_flight)
+        self.in_flight = self.max_in_flight = 0
         self.tokens: dict[str, float] = {}  # access token -> expiry (monotonic)
         self.issued: list[str] = []
         self.grants: list[str] = []
@@ -102,6 +104,12 @@ def _handler(world: OAuthWorld) -> type[BaseHTTPRequestHandler]:
 
         def do_GET(self) -> None:
             auth = self.headers.get("Authorization", "")
+            with world.lock:
+                world.in_flight += 1
+                world.max_in_flight = max(world.max_in_flight, world.in_flight)
+            time.sleep(world.api_delay_s)
+            with world.lock:
+                world.in_flight -= 1
             if not world.live(auth):
                 self._answer(401, {"error": "invalid_token", "sent": auth})
                 return
