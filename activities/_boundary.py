@@ -7,7 +7,7 @@ it returns, and raises ``ApplicationError(type=<code>)`` with the retry decision
 Task (activity input, built by the interpreter)::
 
     {"stepId", "stepType", "title", "input", "timeout", "retry": RetrySettings.to_dict(),
-     "runId", "workflowId", "iteration", "limits": {"outputBytes": ...}}
+     "runId", "workflowId", "iteration", "limits": {"outputBytes": ...}, "connection"?: NAME}
 
 Result on success: ``{"output", "warnings": [error records], "console": [lines], "attempt"}``.
 On failure: ``ApplicationError(message, record, output, console, type=code, non_retryable=...)``.
@@ -30,6 +30,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
 from flowtide.activities import metrics
+from flowtide.activities._connection import with_connection
 from flowtide.workflows.errors import StepFailure, failure_to_record, wire_text
 from flowtide.workflows.retry import RetrySettings, is_retryable
 
@@ -169,7 +170,8 @@ async def execute(kind: str, impl: StepImpl, mapper: Mapper, task: dict[str, Any
     output: Any = None
     try:
         inp = resolve_secrets(task.get("input") or {}, ctx.secrets, task.get("secretNonce"))
-        work = asyncio.ensure_future(_guarded(impl, inp, ctx))
+        step = with_connection(impl, task["connection"]) if task.get("connection") else impl
+        work = asyncio.ensure_future(_guarded(step, inp, ctx))
         beat = asyncio.ensure_future(_heartbeat_while(work)) if info.heartbeat_timeout else None
         try:
             result = await asyncio.wait_for(work, timeout=ctx.timeout_s)

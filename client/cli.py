@@ -85,6 +85,8 @@ def build_parser() -> argparse.ArgumentParser:
     register_tools(sub)
     from flowtide.client.cli_service import register as register_service  # stdlib only at import: --help stays fast
     register_service(sub)
+    from flowtide.client.cli_connections import register as register_connections
+    register_connections(sub)
     return p
 
 

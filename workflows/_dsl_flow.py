@@ -131,7 +131,7 @@ def _step_from_wire(step: Any) -> Any:
         return step
     out: dict[str, Any] = {"stepId": step.get("id"), "stepType": step.get("kind")}
     for key in ("title", "continueOnError", "skipCondition", "retryPolicy", "timeout", "runLimit", "onError",
-                "next", "condition", "execution"):
+                "next", "condition", "execution", "connection"):
         value = step.get(key)
         if value is not None and value is not False:
             out[key] = value

@@ -134,6 +134,8 @@ class Step(_Model):
     next: list[str] | None = None
     condition: Condition | None = None
     execution: Execution | None = None
+    # A literal name, never a template: which credential a step uses is decided by the flow, not by data.
+    connection: str | None = Field(None, pattern=r"^[A-Za-z][A-Za-z0-9_.-]{0,99}$")
 
     _next_list = field_validator("next", mode="before")(lambda v: _as_list(v))
 
@@ -150,6 +152,8 @@ class Step(_Model):
             "next": list(self.next) if self.next is not None else None,
             "condition": self.condition.to_wire() if self.condition else None,
             "execution": self.execution,
+            # only when set: the activity tasks of flows without connections stay as they were recorded
+            **({"connection": self.connection} if self.connection is not None else {}),
         }
 
     def walk(self) -> list[Step]:

@@ -62,6 +62,8 @@ def _step() -> dict[str, Any]:
             "next": _nullable({"$ref": "#/$defs/targets"}),
             "condition": _nullable({"$ref": "#/$defs/routing"}),
             "execution": _nullable({"enum": ["remote", "local"]}),
+            "connection": _nullable({"type": "string", "pattern": "^[A-Za-z][A-Za-z0-9_.-]{0,99}$",
+                                     "description": "a connection's name (HTTP, data store, e-mail, LLM steps)"}),
         },
         "allOf": [
             {"oneOf": [{"required": ["stepId"]}, {"required": ["id"]}]},

@@ -17,7 +17,7 @@ from flowtide.workflows._dsl_models import Condition, OnError, RetryPolicy, Step
 from flowtide.workflows._dsl_raw import STEP_ID_RE
 from flowtide.workflows._tpl_values import did_you_mean, short
 from flowtide.workflows.errors import Problem
-from flowtide.workflows.kinds import ALIASES, KINDS, canonical_kind
+from flowtide.workflows.kinds import ALIASES, CONNECTION_KINDS, KINDS, canonical_kind
 from flowtide.workflows.templates import join_path
 
 MAX_STEPS = 5000
@@ -26,7 +26,7 @@ STEP_KEYS: dict[str, str] = {  # written key -> canonical key
     "stepId": "id", "id": "id", "stepType": "kind", "action": "kind", "input": "input", "parameters": "input",
     "title": "title", "continueOnError": "continueOnError", "skipCondition": "skipCondition",
     "retryPolicy": "retryPolicy", "timeout": "timeout", "runLimit": "runLimit", "onError": "onError",
-    "next": "next", "condition": "condition", "execution": "execution",
+    "next": "next", "condition": "condition", "execution": "execution", "connection": "connection",
 }
 RESERVED_IDS = frozenset({"initial", "vars", "secrets", "true", "false", "null", "nil", "stop-workflow",
                           "continue-workflow"})
@@ -47,6 +47,7 @@ HINTS = {
     "then": "must be a step id, a list of step ids, or stop-workflow / continue-workflow",
     "else": "must be a step id, a list of step ids, or stop-workflow / continue-workflow",
     "execution": "must be remote or local",
+    "connection": "must be the name of a connection (flowtide connections list)",
     "continueOnError": "must be true or false",
     "strictTemplates": "must be true or false",
     "onError": "must be an object {action, maxRetries, next} or an action name",
@@ -270,7 +271,7 @@ class StepBuilder:
             title = None
         data: dict[str, Any] = {"id": sid, "kind": kind or "?", "title": title or sid, "input": inp}
         for name in ("continueOnError", "skipCondition", "retryPolicy", "timeout", "runLimit", "onError", "next",
-                     "condition", "execution"):
+                     "condition", "execution", "connection"):
             if name in canon:
                 data[name] = canon[name]
         if isinstance(data.get("onError"), str):
@@ -279,6 +280,9 @@ class StepBuilder:
             if isinstance(data.get(name), dict):
                 data[name] = known_keys(data[name], model_keys(model), info.key_path(name), self.problems)
         step: Step = validate_model(Step, data, info.path, info.written, self.problems)
+        if step.connection is not None and kind is not None and kind not in CONNECTION_KINDS:
+            self.error(info.key_path("connection"), f"a {kind} step takes no connection (only "
+                                                    f"{', '.join(sorted(CONNECTION_KINDS))} do)")
         _dsl_inputs.check_step_conditions(step, info, self.problems)
         return step
 

@@ -46,6 +46,8 @@ def _rows() -> list[CodeInfo]:
         ("TEMPLATE_ERROR", "Core", "invalid-config", "A template could not be evaluated"),
         ("VALIDATION_ERROR", "Core", "invalid-config", "Data did not match the expected schema"),
         ("AUTH_MISSING", "Core", "auth", "A connection or secret the step needs is not configured"),
+        ("AUTH_REAUTHORIZATION_REQUIRED", "Core", "auth",
+         "The connection's token could not be refreshed (invalid_grant): reconnect it, then re-run"),
         ("OUTPUT_TOO_LARGE", "Core", "invalid-config", "The step output exceeds the output size limit"),
         ("INPUT_TOO_LARGE", "Core", "invalid-config",
          "The step's rendered input is larger than one Temporal payload can carry"),

@@ -42,6 +42,8 @@ KINDS: dict[str, Kind] = {k.name: k for k in [
     Kind("datetime.now", "Core", pure=True),
 ]}
 
+CONNECTION_KINDS = frozenset({"core.http", "datastore.query", "email.send", "llm.chat"})  # `connection: NAME`
+
 ALIASES: dict[str, str] = {
     "http.request": "core.http",
     "http::request": "core.http",
@@ -83,16 +85,20 @@ def activity_kinds() -> list[str]:
 
 def activity_task(kind: str, inp: dict[str, Any], *, step_id: str, title: str | None = None, timeout: float,
                   retry: dict[str, Any], run_id: str, workflow_id: str, iteration: int | None = None,
-                  limits: dict[str, Any] | None = None, secret_nonce: str | None = None) -> dict[str, Any]:
+                  limits: dict[str, Any] | None = None, secret_nonce: str | None = None,
+                  connection: str | None = None) -> dict[str, Any]:
     """What the interpreter hands a step's activity (read by ``activities._boundary``).
 
     ``retry`` is the step's effective retry settings (``RetrySettings.to_dict()``): the activity applies
     the preset's rules (which codes are retryable, Retry-After) to its own failures. ``secret_nonce`` is
-    the run's marker for secret references (see ``workflows.templates``).
+    the run's marker for secret references (see ``workflows.templates``). ``connection`` is only a name:
+    the activity reads the credential itself, so that it never enters the workflow history.
     """
     task = {"stepId": step_id, "stepType": kind, "title": title or step_id, "input": inp, "timeout": timeout,
             "retry": retry, "runId": run_id, "workflowId": workflow_id, "iteration": iteration,
             "limits": limits or {}}
     if secret_nonce is not None:
         task["secretNonce"] = secret_nonce
+    if connection is not None:  # absent otherwise: tasks of recorded histories keep their exact shape
+        task["connection"] = connection
     return task

@@ -13,7 +13,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from temporalio.client import Client
 
-from flowtide.client.service import hooks, steer
+from flowtide.client.service import connections_api, hooks, steer
 from flowtide.client.service._http import (
     JSON_TYPES,
     YAML_TYPES,
@@ -195,6 +195,7 @@ ROUTES = [
     Route("/v1/runs/{runId}/signals/{name}", signal_run, methods=["POST"]),
     Route("/v1/runs/{runId}/cancel", cancel_run, methods=["POST"]),
     Route("/v1/hooks/{projectId}/{flowId}", hooks.webhook, methods=["POST"]),
+    *connections_api.ROUTES,
 ]
 
 

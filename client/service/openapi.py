@@ -157,14 +157,16 @@ def _hook_responses() -> dict[str, Any]:
 
 def document() -> dict[str, Any]:
     """The OpenAPI document."""
+    from flowtide.client.service.connections_api import openapi_parts
+    extra = openapi_parts()
     return {
         "openapi": "3.1.0",
         "info": {"title": "Flowtide API", "version": "1",
                  "description": "Every non-2xx answer has the Error shape; see docs/api.md."},
         "servers": [{"url": "/"}],
         "security": [{"bearer": []}],
-        "paths": _paths(),
-        "components": {"schemas": SCHEMAS, "parameters": PARAMETERS,
+        "paths": {**_paths(), **extra["paths"]},
+        "components": {"schemas": {**SCHEMAS, **extra["schemas"]}, "parameters": {**PARAMETERS, **extra["parameters"]},
                        "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer",
                                                       "description": "an API key, ftk_..."}}},
     }

@@ -50,3 +50,18 @@ hook_secrets = Table(
     Column("secret", String(200), nullable=False),  # HMAC needs the secret itself, not a hash
     Column("created_at", DateTime(timezone=True), nullable=False),
 )
+
+connections = Table(
+    "connections", metadata,
+    Column("name", String(100), primary_key=True),  # one namespace per database: steps name it, the CLI has no project
+    Column("project_id", String(64)),  # set when created through the API: that project's admins manage it there
+    Column("kind", String(16), nullable=False),
+    Column("config", Text, nullable=False),  # JSON of the non-secret settings (token URL, client id, header name...)
+    Column("secret", Text, nullable=False),  # AES-GCM sealed JSON of every credential value (see secretbox)
+    Column("state", String(8), nullable=False),  # ok | error (the refresh was refused: reconnect)
+    Column("reason", Text),
+    Column("expires_at", DateTime(timezone=True)),  # the oauth2 access token's expiry
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("state_at", DateTime(timezone=True), nullable=False),
+)

@@ -1,0 +1,128 @@
+"""``flowtide connections``: add, list, show, test, reconnect and remove named credentials.
+
+Like the other admin commands they work on the service database directly (``FLOWTIDE_DATABASE_URL``), with
+``FLOWTIDE_SECRET_KEY`` to seal and open the credential values. A credential flag given as ``-`` is read
+from standard input (one line), which keeps it out of the shell history and the process list.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from typing import Any
+
+from flowtide.client.cli_service import _guard, _print, _store
+
+# flag -> field of the connection (see client.service.connections.FIELDS)
+FLAGS = {"token": "token", "username": "username", "password": "password", "header": "header", "value": "value",
+         "token_url": "tokenUrl", "client_id": "clientId", "client_secret": "clientSecret",
+         "refresh_token": "refreshToken", "scope": "scopes"}
+SECRET_FLAGS = ("token", "password", "value", "client_secret", "refresh_token")
+
+
+def _values(args: argparse.Namespace) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for flag, key in FLAGS.items():
+        value = getattr(args, flag, None)
+        if flag in SECRET_FLAGS and value == "-":
+            value = sys.stdin.readline().rstrip("\n")
+        if value is not None:
+            out[key] = value
+    return out
+
+
+def _connections() -> Any:
+    from flowtide.client.service.connections import Connections
+    return Connections(_store())
+
+
+@_guard
+def cmd_connections(args: argparse.Namespace) -> int:
+    """Run one ``flowtide connections`` action."""
+    from flowtide.client.service.secretbox import SecretKeyError
+    from flowtide.client.service.store import StoreError
+    conns = _connections()
+    try:
+        if args.action == "add":
+            if not args.kind:
+                raise StoreError("--kind is required: bearer, basic, api-key or oauth2")
+            conns.add(args.name, args.kind, _values(args))
+            print(f"connection '{args.name}' added ({args.kind})")
+        elif args.action == "reconnect":
+            conns.reconnect(args.name, _values(args), kind=args.kind)
+            print(f"connection '{args.name}' reconnected: state ok")
+        elif args.action == "remove":
+            conns.remove(args.name)
+            print(f"connection '{args.name}' removed")
+        elif args.action == "list":
+            _print(conns.list(), args.json, ("name", "kind", "state", "updatedAt", "reason"))
+        elif args.action == "show":
+            shown = conns.show(args.name)
+            if shown is None:
+                raise StoreError(f"no connection '{args.name}'")
+            print(json.dumps(shown, indent=2))
+        else:
+            return _test(conns, args.name, args.url)
+    except SecretKeyError as exc:
+        raise StoreError(str(exc)) from None
+    return 0
+
+
+def _test(conns: Any, name: str, url: str | None) -> int:
+    """Check a connection without a flow: an oauth2 one obtains a new token; ``--url`` is then called with it."""
+    from flowtide.activities._oauth import access_token
+    from flowtide.client.service.store import StoreError
+    from flowtide.workflows.errors import StepFailure
+    c = conns.get(name)
+    if c is None:
+        raise StoreError(f"no connection '{name}'")
+    try:
+        token = asyncio.run(access_token(conns, c, stale=c.secret.get("accessToken"))) if c.kind == "oauth2" else None
+    except StepFailure as exc:
+        print(f"flowtide: {exc}", file=sys.stderr)
+        return 1
+    if token:
+        print(f"connection '{name}': obtained a new access token ({c.config['grant']} grant)")
+    if url:
+        return _call(c, token, url)
+    if not token:
+        print(f"connection '{name}': stored and readable with this FLOWTIDE_SECRET_KEY (give --url to call an API)")
+    return 0
+
+
+def _call(c: Any, token: str | None, url: str) -> int:
+    import httpx
+
+    from flowtide.activities._connection import auth_headers
+    status = httpx.get(url, headers=auth_headers(c, token), timeout=30).status_code
+    print(f"GET {url}: {status}")
+    return 0 if status < 400 else 1
+
+
+def _credential_flags(sp: argparse.ArgumentParser) -> None:
+    sp.add_argument("--kind", choices=("bearer", "basic", "api-key", "oauth2"))
+    for flag in ("token", "username", "password", "header", "value", "token-url", "client-id", "client-secret",
+                 "refresh-token"):
+        sp.add_argument(f"--{flag}", help="'-': read from standard input" if flag.replace("-", "_") in SECRET_FLAGS
+                        else None)
+    sp.add_argument("--scope", action="append", help="an OAuth2 scope (repeat for several)")
+
+
+def register(sub: Any) -> None:
+    """Add ``connections`` to the ``flowtide`` parser."""
+    group = sub.add_parser("connections", help="named credentials that steps use with 'connection: NAME'")
+    actions = group.add_subparsers(dest="action", required=True)
+    for action in ("add", "reconnect"):
+        sp = actions.add_parser(action)
+        sp.add_argument("name")
+        _credential_flags(sp)
+    actions.add_parser("list").add_argument("--json", action="store_true")
+    actions.add_parser("show").add_argument("name")
+    sp = actions.add_parser("test")
+    sp.add_argument("name")
+    sp.add_argument("--url", help="an API URL to GET with the connection's credential")
+    actions.add_parser("remove").add_argument("name")
+    for p in actions.choices.values():
+        p.set_defaults(fn=cmd_connections)
