@@ -147,10 +147,24 @@ def _json_size(value: Any) -> int:
     return len(json.dumps(value, default=str, separators=(",", ":")))
 
 
-async def _heartbeat_while(task: asyncio.Task[Any]) -> None:
+async def _heartbeat_while(task: asyncio.Task[Any], throttled: int) -> None:
     while not task.done():
         await asyncio.sleep(1.0)
-        activity.heartbeat()
+        activity.heartbeat(throttled)  # keeps the count of rate-limit answers for the next attempt
+
+
+def _throttled_before(info: activity.Info) -> int:
+    """Rate-limit answers of this call's earlier attempts: each failed attempt heartbeats the count, and
+    Temporal hands the last heartbeat's details to the next attempt (an adaptive loop slows down on it)."""
+    try:
+        return int(info.heartbeat_details[0]) if info.heartbeat_details else 0
+    except (TypeError, ValueError):
+        return 0
+
+
+def _retry_after_seen(output: Any) -> bool:
+    headers = output.get("headers") if isinstance(output, dict) else None
+    return isinstance(headers, dict) and any(str(k).lower() == "retry-after" for k in headers)
 
 
 async def execute(kind: str, impl: StepImpl, mapper: Mapper, task: dict[str, Any]) -> dict[str, Any]:
@@ -165,10 +179,11 @@ async def execute(kind: str, impl: StepImpl, mapper: Mapper, task: dict[str, Any
     )
     bound = log.bind(step_id=ctx.step_id, kind=kind, attempt=ctx.attempt, workflow_id=ctx.workflow_id)
     output: Any = None
+    throttled = _throttled_before(info)
     try:
         inp = resolve_secrets(task.get("input") or {}, ctx.secrets, task.get("secretNonce"))
         work = asyncio.ensure_future(_guarded(impl, inp, ctx))
-        beat = asyncio.ensure_future(_heartbeat_while(work)) if info.heartbeat_timeout else None
+        beat = asyncio.ensure_future(_heartbeat_while(work, throttled)) if info.heartbeat_timeout else None
         try:
             result = await asyncio.wait_for(work, timeout=ctx.timeout_s)
         except TimeoutError:
@@ -203,6 +218,8 @@ async def execute(kind: str, impl: StepImpl, mapper: Mapper, task: dict[str, Any
         bound.info("step attempt failed", code=failure.code, retryable=retryable,
                       message=record["message"])
         delay = timedelta(seconds=failure.retry_after_s) if failure.retry_after_s and retryable else None
+        if (record["class"] == "rate-limit" or failure.retry_after_s) and retryable and info.heartbeat_timeout:
+            activity.heartbeat(throttled + 1)
         # Classified failures are expected outcomes, not worker bugs: BENIGN keeps the SDK from logging a
         # traceback per attempt. Unmapped exceptions (UNKNOWN_ERROR) stay loud.
         category = (ApplicationErrorCategory.UNSPECIFIED if failure.code == "UNKNOWN_ERROR"
@@ -215,8 +232,10 @@ async def execute(kind: str, impl: StepImpl, mapper: Mapper, task: dict[str, Any
                 for w in result.warnings]
     for w in warnings:
         w["severity"] = "warning"
-    return {"output": redact(result.output, secrets), "warnings": warnings,
+    done = {"output": redact(result.output, secrets), "warnings": warnings,
             "console": redact(clip_console(ctx.console), secrets), "attempt": ctx.attempt}
+    throttled += int(_retry_after_seen(result.output))
+    return done | {"throttled": throttled} if throttled else done
 
 
 class _StepRaisedTimeout(Exception):  # noqa: N818

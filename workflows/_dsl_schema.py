@@ -67,7 +67,8 @@ def _step() -> dict[str, Any]:
             {"oneOf": [{"required": ["stepType"]}, {"required": ["action"]}]},
             {"not": {"required": ["input", "parameters"]}},
             _block_rule("core.if", {"then": block, "else": block, "condition": {"$ref": "#/$defs/condition"}}),
-            _block_rule("core.for-each", {"steps": block}),
+            _block_rule("core.for-each", {"steps": block, "concurrency": {"$ref": "#/$defs/loopConcurrency"},
+                                          "failurePolicy": {"$ref": "#/$defs/failurePolicy"}}),
         ],
     }
 
@@ -76,7 +77,18 @@ def _models() -> dict[str, Any]:
     count = _nullable({"type": "integer", "minimum": 0, "maximum": MAX_RETRIES})
     millis = _nullable({"type": "number", "minimum": 0})
     actions = ["stop-workflow", "continue-workflow", "retry-step", "retry-workflow"]
+    template = {"type": "string", "pattern": "\\{\\{"}
     return {
+        "loopConcurrency": {"anyOf": [
+            {"type": "integer", "minimum": 1}, template,
+            {"type": "object", "additionalProperties": False, "properties": {
+                "max": {"type": "integer", "minimum": 1}, "adaptive": {"type": "boolean", "description":
+                        "halve on a rate-limited iteration, add one per round of successes"}}}]},
+        "failurePolicy": {"type": "object", "additionalProperties": False, "properties": {
+            "maxFailures": {"type": "integer", "minimum": 0},
+            "maxFailureRatio": {"type": "number", "minimum": 0, "maximum": 1},
+            "stopOn": {"type": "array", "items": {"type": "string"},
+                       "description": "error codes or classes that stop the loop at once"}}},
         "retryPolicy": {"type": "object", "additionalProperties": False, "properties": {
             "maxRetries": count, "delayMs": millis, "backoffMultiplier": _nullable({"type": "number", "minimum": 1}),
             "maxDelayMs": millis, "mode": _nullable({"enum": ["smart", "aggressive", "rate-limits-only", "custom"]}),

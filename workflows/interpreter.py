@@ -394,6 +394,7 @@ class FlowWorkflow:
         for w in warnings:
             self.state.add_error(w)
         frame.last_output = output
+        frame.throttled += int(result.get("throttled") or 0)  # adaptive loops slow down on it
         frame.scope[step["id"]] = step_entry(output, meta)
         return err
 

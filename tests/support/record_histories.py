@@ -123,6 +123,17 @@ CASES: list[Case] = [
                              "input": {"items": 5, "concurrency": 2, "steps": LOOP_BODY}},
         {"stepId": "after", "stepType": "core.set-variable", "input": {"done": "{{ each.succeeded }}"}},
         settings={"limits": {"loopBatchSize": 2}}), payload=None),
+    Case("for-each-failure-policy", ("core.for-each", "for-each:failurePolicy", "for-each:batched"), lambda e: flow(
+        "for-each-failure-policy", {"stepId": "each", "stepType": "core.for-each", "input": {
+            "items": ["1", "404", "2", "404", "3", "4"], "concurrency": 1, "failurePolicy": {"maxFailures": 1},
+            "steps": [http("fetch", "{{ initial.base }}/customers/{{ $item }}", retryPolicy={"maxRetries": 0})]}},
+        settings={"limits": {"loopBatchSize": 2}}), payload=None),
+    Case("for-each-adaptive", ("core.for-each", "for-each:adaptive"), lambda e: flow(
+        "for-each-adaptive", {"stepId": "each", "stepType": "core.for-each", "input": {
+            "items": 8, "concurrency": {"max": 4, "adaptive": True},
+            "steps": [http("call", "{{ initial.base }}/limited?max=2&ms=50&key={{ $run.id }}",
+                           retryPolicy={"maxRetries": 20, "delayMs": 50, "backoffMultiplier": 1})]}}),
+        payload=None),
     Case("delay", ("core.delay",), lambda e: flow(
         "delay", {"stepId": "pause", "stepType": "core.delay", "title": "Cool down", "input": {"seconds": 1}},
         http("after", e.base + "/ok"))),
