@@ -209,7 +209,7 @@ async def cmd_rerun(args: argparse.Namespace) -> int:
                              f"(flowtide cancel {handle.run_id}) or wait for it to end")
         info = await start_info(await handle.fetch_history(), client.data_converter)
         plan = build_plan(info.params, view.record, from_failed=args.from_failed, new_flow=new_flow,
-                          new_input=new_input, input_given=input_given)
+                          new_input=new_input, input_given=input_given, failed_items=args.failed_items)
         source = f"{handle.id} (run {handle.run_id})"
         if args.dry_run:
             print(render_runs.plan_text(plan, source))
@@ -276,6 +276,9 @@ def _register_rerun(sub: Any) -> None:
     sp.add_argument("run")
     sp.add_argument("--from-failed", action="store_true",
                     help="reuse the outputs of the steps that completed before the first failed step")
+    sp.add_argument("--failed-items", action="store_true",
+                    help="each for-each runs only the items that failed (their recorded results are reused); "
+                         "steps outside loops as with --from-failed")
     sp.add_argument("--flow", help="re-run on this fixed revision of the flow (step ids must match)")
     sp.add_argument("--input", help="edited trigger payload as JSON")
     sp.add_argument("--input-file", help="edited trigger payload file (JSON or YAML)")

@@ -128,24 +128,28 @@ async def run_loop(wf: FlowWorkflow, step: dict[str, Any], frame: Frame, items: 
 
 def _control_spec(control: Control | None, tally: Tally) -> dict[str, Any]:
     """The loop policies for the child runs (only when set: older loop specs stay as they were)."""
-    if control is None or (control.policy is None and control.throttle is None):
+    if control is None:
         return {}
+    out = {} if control.indexes is None else {"indexes": control.indexes}  # aligned with the items
+    if control.policy is None and control.throttle is None:
+        return out
     throttle = tally.throttle or (control.throttle.state() if control.throttle else None)
-    return {"policy": control.policy.to_dict() if control.policy else None, "total": control.total,
-            "priorFailed": tally.failed, "throttle": throttle}
+    return out | {"policy": control.policy.to_dict() if control.policy else None, "total": control.total,
+                  "priorFailed": tally.failed, "throttle": throttle}
 
 
 def _control(spec: dict[str, Any], prior_failed: int, throttle: dict[str, Any] | None) -> Control | None:
     """A batch's ``Control`` from its spec (None for loops without policies)."""
-    if "total" not in spec:
-        return None
+    if "total" not in spec:  # no policies; maybe a failed-items re-run
+        return None if "indexes" not in spec else Control(indexes=list(spec["indexes"]))
     p = spec.get("policy")
     policy = FailurePolicy(p["maxFailures"], p["maxFailureRatio"], tuple(p["stopOn"])) if p else None
     thr = None if throttle is None else Throttle(int(spec["concurrency"]), float(throttle["limit"]),
                                                  trace=list(throttle["trace"]),
                                                  trace_omitted=int(throttle["traceOmitted"]),
                                                  slow_start=bool(throttle["slowStart"]))
-    return Control(policy=policy, total=int(spec["total"]), prior_failed=prior_failed, throttle=thr)
+    return Control(policy=policy, total=int(spec["total"]), prior_failed=prior_failed, throttle=thr,
+                   indexes=spec.get("indexes"))
 
 
 def _carry_back(wf: FlowWorkflow, res: dict[str, Any]) -> None:
@@ -240,6 +244,8 @@ async def _coordinate(wf: FlowWorkflow, flow: dict[str, Any], spec: dict[str, An
         child = {k: spec[k] for k in ("stepId", "body", "start", "concurrency", "continueOnError", "suffix",
                                       "keepResults")} | {"role": "batch", "offset": offset, "scope": scope,
                                                          "executions": wf.state.executions}
+        if "indexes" in spec:  # a failed-items re-run: the loop indexes of this batch's items
+            child["indexes"] = spec["indexes"][offset:offset + len(part)]
         if "total" in spec:  # failure policy counts and concurrency carry across batches
             child |= {k: spec[k] for k in ("policy", "total")} | {
                 "priorFailed": int(spec["priorFailed"]) + tally.failed, "throttle": tally.throttle or spec["throttle"]}

@@ -98,8 +98,9 @@ async def iterate(wf: FlowWorkflow, body: list[dict[str, Any]], start: list[str]
         return cursor == 0 or history_length() < budget
 
     async def one(k: int) -> None:
-        child = frame.child(offset + k, items[k])
-        record = await _run_item(wf, body, start, child, tally, offset + k, coe)
+        index = offset + k if ctl.indexes is None else ctl.indexes[k]  # aligned with ``items`` (batch: a slice)
+        child = frame.child(index, items[k])
+        record = await _run_item(wf, body, start, child, tally, index, coe)
         if record is not None and ctl.policy is not None and tally.threshold is None:
             name = ctl.policy.crossed(ctl.prior_failed + tally.failed, ctl.total, record)
             if name is not None:

@@ -2,10 +2,12 @@
 
 Both are pure and deterministic. A ``FailurePolicy`` decides, after each failed item, whether the loop must
 stop taking new items; counts are of the whole loop (batched loops pass the earlier batches' counts on).
-``Throttle`` is an AIMD controller as in TCP: it starts at one item and adds one per success (doubling per
-round) until the first rate-limited iteration; that one halves the concurrency (once per "round" of items
-started since the last cut, so one burst of 429s is one cut) and from then on each success adds
-``1/(2*limit)``: one more item at a time every two rounds without a rate limit.
+``Throttle`` is an AIMD controller: it starts at one item and adds ``1/limit`` per success (one more item
+per round of ``limit`` items) until the first rate-limited iteration; that one halves the concurrency (once
+per round: items in flight at the last cut do not cut again) and from then on each success adds
+``1/(2*limit)``: one more item every two rounds without a rate limit. (TCP's doubling slow start was
+measured to burst far past a limit before the first 429 reaches the loop, which only learns of it when the
+throttled item ends.)
 """
 
 from __future__ import annotations
@@ -102,7 +104,7 @@ class Throttle:
     cut_at: int = -1  # items started before this one were already in flight at the last cut
     trace: list[dict[str, int]] = field(default_factory=list)
     trace_omitted: int = 0
-    slow_start: bool = True  # until the first rate limit: probe fast (a fixed start would burst into 429s)
+    slow_start: bool = True  # until the first rate limit: grow one item per round, then per two rounds
 
     @property
     def current(self) -> int:
@@ -119,8 +121,8 @@ class Throttle:
             self.cut_at = started
             self.slow_start = False
         else:
-            step = 1.0 if self.slow_start else 1 / (2 * max(1.0, self.limit))
-            self.limit = min(float(self.ceiling), self.limit + step)
+            rounds = 1 if self.slow_start else 2
+            self.limit = min(float(self.ceiling), self.limit + 1 / (rounds * max(1.0, self.limit)))
         if self.current != before:
             self.note(index)
 
@@ -140,12 +142,14 @@ class Throttle:
 @dataclass
 class Control:
     """What an ``iterate`` call checks besides ``continueOnError``: the failure policy over the whole loop
-    (``total`` items, ``prior_failed`` failed in earlier batches) and the adaptive concurrency, if any."""
+    (``total`` items, ``prior_failed`` failed in earlier batches), the adaptive concurrency, if any, and
+    ``indexes``: the loop indexes of the items given, when they are not consecutive (a failed-items re-run)."""
 
     policy: FailurePolicy | None = None
     total: int = 0
     prior_failed: int = 0
     throttle: Throttle | None = None
+    indexes: list[int] | None = None
 
 
 def threshold_record(name: str, failed: int, done: int, by_code: dict[str, int]) -> dict[str, Any]:

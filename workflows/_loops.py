@@ -19,7 +19,7 @@ import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from flowtide.workflows import _batches
+from flowtide.workflows import _batches, _loop_reuse
 from flowtide.workflows._control import ReturnNow, StopFlow
 from flowtide.workflows._iterate import MAX_KEPT_RESULTS, RESULTS_BUDGET_BYTES, Tally, history_length, iterate
 from flowtide.workflows._loop_policy import Control, Throttle, concurrency_problems, failure_policy
@@ -100,6 +100,10 @@ async def for_each(wf: FlowWorkflow, step: dict[str, Any], frame: Frame, rec: di
     body, start = _body(step, block)
     batch = batch_size(wf.settings, body)
     rec["input"] = {"items": len(items), "concurrency": concurrency, "continueOnError": coe}
+    plan = _loop_reuse.planned(wf, step, frame, len(items))
+    if plan is not None:  # rerun --failed-items: only these items run, the others keep their results
+        count, items, control.indexes = len(items), _loop_reuse.subset(items, plan), plan["rerun"]
+        rec["input"]["rerunItems"] = len(items)
     if control.policy is not None:
         rec["input"]["failurePolicy"] = control.policy.to_dict()
     if control.throttle is not None:
@@ -115,6 +119,8 @@ async def for_each(wf: FlowWorkflow, step: dict[str, Any], frame: Frame, rec: di
     if batched:
         await _batches.run_loop(wf, step, frame, items, tally, concurrency=concurrency, coe=coe, batch=batch,
                                 control=control)
+    if plan is not None:
+        tally = _loop_reuse.combine(tally, plan, count)
     return _finish(wf, step, frame, tally, coe, batched=batched)
 
 

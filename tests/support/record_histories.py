@@ -54,6 +54,7 @@ class Case:
     payload: Any = field(default_factory=dict)
     drive: Drive | None = None  # acts on the run while it is open (a signal, a cancel)
     rerun_of: str | None = None  # record a `rerun --from-failed` of this (earlier) case instead
+    failed_items: bool = False  # with rerun_of: a `rerun --failed-items`
 
 
 def http(step_id: str, url: str, **extra: Any) -> dict[str, Any]:
@@ -238,6 +239,16 @@ CASES: list[Case] = [
         "cancelled", http("before", e.base + "/ok"),
         {"stepId": "wait", "stepType": "core.delay", "input": {"seconds": 600}}), drive=cancel_while_waiting),
     Case("rerun-from-failed", ("rerun:from-failed",), lambda e: {}, rerun_of="on-error-stop"),
+    Case("for-each-item-failed", ("core.for-each", "continueOnError"), lambda e: flow(
+        "for-each-item-failed", http("start", "{{ initial.base }}/ok"), {
+            "stepId": "each", "stepType": "core.for-each", "input": {
+                "items": [0, 1, 0, 1], "concurrency": 2, "continueOnError": True, "steps": [http(
+                    "fetch", "{{ initial.base }}/flaky?status=404&fail={{ $item }}&key=corpus-items-{{ $index }}",
+                    retryPolicy={"maxRetries": 0})]}},
+        {"stepId": "after", "stepType": "core.set-variable", "input": {"n": "{{ each.results | size }}"}}),
+        payload=None),
+    Case("rerun-failed-items", ("rerun:failed-items",), lambda e: {}, rerun_of="for-each-item-failed",
+         failed_items=True),
 ]
 
 
@@ -286,7 +297,7 @@ async def _start(client: Client, case: Case, env: Env, done: dict[str, WorkflowH
     old = done[case.rerun_of]
     info = await start_info(await old.fetch_history(), client.data_converter)
     plan = build_plan(info.params, (await inspect_run(old, client)).record, from_failed=True, new_flow=None,
-                      new_input=None, input_given=False)
+                      new_input=None, input_given=False, failed_items=case.failed_items)
     return await start_run(client, plan.flow, plan.payload, task_queue=TASK_QUEUE, reuse=plan.reuse,
                            rerun_of=old.run_id, workflow_id=f"corpus-{case.name}")
 
