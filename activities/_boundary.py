@@ -29,6 +29,7 @@ import structlog
 from temporalio import activity
 from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
+from flowtide.activities import _breakers
 from flowtide.workflows.errors import StepFailure, failure_to_record, wire_text
 from flowtide.workflows.retry import RetrySettings, is_retryable
 
@@ -180,8 +181,12 @@ async def execute(kind: str, impl: StepImpl, mapper: Mapper, task: dict[str, Any
     bound = log.bind(step_id=ctx.step_id, kind=kind, attempt=ctx.attempt, workflow_id=ctx.workflow_id)
     output: Any = None
     throttled = _throttled_before(info)
+    ticket: _breakers.Ticket | None = None
     try:
         inp = resolve_secrets(task.get("input") or {}, ctx.secrets, task.get("secretNonce"))
+        if task.get("circuitBreaker"):  # may fail the attempt at once with CIRCUIT_OPEN
+            ticket = await _breakers.enter_async(_breakers.breaker_key(kind, inp), task["circuitBreaker"],
+                                                 ctx.timeout_s + 10)
         work = asyncio.ensure_future(_guarded(impl, inp, ctx))
         beat = asyncio.ensure_future(_heartbeat_while(work, throttled)) if info.heartbeat_timeout else None
         try:
@@ -204,6 +209,7 @@ async def execute(kind: str, impl: StepImpl, mapper: Mapper, task: dict[str, Any
     except Exception as exc:
         inner = exc.inner if isinstance(exc, _StepRaisedTimeout) else exc
         failure = inner if isinstance(inner, StepFailure) else _map(mapper, inner)
+        await _breakers.leave_async(ticket, failure.code)
         secrets = list(ctx.secrets.values())
         retryable = failure.retryable if failure.retryable is not None else is_retryable(
             failure.code, settings, method=ctx.method, user_code=bool(failure.extra.get("userCode")),
@@ -226,6 +232,7 @@ async def execute(kind: str, impl: StepImpl, mapper: Mapper, task: dict[str, Any
                     else ApplicationErrorCategory.BENIGN)
         raise ApplicationError(wire_text(record["message"]), record, output, console, type=failure.code,
                                non_retryable=not retryable, next_retry_delay=delay, category=category) from None
+    await _breakers.leave_async(ticket, None)
     secrets = list(ctx.secrets.values())
     warnings = [redact(failure_to_record(w, step_id=ctx.step_id, step_type=kind, retryable=False,
                                          attempt=ctx.attempt, iteration=ctx.iteration), secrets)

@@ -261,6 +261,8 @@ def register(sub: Any) -> None:
     sp.add_argument("-o", "--output", help="file (default: standard output)")
     sp.set_defaults(fn=cmd_export)
     _register_rerun(sub)
+    from flowtide.client.cli_breakers import register as register_breakers
+    register_breakers(sub)
     sp = sub.add_parser("replay", help="replay a run's history against the current interpreter",
                         description="Replays a recorded history with Temporal's Replayer and reports any "
                                     "non-determinism in plain words. Exit 1 when the code diverges.")

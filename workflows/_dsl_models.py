@@ -51,6 +51,18 @@ class RetryPolicy(_Model):
         return self.model_dump(by_alias=True, exclude_none=True)
 
 
+class CircuitBreaker(_Model):
+    """``circuitBreaker`` of a step or of ``settings``: shared by every run, keyed by connection or host."""
+
+    failure_threshold: int = Field(5, ge=1, le=10_000)
+    window_seconds: Number = Field(60, gt=0, le=86_400)
+    open_seconds: Number = Field(30, gt=0, le=86_400)
+
+    def to_wire(self) -> dict[str, Any]:
+        return {"failureThreshold": self.failure_threshold, "windowSeconds": float(self.window_seconds),
+                "openSeconds": float(self.open_seconds)}
+
+
 class OnError(_Model):
     """``onError``: what happens after a failure (once the retries are spent)."""
 
@@ -93,13 +105,15 @@ class Settings(_Model):
     strict_templates: bool = False
     execution: Execution = "remote"
     limits: Limits = Field(default_factory=Limits)
+    circuit_breaker: CircuitBreaker | None = None
 
     def to_wire(self) -> dict[str, Any]:
+        breaker = {"circuitBreaker": self.circuit_breaker.to_wire()} if self.circuit_breaker else {}
         return {"timeout": None if self.timeout is None else float(self.timeout),
                 "retryPolicy": self.retry_policy.to_wire() if self.retry_policy else None,
                 "onError": self.on_error.to_wire() if self.on_error else None,
                 "strictTemplates": self.strict_templates, "execution": self.execution,
-                "limits": self.limits.model_dump(by_alias=True)}
+                "limits": self.limits.model_dump(by_alias=True), **breaker}
 
 
 class Step(_Model):
@@ -119,6 +133,7 @@ class Step(_Model):
     next: list[str] | None = None
     condition: Condition | None = None
     execution: Execution | None = None
+    circuit_breaker: CircuitBreaker | None = None
 
     _next_list = field_validator("next", mode="before")(lambda v: _as_list(v))
 
@@ -135,6 +150,8 @@ class Step(_Model):
             "next": list(self.next) if self.next is not None else None,
             "condition": self.condition.to_wire() if self.condition else None,
             "execution": self.execution,
+            # only when set: the wire form of flows without breakers stays as it was
+            **({"circuitBreaker": self.circuit_breaker.to_wire()} if self.circuit_breaker else {}),
         }
 
     def walk(self) -> list[Step]:

@@ -61,6 +61,7 @@ def _step() -> dict[str, Any]:
             "next": _nullable({"$ref": "#/$defs/targets"}),
             "condition": _nullable({"$ref": "#/$defs/routing"}),
             "execution": _nullable({"enum": ["remote", "local"]}),
+            "circuitBreaker": _nullable({"$ref": "#/$defs/circuitBreaker"}),
         },
         "allOf": [
             {"oneOf": [{"required": ["stepId"]}, {"required": ["id"]}]},
@@ -109,7 +110,15 @@ def _models() -> dict[str, Any]:
             "retryPolicy": _nullable({"$ref": "#/$defs/retryPolicy"}),
             "onError": _nullable({"$ref": "#/$defs/onError"}),
             "strictTemplates": {"type": "boolean"}, "execution": {"enum": ["remote", "local"]},
-            "limits": _nullable({"$ref": "#/$defs/limits"})}},
+            "limits": _nullable({"$ref": "#/$defs/limits"}),
+            "circuitBreaker": _nullable({"$ref": "#/$defs/circuitBreaker"})}},
+        "circuitBreaker": {"type": "object", "additionalProperties": False, "description":
+                           "shared by all runs per connection or HTTP host; transient failures count", "properties": {
+                               "failureThreshold": {"type": "integer", "minimum": 1, "maximum": 10000, "default": 5},
+                               "windowSeconds": {"type": "number", "exclusiveMinimum": 0, "maximum": 86400,
+                                                 "default": 60},
+                               "openSeconds": {"type": "number", "exclusiveMinimum": 0, "maximum": 86400,
+                                               "default": 30}}},
     }
 
 

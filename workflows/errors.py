@@ -57,6 +57,9 @@ def _rows() -> list[CodeInfo]:
         ("RETURN", "Core", "permanent", "Internal: a return step ended the run"),
         ("INTERNAL_ERROR", "Core", "permanent",
          "Flowtide itself failed on this step or run (a bug): the message names the exception; not retried"),
+        ("CIRCUIT_OPEN", "Core", "transient",
+         "The step's circuit breaker (per connection or host, shared by all runs) is open: the provider was not "
+         "called; retried once the breaker's open time has passed"),
         # HTTP
         ("HTTP_CLIENT_ERROR", "HTTP", "permanent", "The server answered 4xx (other than 408/429)"),
         ("HTTP_UNAUTHORIZED", "HTTP", "auth", "The server answered 401 or 403"),

@@ -429,7 +429,8 @@ class FlowWorkflow:
         task = activity_task(kind.name, inp, step_id=step["id"], title=step.get("title"), timeout=timeout,
                              retry=settings.to_dict(), run_id=self.info["runId"],
                              workflow_id=self.info["workflowId"], iteration=frame.iteration,
-                             limits=self.settings.get("limits"), secret_nonce=frame.scope.get(SECRET_NONCE))
+                             limits=self.settings.get("limits"), secret_nonce=frame.scope.get(SECRET_NONCE),
+                             breaker=step.get("circuitBreaker") or self.settings.get("circuitBreaker"))
         check_payload(task, f"the input of step '{step['id']}'")
         policy = temporal_policy(settings, max_attempts_cap=cap)
         common: dict[str, Any] = {"start_to_close_timeout": timedelta(seconds=timeout + TIMEOUT_SLACK_S),

@@ -135,6 +135,11 @@ CASES: list[Case] = [
             "steps": [http("call", "{{ initial.base }}/limited?max=2&ms=50&key={{ $run.id }}",
                            retryPolicy={"maxRetries": 20, "delayMs": 50, "backoffMultiplier": 1})]}}),
         payload=None),
+    Case("circuit-breaker", ("core.http", "circuitBreaker"), lambda e: flow(
+        "circuit-breaker", *[http(f"call-{i}", e.base + "/status/503", continueOnError=True,
+                                  retryPolicy={"maxRetries": 0}) for i in range(2)],
+        http("refused", e.base + "/status/503", continueOnError=True, retryPolicy={"maxRetries": 1, "delayMs": 100}),
+        settings={"circuitBreaker": {"failureThreshold": 2, "windowSeconds": 60, "openSeconds": 1}})),
     Case("delay", ("core.delay",), lambda e: flow(
         "delay", {"stepId": "pause", "stepType": "core.delay", "title": "Cool down", "input": {"seconds": 1}},
         http("after", e.base + "/ok"))),
@@ -350,6 +355,7 @@ async def main_async(names: list[str], out: Path) -> int:
             LLMServer() as llm, DevServer(port=free_port(), ui_port=None, db_file=None) as server:
         os.environ["FLOWTIDE_HTTP_ALLOW"] = "127.0.0.1"
         os.environ["FLOWTIDE_FILE_ROOTS"] = files
+        os.environ["FLOWTIDE_BREAKERS_DB"] = os.path.join(files, "breakers.db")  # a fresh breaker per recording
         os.environ["FLOWTIDE_LLM_BASE_URL"] = llm.url
         os.environ["FLOWTIDE_SECRET_LLM_KEY"] = KEY  # never in the flow: the history holds the template only
         smtp = Controller(Sink(), hostname="127.0.0.1", port=free_port())
