@@ -203,3 +203,9 @@ def build_plan(params: dict[str, Any], record: dict[str, Any], *, from_failed: b
                      restart_at=rows[idx]["stepId"] if idx is not None else None)
     plan.steps = plan_steps(flow, record, reuse)
     return plan
+
+
+async def rerun_failed_items(client: Any, run: str, *, task_queue: str | None = None) -> Any:
+    """Start ``rerun RUN --failed-items`` and return the new run's handle (see ``client.rerun_items``)."""
+    from flowtide.client.rerun_items import rerun_failed_items as start
+    return await start(client, run, task_queue=task_queue)

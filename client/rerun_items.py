@@ -13,6 +13,8 @@ from typing import Any
 from flowtide.client.rerun import DONE, RerunRefused, reusable
 from flowtide.workflows._loop_reuse import ITEMS_KEY
 
+MAX_RERUN_INDEXES = 10_000  # the indexes ride in the run's input and the loop's child specs (2 MiB payloads)
+
 
 def _top_level(row: dict[str, Any]) -> bool:
     return row.get("iteration") is None and not row.get("path") and not row.get("retried")
@@ -31,6 +33,9 @@ def _loop_plan(row: dict[str, Any], notes: list[str]) -> dict[str, Any] | None:
         return None
     count = out["count"]
     done = count - int(out.get("notRun") or 0)
+    if count - done > MAX_RERUN_INDEXES:
+        notes.append(f"loop '{sid}': {count - done} items never ran, too many to list: all its items run again")
+        return None
     rerun = sorted({int(f["index"]) for f in out.get("failures") or []} | set(range(done, count)))
     results = out.get("results")
     if isinstance(results, list):

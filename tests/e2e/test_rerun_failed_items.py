@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from flowtide.client.rerun_items import rerun_failed_items
+from flowtide.client.rerun import rerun_failed_items
 from flowtide.client.runs import start_run, wait_record
 from flowtide.workflows.dsl import parse_flow
 from tests.support.cli import flowtide

@@ -95,3 +95,21 @@ def test_policy_values_are_checked_with_their_paths():
         paths = sorted(p.path for p in exc.problems)  # type: ignore[attr-defined]
     assert paths == ["steps[0].input.concurrency.adaptive", "steps[0].input.concurrency.max",
                      "steps[0].input.failurePolicy.maxFailureRatio", "steps[0].input.failurePolicy.stopOn"]
+
+
+async def test_adaptive_batched_loop_carries_its_concurrency_across_batches(client, task_queue, worker, service):
+    doc = limited_flow(service.url, {"max": 8, "adaptive": True}, uuid.uuid4().hex[:8], items=30)
+    doc["settings"] = {"limits": {"loopBatchSize": 10}}
+    rec = await run_flow(client, task_queue, doc)
+    loop = rec["loops"][0]
+    assert rec["status"] == "completed" and loop["batched"] and loop["succeeded"] == 30
+    assert loop["concurrency"][0] == {"item": 0, "concurrency": 1}
+    assert max(t["item"] for t in loop["concurrency"]) >= 10  # later batches went on from the earlier ones
+
+
+async def test_bad_policy_values_from_templates_fail_the_step_with_a_code(client, task_queue, worker, service):
+    doc = limited_flow(service.url, "{{ initial.c }}", "k", items=2)
+    doc["steps"][0]["input"]["failurePolicy"] = "{{ initial.p }}"
+    for payload in ({"c": {"max": 0}, "p": None}, {"c": 2, "p": {"maxFailures": "x"}}):
+        rec = await run_flow(client, task_queue, doc, payload)
+        assert rec["status"] == "failed" and step(rec, "each")["error"]["code"] == "VALIDATION_ERROR"
