@@ -101,11 +101,8 @@ async def iterate(wf: FlowWorkflow, body: list[dict[str, Any]], start: list[str]
         index = offset + k if ctl.indexes is None else ctl.indexes[k]  # aligned with ``items`` (batch: a slice)
         child = frame.child(index, items[k])
         record = await _run_item(wf, body, start, child, tally, index, coe)
-        if record is not None and ctl.policy is not None and tally.threshold is None:
-            name = ctl.policy.crossed(ctl.prior_failed + tally.failed, ctl.total, record)
-            if name is not None:
-                tally.threshold = threshold_record(name, ctl.prior_failed + tally.failed, offset + k + 1,
-                                                   tally.by_code)
+        if record is not None:
+            _check_policy(tally, ctl, record, done=offset + k + 1)
         if ctl.throttle is not None:
             throttled = child.throttled > 0 or (record or {}).get("class") == "rate-limit"
             ctl.throttle.after(offset + k, throttled, offset + cursor)
@@ -163,6 +160,16 @@ async def _run_item(wf: FlowWorkflow, body: list[dict[str, Any]], start: list[st
         return child.first_error or {}
     tally.succeeded += 1
     return None
+
+
+def _check_policy(tally: Tally, ctl: Control, record: dict[str, Any], *, done: int) -> None:
+    """After a failed item: stop the loop when the failure policy's threshold is crossed."""
+    if ctl.policy is None or tally.threshold is not None:
+        return
+    failed = ctl.prior_failed + tally.failed
+    name = ctl.policy.crossed(failed, ctl.total, record)
+    if name is not None:
+        tally.threshold = threshold_record(name, failed, done, tally.by_code)
 
 
 def _halt(tally: Tally, index: int, record: dict[str, Any], coe: bool) -> None:

@@ -71,3 +71,19 @@ def test_breaker_keys_name_the_host_or_connection_never_credentials():
     assert breaker_key("datastore.query", {"connection": "postgresql://app:pw@db.internal/crm"}) == \
         "postgresql://db.internal"
     assert breaker_key("llm.chat", {"model": "m"}) == "llm.chat"
+
+
+async def test_breaker_state_is_shared_with_other_processes(tmp_path, monkeypatch):
+    # What one process (a worker) noted, another one (a restarted worker, the CLI) sees: state is in the file.
+    from flowtide.activities import _breakers
+    from tests.support.cli import flowtide_process
+    monkeypatch.setenv("FLOWTIDE_BREAKERS_DB", str(tmp_path / "b.db"))
+    cfg = {"failureThreshold": 2, "windowSeconds": 60.0, "openSeconds": 300.0}
+    for _ in range(2):
+        _breakers.leave(_breakers.enter("h:1", cfg, 10), "HTTP_SERVER_ERROR")
+    code, out, err = await flowtide_process("breakers", "list", "--json")
+    assert code == 0, err
+    assert [(b["key"], b["state"], b["recentFailures"]) for b in json.loads(out)] == [("h:1", "open", 2)]
+    with pytest.raises(Exception) as exc:
+        _breakers.enter("h:1", cfg, 10)
+    assert getattr(exc.value, "code", None) == "CIRCUIT_OPEN" and exc.value.retry_after_s > 290  # type: ignore[attr-defined]
