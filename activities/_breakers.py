@@ -34,7 +34,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import structlog
+
 from flowtide.workflows.errors import StepFailure, classify
+
+log = structlog.get_logger("flowtide.breakers")
 
 DEFAULT_DB = ".flowtide/breakers.db"
 HALF_OPEN_WAIT_S = 1.0  # while a trial call decides, the others retry this soon
@@ -156,15 +160,25 @@ def leave(ticket: Ticket, code: str | None) -> None:
         conn.execute("COMMIT")
 
 
-async def enter_async(key: str, cfg: dict[str, Any], trial_timeout_s: float) -> Ticket:
-    """``enter`` off the event loop (SQLite may wait for another process's lock)."""
-    return await asyncio.to_thread(enter, key, cfg, trial_timeout_s)
+async def enter_async(key: str, cfg: dict[str, Any], trial_timeout_s: float) -> Ticket | None:
+    """``enter`` off the event loop (SQLite may wait for another process's lock). A breaker store that
+    cannot be used lets the call through (None): a broken breaker must not fail every step."""
+    try:
+        return await asyncio.to_thread(enter, key, cfg, trial_timeout_s)
+    except (sqlite3.Error, OSError) as exc:
+        log.warning("circuit breaker store unusable: the call goes through", key=key, db=str(db_path()),
+                    error=str(exc))
+        return None
 
 
 async def leave_async(ticket: Ticket | None, code: str | None) -> None:
-    """``leave`` off the event loop; nothing for a call without a breaker."""
-    if ticket is not None:
+    """``leave`` off the event loop; nothing for a call without a breaker (or an unusable store)."""
+    if ticket is None:
+        return
+    try:
         await asyncio.to_thread(leave, ticket, code)
+    except (sqlite3.Error, OSError) as exc:
+        log.warning("circuit breaker store unusable: outcome not noted", key=ticket.key, error=str(exc))
 
 
 def list_breakers() -> list[dict[str, Any]]:
