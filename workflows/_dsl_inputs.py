@@ -12,7 +12,7 @@ from jsonschema import SchemaError
 from jsonschema.validators import Draft202012Validator, validator_for
 
 from flowtide.workflows import conditions, templates
-from flowtide.workflows._loop_policy import concurrency_problems, policy_problems
+from flowtide.workflows._loop_policy import concurrency_problems, policy_problems, unknown_stop_codes
 from flowtide.workflows._tpl_values import did_you_mean, short
 from flowtide.workflows.errors import Problem
 from flowtide.workflows.templates import join_path
@@ -144,6 +144,8 @@ def _loop_problems(inp: dict[str, Any], ipath: str) -> list[Problem]:
         value = inp.get(key)
         if value is not None and not templates.references(value):
             out += [Problem(join_path(ipath, key) + sub, msg) for sub, msg in check(value)]
+    out += [Problem(join_path(ipath, "failurePolicy") + sub, msg, severity="warning")
+            for sub, msg in unknown_stop_codes(inp.get("failurePolicy"))]
     return out
 
 

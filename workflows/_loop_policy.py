@@ -15,8 +15,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from flowtide.workflows.errors import ERROR_CLASSES, StepFailure
+from flowtide.workflows._tpl_values import did_you_mean
+from flowtide.workflows.errors import ERROR_CLASSES, TAXONOMY, StepFailure
 
+KNOWN = sorted(set(ERROR_CLASSES) | set(TAXONOMY))
 MAX_TRACE = 200  # concurrency changes kept in the loop record; the rest are counted
 
 
@@ -80,6 +82,16 @@ def policy_problems(value: Any) -> list[tuple[str, str]]:
     if stop is not None and (not isinstance(stop, list) or not all(isinstance(s, str) for s in stop)):
         out.append((".stopOn", "must be a list of error codes or classes (" + ", ".join(ERROR_CLASSES) + ")"))
     return out
+
+
+def unknown_stop_codes(value: Any) -> list[tuple[str, str]]:
+    """``(path, message)`` for ``stopOn`` entries that are neither a class nor a taxonomy code: a typo would
+    never match (a code step's own codes are allowed, hence a warning)."""
+    stop = value.get("stopOn") if isinstance(value, dict) else None
+    if not isinstance(stop, list):
+        return []
+    return [(f".stopOn[{i}]", f"'{s[:60]}' is neither an error class nor a known code{did_you_mean(s, KNOWN)}")
+            for i, s in enumerate(stop) if isinstance(s, str) and s not in KNOWN and "{{" not in s]
 
 
 def concurrency_problems(value: Any) -> list[tuple[str, str]]:

@@ -113,3 +113,10 @@ async def test_bad_policy_values_from_templates_fail_the_step_with_a_code(client
     for payload in ({"c": {"max": 0}, "p": None}, {"c": 2, "p": {"maxFailures": "x"}}):
         rec = await run_flow(client, task_queue, doc, payload)
         assert rec["status"] == "failed" and step(rec, "each")["error"]["code"] == "VALIDATION_ERROR"
+
+
+def test_unknown_stop_on_codes_are_warnings():
+    doc = policy_flow("http://x", {"stopOn": ["HTTP_NOTFOUND", "auth"]})
+    warnings = [str(w) for w in parse_flow(doc, source="t").warnings]
+    assert warnings == ["steps[0].input.failurePolicy.stopOn[0]: 'HTTP_NOTFOUND' is neither an error class nor a "
+                        "known code (did you mean 'HTTP_NOT_FOUND'?)"]
