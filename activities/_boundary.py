@@ -29,7 +29,7 @@ import structlog
 from temporalio import activity
 from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
-from flowtide.activities import metrics
+from flowtide.activities import _breakers, metrics
 from flowtide.activities._connection import with_connection
 from flowtide.workflows.errors import StepFailure, failure_to_record, wire_text
 from flowtide.workflows.retry import RetrySettings, is_retryable
@@ -149,10 +149,24 @@ def _json_size(value: Any) -> int:
     return len(json.dumps(value, default=str, separators=(",", ":")))
 
 
-async def _heartbeat_while(task: asyncio.Task[Any]) -> None:
+async def _heartbeat_while(task: asyncio.Task[Any], throttled: int) -> None:
     while not task.done():
         await asyncio.sleep(1.0)
-        activity.heartbeat()
+        activity.heartbeat(throttled)  # keeps the count of rate-limit answers for the next attempt
+
+
+def _throttled_before(info: activity.Info) -> int:
+    """Rate-limit answers of this call's earlier attempts: each failed attempt heartbeats the count, and
+    Temporal hands the last heartbeat's details to the next attempt (an adaptive loop slows down on it)."""
+    try:
+        return int(info.heartbeat_details[0]) if info.heartbeat_details else 0
+    except (TypeError, ValueError):
+        return 0
+
+
+def _retry_after_seen(output: Any) -> bool:
+    headers = output.get("headers") if isinstance(output, dict) else None
+    return isinstance(headers, dict) and any(str(k).lower() == "retry-after" for k in headers)
 
 
 async def execute(kind: str, impl: StepImpl, mapper: Mapper, task: dict[str, Any]) -> dict[str, Any]:
@@ -168,11 +182,16 @@ async def execute(kind: str, impl: StepImpl, mapper: Mapper, task: dict[str, Any
     bound = log.bind(step_id=ctx.step_id, kind=kind, attempt=ctx.attempt, workflow_id=ctx.workflow_id)
     metrics.attempt_started(kind, ctx.attempt)
     output: Any = None
+    throttled = _throttled_before(info)
+    ticket: _breakers.Ticket | None = None
     try:
         inp = resolve_secrets(task.get("input") or {}, ctx.secrets, task.get("secretNonce"))
         step = with_connection(impl, task["connection"]) if task.get("connection") else impl
+        if task.get("circuitBreaker"):  # may fail the attempt at once with CIRCUIT_OPEN
+            ticket = await _breakers.enter_async(_breakers.breaker_key(kind, inp), task["circuitBreaker"],
+                                                 ctx.timeout_s + 10)
         work = asyncio.ensure_future(_guarded(step, inp, ctx))
-        beat = asyncio.ensure_future(_heartbeat_while(work)) if info.heartbeat_timeout else None
+        beat = asyncio.ensure_future(_heartbeat_while(work, throttled)) if info.heartbeat_timeout else None
         try:
             result = await asyncio.wait_for(work, timeout=ctx.timeout_s)
         except TimeoutError:
@@ -193,6 +212,7 @@ async def execute(kind: str, impl: StepImpl, mapper: Mapper, task: dict[str, Any
     except Exception as exc:
         inner = exc.inner if isinstance(exc, _StepRaisedTimeout) else exc
         failure = inner if isinstance(inner, StepFailure) else _map(mapper, inner)
+        await _breakers.leave_async(ticket, failure.code)
         secrets = list(ctx.secrets.values())
         retryable = failure.retryable if failure.retryable is not None else is_retryable(
             failure.code, settings, method=ctx.method, user_code=bool(failure.extra.get("userCode")),
@@ -208,20 +228,25 @@ async def execute(kind: str, impl: StepImpl, mapper: Mapper, task: dict[str, Any
         bound.info("step attempt failed", code=failure.code, retryable=retryable,
                       message=record["message"])
         delay = timedelta(seconds=failure.retry_after_s) if failure.retry_after_s and retryable else None
+        if (record["class"] == "rate-limit" or failure.retry_after_s) and retryable and info.heartbeat_timeout:
+            activity.heartbeat(throttled + 1)
         # Classified failures are expected outcomes, not worker bugs: BENIGN keeps the SDK from logging a
         # traceback per attempt. Unmapped exceptions (UNKNOWN_ERROR) stay loud.
         category = (ApplicationErrorCategory.UNSPECIFIED if failure.code == "UNKNOWN_ERROR"
                     else ApplicationErrorCategory.BENIGN)
         raise ApplicationError(wire_text(record["message"]), record, output, console, type=failure.code,
                                non_retryable=not retryable, next_retry_delay=delay, category=category) from None
+    await _breakers.leave_async(ticket, None)
     secrets = list(ctx.secrets.values())
     warnings = [redact(failure_to_record(w, step_id=ctx.step_id, step_type=kind, retryable=False,
                                          attempt=ctx.attempt, iteration=ctx.iteration), secrets)
                 for w in result.warnings]
     for w in warnings:
         w["severity"] = "warning"
-    return {"output": redact(result.output, secrets), "warnings": warnings,
+    done = {"output": redact(result.output, secrets), "warnings": warnings,
             "console": redact(clip_console(ctx.console), secrets), "attempt": ctx.attempt}
+    throttled += int(_retry_after_seen(result.output))
+    return done | {"throttled": throttled} if throttled else done
 
 
 class _StepRaisedTimeout(Exception):  # noqa: N818

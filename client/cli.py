@@ -17,7 +17,7 @@ from typing import Any
 from flowtide import __version__
 from flowtide.client.cli_common import DEFAULT_DB, EXIT_OK
 from flowtide.client.cli_errors import report
-from flowtide.client.cli_parsers import Parser, add_command, add_input, register_runs
+from flowtide.client.cli_parsers import Parser, add_command, add_input, finish_help, register_runs
 
 CMDS = "flowtide.client.cli_cmds"
 OFFLINE = "flowtide.client.cli_offline"
@@ -87,6 +87,9 @@ def build_parser() -> argparse.ArgumentParser:
     register_service(sub)
     from flowtide.client.cli_connections import register as register_connections
     register_connections(sub)
+    from flowtide.client.cli_breakers import register as register_breakers
+    register_breakers(sub)
+    finish_help(p)
     return p
 
 

@@ -105,6 +105,9 @@ def _register_rerun(sub: Any) -> None:
     sp.add_argument("run")
     sp.add_argument("--from-failed", action="store_true",
                     help="reuse the outputs of the steps that completed before the first failed step")
+    sp.add_argument("--failed-items", action="store_true",
+                    help="each for-each runs only the items that failed (their recorded results are reused); "
+                         "steps outside loops as with --from-failed")
     sp.add_argument("--flow", help="re-run on this fixed revision of the flow (step ids must match)")
     add_input(sp)
     sp.add_argument("--dry-run", action="store_true", help="print the plan, start nothing")
@@ -145,3 +148,48 @@ def register_tools(sub: Any) -> None:
                      "print a shell completion script",
                      "flowtide completion bash > ~/.local/share/bash-completion/completions/flowtide", temporal=False)
     sp.add_argument("shell", choices=("bash", "zsh", "fish"))
+
+
+# Examples of the commands that register themselves with plain argparse (service, connections, breakers).
+ADMIN_EXAMPLES = {
+    "serve": "flowtide serve --host 127.0.0.1 --port 8088",
+    "codec-server": "flowtide codec-server --port 8089",
+    "projects create": "flowtide projects create acme",
+    "projects list": "flowtide projects list --json",
+    "keys create": "flowtide keys create --project acme --role run --name billing",
+    "keys list": "flowtide keys list --project acme",
+    "keys revoke": "flowtide keys revoke 3f9c2a1b",
+    "flows deploy": "flowtide flows deploy examples/hello.yaml --project acme",
+    "flows list": "flowtide flows list --project acme",
+    "flows revert": "flowtide flows revert hello --revision 2 --project acme",
+    "hooks secret": "flowtide hooks secret hello --project acme",
+    "connections add": "flowtide connections add crm --kind bearer --token -",
+    "connections reconnect": "flowtide connections reconnect crm --kind oauth2 --refresh-token -",
+    "connections list": "flowtide connections list --json",
+    "connections show": "flowtide connections show crm",
+    "connections test": "flowtide connections test crm --url https://api.example.com/me",
+    "connections remove": "flowtide connections remove crm",
+    "breakers list": "flowtide breakers list --json",
+    "breakers reset": "flowtide breakers reset api.example.com:443",
+}
+ADMIN_ENV = ("FLOWTIDE_DATABASE_URL", "FLOWTIDE_SECRET_KEY", "FLOWTIDE_BREAKERS_DB")
+
+
+def finish_help(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()) -> None:
+    """Give every command registered without ``add_command`` the same help shape: an example, the environment
+    it reads, the exit codes, and ``--json`` (errors as ``{"error": ...}``)."""
+    for action in parser._actions:
+        if not isinstance(action, argparse._SubParsersAction):
+            continue
+        for name, child in action.choices.items():
+            here = (*path, name)
+            if any(isinstance(a, argparse._SubParsersAction) for a in child._actions):
+                finish_help(child, here)
+                continue
+            if child.epilog and "example:" in child.epilog:
+                continue
+            example = ADMIN_EXAMPLES.get(" ".join(here), f"flowtide {' '.join(here)}")
+            child.epilog = _epilog(example, ADMIN_ENV, False)
+            child.formatter_class = argparse.RawDescriptionHelpFormatter
+            if not any("--json" in a.option_strings for a in child._actions):
+                child.add_argument("--json", action="store_true", help="errors as JSON: {\"error\": ...}")

@@ -184,7 +184,7 @@ async def cmd_rerun(args: argparse.Namespace) -> int:
                              f"(flowtide cancel {handle.run_id}) or wait for it to end")
         info = await start_info(await handle.fetch_history(), client.data_converter)
         plan = build_plan(info.params, view.record, from_failed=args.from_failed, new_flow=new_flow,
-                          new_input=new_input, input_given=input_given)
+                          new_input=new_input, input_given=input_given, failed_items=args.failed_items)
         source = f"{handle.id} (run {handle.run_id})"
         if args.dry_run:
             print(render_runs.plan_text(plan, source))

@@ -34,6 +34,9 @@ def _guard(fn: Any) -> Any:
             return int(fn(args))
         except (StoreError, ApiError) as exc:
             problems = getattr(exc, "extensions", {}).get("problems") or []
+            if getattr(args, "json", False):
+                print(json.dumps({"error": {"code": "REFUSED", "message": str(exc), "problems": problems}}, indent=2))
+                return EXIT_INVALID
             print(f"flowtide: {exc}", file=sys.stderr)
             for p in problems:
                 print(f"flowtide:   {p['path']}: {p['message']}", file=sys.stderr)

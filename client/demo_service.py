@@ -8,6 +8,7 @@ Routes (every request is counted per path in ``calls``)::
     GET  /ratelimit?retry_after=S 429 (with Retry-After when given)
     ANY  /flaky?fail=N&key=K      fails with 500 (or ?status=) the first N calls for key K, then 200
     GET  /slow?ms=N               answers after N ms
+    GET  /limited?max=M&ms=N      429 while M calls are in flight, else 200 after N ms (50); counts in /calls
     GET  /large?kb=N              N KB of text
     GET  /redirect?to=URL         302 to URL
     ANY  /echo                    the method, headers, query and body it received
@@ -59,6 +60,7 @@ class DemoService(ThreadedServer):
         self._charges: dict[str, str] = {}
         self._charge_count = 0
         self._lock = threading.Lock()
+        self._in_flight: Counter[str] = Counter()
 
     def reset(self) -> None:
         with self._lock:
@@ -134,6 +136,8 @@ class DemoService(ThreadedServer):
             if n <= int(q.get("fail", "1")):
                 return _json(int(q.get("status", "500")), {"message": f"failure {n} on purpose", "call": n})
             return _json(200, {"ok": True, "call": n})
+        if path == "/limited":
+            return await self._limited(q)
         if path == "/slow":
             await asyncio.sleep(int(q.get("ms", "1000")) / 1000)
             return _json(200, {"ok": True, "sleptMs": int(q.get("ms", "1000"))})
@@ -149,6 +153,21 @@ class DemoService(ThreadedServer):
         if recipe is not None:
             return recipe
         return _json(404, {"message": f"no route {path}"})
+
+    async def _limited(self, q: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
+        """A rate limit by concurrency: more than ``max`` calls at once get 429 (counted as ``/limited:429``)."""
+        key = q.get("key", "default")
+        with self._lock:
+            if self._in_flight[key] >= int(q.get("max", "5")):
+                self.calls["/limited:429"] += 1
+                return _json(429, {"message": "too many concurrent calls"})
+            self._in_flight[key] += 1
+        try:
+            await asyncio.sleep(int(q.get("ms", "50")) / 1000)
+        finally:
+            with self._lock:
+                self._in_flight[key] -= 1
+        return _json(200, {"ok": True})
 
     def _recipe_route(self, method: str, path: str, seg: list[str], headers: dict[str, str], body: bytes
                       ) -> tuple[int, dict[str, str], bytes] | None:

@@ -15,6 +15,7 @@ from typing import Any
 
 from jsonschema.validators import Draft202012Validator, validator_for
 
+from flowtide.workflows._loop_reuse import ITEMS_KEY
 from flowtide.workflows.errors import FlowValidationError, Problem
 from flowtide.workflows.kinds import KINDS
 
@@ -70,9 +71,10 @@ def _meta(row: dict[str, Any]) -> dict[str, Any]:
             "durationMs": row.get("durationMs") or 0, "reusedFrom": row.get("startedAt")}
 
 
-def reusable(record: dict[str, Any], notes: list[str]) -> dict[str, Any]:
-    """``options.reuse`` for the steps that completed before the restart point (outside loop iterations)."""
-    stop = restart_index(record)
+def reusable(record: dict[str, Any], notes: list[str], stop: int | None = None) -> dict[str, Any]:
+    """``options.reuse`` for the steps that completed before the restart point (outside loop iterations):
+    ``stop``, else the first failed or unfinished step."""
+    stop = restart_index(record) if stop is None else stop
     if stop is None:
         raise RerunRefused(f"run {record.get('runId')} has no failed or unfinished step to start from; "
                            "re-run it from the start without --from-failed")
@@ -108,7 +110,7 @@ def check_against(reuse: dict[str, Any], old: dict[str, Any], new: dict[str, Any
     before = {s["id"]: s for s, _ in walk(old.get("steps") or [])}
     after = {s["id"]: s for s, _ in walk(new.get("steps") or [])}
     for sid in list(reuse):
-        step, was = after.get(sid), before.get(sid)
+        step, was = after.get(sid.removesuffix(ITEMS_KEY)), before.get(sid.removesuffix(ITEMS_KEY))
         reason = None
         if step is None:
             reason = "is not in the new flow"
@@ -168,7 +170,8 @@ def payload_problems(schema: dict[str, Any] | None, payload: Any) -> list[Proble
 
 
 def build_plan(params: dict[str, Any], record: dict[str, Any], *, from_failed: bool,
-               new_flow: dict[str, Any] | None = None, new_input: Any = None, input_given: bool = False) -> RerunPlan:
+               new_flow: dict[str, Any] | None = None, new_input: Any = None, input_given: bool = False,
+               failed_items: bool = False) -> RerunPlan:
     """The rerun of a run started with ``params`` whose run record is ``record``.
 
     Raises:
@@ -184,14 +187,25 @@ def build_plan(params: dict[str, Any], record: dict[str, Any], *, from_failed: b
     if problems:
         raise FlowValidationError(problems, source="input")
     notes: list[str] = []
-    reuse = reusable(record, notes) if from_failed else {}
+    idx: int | None
+    if failed_items:
+        from flowtide.client.rerun_items import failed_items_reuse
+        reuse, idx = failed_items_reuse(record, notes)
+    else:
+        reuse = reusable(record, notes) if from_failed else {}
+        idx = restart_index(record) if from_failed else None
     if new_flow is not None:
         check_against(reuse, old, new_flow, notes)
     if input_given and reuse:
         notes.append("the input changed: the reused outputs were computed from the old input")
     rows = record.get("steps") or []
-    idx = restart_index(record) if from_failed else None
     plan = RerunPlan(flow=flow, payload=payload, reuse=reuse, notes=notes,
                      restart_at=rows[idx]["stepId"] if idx is not None else None)
     plan.steps = plan_steps(flow, record, reuse)
     return plan
+
+
+async def rerun_failed_items(client: Any, run: str, *, task_queue: str | None = None) -> Any:
+    """Start ``rerun RUN --failed-items`` and return the new run's handle (see ``client.rerun_items``)."""
+    from flowtide.client.rerun_items import rerun_failed_items as start
+    return await start(client, run, task_queue=task_queue)

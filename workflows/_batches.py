@@ -25,6 +25,7 @@ from temporalio.exceptions import ApplicationError, CancelledError, ChildWorkflo
 
 from flowtide.workflows._commands import check_payload, child_id
 from flowtide.workflows._iterate import MAX_KEPT_FAILURES, Tally, history_length, iterate
+from flowtide.workflows._loop_policy import Control, FailurePolicy, Throttle
 from flowtide.workflows._state import Frame, RunState
 from flowtide.workflows.errors import StepFailure
 from flowtide.workflows.templates import SECRET_NONCE, references
@@ -93,7 +94,7 @@ def _suffix_id(suffix: str) -> str:
 
 
 async def run_loop(wf: FlowWorkflow, step: dict[str, Any], frame: Frame, items: Sequence[Any], tally: Tally, *,
-                   concurrency: int, coe: bool, batch: int) -> None:
+                   concurrency: int, coe: bool, batch: int, control: Control | None = None) -> None:
     """Parent side: run items ``tally.done..`` through one coordinator child; fold its counts into ``tally``."""
     body, start = _loop_body(wf, step)
     spec = {"role": "loop", "stepId": step["id"], "body": body, "start": start, "concurrency": concurrency,
@@ -101,7 +102,7 @@ async def run_loop(wf: FlowWorkflow, step: dict[str, Any], frame: Frame, items: 
             "scope": child_scope(body, frame.scope), "suffix": frame.suffix, "offset": tally.done, "n": 0,
             "idPrefix": f"{wf.info['workflowId']}-{step['id']}{_suffix_id(frame.suffix)}",
             "executions": wf.state.executions,  # settings.limits.maxStepExecutions counts for the whole run
-            **_encode_items(items)}
+            **_encode_items(items), **_control_spec(control, tally)}
     # Children need the settings, not the steps; a graph-style body is the whole graph (a nested graph loop
     # inside a batch looks its body up in the flow's steps again).
     flow = {k: v for k, v in wf.state.flow.items() if k != "steps"} | {"steps": body if start is not None else []}
@@ -123,6 +124,32 @@ async def run_loop(wf: FlowWorkflow, step: dict[str, Any], frame: Frame, items: 
     if res.get("ended") == "return":
         wf.state.output = res.get("output")
         wf.state.webhook_response = res.get("webhookResponse")
+
+
+def _control_spec(control: Control | None, tally: Tally) -> dict[str, Any]:
+    """The loop policies for the child runs (only when set: older loop specs stay as they were)."""
+    if control is None:
+        return {}
+    out = {} if control.indexes is None else {"indexes": control.indexes}  # aligned with the items
+    if control.policy is None and control.throttle is None:
+        return out
+    throttle = tally.throttle or (control.throttle.state() if control.throttle else None)
+    return out | {"policy": control.policy.to_dict() if control.policy else None, "total": control.total,
+                  "priorFailed": tally.failed, "throttle": throttle}
+
+
+def _control(spec: dict[str, Any], prior_failed: int, throttle: dict[str, Any] | None) -> Control | None:
+    """A batch's ``Control`` from its spec (None for loops without policies)."""
+    if "total" not in spec:  # no policies; maybe a failed-items re-run
+        return None if "indexes" not in spec else Control(indexes=list(spec["indexes"]))
+    p = spec.get("policy")
+    policy = FailurePolicy(p["maxFailures"], p["maxFailureRatio"], tuple(p["stopOn"])) if p else None
+    thr = None if throttle is None else Throttle(int(spec["concurrency"]), float(throttle["limit"]),
+                                                 trace=list(throttle["trace"]),
+                                                 trace_omitted=int(throttle["traceOmitted"]),
+                                                 slow_start=bool(throttle["slowStart"]))
+    return Control(policy=policy, total=int(spec["total"]), prior_failed=prior_failed, throttle=thr,
+                   indexes=spec.get("indexes"))
 
 
 def _carry_back(wf: FlowWorkflow, res: dict[str, Any]) -> None:
@@ -156,6 +183,10 @@ def merge(tally: Tally, res: dict[str, Any]) -> None:
         tally.results = None if res.get("results") is None else tally.results + list(res["results"])
     if res.get("ended"):
         tally.ended = tally.ended or res["ended"]
+    for code, n in (res.get("byCode") or {}).items():
+        tally.by_code[code] = tally.by_code.get(code, 0) + int(n)
+    tally.threshold = tally.threshold or res.get("threshold")
+    tally.throttle = res.get("throttle") or tally.throttle
 
 
 def _result(tally: Tally, wf: FlowWorkflow | None = None) -> dict[str, Any]:
@@ -163,6 +194,8 @@ def _result(tally: Tally, wf: FlowWorkflow | None = None) -> dict[str, Any]:
                            "failures": tally.failures, "errors": tally.errors,
                            "errorsOmitted": tally.errors_omitted, "firstHalt": tally.first_halt,
                            "results": tally.results, "ended": tally.ended}
+    if tally.by_code or tally.threshold or tally.throttle:  # loops with policies only (older results stay)
+        out.update(byCode=tally.by_code, threshold=tally.threshold, throttle=tally.throttle)
     if wf is not None:
         out["vars"] = wf.vars
         out["executions"] = wf.state.executions
@@ -203,7 +236,7 @@ async def _coordinate(wf: FlowWorkflow, flow: dict[str, Any], spec: dict[str, An
         if n > first_n and (workflow.info().is_continue_as_new_suggested() or history_length() > COORDINATOR_EVENTS):
             workflow.continue_as_new({"flow": flow, "spec": dict(
                 spec, offset=offset, n=n, tally=_result(tally, wf), executions=wf.state.executions,
-                scope=dict(spec["scope"], vars=wf.vars))})
+                scope=dict(spec["scope"], vars=wf.vars))})  # the tally carries the throttle state
         part = items[offset:offset + int(spec["batch"])]
         workflow.set_current_details(f"loop `{spec['stepId']}`: {offset} / {len(items)} items done, "
                                      f"{tally.succeeded} succeeded, {tally.failed} failed")
@@ -211,6 +244,11 @@ async def _coordinate(wf: FlowWorkflow, flow: dict[str, Any], spec: dict[str, An
         child = {k: spec[k] for k in ("stepId", "body", "start", "concurrency", "continueOnError", "suffix",
                                       "keepResults")} | {"role": "batch", "offset": offset, "scope": scope,
                                                          "executions": wf.state.executions}
+        if "indexes" in spec:  # a failed-items re-run: the loop indexes of this batch's items
+            child["indexes"] = spec["indexes"][offset:offset + len(part)]
+        if "total" in spec:  # failure policy counts and concurrency carry across batches
+            child |= {k: spec[k] for k in ("policy", "total")} | {
+                "priorFailed": int(spec["priorFailed"]) + tally.failed, "throttle": tally.throttle or spec["throttle"]}
         try:
             res = await wf.relay.run_child(
                 LOOP_WORKFLOW, {"flow": flow, "spec": child | _encode_items(part)},
@@ -233,7 +271,8 @@ async def _run_batch(wf: FlowWorkflow, flow: dict[str, Any], spec: dict[str, Any
     frame = _setup(wf, flow, spec)
     tally = await iterate(wf, spec["body"], spec.get("start"), frame, _decode_items(spec), spec["offset"],
                           spec["concurrency"], bool(spec["continueOnError"]), keep_results=spec["keepResults"],
-                          budget=HISTORY_BUDGET)
+                          budget=HISTORY_BUDGET,
+                          control=_control(spec, int(spec.get("priorFailed") or 0), spec.get("throttle")))
     errors = wf.state.errors
     tally.errors = errors[:MAX_KEPT_FAILURES]
     tally.errors_omitted = max(0, len(errors) - MAX_KEPT_FAILURES)

@@ -11,7 +11,7 @@ from typing import Any
 
 from flowtide.workflows._dsl_graph import GraphChecker
 from flowtide.workflows._dsl_inputs import schema_problems
-from flowtide.workflows._dsl_models import Flow, Limits, OnError, RetryPolicy, Settings
+from flowtide.workflows._dsl_models import CircuitBreaker, Flow, Limits, OnError, RetryPolicy, Settings
 from flowtide.workflows._dsl_raw import FLOW_ID_RE
 from flowtide.workflows._dsl_steps import StepBuilder, known_keys, model_keys, validate_model
 from flowtide.workflows._tpl_values import short
@@ -19,7 +19,8 @@ from flowtide.workflows.errors import Problem
 from flowtide.workflows.templates import join_path
 
 TOP_KEYS = ("id", "version", "name", "description", "input", "settings", "steps", "$schema")
-SUBMODELS: dict[str, Any] = {"retryPolicy": RetryPolicy, "onError": OnError, "limits": Limits}
+SUBMODELS: dict[str, Any] = {"retryPolicy": RetryPolicy, "onError": OnError, "limits": Limits,
+                             "circuitBreaker": CircuitBreaker}
 
 
 @dataclass
@@ -131,7 +132,7 @@ def _step_from_wire(step: Any) -> Any:
         return step
     out: dict[str, Any] = {"stepId": step.get("id"), "stepType": step.get("kind")}
     for key in ("title", "continueOnError", "skipCondition", "retryPolicy", "timeout", "runLimit", "onError",
-                "next", "condition", "execution", "connection"):
+                "next", "condition", "execution", "connection", "circuitBreaker"):
         value = step.get(key)
         if value is not None and value is not False:
             out[key] = value

@@ -13,6 +13,7 @@ from jsonschema.validators import Draft202012Validator, validator_for
 
 from flowtide.workflows import conditions, templates
 from flowtide.workflows._commands import MAX_WAIT_S
+from flowtide.workflows._loop_policy import concurrency_problems, policy_problems, unknown_stop_codes
 from flowtide.workflows._pure import HASH_ALGORITHMS
 from flowtide.workflows._tpl_values import did_you_mean, short
 from flowtide.workflows.errors import Problem
@@ -38,7 +39,7 @@ REQUIRED: dict[str, list[tuple[str, ...]]] = {
 # The complete input keys of the kinds the interpreter itself runs (other kinds accept any key).
 KNOWN: dict[str, frozenset[str]] = {
     "core.if": frozenset({"condition", "then", "else"}),
-    "core.for-each": frozenset({"items", "concurrency", "continueOnError", "steps"}),
+    "core.for-each": frozenset({"items", "concurrency", "continueOnError", "steps", "failurePolicy"}),
     "core.delay": frozenset({"seconds", "until"}),
     "core.wait-for-signal": frozenset({"signal", "name", "timeout"}),
     "core.return": frozenset({"output", "webhookResponse"}),
@@ -166,9 +167,23 @@ def check_input(kind: str | None, sid: str, inp: dict[str, Any], ipath: str, dep
             problems.extend(templates.check_syntax(value, where))
     if kind == "core.validate" and isinstance(inp.get("schema"), dict) and not templates.references(inp["schema"]):
         problems.extend(schema_problems(inp["schema"], join_path(ipath, "schema")))
+    if kind == "core.for-each":
+        problems.extend(_loop_problems(inp, ipath))
     if kind == "core.sub-flow":
         return _sub_flow(sid, inp, ipath, depth, problems, child_parser)
     return inp
+
+
+def _loop_problems(inp: dict[str, Any], ipath: str) -> list[Problem]:
+    """Bad ``concurrency`` / ``failurePolicy`` values of a for-each (template values are checked at run time)."""
+    out = []
+    for key, check in (("concurrency", concurrency_problems), ("failurePolicy", policy_problems)):
+        value = inp.get(key)
+        if value is not None and not templates.references(value):
+            out += [Problem(join_path(ipath, key) + sub, msg) for sub, msg in check(value)]
+    out += [Problem(join_path(ipath, "failurePolicy") + sub, msg, severity="warning")
+            for sub, msg in unknown_stop_codes(inp.get("failurePolicy"))]
+    return out
 
 
 def check_step_conditions(step: Step, info: StepInfo, problems: list[Problem]) -> None:

@@ -59,6 +59,18 @@ class RetryPolicy(_Model):
         return self.model_dump(by_alias=True, exclude_none=True)
 
 
+class CircuitBreaker(_Model):
+    """``circuitBreaker`` of a step or of ``settings``: shared by every run, keyed by connection or host."""
+
+    failure_threshold: int = Field(5, ge=1, le=10_000)
+    window_seconds: Number = Field(60, gt=0, le=86_400)
+    open_seconds: Number = Field(30, gt=0, le=86_400)
+
+    def to_wire(self) -> dict[str, Any]:
+        return {"failureThreshold": self.failure_threshold, "windowSeconds": float(self.window_seconds),
+                "openSeconds": float(self.open_seconds)}
+
+
 class OnError(_Model):
     """``onError``: what happens after a failure (once the retries are spent)."""
 
@@ -108,13 +120,15 @@ class Settings(_Model):
     execution: Execution = "remote"
     limits: Limits = Field(default_factory=Limits)
     webhook: Webhook | None = None
+    circuit_breaker: CircuitBreaker | None = None
 
     def to_wire(self) -> dict[str, Any]:
+        breaker = {"circuitBreaker": self.circuit_breaker.to_wire()} if self.circuit_breaker else {}
         return {"timeout": None if self.timeout is None else float(self.timeout),
                 "retryPolicy": self.retry_policy.to_wire() if self.retry_policy else None,
                 "onError": self.on_error.to_wire() if self.on_error else None,
                 "strictTemplates": self.strict_templates, "execution": self.execution,
-                "limits": self.limits.model_dump(by_alias=True)}
+                "limits": self.limits.model_dump(by_alias=True), **breaker}
 
 
 class Step(_Model):
@@ -136,6 +150,7 @@ class Step(_Model):
     execution: Execution | None = None
     # A literal name, never a template: which credential a step uses is decided by the flow, not by data.
     connection: str | None = Field(None, pattern=r"^[A-Za-z][A-Za-z0-9_.-]{0,99}$")
+    circuit_breaker: CircuitBreaker | None = None
 
     _next_list = field_validator("next", mode="before")(lambda v: _as_list(v))
 
@@ -154,6 +169,8 @@ class Step(_Model):
             "execution": self.execution,
             # only when set: the activity tasks of flows without connections stay as they were recorded
             **({"connection": self.connection} if self.connection is not None else {}),
+            # only when set: the wire form of flows without breakers stays as it was
+            **({"circuitBreaker": self.circuit_breaker.to_wire()} if self.circuit_breaker else {}),
         }
 
     def walk(self) -> list[Step]:

@@ -12,7 +12,16 @@ from typing import Any, get_args
 
 from pydantic import BaseModel
 
-from flowtide.workflows._dsl_models import Flow, Limits, OnError, OnErrorAction, RetryPolicy, Settings, Step
+from flowtide.workflows._dsl_models import (
+    CircuitBreaker,
+    Flow,
+    Limits,
+    OnError,
+    OnErrorAction,
+    RetryPolicy,
+    Settings,
+    Step,
+)
 from flowtide.workflows._dsl_raw import FLOW_ID_RE, STEP_ID_RE
 from flowtide.workflows._dsl_steps import RESERVED_IDS
 from flowtide.workflows.kinds import ALIASES, KINDS
@@ -64,13 +73,15 @@ def _step() -> dict[str, Any]:
             "execution": _nullable({"enum": ["remote", "local"]}),
             "connection": _nullable({"type": "string", "pattern": "^[A-Za-z][A-Za-z0-9_.-]{0,99}$",
                                      "description": "a connection's name (HTTP, data store, e-mail, LLM steps)"}),
+            "circuitBreaker": _nullable({"$ref": "#/$defs/circuitBreaker"}),
         },
         "allOf": [
             {"oneOf": [{"required": ["stepId"]}, {"required": ["id"]}]},
             {"oneOf": [{"required": ["stepType"]}, {"required": ["action"]}]},
             {"not": {"required": ["input", "parameters"]}},
             _block_rule("core.if", {"then": block, "else": block, "condition": {"$ref": "#/$defs/condition"}}),
-            _block_rule("core.for-each", {"steps": block}),
+            _block_rule("core.for-each", {"steps": block, "concurrency": {"$ref": "#/$defs/loopConcurrency"},
+                                          "failurePolicy": {"$ref": "#/$defs/failurePolicy"}}),
         ],
     }
 
@@ -117,7 +128,19 @@ def _models() -> dict[str, Any]:
     on_error.pop("description", None)
     settings = _model(Settings)
     settings["properties"]["limits"] = _nullable({"$ref": "#/$defs/limits"})
+    settings["properties"]["circuitBreaker"] = _nullable({"$ref": "#/$defs/circuitBreaker"})
     return {
+        "circuitBreaker": _model(CircuitBreaker),
+        "loopConcurrency": {"anyOf": [
+            {"type": "integer", "minimum": 1}, {"type": "string", "pattern": "\\{\\{"},
+            {"type": "object", "additionalProperties": False, "properties": {
+                "max": {"type": "integer", "minimum": 1}, "adaptive": {"type": "boolean", "description":
+                        "halve on a rate-limited iteration, add one per round of successes"}}}]},
+        "failurePolicy": {"type": "object", "additionalProperties": False, "properties": {
+            "maxFailures": {"type": "integer", "minimum": 0},
+            "maxFailureRatio": {"type": "number", "minimum": 0, "maximum": 1},
+            "stopOn": {"type": "array", "items": {"type": "string"},
+                       "description": "error codes or classes that stop the loop at once"}}},
         "retryPolicy": _model(RetryPolicy),
         "onError": {"anyOf": [{"enum": list(get_args(OnErrorAction))}, on_error]},
         "routing": {"type": "object", "additionalProperties": False, "required": ["if"], "properties": {

@@ -13,7 +13,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from flowtide.workflows import _dsl_inputs
-from flowtide.workflows._dsl_models import Condition, OnError, RetryPolicy, Step
+from flowtide.workflows._dsl_models import CircuitBreaker, Condition, OnError, RetryPolicy, Step
 from flowtide.workflows._dsl_raw import STEP_ID_RE
 from flowtide.workflows._tpl_values import did_you_mean, short
 from flowtide.workflows.errors import Problem
@@ -27,6 +27,7 @@ STEP_KEYS: dict[str, str] = {  # written key -> canonical key
     "title": "title", "continueOnError": "continueOnError", "skipCondition": "skipCondition",
     "retryPolicy": "retryPolicy", "timeout": "timeout", "runLimit": "runLimit", "onError": "onError",
     "next": "next", "condition": "condition", "execution": "execution", "connection": "connection",
+    "circuitBreaker": "circuitBreaker",
 }
 RESERVED_IDS = frozenset({"initial", "vars", "secrets", "true", "false", "null", "nil", "stop-workflow",
                           "continue-workflow"})
@@ -48,6 +49,10 @@ HINTS = {
     "else": "must be a step id, a list of step ids, or stop-workflow / continue-workflow",
     "execution": "must be remote or local",
     "connection": "must be the name of a connection (flowtide connections list)",
+    "circuitBreaker": "must be an object {failureThreshold, windowSeconds, openSeconds}",
+    "failureThreshold": "must be a whole number from 1 to 10000",
+    "windowSeconds": "must be a number of seconds above 0, at most 86400",
+    "openSeconds": "must be a number of seconds above 0, at most 86400",
     "continueOnError": "must be true or false",
     "strictTemplates": "must be true or false",
     "onError": "must be an object {action, maxRetries, next} or an action name",
@@ -271,12 +276,13 @@ class StepBuilder:
             title = None
         data: dict[str, Any] = {"id": sid, "kind": kind or "?", "title": title or sid, "input": inp}
         for name in ("continueOnError", "skipCondition", "retryPolicy", "timeout", "runLimit", "onError", "next",
-                     "condition", "execution", "connection"):
+                     "condition", "execution", "connection", "circuitBreaker"):
             if name in canon:
                 data[name] = canon[name]
         if isinstance(data.get("onError"), str):
             data["onError"] = {"action": data["onError"]}
-        for name, model in (("retryPolicy", RetryPolicy), ("onError", OnError), ("condition", Condition)):
+        for name, model in (("retryPolicy", RetryPolicy), ("onError", OnError), ("condition", Condition),
+                            ("circuitBreaker", CircuitBreaker)):
             if isinstance(data.get(name), dict):
                 data[name] = known_keys(data[name], model_keys(model), info.key_path(name), self.problems)
         step: Step = validate_model(Step, data, info.path, info.written, self.problems)

@@ -19,9 +19,10 @@ import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from flowtide.workflows import _batches
+from flowtide.workflows import _batches, _loop_reuse
 from flowtide.workflows._control import ReturnNow, StopFlow
 from flowtide.workflows._iterate import MAX_KEPT_RESULTS, RESULTS_BUDGET_BYTES, Tally, history_length, iterate
+from flowtide.workflows._loop_policy import Control, Throttle, concurrency_problems, failure_policy
 from flowtide.workflows._state import Frame
 from flowtide.workflows.errors import StepFailure, error_record
 from flowtide.workflows.templates import render
@@ -57,7 +58,24 @@ def batch_size(settings: dict[str, Any], body: list[dict[str, Any]]) -> int:
     return max(1, min(limit, BATCH_EVENTS // (EVENTS_PER_STEP * max(1, count_steps(body)))))
 
 
-def _settings(wf: FlowWorkflow, step: dict[str, Any], frame: Frame) -> tuple[Sequence[Any], int, bool]:
+def _concurrency(value: Any) -> tuple[int, bool]:
+    """``(max, adaptive)`` of a rendered ``concurrency``: a number, or ``{max, adaptive}``."""
+    adaptive = False
+    if isinstance(value, dict):
+        problems = concurrency_problems(value)
+        if problems:
+            raise StepFailure("VALIDATION_ERROR", f"for-each 'concurrency{problems[0][0]}' {problems[0][1]}",
+                              retryable=False)
+        value, adaptive = value.get("max", 1), bool(value.get("adaptive", False))
+    try:
+        return max(1, min(MAX_CONCURRENCY, int(value or 1))), adaptive
+    except (TypeError, ValueError):
+        raise StepFailure("VALIDATION_ERROR", f"for-each 'concurrency' is not a number: {value!r}",
+                          retryable=False) from None
+
+
+def _settings(wf: FlowWorkflow, step: dict[str, Any], frame: Frame
+              ) -> tuple[Sequence[Any], int, bool, Control]:
     inp = step.get("input") or {}
     strict = bool(wf.settings.get("strictTemplates"))
     items = render(inp.get("items"), frame.scope, strict=strict)
@@ -66,32 +84,43 @@ def _settings(wf: FlowWorkflow, step: dict[str, Any], frame: Frame) -> tuple[Seq
     if not isinstance(items, list | range):
         raise StepFailure("VALIDATION_ERROR", "for-each 'items' must be a list or a number of items, "
                           f"got {type(items).__name__}", retryable=False)
-    conc = render(inp.get("concurrency", 1), frame.scope)
-    try:
-        concurrency = max(1, min(MAX_CONCURRENCY, int(conc or 1)))
-    except (TypeError, ValueError):
-        raise StepFailure("VALIDATION_ERROR", f"for-each 'concurrency' is not a number: {conc!r}",
-                          retryable=False) from None
-    coe = bool(render(inp.get("continueOnError", step.get("next") is not None), frame.scope))
-    return items, concurrency, coe
+    concurrency, adaptive = _concurrency(render(inp.get("concurrency", 1), frame.scope))
+    policy = failure_policy(render(inp.get("failurePolicy"), frame.scope))
+    # a policy that tolerates some failures means the loop goes on after one, unless told otherwise
+    tolerant = policy is not None and (policy.max_failures is not None or policy.max_ratio is not None)
+    coe = bool(render(inp.get("continueOnError", step.get("next") is not None or tolerant), frame.scope))
+    control = Control(policy=policy, total=len(items), throttle=Throttle(concurrency) if adaptive else None)
+    return items, concurrency, coe, control
 
 
 async def for_each(wf: FlowWorkflow, step: dict[str, Any], frame: Frame, rec: dict[str, Any],
                    block: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """Run the loop step; output ``{count, succeeded, failed, failures, results}``."""
-    items, concurrency, coe = _settings(wf, step, frame)
+    items, concurrency, coe, control = _settings(wf, step, frame)
     body, start = _body(step, block)
     batch = batch_size(wf.settings, body)
     rec["input"] = {"items": len(items), "concurrency": concurrency, "continueOnError": coe}
+    plan = _loop_reuse.planned(wf, step, frame, len(items))
+    if plan is not None:  # rerun --failed-items: only these items run, the others keep their results
+        count, items, control.indexes = len(items), _loop_reuse.subset(items, plan), plan["rerun"]
+        rec["input"]["rerunItems"] = len(items)
+    if control.policy is not None:
+        rec["input"]["failurePolicy"] = control.policy.to_dict()
+    if control.throttle is not None:
+        rec["input"]["adaptive"] = True
+        control.throttle.note(0)
     keep = len(items) <= MAX_KEPT_RESULTS
     tally = Tally(count=len(items), results=[] if keep else None)
     estimate = len(items) * EVENTS_PER_STEP * max(1, count_steps(body))
     if len(items) <= batch and history_length() + estimate <= INLINE_BUDGET:
         tally = await iterate(wf, body, start, frame, items, 0, concurrency, coe, keep_results=keep,
-                              budget=INLINE_BUDGET)
+                              budget=INLINE_BUDGET, control=control)
     batched = tally.done < len(items) and not tally.halted(coe) and tally.ended is None
     if batched:
-        await _batches.run_loop(wf, step, frame, items, tally, concurrency=concurrency, coe=coe, batch=batch)
+        await _batches.run_loop(wf, step, frame, items, tally, concurrency=concurrency, coe=coe, batch=batch,
+                                control=control)
+    if plan is not None:
+        tally = _loop_reuse.combine(tally, plan, count)
     return _finish(wf, step, frame, tally, coe, batched=batched)
 
 
@@ -106,14 +135,22 @@ def _finish(wf: FlowWorkflow, step: dict[str, Any], frame: Frame, tally: Tally, 
                     f"(the loop output counts every failed item)"))
     if tally.results is not None and len(json.dumps(tally.results, default=str)) > RESULTS_BUDGET_BYTES:
         tally.results = None
-    wf.state.loops[step["id"] + frame.suffix] = {"stepId": step["id"], "count": tally.count,
-                                                 "succeeded": tally.succeeded, "failed": tally.failed,
-                                                 "batched": batched}
+    loop = wf.state.loops[step["id"] + frame.suffix] = {"stepId": step["id"], "count": tally.count,
+                                                        "succeeded": tally.succeeded, "failed": tally.failed,
+                                                        "batched": batched}
+    if tally.throttle is not None:  # the concurrency an adaptive loop used over time
+        loop["concurrency"] = tally.throttle["trace"]
     if tally.ended == "return":
         raise ReturnNow()
     if tally.ended == "stop":
         raise StopFlow()
     out = tally.summary()
+    if tally.threshold is not None:
+        t = tally.threshold
+        counts = ", ".join(f"{c}: {n}" for c, n in t["byCode"].items())
+        raise StepFailure("LOOP_FAILURE_THRESHOLD", f"failurePolicy {t['threshold']} crossed: {t['failed']} "
+                          f"item(s) failed of {t['done']} finished ({counts})", output=out, retryable=False,
+                          detail=json.dumps(t), extra={"attempt": 1})
     if tally.halted(coe):
         h = tally.first_halt or {}
         raise StepFailure(h.get("code") or "UNKNOWN_ERROR", f"iteration {h.get('iteration')} failed at step "

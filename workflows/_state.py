@@ -28,6 +28,7 @@ class Frame:
     failures: int = 0  # failed steps in this frame (absorbed or not): an iteration with any failed
     last_output: Any = None  # the output of the last step that finished in this frame
     first_error: dict[str, Any] | None = None
+    throttled: int = 0  # rate-limit answers the provider gave this frame's steps (retried attempts included)
 
     def child(self, index: int, item: Any) -> Frame:
         scope = dict(self.scope)

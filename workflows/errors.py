@@ -53,9 +53,15 @@ def _rows() -> list[CodeInfo]:
          "The step's rendered input is larger than one Temporal payload can carry"),
         ("SIGNAL_TIMEOUT", "Core", "permanent", "No signal arrived before the wait-for-signal timeout"),
         ("SUB_FLOW_FAILED", "Core", "permanent", "The child flow run failed"),
+        ("LOOP_FAILURE_THRESHOLD", "Core", "permanent",
+         "A for-each crossed its failurePolicy (maxFailures, maxFailureRatio or a stopOn code/class); the "
+         "detail names the threshold and the failed items by code"),
         ("RETURN", "Core", "permanent", "Internal: a return step ended the run"),
         ("INTERNAL_ERROR", "Core", "permanent",
          "Flowtide itself failed on this step or run (a bug): the message names the exception; not retried"),
+        ("CIRCUIT_OPEN", "Core", "transient",
+         "The step's circuit breaker (per connection or host, shared by all runs) is open: the provider was not "
+         "called; retried once the breaker's open time has passed"),
         # HTTP
         ("HTTP_CLIENT_ERROR", "HTTP", "permanent", "The server answered 4xx (other than 408/429)"),
         ("HTTP_UNAUTHORIZED", "HTTP", "auth", "The server answered 401 or 403"),

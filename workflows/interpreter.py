@@ -407,6 +407,7 @@ class FlowWorkflow:
         for w in warnings:
             self.state.add_error(w)
         frame.last_output = output
+        frame.throttled += int(result.get("throttled") or 0)  # adaptive loops slow down on it
         frame.scope[step["id"]] = step_entry(output, meta)
         return err
 
@@ -442,7 +443,8 @@ class FlowWorkflow:
                              retry=settings.to_dict(), run_id=self.info["runId"],
                              workflow_id=self.info["workflowId"], iteration=frame.iteration,
                              limits=self.settings.get("limits"), secret_nonce=frame.scope.get(SECRET_NONCE),
-                             connection=step.get("connection"))
+                             connection=step.get("connection"),
+                             breaker=step.get("circuitBreaker") or self.settings.get("circuitBreaker"))
         check_payload(task, f"the input of step '{step['id']}'")
         policy = temporal_policy(settings, max_attempts_cap=cap)
         common: dict[str, Any] = {"start_to_close_timeout": timedelta(seconds=timeout + TIMEOUT_SLACK_S),

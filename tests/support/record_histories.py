@@ -55,6 +55,7 @@ class Case:
     drive: Drive | None = None  # acts on the run while it is open (a signal, a cancel)
     rerun_of: str | None = None  # record a `rerun --from-failed` of this (earlier) case instead
     as_written: bool = False  # start FlowWorkflow with the document as written (as any Temporal client may)
+    failed_items: bool = False  # with rerun_of: a `rerun --failed-items`
 
 
 def http(step_id: str, url: str, **extra: Any) -> dict[str, Any]:
@@ -124,6 +125,22 @@ CASES: list[Case] = [
                              "input": {"items": 5, "concurrency": 2, "steps": LOOP_BODY}},
         {"stepId": "after", "stepType": "core.set-variable", "input": {"done": "{{ each.succeeded }}"}},
         settings={"limits": {"loopBatchSize": 2}}), payload=None),
+    Case("for-each-failure-policy", ("core.for-each", "for-each:failurePolicy", "for-each:batched"), lambda e: flow(
+        "for-each-failure-policy", {"stepId": "each", "stepType": "core.for-each", "input": {
+            "items": ["1", "404", "2", "404", "3", "4"], "concurrency": 1, "failurePolicy": {"maxFailures": 1},
+            "steps": [http("fetch", "{{ initial.base }}/customers/{{ $item }}", retryPolicy={"maxRetries": 0})]}},
+        settings={"limits": {"loopBatchSize": 2}}), payload=None),
+    Case("for-each-adaptive", ("core.for-each", "for-each:adaptive"), lambda e: flow(
+        "for-each-adaptive", {"stepId": "each", "stepType": "core.for-each", "input": {
+            "items": 8, "concurrency": {"max": 4, "adaptive": True},
+            "steps": [http("call", "{{ initial.base }}/limited?max=2&ms=50&key={{ $run.id }}",
+                           retryPolicy={"maxRetries": 20, "delayMs": 50, "backoffMultiplier": 1})]}}),
+        payload=None),
+    Case("circuit-breaker", ("core.http", "circuitBreaker"), lambda e: flow(
+        "circuit-breaker", *[http(f"call-{i}", e.base + "/status/503", continueOnError=True,
+                                  retryPolicy={"maxRetries": 0}) for i in range(2)],
+        http("refused", e.base + "/status/503", continueOnError=True, retryPolicy={"maxRetries": 1, "delayMs": 100}),
+        settings={"circuitBreaker": {"failureThreshold": 2, "windowSeconds": 60, "openSeconds": 1}})),
     Case("delay", ("core.delay",), lambda e: flow(
         "delay", {"stepId": "pause", "stepType": "core.delay", "title": "Cool down", "input": {"seconds": 1}},
         http("after", e.base + "/ok"))),
@@ -243,6 +260,16 @@ CASES: list[Case] = [
     Case("on-error-budget", ("onError:retry-step", "onError:budget"), lambda e: flow(
         "on-error-budget", http("call", e.base + "/flaky?fail=2&key={{ $run.id }}",
                                 onError={"action": "retry-step", "maxRetries": 2}))),
+    Case("for-each-item-failed", ("core.for-each", "continueOnError"), lambda e: flow(
+        "for-each-item-failed", http("start", "{{ initial.base }}/ok"), {
+            "stepId": "each", "stepType": "core.for-each", "input": {
+                "items": [0, 1, 0, 1], "concurrency": 2, "continueOnError": True, "steps": [http(
+                    "fetch", "{{ initial.base }}/flaky?status=404&fail={{ $item }}&key=corpus-items-{{ $index }}",
+                    retryPolicy={"maxRetries": 0})]}},
+        {"stepId": "after", "stepType": "core.set-variable", "input": {"n": "{{ each.results | size }}"}}),
+        payload=None),
+    Case("rerun-failed-items", ("rerun:failed-items",), lambda e: {}, rerun_of="for-each-item-failed",
+         failed_items=True),
 ]
 
 
@@ -294,7 +321,7 @@ async def _start(client: Client, case: Case, env: Env, done: dict[str, WorkflowH
     old = done[case.rerun_of]
     info = await start_info(await old.fetch_history(), client.data_converter)
     plan = build_plan(info.params, (await inspect_run(old, client)).record, from_failed=True, new_flow=None,
-                      new_input=None, input_given=False)
+                      new_input=None, input_given=False, failed_items=case.failed_items)
     return await start_run(client, plan.flow, plan.payload, task_queue=TASK_QUEUE, reuse=plan.reuse,
                            rerun_of=old.run_id, workflow_id=f"corpus-{case.name}")
 
@@ -347,6 +374,7 @@ async def main_async(names: list[str], out: Path) -> int:
             LLMServer() as llm, DevServer(port=free_port(), ui_port=None, db_file=None) as server:
         os.environ["FLOWTIDE_HTTP_ALLOW"] = "127.0.0.1"
         os.environ["FLOWTIDE_FILE_ROOTS"] = files
+        os.environ["FLOWTIDE_BREAKERS_DB"] = os.path.join(files, "breakers.db")  # a fresh breaker per recording
         os.environ["FLOWTIDE_LLM_BASE_URL"] = llm.url
         os.environ["FLOWTIDE_SECRET_LLM_KEY"] = KEY  # never in the flow: the history holds the template only
         smtp = Controller(Sink(), hostname="127.0.0.1", port=free_port())
