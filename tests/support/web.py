@@ -25,6 +25,7 @@ def orders(flow_id: str) -> dict[str, Any]:
          "input": {"url": "{{ initial.base }}/customers/42"}},
         {"stepId": "shape", "title": "Shape the order", "stepType": "core.code", "input": {"script": script}},
         {"stepId": "audit", "title": "Audit", "stepType": "core.code", "continueOnError": True,
+         "retryPolicy": {"maxRetries": 0},
          "input": {"script": f"raise ValueError({HOSTILE!r})"}},
         {"stepId": "notify-partner", "title": "Notify the partner", "stepType": "core.http",
          "retryPolicy": {"maxRetries": 1, "delayMs": 200}, "input": {"url": "{{ initial.base }}/ratelimit"}},

@@ -52,17 +52,17 @@ async def test_read_a_failed_run(site, browser, failed_run):
     await page.get_by_label("Status").select_option("failed")
     await page.get_by_role("button", name="Apply").click()
     await page.wait_for_url("**status=failed*")
+    await shot(page, "runs-list-1280.png")
     statuses = await page.locator("table.runs tbody td:nth-child(3)").all_inner_texts()
     assert statuses and all("Failed" in s for s in statuses)
     run8 = failed_run["runId"][:8]
     await page.get_by_label("Run ID").fill(run8)
     await page.get_by_role("button", name="Apply").click()
     await page.wait_for_url(f"**runId={run8}*")
-    await shot(page, "runs-list-1280.png")
     await page.get_by_role("link", name=run8).click()
     await page.wait_for_url(f"**/runs/{failed_run['runId']}")
-    await check_detail(page, failed_run)
     await shot(page, "run-detail-1280.png")
+    await check_detail(page, failed_run)
     await check_views_and_hostile_data(page, site)
     await check_keyboard(page)
     assert not [e for e in errors if "Content Security Policy" in e], errors
@@ -156,6 +156,8 @@ async def test_narrow_screen_and_axe(site, browser, failed_run):
     await shot(page, "run-detail-390.png")
     width = await page.evaluate("document.documentElement.scrollWidth")
     assert width <= 400, f"the run page scrolls sideways at 390 px ({width} px)"
+    await page.goto(site.url("/runs"))
+    assert await page.evaluate("document.documentElement.scrollWidth") <= 400
     assert await axe_violations(page) == []
     await page.goto(site.url("/flows"))
     assert await axe_violations(page) == []
