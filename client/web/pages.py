@@ -19,7 +19,7 @@ from flowtide.client.service import steer
 from flowtide.client.service.errors import ApiError
 from flowtide.client.service.ops import Service, checked_flow, deployed, find_run
 from flowtide.client.web.auth import SignInNeeded, form, signed_in, templates, to_signin
-from flowtide.client.web.runview import CONSOLE_EMPTY, run_page
+from flowtide.client.web.runview import CONSOLE_EMPTY, flow_data, run_page
 from flowtide.client.web.values import resolve
 
 Handler = Callable[[Request], Awaitable[Response]]
@@ -91,9 +91,10 @@ async def data(request: Request) -> Response:
     rec = (await inspect_run(handle, client)).record
     part = q.get("part", "")
     if part == "flow":
-        from flowtide.client.web.runview import flow_data
         initial = (await start_info(await handle.fetch_history(), client.data_converter)).params.get("input")
         value: Any = flow_data(rec, initial)
+    elif part == "error" and not q.get("step"):
+        value = rec.get("error")
     else:
         steps = rec.get("steps") or []
         n = int(q.get("step", "0")) if q.get("step", "").isdigit() else 0

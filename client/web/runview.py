@@ -15,8 +15,11 @@ ICONS = {"completed": "✓", "warning": "!", "failed": "✗", "skipped": "-", "r
 CONSOLE_EMPTY = "No console output. Call console.log() from your code to capture diagnostics."
 
 
-def error_panel(err: dict[str, Any], step: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Title (code or "Error"), message, provider status with retryability, pending retry, advice, details."""
+def error_panel(err: dict[str, Any], step: dict[str, Any] | None = None, link: str = "") -> dict[str, Any]:
+    """Title (code or "Error"), message, provider status with retryability, pending retry, advice, details.
+
+    ``link`` is the URL of the error as JSON (the page cuts a long message and links to the whole of it).
+    """
     status = err.get("providerStatus")
     provider = None
     if status is not None:
@@ -24,7 +27,7 @@ def error_panel(err: dict[str, Any], step: dict[str, Any] | None = None) -> dict
     code = err.get("code") or "Error"
     cls = err.get("class") or classify(str(err.get("code")))
     retry = [line.strip() for line in retry_lines((step or {}).get("retry") or {}, "")]
-    return {"title": code, "message": str(err.get("message") or ""), "provider": provider, "retry": retry,
+    return {"title": code, "message": str(err.get("message") or ""), "link": link, "provider": provider, "retry": retry,
             "advice": retry_advice(err), "detail": err.get("detail"),
             "code_line": f"Code: {code}   class: {cls}   type: {err.get('type')}   attempt: {err.get('attempt', 1)}"}
 
@@ -55,7 +58,7 @@ def step_row(run_id: str, n: int, s: dict[str, Any], first_n: int | None) -> dic
             "kind": s["stepType"], "status": s["status"], "icon": ICONS.get(s["status"], "?"),
             "duration": duration(s.get("durationMs")), "attempts": int(s.get("attempts") or 0),
             "note": _note(n, s, first_n), "open": n == first_n,
-            "error": error_panel(err, s) if err else None,
+            "error": error_panel(err, s, base + "error") if err else None,
             "input": view(s.get("input"), base + "input", extra), "output": view(s.get("output"), base + "output",
                                                                                   extra),
             "console": view(console, base + "console") if console else None,
@@ -83,7 +86,8 @@ def run_page(v: RunView, initial: Any) -> dict[str, Any]:
             "progress": f"{prog.get('done', 0)} / {prog.get('total', 0)} steps",
             "started": when(rec.get("startedAt")), "completed": when(rec.get("completedAt")),
             "duration": duration(rec.get("durationMs")), "summary": counts_line(rec),
-            "run_error": error_panel(rec["error"]) if rec.get("error") else None,
+            "run_error": error_panel(rec["error"], link=f"/runs/{quote(run_id)}/data?part=error")
+            if rec.get("error") else None,
             "first_failed": f"step-{first_n}" if found and found[1]["status"] == "failed" else None,
             "steps": [step_row(run_id, n, s, first_n) for n, s in enumerate(rec.get("steps") or [], 1)],
             "flow_data": view(flow_data(rec, initial), f"/runs/{quote(run_id)}/data?part=flow"),

@@ -19,7 +19,7 @@ def record() -> dict[str, Any]:
               "input": [{"id": 1, "name": HOSTILE}, {"id": 2, "name": "b"}]},
              {"stepId": "b", "stepType": "core.http", "title": "Create contact", "status": "failed", "error": err},
              {"stepId": "c", "stepType": "core.http", "title": "C", "status": "failed",
-              "error": {"message": "after", "providerStatus": 429, "retryable": True}}]
+              "error": {"message": "after" + "y" * 1_000_000, "providerStatus": 429, "retryable": True}}]
     return {"runId": "01a2085d-cb33-7d4f-947b-722f35f6b285", "flowId": "crm", "flowVersion": 1, "status": "failed",
             "progress": {"done": 3, "total": 7}, "counts": {"completed": 1, "failed": 2}, "firstFailedStep": "b",
             "steps": steps, "error": None}
@@ -45,6 +45,8 @@ def test_hostile_and_huge_values_render_as_escaped_text_with_a_link() -> None:
     assert "show the whole value (1000000 characters) as JSON" in html
     assert "/runs/01a2085d-cb33-7d4f-947b-722f35f6b285/data?step=1&amp;part=output&amp;pointer=" in html
     assert "No output data available" in html and "No input data available" in html
+    assert "Cut at 2000 of 1000005 characters" in html and "y" * 2001 not in html
+    assert "data?step=3&amp;part=error&amp;pointer=/message" in html
     assert "Execution Steps" in html and "Jump to failed step" in html
 
 
