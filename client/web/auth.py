@@ -76,11 +76,13 @@ def _next(target: str | None) -> str:
 
 
 def to_signin(request: Request) -> Response:
+    """A redirect to the sign-in form that comes back to this page afterwards."""
     path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     return RedirectResponse(f"/signin?next={quote(path, safe='')}", status_code=303)
 
 
 async def signin_page(request: Request) -> Response:
+    """``GET /signin``: the form asking for a key."""
     return templates.TemplateResponse(request, "signin.html", {"next": _next(request.query_params.get("next"))})
 
 
@@ -104,6 +106,7 @@ async def signin(request: Request) -> Response:
 
 
 async def signout(request: Request) -> Response:
+    """``POST /signout`` (with the CSRF token): forget the session on the server and in the browser."""
     found = sessions(request).get(request.cookies.get(COOKIE))
     if found is not None:
         await form(request, found)

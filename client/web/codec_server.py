@@ -1,10 +1,9 @@
-"""Temporal's remote codec protocol for the Web UI: ``POST /decode`` and ``POST /encode`` with client.codec.
+"""Temporal's remote codec protocol for the Web UI: ``POST /decode`` and ``POST /encode`` over client.codec."""
 
-The Web UI (``temporal server start-dev --ui-codec-endpoint URL`` or its Settings > Codec Server) posts
-``{"payloads": [{"metadata": {...base64...}, "data": "base64"}]}`` from the browser, so the answer needs
-CORS for the UI's origin. It decrypts with ``FLOWTIDE_CODEC_KEY``: serve it on loopback (the default) or
-behind your own authentication, since whoever can reach it can read decrypted payloads.
-"""
+# The Web UI (``temporal server start-dev --ui-codec-endpoint URL`` or its Settings > Codec Server) posts
+# ``{"payloads": [{"metadata": {...base64...}, "data": "base64"}]}`` from the browser, so the answer needs
+# CORS for the UI's origin. It decrypts with ``FLOWTIDE_CODEC_KEY``: serve it on loopback (the default) or
+# behind your own authentication, since whoever can reach it can read decrypted payloads.
 
 from __future__ import annotations
 

@@ -50,6 +50,7 @@ def refresh_s() -> float:
 
 @page
 async def runs(request: Request) -> Response:
+    """``/runs``: the project's runs, newest first, with the Status / Run ID / flow filters and paging."""
     who, sess = await signed_in(request)
     q = request.query_params
     status, prefix = q.get("status") or None, (q.get("runId") or "").strip() or None
@@ -69,6 +70,7 @@ async def runs(request: Request) -> Response:
 
 @page
 async def run(request: Request) -> Response:
+    """``/runs/{runId}``: one run, built by ``runview.run_page`` from ``inspect_run``'s record."""
     who, sess = await signed_in(request)
     svc = _svc(request)
     client = await svc.temporal()
@@ -126,6 +128,7 @@ async def rerun_plan(request: Request) -> Response:
 
 @page
 async def rerun_start(request: Request) -> Response:
+    """Start the re-run the plan page showed (role run, CSRF token) and go to the new run."""
     who, sess = await signed_in(request, "run")
     fields = await form(request, sess)
     started = await steer.rerun(_svc(request), who, request.path_params["runId"],
@@ -135,6 +138,7 @@ async def rerun_start(request: Request) -> Response:
 
 @page
 async def flows(request: Request) -> Response:
+    """``/flows``: deployed flows and their revision history (revert buttons for role admin)."""
     who, sess = await signed_in(request)
     svc = _svc(request)
     listed = await svc.db(svc.store.flows, who.project)

@@ -13,6 +13,7 @@ from flowtide.client.web import auth, pages
 
 
 async def home(request: Request) -> Response:
+    """``/``: the runs."""
     return RedirectResponse("/runs", status_code=303)
 
 

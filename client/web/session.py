@@ -48,6 +48,7 @@ class Sessions:
         return found
 
     def drop(self, sid: str | None) -> None:
+        """Forget session ``sid`` (signed out, or its key stopped working)."""
         self._by_id.pop(sid or "", None)
 
     def _expire(self) -> None:

@@ -1,5 +1,4 @@
-"""The runs page in headless Chromium: sign in, filter, read a failed run (seed 001), views, hostile data,
-re-run plan, refresh of an open run, keyboard and axe-core; screenshots for docs/runs.md."""
+"""The runs page in headless Chromium: seed 001's walk through a failed run, refresh, keyboard, axe-core."""
 
 from __future__ import annotations
 
