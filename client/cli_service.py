@@ -114,6 +114,9 @@ async def cmd_codec_server(args: argparse.Namespace) -> int:
     from flowtide.client.codec import KEY_ENV, CodecKeyError
     from flowtide.client.web.codec_server import DEFAULT_ORIGINS, codec_app
     origins = tuple(args.origin or DEFAULT_ORIGINS)
+    if not os.environ.get(KEY_ENV, "").strip():
+        print(f"flowtide codec-server: set {KEY_ENV} to the key the workers encrypt with", file=sys.stderr)
+        return EXIT_INVALID
     try:
         app = codec_app(os.environ.get(KEY_ENV, ""), origins)
     except CodecKeyError as exc:
