@@ -181,7 +181,12 @@ async def test_open_run_refreshes_until_it_ends(site, browser, service):
         await http.post(site.url(f"/v1/runs/{retry_run['runId']}/cancel"), headers=site.headers("run"))
         await page.goto(site.url(f"/runs/{held['runId']}"))
         assert "refreshes every 1" in await page.locator("#refresh-status").inner_text()
+        await page.locator("#step-1 > summary").click()
+        await page.locator("#step-1-in-h").locator("..").get_by_role("button", name="JSON").click()
         assert await until(lambda: page.evaluate("Number(document.body.dataset.refreshed || 0) >= 1"))
+        # refreshed in place: the open step and the chosen view stay as they were
+        assert await page.locator("#step-1").get_attribute("open") is not None
+        assert await page.locator("#step-1-in-json").is_visible()
         r = await http.post(site.url(f"/v1/runs/{held['runId']}/signals/go"), json={}, headers=site.headers("run"))
         assert r.status_code == 202
         assert await until(lambda: _has(page, "h1 .badge", "Completed"), 15)

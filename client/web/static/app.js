@@ -50,9 +50,15 @@ function scheduleRefresh() {
       var fresh = doc.getElementById("run"), old = document.getElementById("run");
       if (!fresh || !old) { return; }
       var opened = Array.prototype.map.call(old.querySelectorAll("details[open][id]"), function (d) { return d.id; });
+      var chosen = Array.prototype.map.call(old.querySelectorAll("button[aria-pressed='true'][data-view]"),
+        function (b) { return b.dataset.view; });
       old.replaceWith(fresh);
       opened.forEach(function (id) { var d = document.getElementById(id); if (d) { d.open = true; } });
       setupViews(fresh);
+      chosen.forEach(function (id) {
+        var b = fresh.querySelector("button[data-view='" + id + "']");
+        if (b) { b.click(); }
+      });
       setupJump(fresh);
       document.body.dataset.refreshed = String(parseInt(document.body.dataset.refreshed || "0", 10) + 1);
       if (doc.body.dataset.refresh) { scheduleRefresh(); } else { delete document.body.dataset.refresh; }
