@@ -23,6 +23,7 @@ from flowtide.client.web.runview import CONSOLE_EMPTY, flow_data, run_page
 from flowtide.client.web.values import resolve
 
 Handler = Callable[[Request], Awaitable[Response]]
+PAGE_SIZE = 20
 
 
 def page(fn: Handler) -> Handler:
@@ -54,11 +55,13 @@ async def runs(request: Request) -> Response:
     who, sess = await signed_in(request)
     q = request.query_params
     status, prefix = q.get("status") or None, (q.get("runId") or "").strip() or None
+    limit = min(100, max(1, int(q["limit"]))) if q.get("limit", "").isdigit() else PAGE_SIZE
     found = await steer.runs_page(_svc(request), who.project, status=status, flow=q.get("flowId") or None,
-                                  run_prefix=prefix, limit=20, cursor=q.get("cursor") or None)
+                                  run_prefix=prefix, limit=limit, cursor=q.get("cursor") or None)
     rows = [dict(r, run8=r["runId"][:8], started=when(r["startedAt"]), completed=when(r["completedAt"]),
                  duration=duration(r["durationMs"])) for r in found["runs"]]
-    keep = {k: v for k, v in (("status", status), ("runId", prefix), ("flowId", q.get("flowId"))) if v}
+    keep = {k: v for k, v in (("status", status), ("runId", prefix), ("flowId", q.get("flowId")),
+                              ("limit", q.get("limit"))) if v}
     nxt = None
     if found["nextCursor"]:
         nxt = "/runs?" + "&".join(f"{k}={quote(v, safe='')}" for k, v in {**keep, "cursor": found["nextCursor"]}

@@ -55,3 +55,15 @@ def test_views_and_pointers() -> None:
     assert v is not None and v["tree"]["children"][1]["truncated"] and v["tree"]["children"][1]["pointer"] == "/s"
     assert resolve({"a/b": [{"x": 1}]}, v["tree"]["children"][0]["pointer"] + "/0/x") == 1
     assert view(None, "/l") is None and view({}, "/l") is None
+
+
+def test_a_run_level_error_is_the_execution_error_banner() -> None:
+    rec = dict(record(), steps=[], firstFailedStep=None, counts={},
+               error={"code": "TEMPLATE_ERROR", "message": "settings.timeout: unknown name 'x'"})
+    ctx = run_page(RunView(record=rec, source="failure", execution_status="failed", task_queue="q"), None)
+    html = templates.get_template("run.html").render(**ctx, who=None, refresh=None, may_run=False,
+                                                     console_empty=CONSOLE_EMPTY)
+    banner = html[html.index('<section class="banner"'):html.index("</section>")]
+    assert "Execution Error" in banner and "TEMPLATE_ERROR" in banner
+    assert '<pre class="mono message">settings.timeout: unknown name &#39;x&#39;</pre>' in banner
+    assert "No steps ran." in html and "Jump to failed step" not in html

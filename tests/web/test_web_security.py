@@ -53,6 +53,22 @@ async def test_sign_in_cookie_and_headers(site):
         assert (await http.get("/runs")).status_code == 303
 
 
+async def test_runs_list_pages_and_filters(site, echo_run):
+    async with httpx.AsyncClient(timeout=30) as api_http:
+        second = await start(site, api_http, echo_run["flowId"], {"n": 2}, wait=20)
+    http = await signed_in(site, "read")
+    first = await http.get(f"/runs?flowId={echo_run['flowId']}&limit=1")
+    assert first.status_code == 200 and second["runId"][:8] in first.text  # newest first
+    nxt = re.search(r'href="([^"]+)" rel="next"', first.text).group(1).replace("&amp;", "&")  # type: ignore[union-attr]
+    page2 = await http.get(nxt)
+    assert echo_run["runId"] in page2.text and second["runId"] not in page2.text and "First page" in page2.text
+    by_prefix = await http.get(f"/runs?runId={echo_run['runId'][:13]}")
+    assert echo_run["runId"] in by_prefix.text and second["runId"] not in by_prefix.text
+    bad = await http.get("/runs?status=bogus")
+    assert bad.status_code == 400 and "unknown status" in bad.text
+    await http.aclose()
+
+
 async def test_project_scoping_roles_and_csrf(site, echo_run):
     rid = echo_run["runId"]
     other = await signed_in(site, "admin", "other")
