@@ -102,9 +102,32 @@ async def serving(host: str, port: int, client: Any = None, task_queue: str | No
 async def cmd_serve(args: argparse.Namespace) -> int:
     from flowtide.client.cli_cmds import _wait_for_stop
     async with serving(args.host, args.port):
-        print(f"flowtide serve: http://{args.host}:{args.port} (REST /v1, POST /graphql, /openapi.json). "
-              "Ctrl-C stops.", file=sys.stderr)
+        print(f"flowtide serve: http://{args.host}:{args.port} (runs page /runs, REST /v1, POST /graphql, "
+              "/openapi.json). Ctrl-C stops.", file=sys.stderr)
         await _wait_for_stop()
+    return EXIT_OK
+
+
+async def cmd_codec_server(args: argparse.Namespace) -> int:
+    """Serve Temporal's remote codec protocol (``/decode``, ``/encode``) for the Web UI."""
+    import os
+
+    import uvicorn
+
+    from flowtide.client.codec import KEY_ENV, CodecKeyError
+    from flowtide.client.web.codec_server import DEFAULT_ORIGINS, codec_app
+    origins = tuple(args.origin or DEFAULT_ORIGINS)
+    if not os.environ.get(KEY_ENV, "").strip():
+        print(f"flowtide codec-server: set {KEY_ENV} to the key the workers encrypt with", file=sys.stderr)
+        return EXIT_INVALID
+    try:
+        app = codec_app(os.environ.get(KEY_ENV, ""), origins)
+    except CodecKeyError as exc:
+        print(f"flowtide codec-server: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    print(f"flowtide codec-server: http://{args.host}:{args.port} (POST /decode, /encode) for {', '.join(origins)}; "
+          f"start the Web UI with --ui-codec-endpoint http://{args.host}:{args.port}", file=sys.stderr)
+    await uvicorn.Server(uvicorn.Config(app, host=args.host, port=args.port, log_level="warning")).serve()
     return EXIT_OK
 
 
@@ -184,6 +207,12 @@ def register(sub: Any) -> None:
     sp.set_defaults(fn=cmd_serve)
     sp.add_argument("--host", default="127.0.0.1")
     sp.add_argument("--port", type=int, default=8088)
+    sp = sub.add_parser("codec-server", help="decrypt payloads for the Temporal Web UI (remote codec protocol)")
+    sp.set_defaults(fn=cmd_codec_server)
+    sp.add_argument("--host", default="127.0.0.1")
+    sp.add_argument("--port", type=int, default=8089)
+    sp.add_argument("--origin", action="append", default=None, help="the Web UI's origin (repeatable; default "
+                    "http://127.0.0.1:8233 and http://localhost:8233)")
     if "dev" in sub.choices:
         sub.choices["dev"].add_argument("--api-port", type=int, default=8088, help="port of the HTTP API (0: none)")
     groups = sub.add_parser("projects", help="service projects").add_subparsers(dest="action", required=True)

@@ -123,13 +123,14 @@ async def list_runs(client: Client, *, status: str | None = None, flow: str | No
 
 
 async def list_page(client: Client, *, project: str, status: str | None = None, flow: str | None = None,
-                    limit: int = 20, page_token: bytes | None = None) -> tuple[list[tuple[RunRow, Any]], bytes | None]:
+                    limit: int = 20, page_token: bytes | None = None,
+                    run_prefix: str | None = None) -> tuple[list[tuple[RunRow, Any]], bytes | None]:
     """One page of a project's runs, newest first: ``[(row, memo revision)]`` and the next page's token.
 
     Raises:
         BadFilterError: an unknown status or a value a query cannot hold.
     """
-    it = client.list_workflows(build_query(status, flow, project=project), page_size=limit,
+    it = client.list_workflows(build_query(status, flow, run_prefix, project=project), page_size=limit,
                                next_page_token=page_token)
     await it.fetch_next_page()
     rows = [(row_of(wf), await wf.memo_value("revision", None)) for wf in it.current_page or []]

@@ -64,7 +64,7 @@ def retry_advice(err: dict[str, Any]) -> str:
     return "unknown cause: read the message and the technical details before re-running."
 
 
-def _retry_lines(retry: dict[str, Any], indent: str) -> list[str]:
+def retry_lines(retry: dict[str, Any], indent: str) -> list[str]:
     """``Retrying in N s`` while Temporal waits to start the next attempt, or why it does not start."""
     of = f" of {retry['maxAttempts']}" if retry.get("maxAttempts") else ""
     if retry.get("state") == "paused":
@@ -87,7 +87,7 @@ def error_panel(err: dict[str, Any], step: dict[str, Any] | None = None, indent:
         hint = " (retryable)" if err.get("retryable") else ""
         lines.append(f"{indent}Provider status: {err['providerStatus']}{hint}")
     retry = (step or {}).get("retry") or {}
-    lines += _retry_lines(retry, indent)
+    lines += retry_lines(retry, indent)
     if retry.get("state") in ("scheduled", "started") and retry.get("attempt", 1) > 1:
         lines.append(f"{indent}Will a retry help? Temporal is retrying it already; if every attempt fails: "
                      f"{retry_advice(err)}")

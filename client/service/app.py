@@ -8,6 +8,7 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -213,6 +214,10 @@ def build_service(*, database_url: str | None = None, client: Client | None = No
 
 def create_app(svc: Service) -> Starlette:
     """The ASGI app serving ``svc``."""
-    app = Starlette(routes=ROUTES, exception_handlers={HTTPException: _http_error, Exception: _http_error})
+    from flowtide.client.web.headers import SecurityHeaders
+    from flowtide.client.web.routes import web_routes
+    app = Starlette(routes=ROUTES + web_routes(), exception_handlers={HTTPException: _http_error,
+                                                                      Exception: _http_error},
+                    middleware=[Middleware(SecurityHeaders)])
     app.state.svc = svc
     return app

@@ -12,7 +12,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from flowtide.client.history import start_info
 from flowtide.client.inspect import inspect_run
 from flowtide.client.listing import BadFilterError, list_page
-from flowtide.client.rerun import RerunRefused, build_plan
+from flowtide.client.rerun import RerunPlan, RerunRefused, build_plan
 from flowtide.client.runs import start_run
 from flowtide.client.service.auth import Principal
 from flowtide.client.service.errors import ApiError, problems_of
@@ -27,7 +27,7 @@ async def record(svc: Service, project: str, ref: str) -> dict[str, Any]:
 
 
 async def runs_page(svc: Service, project: str, *, status: str | None = None, flow: str | None = None,
-                    limit: int = 20, cursor: str | None = None) -> dict[str, Any]:
+                    limit: int = 20, cursor: str | None = None, run_prefix: str | None = None) -> dict[str, Any]:
     """``{"runs": [...], "nextCursor"}``: the project's runs, newest first.
 
     Raises:
@@ -39,7 +39,7 @@ async def runs_page(svc: Service, project: str, *, status: str | None = None, fl
         raise ApiError("BAD_REQUEST", "cursor: not a cursor this API gave out") from None
     try:
         rows, nxt = await list_page(await svc.temporal(), project=project, status=status, flow=flow, limit=limit,
-                                    page_token=token)
+                                    page_token=token, run_prefix=run_prefix)
     except BadFilterError as exc:
         raise ApiError("BAD_REQUEST", str(exc)) from None
     except RPCError as exc:
@@ -53,8 +53,11 @@ async def runs_page(svc: Service, project: str, *, status: str | None = None, fl
     return {"runs": runs, "nextCursor": base64.urlsafe_b64encode(nxt).decode() if nxt else None}
 
 
-async def rerun(svc: Service, who: Principal, ref: str, body: dict[str, Any]) -> dict[str, Any]:
-    """Start a re-run of the project's run ``ref`` (``body``: ``fromFailed``, ``input``, ``revision``).
+async def plan(svc: Service, who: Principal, ref: str, body: dict[str, Any]) -> tuple[RerunPlan, Any, Any]:
+    """The re-run plan of the project's run ``ref`` (``body``: ``fromFailed``, ``input``, ``revision``).
+
+    Returns:
+        The plan (what ``rerun --dry-run`` prints), the old run's description and the revision to run.
 
     Raises:
         ApiError: ``NOT_FOUND``, ``CONFLICT`` (still running), ``BAD_REQUEST``, ``INPUT_INVALID``.
@@ -74,15 +77,22 @@ async def rerun(svc: Service, who: Principal, ref: str, body: dict[str, Any]) ->
     else:
         revision = await desc.memo_value("revision", None)
     try:
-        plan = build_plan(info.params, view.record, from_failed=bool(body.get("fromFailed")), new_flow=new_flow,
-                          new_input=body.get("input"), input_given="input" in body)
+        found = build_plan(info.params, view.record, from_failed=bool(body.get("fromFailed")), new_flow=new_flow,
+                           new_input=body.get("input"), input_given="input" in body)
     except RerunRefused as exc:
         raise ApiError("BAD_REQUEST", str(exc)) from None
     except FlowValidationError as err:
         raise ApiError("INPUT_INVALID", "the input does not match the flow's input schema",
                        problems=problems_of(err.problems)) from None
-    new = await start_run(client, plan.flow, plan.payload, task_queue=svc.task_queue, reuse=plan.reuse or None,
-                          rerun_of=desc.run_id, project_id=who.project, memo={"revision": revision})
+    return found, desc, revision
+
+
+async def rerun(svc: Service, who: Principal, ref: str, body: dict[str, Any]) -> dict[str, Any]:
+    """Start a re-run of the project's run ``ref`` as ``plan`` planned it."""
+    found, desc, revision = await plan(svc, who, ref, body)
+    new = await start_run(await svc.temporal(), found.flow, found.payload, task_queue=svc.task_queue,
+                          reuse=found.reuse or None, rerun_of=desc.run_id, project_id=who.project,
+                          memo={"revision": revision})
     return await start_answer(new, revision)
 
 

@@ -120,3 +120,13 @@ def test_service_admin_commands_from_the_wheel_migrate_a_new_database(wheel_env:
                               timeout=120)
         assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith("ftk_") and (tmp_path / ".flowtide" / "flowtide.db").is_file()
+
+
+def test_wheel_ships_the_runs_page_templates_and_assets(wheel_env: Path) -> None:
+    code = ("import pathlib, sys, flowtide.client.web.auth as a; "
+            "[a.templates.get_template(n) for n in ('run.html', 'runs.html', 'flows.html', 'plan.html', "
+            "'signin.html', 'error.html')]; d = pathlib.Path(a.__file__).parent / 'static'; "
+            "print(a.__file__.startswith(sys.argv[1]), (d / 'app.js').is_file(), (d / 'app.css').is_file())")
+    out = subprocess.run([str(wheel_env / "bin" / "python"), "-c", code, str(wheel_env)], check=True,
+                         capture_output=True, text=True, env=_env(wheel_env), cwd="/").stdout.split()
+    assert out == ["True", "True", "True"], out

@@ -1,0 +1,116 @@
+"""Sign-in by key for the pages: the session cookie, the signed-in principal, CSRF tokens, small form bodies."""
+
+from __future__ import annotations
+
+import hmac
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, quote
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.templating import Jinja2Templates
+
+from flowtide.client.service.auth import Principal, key_principal
+from flowtide.client.service.errors import ApiError
+from flowtide.client.service.store import KEY_PREFIX
+from flowtide.client.web.session import COOKIE, Session, Sessions
+
+FORM_LIMIT = 64 * 1024
+templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+
+
+class SignInNeeded(Exception):  # noqa: N818 - control flow: answered with a redirect to the sign-in form
+    """No live session: the browser is sent to ``/signin``."""
+
+
+def sessions(request: Request) -> Sessions:
+    """The app's session table (one per app, created on first use)."""
+    state = request.app.state
+    if not hasattr(state, "sessions"):
+        state.sessions = Sessions()
+    return state.sessions  # type: ignore[no-any-return]
+
+
+async def signed_in(request: Request, role: str = "read") -> tuple[Principal, Session]:
+    """The principal of the browser's session, checked again on every request (a revoked key stops working).
+
+    Raises:
+        SignInNeeded: no session, or its key no longer works.
+        ApiError: ``FORBIDDEN`` when the key's role is weaker than ``role``; ``RATE_LIMITED``.
+    """
+    found = sessions(request).get(request.cookies.get(COOKIE))
+    if found is None:
+        raise SignInNeeded
+    try:
+        who = await key_principal(request.app.state.svc.store, found.key)
+    except ApiError:
+        sessions(request).drop(request.cookies.get(COOKIE))
+        raise SignInNeeded from None
+    request.app.state.svc.limiter.take(who.key_id)
+    if not who.allows(role):
+        raise ApiError("FORBIDDEN", f"your key's role '{who.role}' does not allow this (needs '{role}')")
+    return who, found
+
+
+async def form(request: Request, session: Session | None = None) -> dict[str, str]:
+    """The fields of a small urlencoded form; with ``session``, its CSRF token must match.
+
+    Raises:
+        ApiError: ``PAYLOAD_TOO_LARGE``, or ``FORBIDDEN`` for a missing or wrong CSRF token.
+    """
+    body = await request.body()
+    if len(body) > FORM_LIMIT:
+        raise ApiError("PAYLOAD_TOO_LARGE", "form too large")
+    fields = {k: v[0] for k, v in parse_qs(body.decode(errors="replace")).items()}
+    if session is not None and not hmac.compare_digest(fields.get("csrf", ""), session.csrf):
+        raise ApiError("FORBIDDEN", "the form is stale or came from another site: reload the page and try again")
+    return fields
+
+
+def _next(target: str | None) -> str:
+    """Only a path of this site (never ``//host`` or a URL): no open redirect through the sign-in form."""
+    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return "/runs"
+
+
+def to_signin(request: Request) -> Response:
+    """A redirect to the sign-in form that comes back to this page afterwards."""
+    path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    return RedirectResponse(f"/signin?next={quote(path, safe='')}", status_code=303)
+
+
+async def signin_page(request: Request) -> Response:
+    """``GET /signin``: the form asking for a key."""
+    return templates.TemplateResponse(request, "signin.html", {"next": _next(request.query_params.get("next"))})
+
+
+async def signin(request: Request) -> Response:
+    """Check the key; on success keep it in a new server-side session and set the session cookie."""
+    fields = await form(request)
+    key, target = fields.get("key", "").strip(), _next(fields.get("next"))
+    who: Any = None
+    if key.startswith(KEY_PREFIX):
+        try:
+            who = await key_principal(request.app.state.svc.store, key)
+        except ApiError:
+            who = None
+    if who is None:
+        return templates.TemplateResponse(request, "signin.html", {"next": target, "failed": True}, status_code=401)
+    sid = sessions(request).create(key)
+    answer = RedirectResponse(target, status_code=303)
+    answer.set_cookie(COOKIE, sid, max_age=int(sessions(request).ttl_s), httponly=True, samesite="strict",
+                      secure=request.url.scheme == "https", path="/")
+    return answer
+
+
+async def signout(request: Request) -> Response:
+    """``POST /signout`` (with the CSRF token): forget the session on the server and in the browser."""
+    found = sessions(request).get(request.cookies.get(COOKIE))
+    if found is not None:
+        await form(request, found)
+        sessions(request).drop(request.cookies.get(COOKIE))
+    answer = RedirectResponse("/signin", status_code=303)
+    answer.delete_cookie(COOKIE, path="/")
+    return answer

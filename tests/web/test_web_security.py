@@ -1,0 +1,110 @@
+"""The pages over real HTTP: sign-in and its cookie, CSP on every answer, project scoping, roles, CSRF, revert."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import httpx
+import pytest
+
+from flowtide.client.web.headers import CSP
+from tests.support.service import ECHO, new_id
+from tests.support.web import HOSTILE, start
+
+
+async def signed_in(site: Any, role: str = "admin", project: str = "acme") -> httpx.AsyncClient:
+    http = httpx.AsyncClient(base_url=site.base, timeout=30)
+    r = await http.post("/signin", data={"key": site.keys[project][role], "next": "/runs"})
+    assert r.status_code == 303 and r.headers["location"] == "/runs"
+    return http
+
+
+def csrf(html: str) -> str:
+    return re.search(r'name="csrf" value="([^"]+)"', html).group(1)  # type: ignore[union-attr]
+
+
+@pytest.fixture(scope="module")
+async def echo_run(site: Any) -> dict[str, Any]:
+    async with httpx.AsyncClient(timeout=30) as http:
+        doc = {**ECHO, "id": new_id("echo"), "name": HOSTILE}
+        await site.deploy(http, doc)
+        run = await start(site, http, doc["id"], {"n": 1}, wait=20)
+        return {"runId": run["runId"], "flowId": doc["id"]}
+
+
+async def test_sign_in_cookie_and_headers(site):
+    async with httpx.AsyncClient(base_url=site.base, timeout=30) as http:
+        r = await http.get("/runs?status=failed")
+        assert r.status_code == 303 and r.headers["location"] == "/signin?next=%2Fruns%3Fstatus%3Dfailed"
+        r = await http.post("/signin", data={"key": "ftk_wrong", "next": "/runs"})
+        assert r.status_code == 401 and "unknown or revoked" in r.text
+        r = await http.post("/signin", data={"key": site.keys["acme"]["read"], "next": "//evil.example/x"})
+        assert r.status_code == 303 and r.headers["location"] == "/runs"  # never an open redirect
+        cookie = r.headers["set-cookie"]
+        assert "HttpOnly" in cookie and "SameSite=strict" in cookie.replace("Strict", "strict") and "Path=/" in cookie
+        assert site.keys["acme"]["read"] not in cookie
+        for path in ("/runs", "/flows", "/static/app.js", "/static/app.css", "/signin", "/v1/flows", "/nope"):
+            h = (await http.get(path)).headers
+            assert h["content-security-policy"] == CSP and h["x-content-type-options"] == "nosniff", path
+        assert "script-src 'self';" in CSP and "unsafe-inline" not in CSP
+        page = (await http.get("/runs")).text
+        await http.post("/signout", data={"csrf": csrf(page)})
+        assert (await http.get("/runs")).status_code == 303
+
+
+async def test_runs_list_pages_and_filters(site, echo_run):
+    async with httpx.AsyncClient(timeout=30) as api_http:
+        second = await start(site, api_http, echo_run["flowId"], {"n": 2}, wait=20)
+    http = await signed_in(site, "read")
+    first = await http.get(f"/runs?flowId={echo_run['flowId']}&limit=1")
+    assert first.status_code == 200 and second["runId"][:8] in first.text  # newest first
+    nxt = re.search(r'href="([^"]+)" rel="next"', first.text).group(1).replace("&amp;", "&")  # type: ignore[union-attr]
+    page2 = await http.get(nxt)
+    assert echo_run["runId"] in page2.text and second["runId"] not in page2.text and "First page" in page2.text
+    by_prefix = await http.get(f"/runs?runId={echo_run['runId'][:13]}")
+    assert echo_run["runId"] in by_prefix.text and second["runId"] not in by_prefix.text
+    bad = await http.get("/runs?status=bogus")
+    assert bad.status_code == 400 and "unknown status" in bad.text
+    await http.aclose()
+
+
+async def test_project_scoping_roles_and_csrf(site, echo_run):
+    rid = echo_run["runId"]
+    other = await signed_in(site, "admin", "other")
+    assert (await other.get(f"/runs/{rid}")).status_code == 404
+    assert (await other.get(f"/runs/{rid}/data?step=1&part=output")).status_code == 404
+    assert rid[:8] not in (await other.get("/runs")).text
+    await other.aclose()
+    reader = await signed_in(site, "read")
+    page = await reader.get(f"/runs/{rid}")
+    assert page.status_code == 200 and "Re-run" not in page.text
+    assert (await reader.get(f"/runs/{rid}/rerun")).status_code == 403
+    r = await reader.post(f"/flows/{echo_run['flowId']}/revert", data={"csrf": csrf(page.text), "revision": "1"})
+    assert r.status_code == 403
+    await reader.aclose()
+    runner = await signed_in(site, "run")
+    r = await runner.post(f"/runs/{rid}/rerun", data={"fromFailed": "0"})
+    assert r.status_code == 403 and "stale" in r.text  # no CSRF token, nothing started
+    await runner.aclose()
+
+
+async def test_flows_page_reverts_and_escapes(site, echo_run):
+    admin = await signed_in(site)
+    page = (await admin.get("/flows")).text
+    assert "<script>window.pwned" not in page and "&lt;script&gt;window.pwned" in page  # the flow's name
+    async with httpx.AsyncClient(timeout=30) as api_http:
+        await site.deploy(api_http, {**ECHO, "id": echo_run["flowId"], "name": "second"})
+    page = (await admin.get("/flows")).text
+    assert "Revert to revision 1" in page and "Revert to revision 2" not in page  # 2 is deployed
+    r = await admin.post(f"/flows/{echo_run['flowId']}/revert", data={"csrf": csrf(page), "revision": "1"})
+    assert r.status_code == 303
+    done = (await admin.get(r.headers["location"])).text
+    assert f"Flow {echo_run['flowId']}: revision 3 deployed." in done
+    revs = (await admin.get(f"/v1/flows/{echo_run['flowId']}/revisions", headers=site.headers("read"))).json()
+    assert [x["revision"] for x in revs["revisions"]] == [3, 2, 1]
+    key_id = next(k["id"] for k in site.svc.store.list_keys("acme") if k["name"] == "acme-admin")
+    site.svc.store.revoke_key(key_id)
+    r = await admin.get("/runs")
+    assert r.status_code == 303 and r.headers["location"].startswith("/signin")  # a revoked key signs out
+    await admin.aclose()
