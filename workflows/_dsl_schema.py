@@ -91,7 +91,13 @@ def _models() -> dict[str, Any]:
         "condition": {"description": "a JsonLogic object ({\"==\": [\"{{ a.b }}\", true]}) or an expression "
                                      "string (\"{{ a.b }} > 3 and {{ c }} != 'x'\")"},
         "limits": {"type": "object", "additionalProperties": False, "properties": {
-            key: {"type": "integer", "minimum": 1, "default": value} for key, value in DEFAULT_LIMITS.items()}},
+            key: {"type": "integer", "minimum": 1, "default": value} for key, value in DEFAULT_LIMITS.items()}
+            | {"maxStepExecutions": {"type": "integer", "default": DEFAULT_LIMITS["maxStepExecutions"],
+                                     "anyOf": [{"const": -1}, {"minimum": 1, "maximum": 10_000_000}],
+                                     "description": "-1: no limit (a deliberately endless run)"},
+               "continueAsNewEvents": {"type": "integer", "minimum": 10, "maximum": 40_000,
+                                       "default": DEFAULT_LIMITS["continueAsNewEvents"],
+                                       "description": "the main run continues as new past this many events"}}},
         "settings": {"type": "object", "additionalProperties": False, "properties": {
             "timeout": _nullable({"type": "number", "exclusiveMinimum": 0, "description": "seconds, whole run"}),
             "retryPolicy": _nullable({"$ref": "#/$defs/retryPolicy"}),

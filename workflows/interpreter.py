@@ -23,7 +23,7 @@ from temporalio.exceptions import TimeoutError as TemporalTimeout
 from temporalio.workflow import NondeterminismError
 
 with workflow.unsafe.imports_passed_through():
-    from flowtide.workflows import _loops
+    from flowtide.workflows import _chain, _loops
     from flowtide.workflows._accept import accept, problem_list
     from flowtide.workflows._commands import check_payload, child_id
     from flowtide.workflows._control import (
@@ -70,6 +70,7 @@ class FlowWorkflow:
         self.workflow_retries = 0
         self.reuse: dict[str, Any] = {}
         self._task_steps: tuple[datetime | None, int] = (None, 0)  # (time of the current task, steps in it)
+        self.chain = _chain.Chain()
 
     # ---- Temporal handlers -------------------------------------------------------------------
     @workflow.run
@@ -140,10 +141,12 @@ class FlowWorkflow:
     async def _run_with_restarts(self, flow: dict[str, Any], payload: Any, options: dict[str, Any]
                                  ) -> dict[str, Any]:
         self.reuse = dict(options.get("reuse") or {})
+        at = _chain.restore(self, options["resume"]) if options.get("resume") else _chain.Position()
         while True:
             frame = Frame(scope=self._scope(payload))
+            _chain.fill_scope(frame.scope, at)
             try:
-                await self.run_block(flow["steps"], frame)
+                await self.run_block(flow["steps"], frame, at=at)
                 self.state.status = "completed_with_errors" if self.state.errors else "completed"
                 break
             except (ReturnNow, StopFlow):
@@ -155,6 +158,7 @@ class FlowWorkflow:
                 self.vars = {}
                 self.state = RunState(flow=flow, total_steps=self.state.total_steps)
                 self.reuse = {}
+                at = _chain.Position()
                 continue
             except Halt as halt:
                 return await self._fail(halt.record)
@@ -193,13 +197,20 @@ class FlowWorkflow:
                 s["status"] = status
 
     # ---- blocks -------------------------------------------------------------------------------
-    async def run_block(self, steps: list[dict[str, Any]], frame: Frame, *, start: list[str] | None = None) -> None:
-        """Run a list of steps: in list order, or as a graph when any step has ``next``/``condition``."""
+    async def run_block(self, steps: list[dict[str, Any]], frame: Frame, *, start: list[str] | None = None,
+                        at: _chain.Position | None = None) -> None:
+        """Run a list of steps: in list order, or as a graph when any step has ``next``/``condition``.
+
+        ``at``: this is the flow's top-level block, from that position; between its steps the run may
+        continue as new (``workflows._chain``).
+        """
         by_id = {s["id"]: s for s in steps}
         graph = start is not None or any(s.get("next") or s.get("condition") for s in steps)
         if not graph:
-            i = 0
+            i = at.index if at is not None else 0
             while i < len(steps):
+                if at is not None:
+                    self.chain.step(self, frame, _chain.Position(index=i))
                 out = await self.exec_step(steps[i], frame, by_id)
                 if out.goto is not None:
                     i = next((k for k, s in enumerate(steps) if s["id"] == out.goto), len(steps))
@@ -208,7 +219,11 @@ class FlowWorkflow:
             return
         queue: deque[str] = deque(start if start is not None else [steps[0]["id"]])
         stopping = False  # a stop-workflow word is pending: the steps listed before it run, then the run ends
+        if at is not None and at.queue is not None:
+            queue, stopping = deque(at.queue), at.stopping
         while queue:
+            if at is not None:
+                self.chain.step(self, frame, _chain.Position(queue=list(queue), stopping=stopping))
             out = await self.exec_step(by_id[queue.popleft()], frame, by_id)
             if stopping:
                 if not queue:
@@ -293,7 +308,7 @@ class FlowWorkflow:
         self.state.executions += 1
         limit = int((self.settings.get("limits") or {}).get("maxStepExecutions") or 10_000)
         events = workflow.info().get_current_history_length()
-        if self.state.executions > limit:
+        if 0 < limit < self.state.executions:  # -1: no limit (a deliberately endless run)
             message = (f"the run executed more than {limit} steps (settings.limits.maxStepExecutions); "
                        "is a next-cycle missing a runLimit?")
         elif events > HISTORY_GUARD:

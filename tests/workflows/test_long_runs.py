@@ -1,0 +1,83 @@
+"""Long-running flows: the main run continues as new between top-level steps, and users see one run.
+
+A tiny ``continueAsNewEvents`` makes the run continue every few steps; the same flow with the default
+threshold runs in one history. The run records must agree on everything the flow can observe.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flowtide.client.runs import start_run, wait_record
+from flowtide.workflows.dsl import parse_flow
+from tests.support.flows import histories, step
+
+CHURN = {"id": "churn", "action": "core.set-variable", "parameters": {"churn": "{{ vars.n }}"}, "next": "tick"}
+
+
+def cycle(rounds: int, *, events: int | None = None, base: str | None = None, extra: Any = None) -> dict[str, Any]:
+    """A graph-style poller: tick (count), a short delay, a failing call absorbed, a check, again."""
+    limits: dict[str, Any] = {"maxStepExecutions": -1}
+    if events is not None:
+        limits["continueAsNewEvents"] = events
+    steps: list[dict[str, Any]] = [
+        {"id": "start", "action": "core.set-variable", "parameters": {"n": 0, "seen": ""}, "next": "tick"},
+        {"id": "tick", "action": "core.set-variable", "parameters": {"n": "{{ vars.n | plus: 1 }}"},
+         "next": "pause"},
+        {"id": "pause", "action": "core.delay", "parameters": {"seconds": 0.001}, "next": "check"},
+        {"id": "check", "action": "core.if", "runLimit": -1,
+         "parameters": {"condition": "{{ vars.n | modulo: 5 }} == 0",
+                        "then": [{"id": "note", "action": "core.set-variable",
+                                  "parameters": {"seen": "{{ vars.seen }} {{ vars.n }}"}}]},
+         "condition": {"if": f"{{{{ vars.n }}}} < {rounds}", "then": "tick", "else": "done"}},
+        {"id": "done", "action": "core.return", "parameters": {"output": {
+            "n": "{{ vars.n }}", "seen": "{{ vars.seen }}", "run": "{{ $run.id }}", "started": "{{ $run.startedAt }}",
+            "first": "{{ start.$meta.success }}", "pause": "{{ pause.delayedSeconds }}",
+            "errors": "{{ $errors | size }}", "check": "{{ check.branch }}"}}}]
+    if base is not None:  # a remote call that fails every time, absorbed: fills $errors and run counts
+        steps[1]["next"] = "call"
+        steps.insert(2, {"id": "call", "action": "core.http", "continueOnError": True, "runLimit": -1,
+                         "retryPolicy": {"maxRetries": 0}, "parameters": {"url": base + "/status/500"},
+                         "next": "pause"})
+    if extra:
+        steps += extra
+    return {"id": "long-cycle", "settings": {"limits": limits}, "steps": steps}
+
+
+VOLATILE = {"startedAt", "completedAt", "durationMs"}
+
+
+def observable(rec: dict[str, Any]) -> dict[str, Any]:
+    """The record without times and the chain's own bookkeeping."""
+    out = {k: v for k, v in rec.items() if k not in VOLATILE | {"chain", "runId", "workflowId"}}
+    out["steps"] = [{k: v for k, v in s.items() if k not in VOLATILE and k != "console"} for s in rec["steps"]]
+    out["errors"] = [{k: v for k, v in e.items() if k != "message"} for e in rec["errors"]]
+    out["output"] = _same_run(rec["output"])
+    for row in out["steps"]:
+        if row["stepId"] == "done":
+            row["output"], row["input"] = _same_run(row["output"]), {"output": _same_run(row["input"]["output"])}
+    return out
+
+
+def _same_run(output: dict[str, Any] | None) -> dict[str, Any]:
+    """The output without the run's own id and start time (two runs are compared)."""
+    return {k: v for k, v in (output or {}).items() if k not in ("run", "started")}
+
+
+async def test_a_chained_run_is_the_same_run_as_an_unchained_one(client: Any, task_queue: str, worker: Any,
+                                                                 service: Any) -> None:
+    flow = parse_flow(cycle(12, events=30, base=service.url), source="test")
+    chained = await start_run(client, flow, {}, task_queue=task_queue)
+    plain = await start_run(client, parse_flow(cycle(12, base=service.url), source="test"), {}, task_queue=task_queue)
+    a, b = await wait_record(chained), await wait_record(plain)
+    first = chained.first_execution_run_id or chained.result_run_id
+    lengths = await histories(client, client.get_workflow_handle(chained.id, run_id=first))
+    assert len(lengths[chained.id]) >= 4, lengths  # it did continue as new, several times
+    assert len((await histories(client, plain))[plain.id]) == 1
+    assert a["status"] == b["status"] == "completed_with_errors"
+    assert a["chain"]["runs"] == len(lengths[chained.id]) and "chain" not in b
+    assert observable(a) == observable(b)
+    assert a["runId"] == a["output"]["run"] == first  # $run.id and the record name the first run
+    assert a["output"]["started"] == a["startedAt"]
+    assert a["output"]["errors"] == 12 and a["counts"]["failed"] == 12
+    assert step(a, "call")["error"]["code"] == "HTTP_SERVER_ERROR"
