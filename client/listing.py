@@ -4,6 +4,7 @@ Filters become one visibility query on the custom search attributes the interpre
 (``FlowStatus``, ``FlowId``, ...) plus Temporal's own (``ExecutionStatus``, ``RunId``), so listing stays
 cheap for thousands of runs. Only top-level runs are listed: a sub-flow's child run is not. A run that was
 terminated or timed out never got to publish its final ``FlowStatus``; its Temporal execution status wins.
+A run that continued as new is listed once, by its newest part, under its first run id.
 """
 
 from __future__ import annotations
@@ -71,7 +72,8 @@ def build_query(status: str | None = None, flow: str | None = None, run_prefix: 
         BadFilterError: an unknown status or a value with characters a query cannot hold.
     """
     # a sub-flow's child run is a FlowWorkflow too, without FlowId: its failure is shown on the parent's step
-    parts = [f'WorkflowType = "{WORKFLOW_TYPE}"', "ParentWorkflowId IS NULL"]
+    # the closed parts of a run that continued as new are not runs of their own: its newest part stands for it
+    parts = [f'WorkflowType = "{WORKFLOW_TYPE}"', "ParentWorkflowId IS NULL", 'ExecutionStatus != "ContinuedAsNew"']
     if status:
         if status not in STATUSES:
             raise BadFilterError(f"unknown status '{status}' (one of: {', '.join(STATUSES)})")
@@ -106,7 +108,8 @@ def row_of(wf: WorkflowExecution) -> RunRow:
     else:
         status = execution
     version = _attr(wf, "FlowVersion")
-    return RunRow(run_id=wf.run_id, workflow_id=wf.id, flow_id=_attr(wf, "FlowId"),
+    # a long run's record names its first run id (the chain's): so does its row
+    return RunRow(run_id=wf.raw_info.first_run_id or wf.run_id, workflow_id=wf.id, flow_id=_attr(wf, "FlowId"),
                   flow_version=int(version) if version is not None else None, status=status,
                   started_at=wf.start_time, completed_at=wf.close_time, failed_step=_attr(wf, "FailedStepId"),
                   error_code=_attr(wf, "ErrorCode"), rerun_of=_attr(wf, "RerunOf"))

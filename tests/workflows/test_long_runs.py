@@ -6,6 +6,7 @@ threshold runs in one history. The run records must agree on everything the flow
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from flowtide.client.runs import start_run, wait_record
@@ -81,3 +82,34 @@ async def test_a_chained_run_is_the_same_run_as_an_unchained_one(client: Any, ta
     assert a["output"]["started"] == a["startedAt"]
     assert a["output"]["errors"] == 12 and a["counts"]["failed"] == 12
     assert step(a, "call")["error"]["code"] == "HTTP_SERVER_ERROR"
+
+
+def fan_cycle(rounds: int, width: int) -> dict[str, Any]:
+    """A poller whose every round waits on ``width`` short delays at once (many events per workflow task)."""
+    return {"id": "fan-cycle", "settings": {"limits": {"maxStepExecutions": -1}}, "steps": [
+        {"id": "tick", "action": "core.set-variable", "parameters": {"n": "{{ vars.n | plus: 1 }}"}, "next": "fan"},
+        {"id": "fan", "action": "core.for-each", "next": "check", "parameters": {
+            "items": width, "concurrency": width,
+            "steps": [{"id": "wait", "action": "core.delay", "parameters": {"seconds": 0.001}}]}},
+        {"id": "check", "action": "core.set-variable", "parameters": {"waited": "{{ fan.succeeded }}"},
+         "condition": {"if": f"{{{{ vars.n }}}} < {rounds}", "then": "tick", "else": "done"}},
+        {"id": "done", "action": "core.return", "parameters": {"output": {
+            "n": "{{ vars.n }}", "waited": "{{ vars.waited }}"}}}]}
+
+
+async def test_a_long_cycle_runs_past_a_single_history_in_bounded_runs(client: Any, task_queue: str,
+                                                                      worker: Any) -> None:
+    rounds, width = 140, 100  # ~4 events per delay: 56,000 in all, more than one history can hold
+    t0 = time.monotonic()
+    handle = await start_run(client, parse_flow(fan_cycle(rounds, width), source="test"), {}, task_queue=task_queue)
+    rec = await wait_record(handle)
+    took = time.monotonic() - t0
+    lengths = (await histories(client, client.get_workflow_handle(handle.id, run_id=handle.first_execution_run_id)
+                               ))[handle.id]
+    print(f"\n{rounds} rounds of {width} delays, {rec['chain']['stepExecutions']} steps: {len(lengths)} runs, "
+          f"{sum(lengths)} events (largest {max(lengths)}), {took:.1f}s, {len(rec['steps'])} step rows kept")
+    assert rec["status"] == "completed", rec["errors"]
+    assert rec["output"] == {"n": rounds, "waited": width}
+    assert sum(lengths) > 51_200 and max(lengths) < 10_240
+    assert rec["chain"]["runs"] == len(lengths)
+    assert rec["stepsSummarised"]["rows"] + len(rec["steps"]) == rounds * (width + 3) + 1  # every row, counted
