@@ -17,6 +17,7 @@ from typing import Any
 from temporalio.client import Client, WorkflowExecution
 
 from flowtide.client.inspect import EXECUTION_STATUS, OPEN_STATUSES
+from flowtide.workflows._chain import MEMO_FIRST_RUN
 
 WORKFLOW_TYPE = "FlowWorkflow"
 STATUSES = ("running", "waiting", "paused", "completed", "completed_with_errors", "failed", "cancelled",
@@ -97,7 +98,7 @@ def _attr(wf: WorkflowExecution, name: str) -> Any:
     return value
 
 
-def row_of(wf: WorkflowExecution) -> RunRow:
+def row_of(wf: WorkflowExecution, first_run_id: str | None = None) -> RunRow:
     """A listing row; the execution status wins over a ``FlowStatus`` the workflow could not update."""
     execution = EXECUTION_STATUS.get(wf.status, "running") if wf.status else "running"
     flow_status = _attr(wf, "FlowStatus")
@@ -109,7 +110,7 @@ def row_of(wf: WorkflowExecution) -> RunRow:
         status = execution
     version = _attr(wf, "FlowVersion")
     # a long run's record names its first run id (the chain's): so does its row
-    return RunRow(run_id=wf.raw_info.first_run_id or wf.run_id, workflow_id=wf.id, flow_id=_attr(wf, "FlowId"),
+    return RunRow(run_id=first_run_id or wf.run_id, workflow_id=wf.id, flow_id=_attr(wf, "FlowId"),
                   flow_version=int(version) if version is not None else None, status=status,
                   started_at=wf.start_time, completed_at=wf.close_time, failed_step=_attr(wf, "FailedStepId"),
                   error_code=_attr(wf, "ErrorCode"), rerun_of=_attr(wf, "RerunOf"))
@@ -119,4 +120,13 @@ async def list_runs(client: Client, *, status: str | None = None, flow: str | No
                     run_prefix: str | None = None, limit: int = 20) -> list[RunRow]:
     """The newest ``limit`` runs matching the filters, newest first."""
     query = build_query(status, flow, run_prefix)
-    return [row_of(wf) async for wf in client.list_workflows(query, limit=limit)]
+    return [row_of(wf, await first_run_of(wf)) async for wf in client.list_workflows(query, limit=limit)]
+
+
+async def first_run_of(wf: WorkflowExecution) -> str | None:
+    """The first run id of the continue-as-new chain ``wf`` belongs to (kept in its memo), or None."""
+    try:
+        value = (await wf.memo()).get(MEMO_FIRST_RUN)
+    except Exception:  # a memo this client cannot decode (another codec key): the row stands as it is
+        return None
+    return value if isinstance(value, str) else None

@@ -35,8 +35,9 @@ async def _matches(client: Client, query: str) -> list[tuple[str, str]]:
     """(workflow id, run id) of the matching runs; the runs of one continue-as-new chain count once (as
     the chain's first run, the id its run record names)."""
     found: dict[tuple[str, str], tuple[str, str]] = {}
+    from flowtide.client.listing import first_run_of
     async for wf in client.list_workflows(query, limit=4 * SHOWN):
-        first = wf.raw_info.first_run_id or wf.run_id
+        first = await first_run_of(wf) or wf.run_id
         found.setdefault((wf.id, first), (wf.id, first))
         if len(found) > SHOWN:
             break

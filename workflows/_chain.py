@@ -33,6 +33,7 @@ ROWS_BUDGET_BYTES = 400_000  # step rows carried to the next run; older ones are
 MAX_ROWS = 2_000
 SCOPE_FIXED = frozenset({"initial", "vars", "$errors", "$run", SECRET_NONCE})
 PATCH = "main-run-continues-as-new"
+MEMO_FIRST_RUN = "firstRunId"
 
 
 @dataclass
@@ -71,7 +72,9 @@ class Chain:
             workflow.logger.warning("the run's state is too large to continue as new; it goes on in this run")
             self.blocked = True
             return
-        workflow.continue_as_new(arg, search_attributes=workflow.info().typed_search_attributes)
+        # the memo names the first run, so that `runs list` can show the chain as the run its record names
+        memo = dict(workflow.memo()) | {MEMO_FIRST_RUN: wf.info["runId"]}
+        workflow.continue_as_new(arg, memo=memo, search_attributes=workflow.info().typed_search_attributes)
 
 
 def _argument(wf: FlowWorkflow, frame: Frame, at: Position) -> dict[str, Any]:

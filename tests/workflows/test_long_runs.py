@@ -6,9 +6,15 @@ threshold runs in one history. The run records must agree on everything the flow
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
+from temporalio.client import WorkflowExecutionStatus
+
+from flowtide.client.inspect import inspect_run
+from flowtide.client.listing import list_runs
+from flowtide.client.resolve import resolve_run
 from flowtide.client.runs import start_run, wait_record
 from flowtide.workflows.dsl import parse_flow
 from tests.support.flows import histories, step
@@ -113,3 +119,55 @@ async def test_a_long_cycle_runs_past_a_single_history_in_bounded_runs(client: A
     assert sum(lengths) > 51_200 and max(lengths) < 10_240
     assert rec["chain"]["runs"] == len(lengths)
     assert rec["stepsSummarised"]["rows"] + len(rec["steps"]) == rounds * (width + 3) + 1  # every row, counted
+
+
+async def runs_so_far(client: Any, workflow_id: str, at_least: int) -> None:
+    """Wait until the run has continued as new ``at_least - 1`` times."""
+    for _ in range(300):
+        rec = await client.get_workflow_handle(workflow_id).query("record")
+        if (rec.get("chain") or {}).get("runs", 1) >= at_least:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{workflow_id} did not continue as new {at_least - 1} times")
+
+
+async def test_signals_reach_a_run_across_its_chain(client: Any, task_queue: str, worker: Any) -> None:
+    waits = [{"id": "wait-go", "action": "core.wait-for-signal", "parameters": {"signal": "go"}, "next": "wait-early"},
+             {"id": "wait-early", "action": "core.wait-for-signal", "parameters": {"signal": "early"}, "next": "end"},
+             {"id": "end", "action": "core.return", "parameters": {"output": {
+                 "go": "{{ wait-go.data }}", "early": "{{ wait-early.data }}", "n": "{{ vars.n }}"}}}]
+    doc = cycle(15, events=30, extra=waits)
+    doc["steps"][3]["condition"]["else"] = "wait-go"
+    handle = await start_run(client, parse_flow(doc, source="test"), {}, task_queue=task_queue)
+    first = handle.first_execution_run_id
+    assert first is not None
+    await handle.signal("early", {"x": 1})  # kept by the run until a step waits for it, many runs later
+    await runs_so_far(client, handle.id, 3)
+    for _ in range(300):  # the wait for `go` begins after the cycle
+        if (await client.get_workflow_handle(handle.id).describe()).search_attributes.get("FlowStatus") == ["paused"]:
+            break
+        await asyncio.sleep(0.05)
+    target = await resolve_run(client, first)  # the first run id, as the record and `runs list` show it
+    assert target.run_id is None  # the chain's newest run, by workflow id
+    await target.signal("go", {"ok": True})
+    rec = await wait_record(handle)
+    assert rec["status"] == "completed" and rec["runId"] == first
+    assert rec["output"] == {"go": {"ok": True}, "early": {"x": 1}, "n": 15}
+    [row] = [r for r in await list_runs(client, flow="long-cycle", limit=100) if r.workflow_id == handle.id]
+    assert row.run_id == first and row.status == "completed"
+    view = await inspect_run(await resolve_run(client, first[:20]), client)
+    assert view.record["chain"]["runs"] >= 3 and view.record["output"] == rec["output"]
+
+
+async def test_cancel_reaches_a_run_across_its_chain(client: Any, task_queue: str, worker: Any) -> None:
+    doc = cycle(10**9, events=30)  # endless: maxStepExecutions -1 and a condition that holds
+    handle = await start_run(client, parse_flow(doc, source="test"), {}, task_queue=task_queue)
+    await runs_so_far(client, handle.id, 3)
+    target = await resolve_run(client, handle.first_execution_run_id or "")
+    await target.cancel()
+    rec = await asyncio.wait_for(wait_record(handle), 30)
+    assert rec["status"] == "cancelled" and rec["chain"]["runs"] >= 3
+    desc = await client.get_workflow_handle(handle.id).describe()
+    assert desc.status == WorkflowExecutionStatus.CANCELED
+    rows = [r for r in await list_runs(client, flow="long-cycle", limit=100) if r.workflow_id == handle.id]
+    assert [r.status for r in rows] == ["cancelled"]
