@@ -32,7 +32,7 @@ INDEX: dict[str, Any] = json.loads((CORPUS / "index.json").read_text(encoding="u
 FILES = sorted(p.name for p in CORPUS.glob("*.json") if p.name != "index.json")
 ERROR_PATHS = {"onError:stop-workflow", "onError:continue-workflow", "onError:retry-step", "onError:retry-workflow",
                "onError:next", "continueOnError", "skipCondition", "signal:timeout", "for-each:batched", "cancel",
-               "rerun:from-failed", "retryPolicy", "execution:local"}
+               "rerun:from-failed", "retryPolicy", "execution:local", "continue-as-new"}
 REPLAY_LIMIT_S = 60  # a replay that does not end is a failure, not a hang
 
 

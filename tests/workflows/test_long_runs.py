@@ -14,6 +14,7 @@ from temporalio.client import WorkflowExecutionStatus
 
 from flowtide.client.inspect import inspect_run
 from flowtide.client.listing import list_runs
+from flowtide.client.replay import replay_history
 from flowtide.client.resolve import resolve_run
 from flowtide.client.runs import start_run, wait_record
 from flowtide.workflows.dsl import parse_flow
@@ -171,3 +172,5 @@ async def test_cancel_reaches_a_run_across_its_chain(client: Any, task_queue: st
     assert desc.status == WorkflowExecutionStatus.CANCELED
     rows = [r for r in await list_runs(client, flow="long-cycle", limit=100) if r.workflow_id == handle.id]
     assert [r.status for r in rows] == ["cancelled"]
+    report = await replay_history(await target.fetch_history())  # `flowtide replay RUN`: the newest run
+    assert report.ok and report.run_id == desc.run_id != handle.first_execution_run_id
