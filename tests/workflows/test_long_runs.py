@@ -174,3 +174,21 @@ async def test_cancel_reaches_a_run_across_its_chain(client: Any, task_queue: st
     assert [r.status for r in rows] == ["cancelled"]
     report = await replay_history(await target.fetch_history())  # `flowtide replay RUN`: the newest run
     assert report.ok and report.run_id == desc.run_id != handle.first_execution_run_id
+
+
+async def test_a_forged_resume_fails_the_run_with_its_problems(client: Any, task_queue: str, worker: Any) -> None:
+    wire = parse_flow(cycle(3), source="test").to_wire()
+    bad = [{"v": 1}, {"v": 2}, "x",
+           {"v": 1, "runId": "r", "startedAt": "not a date", "secretNonce": "n", "attempt": 1, "rerunOf": None,
+            "workflowRetries": 0, "runs": 1, "vars": {}, "steps": {}, "errors": [], "firstFailed": None,
+            "runCounts": {"tick": "x"}, "executions": 0, "loops": {}, "rows": [{"stepId": "a"}], "earlier": {},
+            "reuse": {}, "signals": {}, "at": {"queue": ["nope"]}}]
+    for n, resume in enumerate(bad):
+        handle = await client.start_workflow("FlowWorkflow", {"flow": wire, "input": {}, "options": {
+            "resume": resume}}, id=f"forged-{task_queue}-{n}", task_queue=task_queue)
+        rec = await asyncio.wait_for(wait_record(handle), 20)
+        assert rec["status"] == "failed" and rec["error"]["code"] == "VALIDATION_ERROR", rec
+        assert all(p["path"].startswith("options.resume") for p in rec["error"]["problems"])
+    paths = {p["path"] for p in rec["error"]["problems"]}
+    assert paths == {"options.resume.startedAt", "options.resume.runCounts", "options.resume.rows",
+                     "options.resume.at.queue"}
