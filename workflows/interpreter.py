@@ -1,10 +1,12 @@
 """The one generic Temporal workflow that interprets a flow (the canonical wire dict of ``workflows.dsl``).
 
-Control flow, error handling and the run record live here; pure step kinds are in ``_pure``; every
-kind that touches the outside world is one activity whose type is the kind. Deterministic, no I/O.
+Control flow, error handling and the run record live here; pure step kinds are in ``_pure``, control kinds
+(if, delay, sub-flow, ...) in ``_control_kinds``, continuing as new in ``_chain``; every kind that touches the
+outside world is one activity whose type is the kind. Deterministic, no I/O.
 
 Workflow input: ``{"flow": <the document, either spelling, or the wire form>, "input": <payload>,
-"options": {"reuse": {stepId: entry}, "rerunOf": runId}}``, checked by ``_accept``.
+"options": {"reuse": {stepId: entry}, "rerunOf": runId, "resume": <a continued run's state>}}``, checked
+by ``_accept``.
 """
 
 from __future__ import annotations
@@ -18,14 +20,14 @@ from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RawValue
-from temporalio.exceptions import ActivityError, ApplicationError, CancelledError, ChildWorkflowError, FailureError
+from temporalio.exceptions import ActivityError, ApplicationError, CancelledError, FailureError
 from temporalio.exceptions import TimeoutError as TemporalTimeout
 from temporalio.workflow import NondeterminismError
 
 with workflow.unsafe.imports_passed_through():
-    from flowtide.workflows import _chain, _loops
+    from flowtide.workflows import _chain, _control_kinds
     from flowtide.workflows._accept import accept, problem_list
-    from flowtide.workflows._commands import check_payload, child_id
+    from flowtide.workflows._commands import check_payload
     from flowtide.workflows._control import (
         ControlSignal,
         Halt,
@@ -54,7 +56,6 @@ STEPS_PER_TASK = 200
 # Temporal terminates a run whose history reaches 51,200 events (limit.historyCount.error), and 10,000 remote
 # steps write ~60,000: past this many events the run fails with STEP_BUDGET_EXCEEDED instead, with its record.
 HISTORY_GUARD = 40_000
-MAX_WAIT_S = 3_155_760_000  # 100 years: the longest delay or signal wait a step may ask for
 
 
 @workflow.defn(name="FlowWorkflow")
@@ -250,7 +251,7 @@ class FlowWorkflow:
         self._budget(step)
         await self._yield_now_and_then()
         if step.get("skipCondition") is not None and evaluate(
-                step["skipCondition"], frame.scope, strict=self._strict()):
+                step["skipCondition"], frame.scope, strict=self.strict()):
             return self._skipped(step, frame)
         on_error = step.get("onError") or self.settings.get("onError") or {}
         action = on_error.get("action") or "stop-workflow"
@@ -290,7 +291,7 @@ class FlowWorkflow:
     def _route(self, step: dict[str, Any], frame: Frame, failed: bool = False) -> list[str]:
         cond = step.get("condition")
         if cond and not failed:
-            hit = evaluate(cond["if"], frame.scope, strict=self._strict())
+            hit = evaluate(cond["if"], frame.scope, strict=self.strict())
             return list(cond.get("then" if hit else "else") or [])
         if step["kind"] == "core.for-each" and not (step.get("blocks") or {}).get("steps"):
             return []  # graph style: the loop's next steps are its body, already run once per item
@@ -320,7 +321,7 @@ class FlowWorkflow:
         self.state.add_error(rec)
         raise Halt(rec)
 
-    def _strict(self) -> bool:
+    def strict(self) -> bool:
         return bool(self.settings.get("strictTemplates"))
 
     def _skipped(self, step: dict[str, Any], frame: Frame) -> Outcome:
@@ -372,9 +373,9 @@ class FlowWorkflow:
                                       output=failure.output, extra={"attempt": failure.extra.get("attempt")})
         attempts = int(result.get("attempt") or 0)
         self.state.run_counts[key] = self.state.run_counts.get(key, 0) + attempts
-        return self._finish(step, frame, rec, result, failure, attempts, started)
+        return self.finish(step, frame, rec, result, failure, attempts, started)
 
-    def _finish(self, step: dict[str, Any], frame: Frame, rec: dict[str, Any], result: dict[str, Any],
+    def finish(self, step: dict[str, Any], frame: Frame, rec: dict[str, Any], result: dict[str, Any],
                 failure: StepFailure | None, attempts: int, started: Any) -> dict[str, Any] | None:
         now = workflow.now()
         meta = new_meta()
@@ -418,7 +419,7 @@ class FlowWorkflow:
         kind = step["kind"]
         if kind in _CONTROL:
             return await _CONTROL[kind](self, step, frame, rec, block)
-        inp = render(step.get("input") or {}, frame.scope, strict=self._strict())
+        inp = render(step.get("input") or {}, frame.scope, strict=self.strict())
         rec["input"] = hide_secret_nonce(inp, frame.scope.get(SECRET_NONCE))
         if kind in PURE:
             out = PURE[kind](inp, workflow.now())
@@ -474,106 +475,13 @@ class FlowWorkflow:
                 "steps": {k: v for k, v in scope.items() if k not in skip},
                 "item": scope.get("$item"), "index": scope.get("$index")}
 
-    # ---- control kinds ------------------------------------------------------------------------
-    async def k_if(self, step: dict[str, Any], frame: Frame, rec: dict[str, Any],
-                   block: dict[str, dict[str, Any]]) -> dict[str, Any]:
-        cond = (step.get("input") or {}).get("condition")
-        hit = evaluate(cond, frame.scope, strict=self._strict())
-        branch = "then" if hit else "else"
-        rec["input"] = {"condition": cond, "result": hit}
-        await self.run_block((step.get("blocks") or {}).get(branch) or [], frame)
-        return {"output": {"result": hit, "branch": branch}, "attempt": 1}
-
-    async def k_return(self, step: dict[str, Any], frame: Frame, rec: dict[str, Any],
-                       block: dict[str, dict[str, Any]]) -> dict[str, Any]:
-        inp = render(step.get("input") or {}, frame.scope, strict=self._strict())
-        rec["input"] = hide_secret_nonce(inp, frame.scope.get(SECRET_NONCE))
-        self.state.output = inp.get("output")
-        self.state.webhook_response = inp.get("webhookResponse")
-        self._finish(step, frame, rec, {"output": inp.get("output"), "attempt": 1}, None, 1, workflow.now())
-        raise ReturnNow()
-
-    async def k_delay(self, step: dict[str, Any], frame: Frame, rec: dict[str, Any],
-                      block: dict[str, dict[str, Any]]) -> dict[str, Any]:
-        inp = render(step.get("input") or {}, frame.scope, strict=self._strict())
-        rec["input"] = hide_secret_nonce(inp, frame.scope.get(SECRET_NONCE))
-        seconds = _delay_seconds(inp, workflow.now())
-        await self._waiting("waiting", f"delay {seconds:g}s in step `{step['id']}`")
-        await workflow.sleep(timedelta(seconds=seconds), summary=(step.get("title") or step["id"])[:200])
-        await self._waiting("running", None)
-        return {"output": {"delayedSeconds": seconds}, "attempt": 1}
-
-    async def k_signal(self, step: dict[str, Any], frame: Frame, rec: dict[str, Any],
-                       block: dict[str, dict[str, Any]]) -> dict[str, Any]:
-        inp = render(step.get("input") or {}, frame.scope, strict=self._strict())
-        rec["input"] = hide_secret_nonce(inp, frame.scope.get(SECRET_NONCE))
-        name = str(inp.get("signal") or inp.get("name"))
-        timeout = duration_seconds(inp["timeout"], "core.wait-for-signal 'timeout'") if inp.get("timeout") else None
-        await self.relay.wait_starts(name)
-        workflow.set_current_details(f"waiting for signal `{name}` in step `{step['id']}`")
-        try:
-            await workflow.wait_condition(lambda: self.relay.has(name),
-                                          timeout=timedelta(seconds=timeout) if timeout else None,
-                                          timeout_summary=f"{step['id']} signal timeout")
-        except TimeoutError:
-            await self.relay.wait_ends(name)
-            raise StepFailure("SIGNAL_TIMEOUT", f"no signal '{name}' arrived within {timeout:g}s",
-                              retryable=False) from None
-        await self.relay.wait_ends(name)
-        return {"output": {"signal": name, "data": self.relay.take(name)}, "attempt": 1}
-
     def _publish_paused(self, paused: bool) -> None:
         """This run, or a child run of it, waits for a signal (``paused``), or no longer does."""
         self.state.status = "paused" if paused else "running"
         workflow.upsert_search_attributes([FLOW_STATUS.value_set(self.state.status)])
 
-    async def _waiting(self, status: str, details: str | None) -> None:
-        self.state.status = status
-        workflow.upsert_search_attributes([FLOW_STATUS.value_set(status)])
-        if details:
-            workflow.set_current_details(details)
 
-    async def k_sub_flow(self, step: dict[str, Any], frame: Frame, rec: dict[str, Any],
-                         block: dict[str, dict[str, Any]]) -> dict[str, Any]:
-        raw = step.get("input") or {}
-        # The child flow's own templates are the child's: they read its input, never this run's scope.
-        inp = render({k: v for k, v in raw.items() if k != "flow"}, frame.scope, strict=self._strict())
-        rec["input"] = hide_secret_nonce(inp, frame.scope.get(SECRET_NONCE))
-        inp["flow"] = raw.get("flow")
-        child = child_id(f"{self.info['workflowId']}-{step['id']}{frame.suffix.replace('#', '-').replace('.', '-')}")
-        arg = {"flow": inp["flow"], "input": inp.get("input")}
-        check_payload(arg, f"the sub-flow of step '{step['id']}' with its input")
-        try:
-            result = await self.relay.run_child(
-                "FlowWorkflow", arg, id=child,
-                static_summary=f"sub-flow of {self.info['workflowId']} step {step['id']}"[:200])
-        except ChildWorkflowError as err:
-            cause = err.cause
-            if isinstance(cause, CancelledError):
-                # the SDK cancels a child when its parent is cancelled: end this run as cancelled too
-                raise asyncio.CancelledError(f"sub-flow of step '{step['id']}' cancelled with the run") from None
-            if isinstance(cause, ApplicationError) and cause.details:
-                failed = dict(cause.details[0])
-                raise StepFailure(failed.get("code") or "SUB_FLOW_FAILED",
-                                  f"sub-flow {child} failed at step '{failed.get('stepId')}': "
-                                  f"{failed.get('message')}", provider_status=failed.get("providerStatus"),
-                                  detail=failed.get("detail"), retryable=False) from None
-            raise StepFailure("SUB_FLOW_FAILED", f"sub-flow {child} failed: {cause}", retryable=False) from None
-        return {"output": result.get("output") if isinstance(result, dict) else result, "attempt": 1}
-
-    async def k_for_each(self, step: dict[str, Any], frame: Frame, rec: dict[str, Any],
-                         block: dict[str, dict[str, Any]]) -> dict[str, Any]:
-        return await _loops.for_each(self, step, frame, rec, block)
-
-
-_CONTROL = {
-    "core.if": FlowWorkflow.k_if,
-    "core.return": FlowWorkflow.k_return,
-    "core.delay": FlowWorkflow.k_delay,
-    "core.wait-for-signal": FlowWorkflow.k_signal,
-    "core.sub-flow": FlowWorkflow.k_sub_flow,
-    "core.for-each": FlowWorkflow.k_for_each,
-}
+_CONTROL = _control_kinds.CONTROL
 _NEVER_REUSED = frozenset({"core.set-variable", "core.if", "core.return"})
 
 
@@ -585,33 +493,6 @@ def _tag_run(flow: dict[str, Any]) -> None:
         workflow.upsert_search_attributes([FLOW_ID.value_set(str(flow["id"])),
                                            FLOW_VERSION.value_set(int(flow.get("version") or 1)),
                                            FLOW_STATUS.value_set("running")])
-
-
-def _delay_seconds(inp: dict[str, Any], now: datetime) -> float:
-    if inp.get("until"):
-        try:
-            until = datetime.fromisoformat(str(inp["until"]).replace("Z", "+00:00"))
-        except ValueError:
-            raise StepFailure("VALIDATION_ERROR", f"core.delay 'until' is not an ISO date: {inp['until']!r}",
-                              retryable=False) from None
-        if until.tzinfo is None:
-            until = until.replace(tzinfo=now.tzinfo)
-        return duration_seconds(max(0.0, (until - now).total_seconds()), "core.delay 'until'")
-    return duration_seconds(inp.get("seconds") or 0, "core.delay 'seconds'")
-
-
-def duration_seconds(value: Any, what: str) -> float:
-    """A wait in seconds from step input: a finite number from 0 to ``MAX_WAIT_S`` (Temporal timers and
-    ``timedelta`` refuse more; NaN would wait forever or crash)."""
-    try:
-        seconds = float(value)
-    except (TypeError, ValueError, OverflowError):
-        raise StepFailure("VALIDATION_ERROR", f"{what} is not a number: {str(value)[:80]!r}",
-                          retryable=False) from None
-    if not 0 <= seconds <= MAX_WAIT_S:  # also false for NaN
-        raise StepFailure("VALIDATION_ERROR", f"{what} must be from 0 to {MAX_WAIT_S} seconds (100 years), "
-                          f"got {str(value)[:80]}", retryable=False)
-    return seconds
 
 
 def _count_steps(steps: list[dict[str, Any]]) -> int:
