@@ -14,9 +14,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from temporalio.client import Client, WorkflowExecution
+from temporalio.client import Client, WorkflowExecution, WorkflowExecutionStatus
 
 from flowtide.client.inspect import EXECUTION_STATUS, OPEN_STATUSES
+from flowtide.client.resolve import follow_chain
 from flowtide.workflows._chain import MEMO_FIRST_RUN
 
 WORKFLOW_TYPE = "FlowWorkflow"
@@ -73,8 +74,11 @@ def build_query(status: str | None = None, flow: str | None = None, run_prefix: 
         BadFilterError: an unknown status or a value with characters a query cannot hold.
     """
     # a sub-flow's child run is a FlowWorkflow too, without FlowId: its failure is shown on the parent's step
-    # the closed parts of a run that continued as new are not runs of their own: its newest part stands for it
-    parts = [f'WorkflowType = "{WORKFLOW_TYPE}"', "ParentWorkflowId IS NULL", 'ExecutionStatus != "ContinuedAsNew"']
+    parts = [f'WorkflowType = "{WORKFLOW_TYPE}"', "ParentWorkflowId IS NULL"]
+    if not run_prefix:
+        # the closed parts of a run that continued as new are not runs of their own: its newest part stands
+        # for it (a run id prefix may name a closed part: list_runs shows its chain's newest part instead)
+        parts.append('ExecutionStatus != "ContinuedAsNew"')
     if status:
         if status not in STATUSES:
             raise BadFilterError(f"unknown status '{status}' (one of: {', '.join(STATUSES)})")
@@ -120,7 +124,15 @@ async def list_runs(client: Client, *, status: str | None = None, flow: str | No
                     run_prefix: str | None = None, limit: int = 20) -> list[RunRow]:
     """The newest ``limit`` runs matching the filters, newest first."""
     query = build_query(status, flow, run_prefix)
-    return [row_of(wf, await first_run_of(wf)) async for wf in client.list_workflows(query, limit=limit)]
+    rows: dict[tuple[str, str], RunRow] = {}
+    async for wf in client.list_workflows(query, limit=limit):
+        first = await first_run_of(wf)
+        if wf.status == WorkflowExecutionStatus.CONTINUED_AS_NEW:
+            first = first or wf.run_id
+            wf = await (await follow_chain(client, wf.id, wf.run_id)).describe()
+        row = row_of(wf, first)
+        rows.setdefault((row.workflow_id, row.run_id), row)
+    return list(rows.values())
 
 
 async def first_run_of(wf: WorkflowExecution) -> str | None:

@@ -156,6 +156,8 @@ async def test_signals_reach_a_run_across_its_chain(client: Any, task_queue: str
     assert rec["output"] == {"go": {"ok": True}, "early": {"x": 1}, "n": 15}
     [row] = [r for r in await list_runs(client, flow="long-cycle", limit=100) if r.workflow_id == handle.id]
     assert row.run_id == first and row.status == "completed"
+    by_prefix = await list_runs(client, run_prefix=first[:23], limit=10)  # names the closed first part
+    assert [(r.run_id, r.status) for r in by_prefix] == [(first, "completed")]
     view = await inspect_run(await resolve_run(client, first[:20]), client)
     assert view.record["chain"]["runs"] >= 3 and view.record["output"] == rec["output"]
 
