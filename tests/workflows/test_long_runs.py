@@ -7,9 +7,11 @@ threshold runs in one history. The run records must agree on everything the flow
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from typing import Any
 
+import pytest
 from temporalio.client import WorkflowExecutionStatus
 
 from flowtide.client.inspect import inspect_run
@@ -18,6 +20,7 @@ from flowtide.client.replay import replay_history
 from flowtide.client.resolve import resolve_run
 from flowtide.client.runs import start_run, wait_record
 from flowtide.workflows.dsl import parse_flow
+from tests.support.cli import flowtide
 from tests.support.flows import histories, step
 
 CHURN = {"id": "churn", "action": "core.set-variable", "parameters": {"churn": "{{ vars.n }}"}, "next": "tick"}
@@ -194,3 +197,28 @@ async def test_a_forged_resume_fails_the_run_with_its_problems(client: Any, task
     paths = {p["path"] for p in rec["error"]["problems"]}
     assert paths == {"options.resume.startedAt", "options.resume.runCounts", "options.resume.rows",
                      "options.resume.at.queue"}
+
+
+async def test_show_rerun_and_replay_take_a_long_run_by_its_first_run_id(
+        client: Any, task_queue: str, worker: Any, service: Any, key: str, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch, dev_server: Any) -> None:
+    monkeypatch.setenv("TEMPORAL_ADDRESS", dev_server.address)
+    final = [{"id": "final", "action": "core.http", "retryPolicy": {"maxRetries": 0},
+              "parameters": {"url": f"{service.url}/flaky?fail=1&key={key}"}}]
+    doc = cycle(6, events=30, extra=final)
+    doc["steps"][3]["condition"]["else"] = "final"
+    handle = await start_run(client, parse_flow(doc, source="test"), {}, task_queue=task_queue)
+    rec = await wait_record(handle)
+    first = rec["runId"]
+    assert rec["status"] == "failed" and rec["firstFailedStep"] == "final" and rec["chain"]["runs"] >= 2
+    code, out, err = await flowtide(capsys, "runs", "show", first, "--json")
+    assert code == 0, err
+    assert json.loads(out)["chain"] == rec["chain"]
+    code, out, err = await flowtide(capsys, "replay", first)
+    assert code == 0 and "OK" in out and rec["chain"]["currentRunId"] in out, out + err
+    code, out, err = await flowtide(capsys, "rerun", first, "--from-failed", "--no-worker", "--json")
+    assert code == 0, err
+    again = json.loads(out)
+    assert again["status"] == "completed" and again["rerunOf"] == first
+    assert any(s.get("reused") for s in again["steps"] if s["stepId"] == "pause")  # the recorded output stood in
+    assert step(again, "final")["status"] == "completed"
