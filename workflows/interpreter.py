@@ -14,20 +14,17 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from collections.abc import Sequence
-from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RawValue
-from temporalio.exceptions import ActivityError, ApplicationError, CancelledError, FailureError
-from temporalio.exceptions import TimeoutError as TemporalTimeout
+from temporalio.exceptions import ApplicationError, FailureError
 from temporalio.workflow import NondeterminismError
 
 with workflow.unsafe.imports_passed_through():
-    from flowtide.workflows import _chain, _control_kinds
+    from flowtide.workflows import _chain, _control_kinds, _remote
     from flowtide.workflows._accept import accept, problem_list
-    from flowtide.workflows._commands import check_payload
     from flowtide.workflows._control import (
         ControlSignal,
         Halt,
@@ -35,7 +32,6 @@ with workflow.unsafe.imports_passed_through():
         RetryWorkflow,
         ReturnNow,
         StopFlow,
-        failure_from_activity,
         failure_from_exception,
     )
     from flowtide.workflows._pure import PURE
@@ -43,12 +39,9 @@ with workflow.unsafe.imports_passed_through():
     from flowtide.workflows._state import Frame, RunState, new_meta, step_entry
     from flowtide.workflows.conditions import evaluate
     from flowtide.workflows.errors import FlowValidationError, StepFailure, TemplateError, error_record, wire_text
-    from flowtide.workflows.kinds import KINDS, activity_task
-    from flowtide.workflows.retry import effective, temporal_policy
     from flowtide.workflows.search_attributes import ERROR_CODE, FAILED_STEP, FLOW_ID, FLOW_STATUS, FLOW_VERSION
     from flowtide.workflows.templates import SECRET_NONCE, hide_secret_nonce, render
 
-TIMEOUT_SLACK_S = 10.0
 # In-workflow steps (set-variable, if, a `next` cycle of them) run inside one workflow task; past this many
 # in one task, the run sleeps 1 ms so the task ends before the SDK's 2 s deadlock detector fails it (which
 # would retry the task forever: a runaway cycle would hang instead of reaching the step budget).
@@ -430,50 +423,7 @@ class FlowWorkflow:
 
     async def _activity(self, step: dict[str, Any], frame: Frame, inp: dict[str, Any], cap: int | None
                         ) -> dict[str, Any]:
-        kind = KINDS[step["kind"]]
-        settings = effective(kind.family, step.get("retryPolicy"), self.settings.get("retryPolicy"))
-        on_error = step.get("onError") or self.settings.get("onError") or {}
-        if (on_error.get("maxRetries") and on_error.get("action") != "retry-workflow"
-                and not step.get("retryPolicy") and workflow.patched("onerror-retries-are-the-budget")):
-            # onError.maxRetries re-runs the step; without a retryPolicy of its own those runs are the whole
-            # budget (1 + maxRetries calls), not maxRetries times the family's default Temporal retries
-            settings = replace(settings, max_retries=0)
-        timeout = float(step.get("timeout") or self.settings.get("stepTimeout") or kind.default_timeout_s)
-        if step["kind"] == "core.code":
-            inp = dict(inp, **{"$context": self._code_context(frame)})
-        task = activity_task(kind.name, inp, step_id=step["id"], title=step.get("title"), timeout=timeout,
-                             retry=settings.to_dict(), run_id=self.info["runId"],
-                             workflow_id=self.info["workflowId"], iteration=frame.iteration,
-                             limits=self.settings.get("limits"), secret_nonce=frame.scope.get(SECRET_NONCE))
-        check_payload(task, f"the input of step '{step['id']}'")
-        policy = temporal_policy(settings, max_attempts_cap=cap)
-        common: dict[str, Any] = {"start_to_close_timeout": timedelta(seconds=timeout + TIMEOUT_SLACK_S),
-                                  "retry_policy": policy, "summary": (step.get("title") or step["id"])[:200]}
-        local = (step.get("execution") or self.settings.get("execution")) == "local"
-        try:
-            if local:
-                common.pop("summary")
-                return dict(await workflow.execute_local_activity(
-                    kind.name, task, activity_id=step["id"] + frame.suffix, **common))
-            return dict(await workflow.execute_activity(
-                kind.name, task, activity_id=step["id"] + frame.suffix,
-                heartbeat_timeout=timedelta(seconds=max(10.0, min(60.0, timeout))), **common))
-        except (ActivityError, ApplicationError, CancelledError, TemporalTimeout) as err:
-            # A local activity's failure may come without the ActivityError wrapper (see failure_from_activity)
-            cause = err.cause if isinstance(err, ActivityError) else err
-            if isinstance(cause, CancelledError):
-                # only a cancellation of the run cancels a step's activity: end the run as cancelled
-                raise asyncio.CancelledError(f"step '{step['id']}' cancelled with the run") from None
-            failure = failure_from_activity(err, step, frame.iteration, max_attempts=policy.maximum_attempts)
-            failure.extra["capped"] = cap is not None and cap < settings.max_retries + 1
-            raise failure from None
-
-    def _code_context(self, frame: Frame) -> dict[str, Any]:
-        scope = frame.scope
-        skip = {"initial", "vars", "$errors", "$run", "$item", "$index", SECRET_NONCE}
-        return {"input": scope.get("initial"), "vars": self.vars, "errors": self.state.errors,
-                "steps": {k: v for k, v in scope.items() if k not in skip},
-                "item": scope.get("$item"), "index": scope.get("$index")}
+        return await _remote.run_activity(self, step, frame, inp, cap)
 
     def _publish_paused(self, paused: bool) -> None:
         """This run, or a child run of it, waits for a signal (``paused``), or no longer does."""
