@@ -159,9 +159,11 @@ def check_resume(resume: Any, flow: dict[str, Any]) -> list[Problem]:
     if json_size(resume) > MAX_COMMAND_PAYLOAD_BYTES:
         return [Problem(where, f"is over {MAX_COMMAND_PAYLOAD_BYTES} bytes")]
     try:
-        datetime.fromisoformat(resume["startedAt"])
+        aware = datetime.fromisoformat(resume["startedAt"]).tzinfo is not None
     except ValueError:
-        problems.append(Problem(f"{where}.startedAt", "must be an ISO date and time"))
+        aware = False
+    if not aware:
+        problems.append(Problem(f"{where}.startedAt", "must be an ISO date and time with its UTC offset"))
     problems += _check_parts(resume, flow)
     return problems
 
@@ -186,8 +188,19 @@ def _check_parts(resume: dict[str, Any], flow: dict[str, Any]) -> list[Problem]:
         out.append(Problem(f"{where}.runCounts", "must map step ids to counts"))
     if not all(isinstance(v, list) for v in resume["signals"].values()):
         out.append(Problem(f"{where}.signals", "must map signal names to lists of payloads"))
+    if not all(isinstance(v, dict) for v in resume["reuse"].values()):
+        out.append(Problem(f"{where}.reuse", "must map step ids to {output, meta}"))
+    # the record counts with these: a wrong type would fail every query and the run's last status update
+    if not all(isinstance(v, dict) and all(_count(v.get(k, 0)) for k in ("succeeded", "failed"))
+               for v in resume["loops"].values()):
+        out.append(Problem(f"{where}.loops", "must map loop steps to their counts"))
     earlier = resume["earlier"]
-    if earlier and not (isinstance(earlier.get("rows"), int) and isinstance(earlier.get("counts"), dict)
-                        and isinstance(earlier.get("done"), list)):
+    if earlier and not (_count(earlier.get("rows")) and isinstance(earlier.get("counts"), dict)
+                        and all(_count(n) for n in earlier["counts"].values())
+                        and isinstance(earlier.get("done"), list) and all(isinstance(d, str) for d in earlier["done"])):
         out.append(Problem(f"{where}.earlier", "must be {rows, counts, done}"))
     return out
+
+
+def _count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0

@@ -175,6 +175,9 @@ async def test_cancel_reaches_a_run_across_its_chain(client: Any, task_queue: st
     assert rec["status"] == "cancelled" and rec["chain"]["runs"] >= 3
     desc = await client.get_workflow_handle(handle.id).describe()
     assert desc.status == WorkflowExecutionStatus.CANCELED
+    attrs = desc.search_attributes  # carried to every run of the chain, kept current by the last one
+    assert (attrs["FlowId"], attrs["FlowVersion"], attrs["FlowStatus"]) == (["long-cycle"], [1], ["cancelled"])
+    assert (await desc.memo())["flowId"] == "long-cycle"
     rows = [r for r in await list_runs(client, flow="long-cycle", limit=100) if r.workflow_id == handle.id]
     assert [r.status for r in rows] == ["cancelled"]
     report = await replay_history(await target.fetch_history())  # `flowtide replay RUN`: the newest run
@@ -187,16 +190,20 @@ async def test_a_forged_resume_fails_the_run_with_its_problems(client: Any, task
            {"v": 1, "runId": "r", "startedAt": "not a date", "secretNonce": "n", "attempt": 1, "rerunOf": None,
             "workflowRetries": 0, "runs": 1, "vars": {}, "steps": {}, "errors": [], "firstFailed": None,
             "runCounts": {"tick": "x"}, "executions": 0, "loops": {}, "rows": [{"stepId": "a"}], "earlier": {},
-            "reuse": {}, "signals": {}, "at": {"queue": ["nope"]}}]
+            "reuse": {}, "signals": {}, "at": {"queue": ["nope"]}},
+           {"v": 1, "runId": "r", "startedAt": "2026-01-01T00:00:00", "secretNonce": "n", "attempt": 1,
+            "rerunOf": None, "workflowRetries": 0, "runs": 1, "vars": {}, "steps": {}, "errors": [],
+            "firstFailed": None, "runCounts": {}, "executions": 0, "loops": {"x": {"succeeded": "many"}}, "rows": [],
+            "earlier": {"rows": 1, "counts": {"completed": "x"}, "done": [{}]}, "reuse": {"a": 1}, "signals": {},
+            "at": {"index": 99}}]
     for n, resume in enumerate(bad):
         handle = await client.start_workflow("FlowWorkflow", {"flow": wire, "input": {}, "options": {
             "resume": resume}}, id=f"forged-{task_queue}-{n}", task_queue=task_queue)
         rec = await asyncio.wait_for(wait_record(handle), 20)
         assert rec["status"] == "failed" and rec["error"]["code"] == "VALIDATION_ERROR", rec
         assert all(p["path"].startswith("options.resume") for p in rec["error"]["problems"])
-    paths = {p["path"] for p in rec["error"]["problems"]}
-    assert paths == {"options.resume.startedAt", "options.resume.runCounts", "options.resume.rows",
-                     "options.resume.at.queue"}
+    assert {p["path"] for p in rec["error"]["problems"]} == {f"options.resume.{k}" for k in (
+        "startedAt", "loops", "earlier", "reuse", "at.index")}
 
 
 async def test_show_rerun_and_replay_take_a_long_run_by_its_first_run_id(
