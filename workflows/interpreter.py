@@ -1,8 +1,8 @@
 """The one generic Temporal workflow that interprets a flow (the canonical wire dict of ``workflows.dsl``).
 
-Control flow, error handling and the run record live here; pure step kinds are in ``_pure``, control kinds
-(if, delay, sub-flow, ...) in ``_control_kinds``, continuing as new in ``_chain``; every kind that touches the
-outside world is one activity whose type is the kind. Deterministic, no I/O.
+The run, its blocks and the run record live here; one step's run (retries, onError, routing) in ``_steps``,
+pure step kinds in ``_pure``, control kinds (if, delay, sub-flow, ...) in ``_control_kinds``, step activities
+in ``_remote``, continuing as new in ``_chain``. Deterministic, no I/O.
 
 Workflow input: ``{"flow": <the document, either spelling, or the wire form>, "input": <payload>,
 "options": {"reuse": {stepId: entry}, "rerunOf": runId, "resume": <a continued run's state>}}``, checked
@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from temporalio import workflow
@@ -23,32 +23,14 @@ from temporalio.exceptions import ApplicationError, FailureError
 from temporalio.workflow import NondeterminismError
 
 with workflow.unsafe.imports_passed_through():
-    from flowtide.workflows import _chain, _control_kinds, _remote
+    from flowtide.workflows import _chain, _remote, _steps
     from flowtide.workflows._accept import accept, problem_list
-    from flowtide.workflows._control import (
-        ControlSignal,
-        Halt,
-        Outcome,
-        RetryWorkflow,
-        ReturnNow,
-        StopFlow,
-        failure_from_exception,
-    )
-    from flowtide.workflows._pure import PURE
+    from flowtide.workflows._control import Halt, Outcome, RetryWorkflow, ReturnNow, StopFlow
     from flowtide.workflows._relay import Relay
-    from flowtide.workflows._state import Frame, RunState, new_meta, step_entry
-    from flowtide.workflows.conditions import evaluate
+    from flowtide.workflows._state import Frame, RunState
     from flowtide.workflows.errors import FlowValidationError, StepFailure, TemplateError, error_record, wire_text
     from flowtide.workflows.search_attributes import ERROR_CODE, FAILED_STEP, FLOW_ID, FLOW_STATUS, FLOW_VERSION
-    from flowtide.workflows.templates import SECRET_NONCE, hide_secret_nonce, render
-
-# In-workflow steps (set-variable, if, a `next` cycle of them) run inside one workflow task; past this many
-# in one task, the run sleeps 1 ms so the task ends before the SDK's 2 s deadlock detector fails it (which
-# would retry the task forever: a runaway cycle would hang instead of reaching the step budget).
-STEPS_PER_TASK = 200
-# Temporal terminates a run whose history reaches 51,200 events (limit.historyCount.error), and 10,000 remote
-# steps write ~60,000: past this many events the run fails with STEP_BUDGET_EXCEEDED instead, with its record.
-HISTORY_GUARD = 40_000
+    from flowtide.workflows.templates import SECRET_NONCE
 
 
 @workflow.defn(name="FlowWorkflow")
@@ -63,7 +45,7 @@ class FlowWorkflow:
         self.info: dict[str, Any] = {}
         self.workflow_retries = 0
         self.reuse: dict[str, Any] = {}
-        self._task_steps: tuple[datetime | None, int] = (None, 0)  # (time of the current task, steps in it)
+        self.task_steps: tuple[datetime | None, int] = (None, 0)  # (time of the current task, steps in it)
         self.chain = _chain.Chain()
 
     # ---- Temporal handlers -------------------------------------------------------------------
@@ -234,205 +216,29 @@ class FlowWorkflow:
                 continue
             queue.extend(targets)
 
-    # ---- one step -----------------------------------------------------------------------------
+    # ---- one step (workflows._steps) ----------------------------------------------------------
     async def exec_step(self, step: dict[str, Any], frame: Frame, block: dict[str, dict[str, Any]]) -> Outcome:
         """Run one step with skip, runLimit, retries, onError and routing; return where to go next."""
-        sid = step["id"]
-        if frame.iteration is None and sid in self.reuse and step["kind"] not in _NEVER_REUSED:
-            # rerun --from-failed: the recorded output stands in for the step (no side effect repeats)
-            return self._reused(step, frame, self.reuse.pop(sid))
-        self._budget(step)
-        await self._yield_now_and_then()
-        if step.get("skipCondition") is not None and evaluate(
-                step["skipCondition"], frame.scope, strict=self.strict()):
-            return self._skipped(step, frame)
-        on_error = step.get("onError") or self.settings.get("onError") or {}
-        action = on_error.get("action") or "stop-workflow"
-        # maxRetries re-runs the step before the action applies (retry-step; also stop-workflow, as in seed
-        # 004's important-operation, continue-workflow and next); for retry-workflow it counts restarts
-        retries_left = int(on_error.get("maxRetries") or 0) if action != "retry-workflow" else 0
-        while True:
-            rec = self.state.begin(step, frame, workflow.now())
-            done = self.state.progress()
-            workflow.set_current_details(f"**running** step `{sid}{frame.suffix}` ({step['kind']}) — "
-                                         f"{done['done']} / {done['total']} steps done")
-            failure = await self._attempt(step, frame, rec, block)
-            if failure is None:
-                return Outcome(next=self._route(step, frame))
-            if retries_left > 0 and failure["code"] != "RUN_LIMIT_REACHED":
-                retries_left -= 1
-                rec["retried"] = True  # superseded by the next run of the step: not counted, not in $errors
-                continue
-            self.state.add_error(failure)
-            frame.failures += 1
-            frame.first_error = frame.first_error or failure
-            return self._after_failure(step, frame, failure, on_error, action)
-
-    def _after_failure(self, step: dict[str, Any], frame: Frame, failure: dict[str, Any],
-                       on_error: dict[str, Any], action: str) -> Outcome:
-        if step.get("continueOnError") or action == "continue-workflow":
-            failure["absorbed"] = True
-            return Outcome(next=self._route(step, frame, failed=True))
-        if on_error.get("next"):
-            failure["absorbed"] = True
-            return Outcome(next=[on_error["next"]], goto=on_error["next"])
-        if action == "retry-workflow" and frame.iteration is None and \
-                self.workflow_retries < int(on_error.get("maxRetries") or 0):
-            raise RetryWorkflow()
-        raise Halt(failure)
-
-    def _route(self, step: dict[str, Any], frame: Frame, failed: bool = False) -> list[str]:
-        cond = step.get("condition")
-        if cond and not failed:
-            hit = evaluate(cond["if"], frame.scope, strict=self.strict())
-            return list(cond.get("then" if hit else "else") or [])
-        if step["kind"] == "core.for-each" and not (step.get("blocks") or {}).get("steps"):
-            return []  # graph style: the loop's next steps are its body, already run once per item
-        return list(step.get("next") or [])
-
-    async def _yield_now_and_then(self) -> None:
-        """Deterministic: counts steps per workflow task (``workflow.now()`` is the task's time)."""
-        now, count = self._task_steps
-        count = count + 1 if now == workflow.now() else 1
-        self._task_steps = (workflow.now(), count)
-        if count >= STEPS_PER_TASK:
-            await workflow.sleep(timedelta(milliseconds=1), summary="yield (many in-workflow steps)")
-
-    def _budget(self, step: dict[str, Any]) -> None:
-        self.state.executions += 1
-        limit = int((self.settings.get("limits") or {}).get("maxStepExecutions") or 10_000)
-        events = workflow.info().get_current_history_length()
-        if 0 < limit < self.state.executions:  # -1: no limit (a deliberately endless run)
-            message = (f"the run executed more than {limit} steps (settings.limits.maxStepExecutions); "
-                       "is a next-cycle missing a runLimit?")
-        elif events > HISTORY_GUARD:
-            message = (f"the run's history has {events} events, near Temporal's limit, after "
-                       f"{self.state.executions} steps; is a next-cycle missing a runLimit?")
-        else:
-            return
-        rec = error_record(step_id=step["id"], step_type=step["kind"], code="STEP_BUDGET_EXCEEDED", message=message)
-        self.state.add_error(rec)
-        raise Halt(rec)
-
-    def strict(self) -> bool:
-        return bool(self.settings.get("strictTemplates"))
-
-    def _skipped(self, step: dict[str, Any], frame: Frame) -> Outcome:
-        rec = self.state.begin(step, frame, workflow.now())
-        rec.update(status="skipped", durationMs=0, completedAt=rec["startedAt"])
-        meta = new_meta() | {"skipped": True}
-        frame.scope[step["id"]] = step_entry(None, meta)
-        return Outcome(next=self._route(step, frame))
-
-    def _reused(self, step: dict[str, Any], frame: Frame, entry: dict[str, Any]) -> Outcome:
-        rec = self.state.begin(step, frame, workflow.now())
-        rec.update(status="completed", reused=True, output=entry.get("output"), durationMs=0,
-                   completedAt=rec["startedAt"])
-        frame.scope[step["id"]] = step_entry(entry.get("output"), entry.get("meta") or new_meta())
-        return Outcome(next=self._route(step, frame))
-
-    def _run_limit_cap(self, step: dict[str, Any], frame: Frame) -> int | None:
-        limit = step.get("runLimit")
-        if limit is None or int(limit) < 0:
-            return None
-        used = self.state.run_counts.get(step["id"] + frame.suffix, 0)
-        return int(limit) - used
-
-    async def _attempt(self, step: dict[str, Any], frame: Frame, rec: dict[str, Any],
-                       block: dict[str, dict[str, Any]]) -> dict[str, Any] | None:
-        """Execute the step once (Temporal retries included); record it; return the error record or None."""
-        key = step["id"] + frame.suffix
-        cap = self._run_limit_cap(step, frame)
-        started = workflow.now()
-        result: dict[str, Any] = {}
-        failure: StepFailure | None = None
-        if cap is not None and cap <= 0:
-            failure = StepFailure("RUN_LIMIT_REACHED", f"step '{step['id']}' has reached its run limit",
-                                  retryable=False, extra={"attempt": 0})
-        else:
-            try:
-                result = await self._dispatch(step, frame, rec, block, cap)
-            except (ControlSignal, asyncio.CancelledError):
-                raise
-            except StepFailure as f:
-                failure = f
-            except Exception as exc:  # the step boundary: whatever step code raises is this step's failure
-                failure = failure_from_exception(exc)
-        if failure is not None:
-            result = {"attempt": failure.extra.get("attempt", 1), "console": failure.extra.get("console")}
-            if failure.extra.get("capped") and failure.extra.get("exhausted") and failure.extra.get("retryable"):
-                failure = StepFailure("RUN_LIMIT_REACHED", f"step '{step['id']}' has reached its run limit",
-                                      detail=f"last error: {failure.code}: {failure.message}", retryable=False,
-                                      output=failure.output, extra={"attempt": failure.extra.get("attempt")})
-        attempts = int(result.get("attempt") or 0)
-        self.state.run_counts[key] = self.state.run_counts.get(key, 0) + attempts
-        return self.finish(step, frame, rec, result, failure, attempts, started)
+        return await _steps.exec_step(self, step, frame, block)
 
     def finish(self, step: dict[str, Any], frame: Frame, rec: dict[str, Any], result: dict[str, Any],
-                failure: StepFailure | None, attempts: int, started: Any) -> dict[str, Any] | None:
-        now = workflow.now()
-        meta = new_meta()
-        meta["attempts"] = rec["attempts"] = attempts
-        meta["durationMs"] = rec["durationMs"] = int((now - started).total_seconds() * 1000)
-        rec["completedAt"] = now.isoformat()
-        rec["console"] = result.get("console") or []
-        warnings = result.get("warnings") or []
-        err: dict[str, Any] | None = None
-        if failure is None:
-            output = result.get("output")
-            rec["status"] = "warning" if warnings else "completed"
-            if warnings:
-                meta["operationalStatus"] = "warning"
-                meta["operationalErrors"] = warnings
-        else:
-            err = failure.extra.get("record") or error_record(
-                step_id=step["id"], step_type=step["kind"], code=failure.code, message=failure.message,
-                type=failure.type, provider_status=failure.provider_status, detail=failure.detail,
-                retryable=bool(failure.retryable), attempt=max(1, attempts), iteration=frame.iteration)
-            output = failure.output
-            meta["success"] = False
-            meta["operationalStatus"] = "error"
-            if err["type"] == "operational":
-                meta["operationalErrors"] = [err]
-            else:
-                meta["error"] = err
-            rec["status"] = "failed"
-            rec["error"] = err
-        rec["output"] = hide_secret_nonce(output, frame.scope.get(SECRET_NONCE))
-        rec["warnings"] = warnings
-        for w in warnings:
-            self.state.add_error(w)
-        frame.last_output = output
-        frame.scope[step["id"]] = step_entry(output, meta)
-        return err
+               failure: StepFailure | None, attempts: int, started: Any) -> dict[str, Any] | None:
+        """Record a step's result or failure in its row, ``$meta`` and the scope; return its error record."""
+        return _steps.finish(self, step, frame, rec, result, failure, attempts, started)
 
-    # ---- dispatch -----------------------------------------------------------------------------
-    async def _dispatch(self, step: dict[str, Any], frame: Frame, rec: dict[str, Any],
-                        block: dict[str, dict[str, Any]], cap: int | None) -> dict[str, Any]:
-        kind = step["kind"]
-        if kind in _CONTROL:
-            return await _CONTROL[kind](self, step, frame, rec, block)
-        inp = render(step.get("input") or {}, frame.scope, strict=self.strict())
-        rec["input"] = hide_secret_nonce(inp, frame.scope.get(SECRET_NONCE))
-        if kind in PURE:
-            out = PURE[kind](inp, workflow.now())
-            if kind == "core.set-variable" and isinstance(out, dict):
-                self.vars.update(out)
-            return {"output": out, "attempt": 1}
-        return await self._activity(step, frame, inp, cap)
+    def strict(self) -> bool:
+        """Whether a template reading a missing path is an error (``settings.strictTemplates``)."""
+        return bool(self.settings.get("strictTemplates"))
 
     async def _activity(self, step: dict[str, Any], frame: Frame, inp: dict[str, Any], cap: int | None
                         ) -> dict[str, Any]:
+        # a method (not a call of _remote's from _steps), so that a changed interpreter can override it
         return await _remote.run_activity(self, step, frame, inp, cap)
 
     def _publish_paused(self, paused: bool) -> None:
         """This run, or a child run of it, waits for a signal (``paused``), or no longer does."""
         self.state.status = "paused" if paused else "running"
         workflow.upsert_search_attributes([FLOW_STATUS.value_set(self.state.status)])
-
-
-_CONTROL = _control_kinds.CONTROL
-_NEVER_REUSED = frozenset({"core.set-variable", "core.if", "core.return"})
 
 
 def _tag_run(flow: dict[str, Any]) -> None:

@@ -118,8 +118,8 @@ async def test_runaway_cycle_of_steps_fails_before_the_history_limit(
     # A cycle that cannot continue as new (it is inside a branch, not the flow's top-level block) fails at
     # HISTORY_GUARD events, before Temporal terminates it (51,200 by default; turned down here to match this
     # server's limit of 400).
-    from flowtide.workflows import interpreter
-    monkeypatch.setattr(interpreter, "HISTORY_GUARD", HISTORY_LIMIT - 100)
+    from flowtide.workflows import _steps
+    monkeypatch.setattr(_steps, "HISTORY_GUARD", HISTORY_LIMIT - 100)
     flow = parse_flow({"id": "remote-cycle", "steps": [{"stepId": "branch", "stepType": "core.if", "input": {
         "condition": "true", "then": [
             {"id": "a", "action": "core.http", "parameters": {"url": service.url + "/ok"}, "next": "b"},
