@@ -132,7 +132,7 @@ class FlowWorkflow:
                 self.workflow_retries += 1
                 self.info["attempt"] = self.workflow_retries + 1
                 self.vars = {}
-                self.state = RunState(flow=flow, total_steps=self.state.total_steps)
+                self.state = RunState(flow=flow, total_steps=self.state.total_steps, chain=self.state.chain)
                 self.reuse = {}
                 at = _chain.Position()
                 continue

@@ -229,3 +229,17 @@ async def test_show_rerun_and_replay_take_a_long_run_by_its_first_run_id(
     assert again["status"] == "completed" and again["rerunOf"] == first
     assert any(s.get("reused") for s in again["steps"] if s["stepId"] == "pause")  # the recorded output stood in
     assert step(again, "final")["status"] == "completed"
+
+
+async def test_retry_workflow_restarts_a_long_run_from_its_entry_step(client: Any, task_queue: str, worker: Any,
+                                                                     service: Any, key: str) -> None:
+    final = [{"id": "final", "action": "core.http", "retryPolicy": {"maxRetries": 0}, "next": "done",
+              "onError": {"action": "retry-workflow", "maxRetries": 1},
+              "parameters": {"url": f"{service.url}/flaky?fail=1&key={key}"}}]
+    doc = cycle(6, events=30, extra=final)
+    doc["steps"][3]["condition"]["else"] = "final"
+    rec = await wait_record(await start_run(client, parse_flow(doc, source="test"), {}, task_queue=task_queue))
+    assert rec["status"] == "completed" and rec["attempt"] == 2, rec["errors"]
+    assert rec["output"]["n"] == 6 and rec["output"]["errors"] == 0  # state cleared by the restart
+    assert rec["chain"]["runs"] >= 3
+    assert [s["stepId"] for s in rec["steps"]].count("tick") == 6  # the rows of the first attempt are gone
