@@ -171,7 +171,8 @@ async def _attempt(wf: FlowWorkflow, step: dict[str, Any], frame: Frame, rec: di
 
 
 def finish(wf: FlowWorkflow, step: dict[str, Any], frame: Frame, rec: dict[str, Any], result: dict[str, Any],
-            failure: StepFailure | None, attempts: int, started: Any) -> dict[str, Any] | None:
+           failure: StepFailure | None, attempts: int, started: Any) -> dict[str, Any] | None:
+    """Record a step's result or failure in its row, ``$meta`` and the scope; return its error record."""
     now = workflow.now()
     meta = new_meta()
     meta["attempts"] = rec["attempts"] = attempts
