@@ -14,6 +14,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowExecutionStatus
 
 from flowtide.client.demo_service import DemoService
@@ -75,3 +76,23 @@ async def test_kill_9_worker_at_the_continue_as_new_boundary(dev_server: DevServ
     assert set(seen) == {str(n) for n in range(1, ROUNDS + 1)}, seen
     assert sum(seen.values()) - ROUNDS <= 1, seen  # at most the call in flight at the kill reached it twice
     assert [s["stepId"] for s in rec["steps"]].count("call") == ROUNDS
+    print(f"\nkilled worker {first.pid}; workflow tasks of the second run completed by "
+          f"{await identities(client, handle.id, await next_run(client, handle.id, first_run))}")
+
+
+async def next_run(client: Any, workflow_id: str, run_id: str) -> str:
+    async for e in client.get_workflow_handle(workflow_id, run_id=run_id).fetch_history_events():
+        if e.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW:
+            return str(e.workflow_execution_continued_as_new_event_attributes.new_execution_run_id)
+    raise AssertionError("no continue-as-new event")
+
+
+async def identities(client: Any, workflow_id: str, run_id: str) -> list[str]:
+    """Which workers completed the run's workflow tasks; and whether one timed out (the kill)."""
+    found = []
+    async for e in client.get_workflow_handle(workflow_id, run_id=run_id).fetch_history_events():
+        if e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED:
+            found.append(e.workflow_task_completed_event_attributes.identity)
+        elif e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT:
+            found.append("timed out")
+    return list(dict.fromkeys(found))
