@@ -243,3 +243,15 @@ async def test_retry_workflow_restarts_a_long_run_from_its_entry_step(client: An
     assert rec["output"]["n"] == 6 and rec["output"]["errors"] == 0  # state cleared by the restart
     assert rec["chain"]["runs"] >= 3
     assert [s["stepId"] for s in rec["steps"]].count("tick") == 6  # the rows of the first attempt are gone
+
+
+async def test_a_sub_flow_that_continues_as_new_returns_to_its_parent(client: Any, task_queue: str,
+                                                                      worker: Any) -> None:
+    child = cycle(8, events=30)
+    doc = {"id": "parent", "steps": [
+        {"stepId": "sub", "stepType": "core.sub-flow", "input": {"flow": child, "input": {}}},
+        {"stepId": "out", "stepType": "core.return", "input": {"output": "{{ sub.output.n }}"}}]}
+    rec = await wait_record(await start_run(client, parse_flow(doc, source="test"), {}, task_queue=task_queue))
+    assert rec["status"] == "completed" and rec["output"] == 8
+    runs = (await histories(client, client.get_workflow_handle(rec["workflowId"], run_id=rec["runId"])))
+    assert len(runs[f"{rec['workflowId']}-sub"]) >= 3  # the child continued as new; the parent saw one result
