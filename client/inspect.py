@@ -35,6 +35,7 @@ from temporalio.exceptions import ApplicationError
 
 from flowtide.client.history import record_from_events
 from flowtide.client.replay import processed, record_by_replay
+from flowtide.client.resolve import follow_chain
 
 EXECUTION_STATUS = {
     WorkflowExecutionStatus.RUNNING: "running",
@@ -163,6 +164,10 @@ async def inspect_run(handle: WorkflowHandle[Any, Any], client: Client | None = 
     """
     conv = client.data_converter if client is not None else DataConverter.default
     desc = await handle.describe()
+    if desc.status == WorkflowExecutionStatus.CONTINUED_AS_NEW and client is not None:
+        # a closed part of a long run: the run record is the newest run's (it carries the earlier steps)
+        handle = await follow_chain(client, handle.id, desc.run_id)
+        desc = await handle.describe()
     status = EXECUTION_STATUS.get(desc.status or WorkflowExecutionStatus.RUNNING, "running")
     pinned = client.get_workflow_handle(handle.id, run_id=desc.run_id) if client and not handle.run_id else handle
     record, source = await _closed_record(pinned, status), "result" if status == "completed" else "failure"

@@ -4,6 +4,7 @@ Filters become one visibility query on the custom search attributes the interpre
 (``FlowStatus``, ``FlowId``, ...) plus Temporal's own (``ExecutionStatus``, ``RunId``), so listing stays
 cheap for thousands of runs. Only top-level runs are listed: a sub-flow's child run is not. A run that was
 terminated or timed out never got to publish its final ``FlowStatus``; its Temporal execution status wins.
+A run that continued as new is listed once, by its newest part, under its first run id.
 """
 
 from __future__ import annotations
@@ -13,9 +14,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from temporalio.client import Client, WorkflowExecution
+from temporalio.client import Client, WorkflowExecution, WorkflowExecutionStatus
 
 from flowtide.client.inspect import EXECUTION_STATUS, OPEN_STATUSES
+from flowtide.client.resolve import follow_chain
+from flowtide.workflows._chain import MEMO_FIRST_RUN
 
 WORKFLOW_TYPE = "FlowWorkflow"
 STATUSES = ("running", "waiting", "paused", "completed", "completed_with_errors", "failed", "cancelled",
@@ -73,6 +76,10 @@ def build_query(status: str | None = None, flow: str | None = None, run_prefix: 
     """
     # a sub-flow's child run is a FlowWorkflow too, without FlowId: its failure is shown on the parent's step
     parts = [f'WorkflowType = "{WORKFLOW_TYPE}"', "ParentWorkflowId IS NULL"]
+    if not run_prefix:
+        # the closed parts of a run that continued as new are not runs of their own: its newest part stands
+        # for it (a run id prefix may name a closed part: list_runs shows its chain's newest part instead)
+        parts.append('ExecutionStatus != "ContinuedAsNew"')
     if status:
         if status not in STATUSES:
             raise BadFilterError(f"unknown status '{status}' (one of: {', '.join(STATUSES)})")
@@ -98,7 +105,7 @@ def _attr(wf: WorkflowExecution, name: str) -> Any:
     return value
 
 
-def row_of(wf: WorkflowExecution) -> RunRow:
+def row_of(wf: WorkflowExecution, first_run_id: str | None = None) -> RunRow:
     """A listing row; the execution status wins over a ``FlowStatus`` the workflow could not update."""
     execution = EXECUTION_STATUS.get(wf.status, "running") if wf.status else "running"
     flow_status = _attr(wf, "FlowStatus")
@@ -109,7 +116,8 @@ def row_of(wf: WorkflowExecution) -> RunRow:
     else:
         status = execution
     version = _attr(wf, "FlowVersion")
-    return RunRow(run_id=wf.run_id, workflow_id=wf.id, flow_id=_attr(wf, "FlowId"),
+    # a long run's record names its first run id (the chain's): so does its row
+    return RunRow(run_id=first_run_id or wf.run_id, workflow_id=wf.id, flow_id=_attr(wf, "FlowId"),
                   flow_version=int(version) if version is not None else None, status=status,
                   started_at=wf.start_time, completed_at=wf.close_time, failed_step=_attr(wf, "FailedStepId"),
                   error_code=_attr(wf, "ErrorCode"), rerun_of=_attr(wf, "RerunOf"))
@@ -119,7 +127,24 @@ async def list_runs(client: Client, *, status: str | None = None, flow: str | No
                     run_prefix: str | None = None, limit: int = 20) -> list[RunRow]:
     """The newest ``limit`` runs matching the filters, newest first."""
     query = build_query(status, flow, run_prefix)
-    return [row_of(wf) async for wf in client.list_workflows(query, limit=limit)]
+    rows: dict[tuple[str, str], RunRow] = {}
+    async for wf in client.list_workflows(query, limit=limit):
+        first = await first_run_of(wf)
+        if wf.status == WorkflowExecutionStatus.CONTINUED_AS_NEW:
+            first = first or wf.run_id
+            wf = await (await follow_chain(client, wf.id, wf.run_id)).describe()
+        row = row_of(wf, first)
+        rows.setdefault((row.workflow_id, row.run_id), row)
+    return list(rows.values())
+
+
+async def first_run_of(wf: WorkflowExecution) -> str | None:
+    """The first run id of the continue-as-new chain ``wf`` belongs to (kept in its memo), or None."""
+    try:
+        value = (await wf.memo()).get(MEMO_FIRST_RUN)
+    except Exception:  # a memo this client cannot decode (another codec key): the row stands as it is
+        return None
+    return value if isinstance(value, str) else None
 
 
 async def list_page(client: Client, *, project: str, status: str | None = None, flow: str | None = None,

@@ -81,6 +81,9 @@ def reusable(record: dict[str, Any], notes: list[str], stop: int | None = None) 
     if record.get("stepsTruncated"):
         notes.append(f"the run record kept only its newest steps ({record['stepsTruncated']} older rows were cut): "
                      "those steps run again")
+    if record.get("stepsSummarised"):
+        notes.append(f"the long run's record summarised its {record['stepsSummarised']['rows']} oldest step rows "
+                     "as counts: those steps run again")
     reuse: dict[str, Any] = {}
     for row in (record.get("steps") or [])[:stop]:
         sid = row["stepId"]

@@ -2,6 +2,7 @@
 
 Run ids are matched with visibility queries (``RunId STARTS_WITH``), so resolving stays one round trip
 however many runs the namespace holds. A workflow id (or a unique prefix of one) names its latest run.
+A run that continued as new is one run: any of its run ids resolves to the newest run of the chain.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from temporalio.client import Client, WorkflowHandle
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.service import RPCError, RPCStatusCode
 
 _REF = re.compile(r"^[A-Za-z0-9_.:#$-]+$")
@@ -31,7 +32,32 @@ async def _exists(client: Client, workflow_id: str) -> bool:
 
 
 async def _matches(client: Client, query: str) -> list[tuple[str, str]]:
-    return [(wf.id, wf.run_id) async for wf in client.list_workflows(query, limit=SHOWN + 1)]
+    """(workflow id, run id) of the matching runs; the runs of one continue-as-new chain count once (as
+    the chain's first run, the id its run record names)."""
+    found: dict[tuple[str, str], tuple[str, str]] = {}
+    from flowtide.client.listing import first_run_of
+    async for wf in client.list_workflows(query, limit=4 * SHOWN):
+        first = await first_run_of(wf) or wf.run_id
+        found.setdefault((wf.id, first), (wf.id, first))
+        if len(found) > SHOWN:
+            break
+    return list(found.values())
+
+
+async def follow_chain(client: Client, workflow_id: str, run_id: str | None) -> WorkflowHandle[Any, Any]:
+    """A handle for the run that goes on with ``run_id`` (itself, or the newest run of its continue-as-new
+    chain): cancel, signal and the run record reach the run that is live, not a closed part of it."""
+    if run_id is None:
+        return client.get_workflow_handle(workflow_id)
+    pinned = client.get_workflow_handle(workflow_id, run_id=run_id)
+    desc = await pinned.describe()
+    if desc.status != WorkflowExecutionStatus.CONTINUED_AS_NEW:
+        return pinned
+    latest = client.get_workflow_handle(workflow_id)
+    first = desc.raw_info.first_run_id or run_id
+    if ((await latest.describe()).raw_info.first_run_id or "") == first:
+        return latest  # by workflow id, Temporal's handle follows the chain to its newest run
+    return pinned
 
 
 def short_ids(run_ids: list[str], minimum: int = 8) -> int:
@@ -74,4 +100,4 @@ async def resolve_run(client: Client, ref: str) -> WorkflowHandle[Any, Any]:
         more = " and more" if len(runs) > SHOWN else ""
         raise RunNotFound(f"'{ref}' matches several runs: {listing}{more}; type more characters")
     wid, rid = runs[0]
-    return client.get_workflow_handle(wid, run_id=rid)
+    return await follow_chain(client, wid, rid)

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from flowtide.workflows._chain import check_resume
 from flowtide.workflows.dsl import parse_flow, validate_payload
 from flowtide.workflows.errors import FlowValidationError, Problem
 
 ARGUMENT_KEYS = frozenset({"flow", "input", "options"})
-OPTION_KEYS = frozenset({"reuse", "rerunOf"})
+OPTION_KEYS = frozenset({"reuse", "rerunOf", "resume"})  # resume: a continued run's state (workflows._chain)
 MAX_PROBLEMS_IN_DETAILS = 100
 
 
@@ -57,7 +58,12 @@ def accept(params: Any) -> tuple[dict[str, Any], Any, dict[str, Any]]:
     if problems:
         raise FlowValidationError([Problem(f"input{p.path[1:]}" if p.path.startswith("$") else "input", p.message)
                                    for p in problems], source="input")
-    return flow.to_wire(), payload, {k: v for k, v in options.items() if k in OPTION_KEYS}
+    wire = flow.to_wire()
+    if options.get("resume") is not None:
+        problems = check_resume(options["resume"], wire)
+        if problems:
+            raise FlowValidationError(problems)
+    return wire, payload, {k: v for k, v in options.items() if k in OPTION_KEYS}
 
 
 def problem_list(err: FlowValidationError) -> list[dict[str, str]]:

@@ -36,6 +36,12 @@ class GraphChecker:
     def run(self, steps: list[Step]) -> None:
         """Check every block of the flow, then the references."""
         self.all_ids = {x.id for s in steps for x in s.walk()}
+        if self.settings and self.settings.limits.max_step_executions < 0:
+            self.warn("settings.limits.maxStepExecutions",
+                      "maxStepExecutions -1: nothing stops a run that keeps looping; the run continues as new "
+                      "and runs until it ends, is cancelled or times out (settings.timeout). Keep it for "
+                      "deliberate pollers that end on a condition; a job that repeats on a fixed rhythm is "
+                      "better a schedule (see docs/flow-language.md, long-running flows)")
         self._block(steps)
         check_references(steps, self.info, self.all_ids, self.problems)
 
@@ -103,9 +109,11 @@ class GraphChecker:
                 continue
             order = [s.id for s in block if s.id in members]
             limit = self.settings.limits.max_step_executions if self.settings else 10_000
+            stops = (f"stops only at settings.limits.maxStepExecutions ({limit})" if limit > 0 else
+                     "never stops (maxStepExecutions is -1): make sure a condition ends it")
             self.warn(self.info[id(by_id[order[0]])].path,
                       f"steps {' -> '.join([*order, order[0]])} form a cycle and none of them has a runLimit: "
-                      f"a run that keeps looping stops only at settings.limits.maxStepExecutions ({limit})")
+                      f"a run that keeps looping {stops}")
 
     def _retry_count(self, s: Step) -> None:
         if s.on_error is not None and s.on_error.action in ("retry-step", "retry-workflow") \

@@ -32,7 +32,8 @@ MAX_RETRIES = 100
 DAY_MS = 86_400_000
 YEAR_S = 31_536_000
 DEFAULT_LIMITS: dict[str, int] = {"outputBytes": 262_144, "httpResponseBytes": 262_144,
-                                  "maxStepExecutions": 10_000, "loopBatchSize": 500}
+                                  "maxStepExecutions": 10_000, "loopBatchSize": 500, "continueAsNewEvents": 8_000}
+UNBOUNDED_STEPS = -1  # maxStepExecutions: a deliberately endless run (see docs/flow-language.md)
 
 
 class _Model(BaseModel):
@@ -100,8 +101,17 @@ class Limits(_Model):
 
     output_bytes: Whole = Field(DEFAULT_LIMITS["outputBytes"], ge=1024, le=100_000_000)
     http_response_bytes: Whole = Field(DEFAULT_LIMITS["httpResponseBytes"], ge=1024, le=100_000_000)
-    max_step_executions: Whole = Field(DEFAULT_LIMITS["maxStepExecutions"], ge=1, le=10_000_000)
+    max_step_executions: Whole = Field(DEFAULT_LIMITS["maxStepExecutions"], ge=UNBOUNDED_STEPS, le=10_000_000)
     loop_batch_size: Whole = Field(DEFAULT_LIMITS["loopBatchSize"], ge=1, le=10_000)
+    # the main run continues as new past this many history events (or when Temporal suggests it)
+    continue_as_new_events: Whole = Field(DEFAULT_LIMITS["continueAsNewEvents"], ge=10, le=40_000)
+
+    @field_validator("max_step_executions")
+    @classmethod
+    def _no_zero(cls, value: int) -> int:
+        if value == 0:
+            raise ValueError("maxStepExecutions 0")
+        return value
 
 
 class Webhook(_Model):

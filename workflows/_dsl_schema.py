@@ -13,6 +13,7 @@ from typing import Any, get_args
 from pydantic import BaseModel
 
 from flowtide.workflows._dsl_models import (
+    DEFAULT_LIMITS,
     CircuitBreaker,
     Flow,
     Limits,
@@ -129,6 +130,11 @@ def _models() -> dict[str, Any]:
     settings = _model(Settings)
     settings["properties"]["limits"] = _nullable({"$ref": "#/$defs/limits"})
     settings["properties"]["circuitBreaker"] = _nullable({"$ref": "#/$defs/circuitBreaker"})
+    limits = _model(Limits)
+    limits["properties"]["maxStepExecutions"] = {  # -1 or a count: the model's "not 0" is a validator
+        "type": "integer", "default": DEFAULT_LIMITS["maxStepExecutions"],
+        "anyOf": [{"const": -1}, {"minimum": 1, "maximum": 10_000_000}],
+        "description": "-1: no limit (a deliberately endless run)"}
     return {
         "circuitBreaker": _model(CircuitBreaker),
         "loopConcurrency": {"anyOf": [
@@ -150,7 +156,7 @@ def _models() -> dict[str, Any]:
                     "description": "step id(s); in condition.then/else also stop-workflow / continue-workflow"},
         "condition": {"description": "a JsonLogic object ({\"==\": [\"{{ a.b }}\", true]}) or an expression "
                                      "string (\"{{ a.b }} > 3 and {{ c }} != 'x'\")"},
-        "limits": _model(Limits),
+        "limits": limits,
         "settings": settings,
     }
 

@@ -59,10 +59,12 @@ HINTS = {
     "retryPolicy": "must be an object {maxRetries, delayMs, backoffMultiplier, maxDelayMs, mode, "
                    "nonRetryableErrorCodes}",
     "condition": "must be an object {if, then, else}",
-    "limits": "must be an object {outputBytes, httpResponseBytes, maxStepExecutions, loopBatchSize}",
+    "limits": "must be an object {outputBytes, httpResponseBytes, maxStepExecutions, loopBatchSize, "
+              "continueAsNewEvents}",
     "outputBytes": "must be a whole number of bytes from 1024 to 100000000",
     "httpResponseBytes": "must be a whole number of bytes from 1024 to 100000000",
-    "maxStepExecutions": "must be a whole number from 1 to 10000000",
+    "maxStepExecutions": "must be a whole number from 1 to 10000000, or -1 (no limit)",
+    "continueAsNewEvents": "must be a whole number of history events from 10 to 40000",
     "loopBatchSize": "must be a whole number from 1 to 10000",
 }
 ChildParser = Callable[[Any, str, int, str], dict[str, Any] | None]

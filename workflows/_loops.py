@@ -19,7 +19,7 @@ import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from flowtide.workflows import _batches, _loop_reuse
+from flowtide.workflows import _batches, _loop_reuse, metrics
 from flowtide.workflows._control import ReturnNow, StopFlow
 from flowtide.workflows._iterate import MAX_KEPT_RESULTS, RESULTS_BUDGET_BYTES, Tally, history_length, iterate
 from flowtide.workflows._loop_policy import Control, Throttle, concurrency_problems, failure_policy
@@ -121,6 +121,7 @@ async def for_each(wf: FlowWorkflow, step: dict[str, Any], frame: Frame, rec: di
                                 control=control)
     if plan is not None:
         tally = _loop_reuse.combine(tally, plan, count)
+    metrics.loop_items(step["kind"], tally.done)
     return _finish(wf, step, frame, tally, coe, batched=batched)
 
 

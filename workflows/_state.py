@@ -67,6 +67,10 @@ class RunState:
     run_counts: dict[str, int] = field(default_factory=dict)
     total_steps: int = 0
     loops: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # step rows of earlier runs of a continued-as-new chain that the record no longer lists, as counts
+    # ({"rows", "counts", "done": [step ids]}); see workflows._chain
+    earlier: dict[str, Any] = field(default_factory=dict)
+    chain: dict[str, Any] = field(default_factory=dict)  # {"runs", "currentRunId"} once the run continued
 
     def begin(self, step: dict[str, Any], frame: Frame, now: datetime, inp: Any = None) -> dict[str, Any]:
         rec: dict[str, Any] = {
@@ -101,10 +105,29 @@ class RunState:
         for loop in self.loops.values():
             c["completed"] += loop.get("succeeded", 0)
             c["failed"] += loop.get("failed", 0)
+        for status, n in (self.earlier.get("counts") or {}).items():
+            c[status] = c.get(status, 0) + int(n)
         return c
+
+    def summarise_rows(self, keep: int) -> None:
+        """Fold all but the newest ``keep`` finished step rows into ``earlier`` (counts stay exact)."""
+        cut = max(0, len(self.steps) - keep)
+        while cut > 0 and self.steps[cut - 1]["status"] not in TERMINAL_STEP_STATUSES:
+            cut -= 1  # never fold a row that is still open (cannot happen between top-level steps)
+        if cut == 0:
+            return
+        counts: dict[str, int] = dict(self.earlier.get("counts") or {})
+        done = set(self.earlier.get("done") or [])
+        for row in self.steps[:cut]:
+            done.add(row["stepId"])
+            if not row.get("retried") and "path" not in row:
+                counts[row["status"]] = counts.get(row["status"], 0) + 1
+        self.earlier = {"rows": int(self.earlier.get("rows") or 0) + cut, "counts": counts, "done": sorted(done)}
+        del self.steps[:cut]
 
     def progress(self) -> dict[str, int]:
         done = {s["stepId"] for s in self.steps if s["status"] in TERMINAL_STEP_STATUSES}
+        done.update(self.earlier.get("done") or ())
         return {"done": len(done), "total": max(self.total_steps, len(done))}
 
     def record(self, info: dict[str, Any], now: datetime) -> dict[str, Any]:
@@ -122,6 +145,10 @@ class RunState:
             "steps": self.steps, "loops": list(self.loops.values()),
             "attempt": info.get("attempt", 1), "rerunOf": info.get("rerunOf"),
         }
+        if self.chain:  # only a run that continued as new: other records stay as they were
+            rec["chain"] = dict(self.chain, stepExecutions=self.executions)
+        if self.earlier.get("rows"):
+            rec["stepsSummarised"] = {"rows": self.earlier["rows"], "counts": self.earlier["counts"]}
         return fit_record(rec)
 
 

@@ -1,10 +1,12 @@
 """The one generic Temporal workflow that interprets a flow (the canonical wire dict of ``workflows.dsl``).
 
-Control flow, error handling and the run record live here; pure step kinds are in ``_pure``; every
-kind that touches the outside world is one activity whose type is the kind. Deterministic, no I/O.
+The run, its blocks and the run record live here; one step's run (retries, onError, routing) in ``_steps``,
+pure step kinds in ``_pure``, control kinds (if, delay, sub-flow, ...) in ``_control_kinds``, step activities
+in ``_remote``, continuing as new in ``_chain``. Deterministic, no I/O.
 
 Workflow input: ``{"flow": <the document, either spelling, or the wire form>, "input": <payload>,
-"options": {"reuse": {stepId: entry}, "rerunOf": runId}}``, checked by ``_accept``.
+"options": {"reuse": {stepId: entry}, "rerunOf": runId, "resume": <a continued run's state>}}``, checked
+by ``_accept``.
 """
 
 from __future__ import annotations
@@ -12,34 +14,20 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from collections.abc import Sequence
-from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RawValue
-from temporalio.exceptions import ActivityError, ApplicationError, CancelledError, ChildWorkflowError, FailureError
-from temporalio.exceptions import TimeoutError as TemporalTimeout
+from temporalio.exceptions import ApplicationError, FailureError
 from temporalio.workflow import NondeterminismError
 
 with workflow.unsafe.imports_passed_through():
-    from flowtide.workflows import _loops
+    from flowtide.workflows import _chain, _remote, _steps
     from flowtide.workflows._accept import accept, problem_list
-    from flowtide.workflows._commands import MAX_WAIT_S, check_payload, child_id
-    from flowtide.workflows._control import (
-        ControlSignal,
-        Halt,
-        Outcome,
-        RetryWorkflow,
-        ReturnNow,
-        StopFlow,
-        failure_from_activity,
-        failure_from_exception,
-    )
-    from flowtide.workflows._pure import PURE
+    from flowtide.workflows._control import Halt, Outcome, RetryWorkflow, ReturnNow, StopFlow
     from flowtide.workflows._relay import Relay
-    from flowtide.workflows._state import Frame, RunState, new_meta, step_entry
-    from flowtide.workflows.conditions import evaluate
+    from flowtide.workflows._state import Frame, RunState
     from flowtide.workflows.errors import (
         FlowtideError,
         FlowValidationError,
@@ -48,19 +36,8 @@ with workflow.unsafe.imports_passed_through():
         error_record,
         wire_text,
     )
-    from flowtide.workflows.kinds import KINDS, activity_task
-    from flowtide.workflows.retry import effective, temporal_policy
     from flowtide.workflows.search_attributes import ERROR_CODE, FAILED_STEP, FLOW_ID, FLOW_STATUS, FLOW_VERSION
-    from flowtide.workflows.templates import SECRET_NONCE, hide_secret_nonce, render
-
-TIMEOUT_SLACK_S = 10.0
-# In-workflow steps (set-variable, if, a `next` cycle of them) run inside one workflow task; past this many
-# in one task, the run sleeps 1 ms so the task ends before the SDK's 2 s deadlock detector fails it (which
-# would retry the task forever: a runaway cycle would hang instead of reaching the step budget).
-STEPS_PER_TASK = 200
-# Temporal terminates a run whose history reaches 51,200 events (limit.historyCount.error), and 10,000 remote
-# steps write ~60,000: past this many events the run fails with STEP_BUDGET_EXCEEDED instead, with its record.
-HISTORY_GUARD = 40_000
+    from flowtide.workflows.templates import SECRET_NONCE
 
 
 # Exceptions that fail the run rather than the workflow task (which Temporal would retry forever, leaving the
@@ -82,7 +59,8 @@ class FlowWorkflow:
         self.info: dict[str, Any] = {}
         self.workflow_retries = 0
         self.reuse: dict[str, Any] = {}
-        self._task_steps: tuple[datetime | None, int] = (None, 0)  # (time of the current task, steps in it)
+        self.task_steps: tuple[datetime | None, int] = (None, 0)  # (time of the current task, steps in it)
+        self.chain = _chain.Chain()
 
     # ---- Temporal handlers -------------------------------------------------------------------
     @workflow.run
@@ -153,10 +131,12 @@ class FlowWorkflow:
     async def _run_with_restarts(self, flow: dict[str, Any], payload: Any, options: dict[str, Any]
                                  ) -> dict[str, Any]:
         self.reuse = dict(options.get("reuse") or {})
+        at = _chain.restore(self, options["resume"]) if options.get("resume") else _chain.Position()
         while True:
             frame = Frame(scope=self._scope(payload))
+            _chain.fill_scope(frame.scope, at)
             try:
-                await self.run_block(flow["steps"], frame)
+                await self.run_block(flow["steps"], frame, at=at)
                 self.state.status = "completed_with_errors" if self.state.errors else "completed"
                 break
             except (ReturnNow, StopFlow):
@@ -166,8 +146,9 @@ class FlowWorkflow:
                 self.workflow_retries += 1
                 self.info["attempt"] = self.workflow_retries + 1
                 self.vars = {}
-                self.state = RunState(flow=flow, total_steps=self.state.total_steps)
+                self.state = RunState(flow=flow, total_steps=self.state.total_steps, chain=self.state.chain)
                 self.reuse = {}
+                at = _chain.Position()
                 continue
             except Halt as halt:
                 return await self._fail(halt.record)
@@ -206,13 +187,20 @@ class FlowWorkflow:
                 s["status"] = status
 
     # ---- blocks -------------------------------------------------------------------------------
-    async def run_block(self, steps: list[dict[str, Any]], frame: Frame, *, start: list[str] | None = None) -> None:
-        """Run a list of steps: in list order, or as a graph when any step has ``next``/``condition``."""
+    async def run_block(self, steps: list[dict[str, Any]], frame: Frame, *, start: list[str] | None = None,
+                        at: _chain.Position | None = None) -> None:
+        """Run a list of steps: in list order, or as a graph when any step has ``next``/``condition``.
+
+        ``at``: this is the flow's top-level block, from that position; between its steps the run may
+        continue as new (``workflows._chain``).
+        """
         by_id = {s["id"]: s for s in steps}
         graph = start is not None or any(s.get("next") or s.get("condition") for s in steps)
         if not graph:
-            i = 0
+            i = at.index if at is not None else 0
             while i < len(steps):
+                if at is not None:
+                    self.chain.step(self, frame, _chain.Position(index=i))
                 out = await self.exec_step(steps[i], frame, by_id)
                 if out.goto is not None:
                     i = next((k for k, s in enumerate(steps) if s["id"] == out.goto), len(steps))
@@ -221,7 +209,11 @@ class FlowWorkflow:
             return
         queue: deque[str] = deque(start if start is not None else [steps[0]["id"]])
         stopping = False  # a stop-workflow word is pending: the steps listed before it run, then the run ends
+        if at is not None and at.queue is not None:
+            queue, stopping = deque(at.queue), at.stopping
         while queue:
+            if at is not None:
+                self.chain.step(self, frame, _chain.Position(queue=list(queue), stopping=stopping))
             out = await self.exec_step(by_id[queue.popleft()], frame, by_id)
             if stopping:
                 if not queue:
@@ -238,344 +230,29 @@ class FlowWorkflow:
                 continue
             queue.extend(targets)
 
-    # ---- one step -----------------------------------------------------------------------------
+    # ---- one step (workflows._steps) ----------------------------------------------------------
     async def exec_step(self, step: dict[str, Any], frame: Frame, block: dict[str, dict[str, Any]]) -> Outcome:
         """Run one step with skip, runLimit, retries, onError and routing; return where to go next."""
-        sid = step["id"]
-        if frame.iteration is None and sid in self.reuse and step["kind"] not in _NEVER_REUSED:
-            # rerun --from-failed: the recorded output stands in for the step (no side effect repeats)
-            return self._reused(step, frame, self.reuse.pop(sid))
-        self._budget(step)
-        await self._yield_now_and_then()
-        if step.get("skipCondition") is not None and evaluate(
-                step["skipCondition"], frame.scope, strict=self._strict()):
-            return self._skipped(step, frame)
-        on_error = step.get("onError") or self.settings.get("onError") or {}
-        action = on_error.get("action") or "stop-workflow"
-        # maxRetries re-runs the step before the action applies (retry-step; also stop-workflow, as in seed
-        # 004's important-operation, continue-workflow and next); for retry-workflow it counts restarts
-        retries_left = int(on_error.get("maxRetries") or 0) if action != "retry-workflow" else 0
-        while True:
-            rec = self.state.begin(step, frame, workflow.now())
-            done = self.state.progress()
-            workflow.set_current_details(f"**running** step `{sid}{frame.suffix}` ({step['kind']}) — "
-                                         f"{done['done']} / {done['total']} steps done")
-            failure = await self._attempt(step, frame, rec, block)
-            if failure is None:
-                return Outcome(next=self._route(step, frame))
-            if retries_left > 0 and failure["code"] != "RUN_LIMIT_REACHED":
-                retries_left -= 1
-                rec["retried"] = True  # superseded by the next run of the step: not counted, not in $errors
-                continue
-            self.state.add_error(failure)
-            frame.failures += 1
-            frame.first_error = frame.first_error or failure
-            return self._after_failure(step, frame, failure, on_error, action)
+        return await _steps.exec_step(self, step, frame, block)
 
-    def _after_failure(self, step: dict[str, Any], frame: Frame, failure: dict[str, Any],
-                       on_error: dict[str, Any], action: str) -> Outcome:
-        if step.get("continueOnError") or action == "continue-workflow":
-            failure["absorbed"] = True
-            return Outcome(next=self._route(step, frame, failed=True))
-        if on_error.get("next"):
-            failure["absorbed"] = True
-            return Outcome(next=[on_error["next"]], goto=on_error["next"])
-        if action == "retry-workflow" and frame.iteration is None and \
-                self.workflow_retries < int(on_error.get("maxRetries") or 0):
-            raise RetryWorkflow()
-        raise Halt(failure)
+    def finish(self, step: dict[str, Any], frame: Frame, rec: dict[str, Any], result: dict[str, Any],
+               failure: StepFailure | None, attempts: int, started: Any) -> dict[str, Any] | None:
+        """Record a step's result or failure in its row, ``$meta`` and the scope; return its error record."""
+        return _steps.finish(self, step, frame, rec, result, failure, attempts, started)
 
-    def _route(self, step: dict[str, Any], frame: Frame, failed: bool = False) -> list[str]:
-        cond = step.get("condition")
-        if cond and not failed:
-            hit = evaluate(cond["if"], frame.scope, strict=self._strict())
-            return list(cond.get("then" if hit else "else") or [])
-        if step["kind"] == "core.for-each" and not (step.get("blocks") or {}).get("steps"):
-            return []  # graph style: the loop's next steps are its body, already run once per item
-        return list(step.get("next") or [])
-
-    async def _yield_now_and_then(self) -> None:
-        """Deterministic: counts steps per workflow task (``workflow.now()`` is the task's time)."""
-        now, count = self._task_steps
-        count = count + 1 if now == workflow.now() else 1
-        self._task_steps = (workflow.now(), count)
-        if count >= STEPS_PER_TASK:
-            await workflow.sleep(timedelta(milliseconds=1), summary="yield (many in-workflow steps)")
-
-    def _budget(self, step: dict[str, Any]) -> None:
-        self.state.executions += 1
-        limit = int((self.settings.get("limits") or {}).get("maxStepExecutions") or 10_000)
-        events = workflow.info().get_current_history_length()
-        if self.state.executions > limit:
-            message = (f"the run executed more than {limit} steps (settings.limits.maxStepExecutions); "
-                       "is a next-cycle missing a runLimit?")
-        elif events > HISTORY_GUARD:
-            message = (f"the run's history has {events} events, near Temporal's limit, after "
-                       f"{self.state.executions} steps; is a next-cycle missing a runLimit?")
-        else:
-            return
-        rec = error_record(step_id=step["id"], step_type=step["kind"], code="STEP_BUDGET_EXCEEDED", message=message)
-        self.state.add_error(rec)
-        raise Halt(rec)
-
-    def _strict(self) -> bool:
+    def strict(self) -> bool:
+        """Whether a template reading a missing path is an error (``settings.strictTemplates``)."""
         return bool(self.settings.get("strictTemplates"))
-
-    def _skipped(self, step: dict[str, Any], frame: Frame) -> Outcome:
-        rec = self.state.begin(step, frame, workflow.now())
-        rec.update(status="skipped", durationMs=0, completedAt=rec["startedAt"])
-        meta = new_meta() | {"skipped": True}
-        frame.scope[step["id"]] = step_entry(None, meta)
-        return Outcome(next=self._route(step, frame))
-
-    def _reused(self, step: dict[str, Any], frame: Frame, entry: dict[str, Any]) -> Outcome:
-        rec = self.state.begin(step, frame, workflow.now())
-        rec.update(status="completed", reused=True, output=entry.get("output"), durationMs=0,
-                   completedAt=rec["startedAt"])
-        frame.scope[step["id"]] = step_entry(entry.get("output"), entry.get("meta") or new_meta())
-        return Outcome(next=self._route(step, frame))
-
-    def _run_limit_cap(self, step: dict[str, Any], frame: Frame) -> int | None:
-        limit = step.get("runLimit")
-        if limit is None or int(limit) < 0:
-            return None
-        used = self.state.run_counts.get(step["id"] + frame.suffix, 0)
-        return int(limit) - used
-
-    async def _attempt(self, step: dict[str, Any], frame: Frame, rec: dict[str, Any],
-                       block: dict[str, dict[str, Any]]) -> dict[str, Any] | None:
-        """Execute the step once (Temporal retries included); record it; return the error record or None."""
-        key = step["id"] + frame.suffix
-        cap = self._run_limit_cap(step, frame)
-        started = workflow.now()
-        result: dict[str, Any] = {}
-        failure: StepFailure | None = None
-        if cap is not None and cap <= 0:
-            failure = StepFailure("RUN_LIMIT_REACHED", f"step '{step['id']}' has reached its run limit",
-                                  retryable=False, extra={"attempt": 0})
-        else:
-            try:
-                result = await self._dispatch(step, frame, rec, block, cap)
-            except (ControlSignal, asyncio.CancelledError):
-                raise
-            except StepFailure as f:
-                failure = f
-            except Exception as exc:  # the step boundary: whatever step code raises is this step's failure
-                failure = failure_from_exception(exc)
-        if failure is not None:
-            result = {"attempt": failure.extra.get("attempt", 1), "console": failure.extra.get("console")}
-            if failure.extra.get("capped") and failure.extra.get("exhausted") and failure.extra.get("retryable"):
-                failure = StepFailure("RUN_LIMIT_REACHED", f"step '{step['id']}' has reached its run limit",
-                                      detail=f"last error: {failure.code}: {failure.message}", retryable=False,
-                                      output=failure.output, extra={"attempt": failure.extra.get("attempt")})
-        attempts = int(result.get("attempt") or 0)
-        self.state.run_counts[key] = self.state.run_counts.get(key, 0) + attempts
-        return self._finish(step, frame, rec, result, failure, attempts, started)
-
-    def _finish(self, step: dict[str, Any], frame: Frame, rec: dict[str, Any], result: dict[str, Any],
-                failure: StepFailure | None, attempts: int, started: Any) -> dict[str, Any] | None:
-        now = workflow.now()
-        meta = new_meta()
-        meta["attempts"] = rec["attempts"] = attempts
-        meta["durationMs"] = rec["durationMs"] = int((now - started).total_seconds() * 1000)
-        rec["completedAt"] = now.isoformat()
-        rec["console"] = result.get("console") or []
-        warnings = result.get("warnings") or []
-        err: dict[str, Any] | None = None
-        if failure is None:
-            output = result.get("output")
-            rec["status"] = "warning" if warnings else "completed"
-            if warnings:
-                meta["operationalStatus"] = "warning"
-                meta["operationalErrors"] = warnings
-        else:
-            err = failure.extra.get("record") or error_record(
-                step_id=step["id"], step_type=step["kind"], code=failure.code, message=failure.message,
-                type=failure.type, provider_status=failure.provider_status, detail=failure.detail,
-                retryable=bool(failure.retryable), attempt=max(1, attempts), iteration=frame.iteration)
-            output = failure.output
-            meta["success"] = False
-            meta["operationalStatus"] = "error"
-            if err["type"] == "operational":
-                meta["operationalErrors"] = [err]
-            else:
-                meta["error"] = err
-            rec["status"] = "failed"
-            rec["error"] = err
-        rec["output"] = hide_secret_nonce(output, frame.scope.get(SECRET_NONCE))
-        rec["warnings"] = warnings
-        for w in warnings:
-            self.state.add_error(w)
-        frame.last_output = output
-        frame.throttled += int(result.get("throttled") or 0)  # adaptive loops slow down on it
-        frame.scope[step["id"]] = step_entry(output, meta)
-        return err
-
-    # ---- dispatch -----------------------------------------------------------------------------
-    async def _dispatch(self, step: dict[str, Any], frame: Frame, rec: dict[str, Any],
-                        block: dict[str, dict[str, Any]], cap: int | None) -> dict[str, Any]:
-        kind = step["kind"]
-        if kind in _CONTROL:
-            return await _CONTROL[kind](self, step, frame, rec, block)
-        inp = render(step.get("input") or {}, frame.scope, strict=self._strict())
-        rec["input"] = hide_secret_nonce(inp, frame.scope.get(SECRET_NONCE))
-        if kind in PURE:
-            out = PURE[kind](inp, workflow.now())
-            if kind == "core.set-variable" and isinstance(out, dict):
-                self.vars.update(out)
-            return {"output": out, "attempt": 1}
-        return await self._activity(step, frame, inp, cap)
 
     async def _activity(self, step: dict[str, Any], frame: Frame, inp: dict[str, Any], cap: int | None
                         ) -> dict[str, Any]:
-        kind = KINDS[step["kind"]]
-        settings = effective(kind.family, step.get("retryPolicy"), self.settings.get("retryPolicy"))
-        on_error = step.get("onError") or self.settings.get("onError") or {}
-        if (on_error.get("maxRetries") and on_error.get("action") != "retry-workflow"
-                and not step.get("retryPolicy") and workflow.patched("onerror-retries-are-the-budget")):
-            # onError.maxRetries re-runs the step; without a retryPolicy of its own those runs are the whole
-            # budget (1 + maxRetries calls), not maxRetries times the family's default Temporal retries
-            settings = replace(settings, max_retries=0)
-        timeout = float(step.get("timeout") or self.settings.get("stepTimeout") or kind.default_timeout_s)
-        if step["kind"] == "core.code":
-            inp = dict(inp, **{"$context": self._code_context(frame)})
-        task = activity_task(kind.name, inp, step_id=step["id"], title=step.get("title"), timeout=timeout,
-                             retry=settings.to_dict(), run_id=self.info["runId"],
-                             workflow_id=self.info["workflowId"], iteration=frame.iteration,
-                             limits=self.settings.get("limits"), secret_nonce=frame.scope.get(SECRET_NONCE),
-                             connection=step.get("connection"),
-                             breaker=step.get("circuitBreaker") or self.settings.get("circuitBreaker"))
-        check_payload(task, f"the input of step '{step['id']}'")
-        policy = temporal_policy(settings, max_attempts_cap=cap)
-        common: dict[str, Any] = {"start_to_close_timeout": timedelta(seconds=timeout + TIMEOUT_SLACK_S),
-                                  "retry_policy": policy, "summary": (step.get("title") or step["id"])[:200]}
-        local = (step.get("execution") or self.settings.get("execution")) == "local"
-        try:
-            if local:
-                common.pop("summary")
-                return dict(await workflow.execute_local_activity(
-                    kind.name, task, activity_id=step["id"] + frame.suffix, **common))
-            return dict(await workflow.execute_activity(
-                kind.name, task, activity_id=step["id"] + frame.suffix,
-                heartbeat_timeout=timedelta(seconds=max(10.0, min(60.0, timeout))), **common))
-        except (ActivityError, ApplicationError, CancelledError, TemporalTimeout) as err:
-            # A local activity's failure may come without the ActivityError wrapper (see failure_from_activity)
-            cause = err.cause if isinstance(err, ActivityError) else err
-            if isinstance(cause, CancelledError):
-                # only a cancellation of the run cancels a step's activity: end the run as cancelled
-                raise asyncio.CancelledError(f"step '{step['id']}' cancelled with the run") from None
-            failure = failure_from_activity(err, step, frame.iteration, max_attempts=policy.maximum_attempts)
-            failure.extra["capped"] = cap is not None and cap < settings.max_retries + 1
-            raise failure from None
-
-    def _code_context(self, frame: Frame) -> dict[str, Any]:
-        scope = frame.scope
-        skip = {"initial", "vars", "$errors", "$run", "$item", "$index", SECRET_NONCE}
-        return {"input": scope.get("initial"), "vars": self.vars, "errors": self.state.errors,
-                "steps": {k: v for k, v in scope.items() if k not in skip},
-                "item": scope.get("$item"), "index": scope.get("$index")}
-
-    # ---- control kinds ------------------------------------------------------------------------
-    async def k_if(self, step: dict[str, Any], frame: Frame, rec: dict[str, Any],
-                   block: dict[str, dict[str, Any]]) -> dict[str, Any]:
-        cond = (step.get("input") or {}).get("condition")
-        hit = evaluate(cond, frame.scope, strict=self._strict())
-        branch = "then" if hit else "else"
-        rec["input"] = {"condition": cond, "result": hit}
-        await self.run_block((step.get("blocks") or {}).get(branch) or [], frame)
-        return {"output": {"result": hit, "branch": branch}, "attempt": 1}
-
-    async def k_return(self, step: dict[str, Any], frame: Frame, rec: dict[str, Any],
-                       block: dict[str, dict[str, Any]]) -> dict[str, Any]:
-        inp = render(step.get("input") or {}, frame.scope, strict=self._strict())
-        rec["input"] = hide_secret_nonce(inp, frame.scope.get(SECRET_NONCE))
-        self.state.output = inp.get("output")
-        self.state.webhook_response = inp.get("webhookResponse")
-        self._finish(step, frame, rec, {"output": inp.get("output"), "attempt": 1}, None, 1, workflow.now())
-        raise ReturnNow()
-
-    async def k_delay(self, step: dict[str, Any], frame: Frame, rec: dict[str, Any],
-                      block: dict[str, dict[str, Any]]) -> dict[str, Any]:
-        inp = render(step.get("input") or {}, frame.scope, strict=self._strict())
-        rec["input"] = hide_secret_nonce(inp, frame.scope.get(SECRET_NONCE))
-        seconds = _delay_seconds(inp, workflow.now())
-        await self._waiting("waiting", f"delay {seconds:g}s in step `{step['id']}`")
-        await workflow.sleep(timedelta(seconds=seconds), summary=(step.get("title") or step["id"])[:200])
-        await self._waiting("running", None)
-        return {"output": {"delayedSeconds": seconds}, "attempt": 1}
-
-    async def k_signal(self, step: dict[str, Any], frame: Frame, rec: dict[str, Any],
-                       block: dict[str, dict[str, Any]]) -> dict[str, Any]:
-        inp = render(step.get("input") or {}, frame.scope, strict=self._strict())
-        rec["input"] = hide_secret_nonce(inp, frame.scope.get(SECRET_NONCE))
-        name = str(inp.get("signal") or inp.get("name"))
-        timeout = duration_seconds(inp["timeout"], "core.wait-for-signal 'timeout'") if inp.get("timeout") else None
-        await self.relay.wait_starts(name)
-        workflow.set_current_details(f"waiting for signal `{name}` in step `{step['id']}`")
-        try:
-            await workflow.wait_condition(lambda: self.relay.has(name),
-                                          timeout=timedelta(seconds=timeout) if timeout else None,
-                                          timeout_summary=f"{step['id']} signal timeout")
-        except TimeoutError:
-            await self.relay.wait_ends(name)
-            raise StepFailure("SIGNAL_TIMEOUT", f"no signal '{name}' arrived within {timeout:g}s",
-                              retryable=False) from None
-        await self.relay.wait_ends(name)
-        return {"output": {"signal": name, "data": self.relay.take(name)}, "attempt": 1}
+        # a method (not a call of _remote's from _steps), so that a changed interpreter can override it
+        return await _remote.run_activity(self, step, frame, inp, cap)
 
     def _publish_paused(self, paused: bool) -> None:
         """This run, or a child run of it, waits for a signal (``paused``), or no longer does."""
         self.state.status = "paused" if paused else "running"
         workflow.upsert_search_attributes([FLOW_STATUS.value_set(self.state.status)])
-
-    async def _waiting(self, status: str, details: str | None) -> None:
-        self.state.status = status
-        workflow.upsert_search_attributes([FLOW_STATUS.value_set(status)])
-        if details:
-            workflow.set_current_details(details)
-
-    async def k_sub_flow(self, step: dict[str, Any], frame: Frame, rec: dict[str, Any],
-                         block: dict[str, dict[str, Any]]) -> dict[str, Any]:
-        raw = step.get("input") or {}
-        # The child flow's own templates are the child's: they read its input, never this run's scope.
-        inp = render({k: v for k, v in raw.items() if k != "flow"}, frame.scope, strict=self._strict())
-        rec["input"] = hide_secret_nonce(inp, frame.scope.get(SECRET_NONCE))
-        inp["flow"] = raw.get("flow")
-        child = child_id(f"{self.info['workflowId']}-{step['id']}{frame.suffix.replace('#', '-').replace('.', '-')}")
-        arg = {"flow": inp["flow"], "input": inp.get("input")}
-        check_payload(arg, f"the sub-flow of step '{step['id']}' with its input")
-        try:
-            result = await self.relay.run_child(
-                "FlowWorkflow", arg, id=child,
-                static_summary=f"sub-flow of {self.info['workflowId']} step {step['id']}"[:200])
-        except ChildWorkflowError as err:
-            cause = err.cause
-            if isinstance(cause, CancelledError):
-                # the SDK cancels a child when its parent is cancelled: end this run as cancelled too
-                raise asyncio.CancelledError(f"sub-flow of step '{step['id']}' cancelled with the run") from None
-            if isinstance(cause, ApplicationError) and cause.details:
-                failed = dict(cause.details[0])
-                raise StepFailure(failed.get("code") or "SUB_FLOW_FAILED",
-                                  f"sub-flow {child} failed at step '{failed.get('stepId')}': "
-                                  f"{failed.get('message')}", provider_status=failed.get("providerStatus"),
-                                  detail=failed.get("detail"), retryable=False) from None
-            raise StepFailure("SUB_FLOW_FAILED", f"sub-flow {child} failed: {cause}", retryable=False) from None
-        return {"output": result.get("output") if isinstance(result, dict) else result, "attempt": 1}
-
-    async def k_for_each(self, step: dict[str, Any], frame: Frame, rec: dict[str, Any],
-                         block: dict[str, dict[str, Any]]) -> dict[str, Any]:
-        return await _loops.for_each(self, step, frame, rec, block)
-
-
-_CONTROL = {
-    "core.if": FlowWorkflow.k_if,
-    "core.return": FlowWorkflow.k_return,
-    "core.delay": FlowWorkflow.k_delay,
-    "core.wait-for-signal": FlowWorkflow.k_signal,
-    "core.sub-flow": FlowWorkflow.k_sub_flow,
-    "core.for-each": FlowWorkflow.k_for_each,
-}
-_NEVER_REUSED = frozenset({"core.set-variable", "core.if", "core.return"})
 
 
 def _tag_run(flow: dict[str, Any]) -> None:
@@ -586,33 +263,6 @@ def _tag_run(flow: dict[str, Any]) -> None:
         workflow.upsert_search_attributes([FLOW_ID.value_set(str(flow["id"])),
                                            FLOW_VERSION.value_set(int(flow.get("version") or 1)),
                                            FLOW_STATUS.value_set("running")])
-
-
-def _delay_seconds(inp: dict[str, Any], now: datetime) -> float:
-    if inp.get("until"):
-        try:
-            until = datetime.fromisoformat(str(inp["until"]).replace("Z", "+00:00"))
-        except ValueError:
-            raise StepFailure("VALIDATION_ERROR", f"core.delay 'until' is not an ISO date: {inp['until']!r}",
-                              retryable=False) from None
-        if until.tzinfo is None:
-            until = until.replace(tzinfo=now.tzinfo)
-        return duration_seconds(max(0.0, (until - now).total_seconds()), "core.delay 'until'")
-    return duration_seconds(inp.get("seconds") or 0, "core.delay 'seconds'")
-
-
-def duration_seconds(value: Any, what: str) -> float:
-    """A wait in seconds from step input: a finite number from 0 to ``MAX_WAIT_S`` (Temporal timers and
-    ``timedelta`` refuse more; NaN would wait forever or crash)."""
-    try:
-        seconds = float(value)
-    except (TypeError, ValueError, OverflowError):
-        raise StepFailure("VALIDATION_ERROR", f"{what} is not a number: {str(value)[:80]!r}",
-                          retryable=False) from None
-    if not 0 <= seconds <= MAX_WAIT_S:  # also false for NaN
-        raise StepFailure("VALIDATION_ERROR", f"{what} must be from 0 to {MAX_WAIT_S} seconds (100 years), "
-                          f"got {str(value)[:80]}", retryable=False)
-    return seconds
 
 
 def _count_steps(steps: list[dict[str, Any]]) -> int:

@@ -115,14 +115,15 @@ async def test_output_limit_above_the_server_limit_still_fails_cleanly(low: tupl
 
 async def test_runaway_cycle_of_steps_fails_before_the_history_limit(
         low: tuple[Any, str], service: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    # With Temporal's defaults a cycle of 10,000 remote steps writes ~60,000 events, past the 51,200 at
-    # which the server terminates a run: the interpreter fails the run itself at HISTORY_GUARD events.
-    # Turned down here to match this server's limit of 400.
-    from flowtide.workflows import interpreter
-    monkeypatch.setattr(interpreter, "HISTORY_GUARD", HISTORY_LIMIT - 100)
-    flow = parse_flow({"id": "remote-cycle", "steps": [
-        {"id": "a", "action": "core.http", "parameters": {"url": service.url + "/ok"}, "next": "b"},
-        {"id": "b", "action": "core.http", "parameters": {"url": service.url + "/ok"}, "next": "a"}]},
+    # A cycle that cannot continue as new (it is inside a branch, not the flow's top-level block) fails at
+    # HISTORY_GUARD events, before Temporal terminates it (51,200 by default; turned down here to match this
+    # server's limit of 400).
+    from flowtide.workflows import _steps
+    monkeypatch.setattr(_steps, "HISTORY_GUARD", HISTORY_LIMIT - 100)
+    flow = parse_flow({"id": "remote-cycle", "steps": [{"stepId": "branch", "stepType": "core.if", "input": {
+        "condition": "true", "then": [
+            {"id": "a", "action": "core.http", "parameters": {"url": service.url + "/ok"}, "next": "b"},
+            {"id": "b", "action": "core.http", "parameters": {"url": service.url + "/ok"}, "next": "a"}]}}]},
         source="test")
     handle = await start_run(client := low[0], flow, {}, task_queue=low[1])
     rec = await wait_record(handle)
@@ -131,3 +132,22 @@ async def test_runaway_cycle_of_steps_fails_before_the_history_limit(
     assert "history" in rec["errors"][-1]["message"]
     events = [e async for e in client.get_workflow_handle(handle.id).fetch_history_events()]
     assert len(events) < HISTORY_LIMIT
+
+
+async def test_top_level_runaway_cycle_continues_as_new_until_its_step_budget(low: tuple[Any, str],
+                                                                             service: Any) -> None:
+    # At the top level the same cycle continues as new whenever the server suggests it (40 events here):
+    # no history nears the limit, and maxStepExecutions, counted across the runs, stops the runaway.
+    flow = parse_flow({"id": "remote-cycle", "settings": {"limits": {"maxStepExecutions": 60}}, "steps": [
+        {"id": "a", "action": "core.http", "parameters": {"url": service.url + "/ok"}, "next": "b"},
+        {"id": "b", "action": "core.http", "parameters": {"url": service.url + "/ok"}, "next": "a"}]},
+        source="test")
+    handle = await start_run(client := low[0], flow, {}, task_queue=low[1])
+    rec = await wait_record(handle)
+    assert rec["status"] == "failed", rec["status"]
+    assert rec["errors"][-1]["code"] == "STEP_BUDGET_EXCEEDED"
+    assert "more than 60 steps" in rec["errors"][-1]["message"]
+    lengths = (await histories(client, client.get_workflow_handle(handle.id, run_id=handle.first_execution_run_id))
+               )[handle.id]
+    assert len(lengths) == rec["chain"]["runs"] > 3 and max(lengths) < HISTORY_LIMIT
+    assert rec["counts"]["completed"] == 60

@@ -51,6 +51,6 @@ class SkipsLaterStepsInterpreter(FlowWorkflow):
     async def run(self, params: dict[str, Any]) -> dict[str, Any]:
         return await super().run(params)
 
-    async def run_block(self, steps: list[dict[str, Any]], frame: Frame, *, start: list[str] | None = None
-                        ) -> None:
-        await super().run_block(steps[:1], frame, start=start)
+    async def run_block(self, steps: list[dict[str, Any]], frame: Frame, *, start: list[str] | None = None,
+                        at: Any = None) -> None:
+        await super().run_block(steps[:1], frame, start=start, at=at)

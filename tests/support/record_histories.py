@@ -270,6 +270,14 @@ CASES: list[Case] = [
         payload=None),
     Case("rerun-failed-items", ("rerun:failed-items",), lambda e: {}, rerun_of="for-each-item-failed",
          failed_items=True),
+    Case("long-chain", ("continue-as-new",), lambda e: {
+        "id": "corpus-long-chain", "settings": {"limits": {"continueAsNewEvents": 10}}, "steps": [
+            {"id": "tick", "action": "core.set-variable", "parameters": {"n": "{{ vars.n | plus: 1 }}"},
+             "next": "call"},
+            {"id": "call", "action": "core.http", "parameters": {"url": e.base + "/customers/{{ vars.n }}"},
+             "condition": {"if": "{{ vars.n }} < 4", "then": "tick", "else": "done"}},
+            {"id": "done", "action": "core.return", "parameters": {"output": {
+                "n": "{{ vars.n }}", "last": "{{ call.body.name }}", "first": "{{ tick.$meta.success }}"}}}]}),
 ]
 
 
@@ -295,13 +303,18 @@ async def _finish(handle: WorkflowHandle[Any, Any]) -> str:
 
 
 async def _children(client: Client, handle: WorkflowHandle[Any, Any]) -> list[WorkflowHandle[Any, Any]]:
-    """Every child run under ``handle`` (sub-flows, loop coordinators and batches), depth first."""
+    """Every child run under ``handle`` (sub-flows, loop coordinators and batches) and every run it
+    continued as new, depth first."""
     found = []
     async for e in handle.fetch_history_events():
         if e.event_type == EventType.EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_STARTED:
             ex = e.child_workflow_execution_started_event_attributes.workflow_execution
             child = client.get_workflow_handle(ex.workflow_id, run_id=ex.run_id)
             found += [child, *await _children(client, child)]
+        elif e.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW:
+            new_run = e.workflow_execution_continued_as_new_event_attributes.new_execution_run_id
+            nxt = client.get_workflow_handle(handle.id, run_id=new_run)
+            found += [nxt, *await _children(client, nxt)]
     return found
 
 

@@ -77,7 +77,8 @@ def test_list_style_wire_moves_nested_steps_into_blocks_and_fills_defaults() -> 
     assert wire["id"] == "my-flow" and wire["version"] == 1 and wire["inputSchema"] is None
     assert wire["settings"] == {"timeout": None, "retryPolicy": None, "onError": None, "strictTemplates": False,
                                 "execution": "remote", "limits": {"outputBytes": 262144, "httpResponseBytes": 262144,
-                                                                  "maxStepExecutions": 10000, "loopBatchSize": 500}}
+                                                                  "maxStepExecutions": 10000, "loopBatchSize": 500,
+                                                                  "continueAsNewEvents": 8000}}
     loop, check = wire["steps"]
     assert loop["input"] == {"items": [1]} and [s["id"] for s in loop["blocks"]["steps"]] == ["get"]
     assert check["input"] == {"condition": "{{ loop.count }} > 0"}
@@ -509,3 +510,27 @@ def test_a_max_delay_below_the_first_delay_is_a_warning():
     flow = parse_flow({"id": "delays", "steps": [{"stepId": "a", "stepType": "core.http", "input": {
         "url": "https://x.test"}, "retryPolicy": {"delayMs": 500, "maxDelayMs": 10}}]})
     assert [w.path for w in flow.warnings] == ["steps[0].retryPolicy.maxDelayMs"]
+# ---- long-running flows --------------------------------------------------------------------------------
+def _limited(**limits: Any) -> dict[str, Any]:
+    return {"id": "poller", "settings": {"limits": limits}, "steps": [
+        {"id": "poll", "action": "core.delay", "parameters": {"seconds": 60}, "next": "poll"}]}
+
+
+def test_max_step_executions_minus_one_is_allowed_and_validate_explains_it() -> None:
+    flow = parse_flow(_limited(maxStepExecutions=-1, continueAsNewEvents=50))
+    assert flow.to_wire()["settings"]["limits"]["maxStepExecutions"] == -1
+    words = {w.path: w.message for w in flow.warnings}
+    assert "nothing stops a run that keeps looping" in words["settings.limits.maxStepExecutions"]
+    assert "schedule" in words["settings.limits.maxStepExecutions"]
+    assert "never stops (maxStepExecutions is -1)" in words["steps[0]"]
+    assert not list(jsonschema.Draft202012Validator(flow_json_schema()).iter_errors(
+        _limited(maxStepExecutions=-1, continueAsNewEvents=50)))
+
+
+@pytest.mark.parametrize(("limits", "words"), [
+    ({"maxStepExecutions": 0}, "or -1 (no limit)"), ({"maxStepExecutions": -2}, "or -1 (no limit)"),
+    ({"continueAsNewEvents": 5}, "from 10 to 40000"), ({"continueAsNewEvents": 50_000}, "from 10 to 40000")])
+def test_bad_long_run_limits_are_refused_by_validate_and_the_schema(limits: dict[str, Any], words: str) -> None:
+    with pytest.raises(FlowValidationError, match=words.replace("(", r"\(").replace(")", r"\)")):
+        parse_flow(_limited(**limits))
+    assert list(jsonschema.Draft202012Validator(flow_json_schema()).iter_errors(_limited(**limits)))

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from flowtide.activities import ACTIVITIES
+from flowtide.workflows._control_kinds import CONTROL as _CONTROL
 from flowtide.workflows._pure import PURE
-from flowtide.workflows.interpreter import _CONTROL
 from flowtide.workflows.kinds import ALIASES, KINDS, activity_kinds, canonical_kind
 
 

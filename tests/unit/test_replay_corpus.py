@@ -35,7 +35,7 @@ FILES = sorted(p.name for p in CORPUS.glob("*.json") if p.name != "index.json")
 ERROR_PATHS = {"onError:stop-workflow", "onError:continue-workflow", "onError:retry-step", "onError:retry-workflow",
                "onError:next", "continueOnError", "skipCondition", "signal:timeout", "for-each:batched", "cancel",
                "rerun:from-failed", "retryPolicy", "execution:local", "for-each:failurePolicy", "for-each:adaptive",
-               "rerun:failed-items", "circuitBreaker"}
+               "rerun:failed-items", "circuitBreaker", "continue-as-new"}
 REPLAY_LIMIT_S = 60  # a replay that does not end is a failure, not a hang
 
 
