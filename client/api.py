@@ -13,6 +13,8 @@ CLI and the service use to start and read runs.
 
 from __future__ import annotations
 
+import atexit
+import gc
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -157,6 +159,7 @@ async def start_flow(client: Client, flow: FlowSource, input: Any = None, *,
         FlowValidationError: the flow or the input is invalid; nothing was started.
     """
     _, wire = prepare(flow, input)
+    _collect_at_exit()
     return FlowHandle(await start_run(client, wire, input, task_queue=task_queue, workflow_id=id))
 
 
@@ -172,6 +175,21 @@ async def run_flow(client: Client, flow: FlowSource, input: Any = None, *,
     return await handle.result()
 
 
+_COLLECT_AT_EXIT: list[bool] = []
+
+
+def _collect_at_exit() -> None:
+    """Free the SDK's native client and worker objects while the interpreter still runs normally.
+
+    Left to interpreter shutdown, their teardown can race the SDK core's threads and abort the process after
+    the program's work is done (SIGSEGV or "PyGILState_Release", sdk-python #300): a program that used the
+    Python API and ended cleanly must also exit cleanly. The CLI does the same after each command.
+    """
+    if not _COLLECT_AT_EXIT:
+        _COLLECT_AT_EXIT.append(True)
+        atexit.register(gc.collect)
+
+
 def create_worker(client: Client, task_queue: str = DEFAULT_TASK_QUEUE, **kwargs: Any) -> Worker:
     """A ``temporalio.worker.Worker`` with Flowtide's workflows and every step kind's activity.
 
@@ -179,4 +197,5 @@ def create_worker(client: Client, task_queue: str = DEFAULT_TASK_QUEUE, **kwargs
     queue. ``kwargs`` go to ``flowtide.worker.app.build_worker`` and on to ``Worker``.
     """
     from flowtide.worker.app import build_worker
+    _collect_at_exit()
     return build_worker(client, task_queue, **kwargs)
