@@ -190,7 +190,8 @@ class Connections:
                 state="error", reason=reason[:2000], updated_at=at, state_at=at))
 
 
-def connection_states(store: Store | None = None) -> list[dict[str, Any]]:
-    """Name, kind, state, reason and times of every connection (the runs page shows those in ``error``)."""
+def connection_states(store: Store | None = None, project: str | None = None) -> list[dict[str, Any]]:
+    """Name, kind, state, reason and times of every connection ``project`` can see (the runs page shows those
+    in ``error`` as a reauthorization alert)."""
     return [{k: c[k] for k in ("name", "kind", "state", "reason", "stateAt", "updatedAt")}
-            for c in Connections(store or Store()).list()]
+            for c in Connections(store or Store()).list(project)]

@@ -67,7 +67,8 @@ async def runs(request: Request) -> Response:
         nxt = "/runs?" + "&".join(f"{k}={quote(v, safe='')}" for k, v in {**keep, "cursor": found["nextCursor"]}
                                   .items())
     return templates.TemplateResponse(request, "runs.html", {
-        "who": who, "csrf": sess.csrf, "rows": rows, "statuses": STATUSES, "status": status, "prefix": prefix or "",
+        "alerts": await reauthorization_alerts(_svc(request), who.project), "who": who, "csrf": sess.csrf,
+        "rows": rows, "statuses": STATUSES, "status": status, "prefix": prefix or "",
         "flow": q.get("flowId") or "", "next": nxt, "paged": bool(q.get("cursor"))})
 
 
@@ -150,8 +151,19 @@ async def flows(request: Request) -> Response:
                         await svc.db(svc.store.revisions, who.project, f["flowId"])]
         f["deployed"] = when(f["deployedAt"])
     return templates.TemplateResponse(request, "flows.html", {
-        "who": who, "csrf": sess.csrf, "flows": listed, "admin": who.allows("admin"),
+        "alerts": await reauthorization_alerts(svc, who.project), "who": who, "csrf": sess.csrf,
+        "flows": listed, "admin": who.allows("admin"),
         "reverted": request.query_params.get("reverted"), "revision": request.query_params.get("revision")})
+
+
+async def reauthorization_alerts(svc: Any, project: str) -> list[dict[str, Any]]:
+    """Connections of the project in state ``error`` (a refused OAuth2 refresh): shown above the runs and flows."""
+    from flowtide.client.service.connections import connection_states
+    try:
+        states = await svc.db(connection_states, svc.store, project)
+    except Exception:  # a database from before connections, or none at all: no alert to show
+        return []
+    return [c for c in states if c["state"] == "error"]
 
 
 @page

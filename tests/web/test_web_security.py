@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
+import uuid
 from typing import Any
 
 import httpx
@@ -108,3 +110,26 @@ async def test_flows_page_reverts_and_escapes(site, echo_run):
     r = await admin.get("/runs")
     assert r.status_code == 303 and r.headers["location"].startswith("/signin")  # a revoked key signs out
     await admin.aclose()
+
+
+async def test_a_connection_that_needs_reauthorization_is_an_alert_on_the_pages(site, monkeypatch):
+    from flowtide.client.service.connections import Connections
+    monkeypatch.setenv("FLOWTIDE_SECRET_KEY", "web-alert-test-key-" + "x" * 32)
+    conns = Connections(site.svc.store)
+    name = f"crm-{uuid.uuid4().hex[:6]}"
+    await asyncio.to_thread(conns.add, name, "bearer", {"token": "t0k3n-not-shown"}, "other")
+    http = await signed_in(site, "read")
+    try:
+        assert "Reauthorization needed" not in (await http.get("/runs")).text
+        await asyncio.to_thread(conns.mark_error, name, "invalid_grant: refresh token revoked")
+        page = (await http.get("/runs")).text
+        assert "Reauthorization needed" not in page  # another project's connection is not this project's alert
+        await asyncio.to_thread(conns.remove, name, "other")
+        await asyncio.to_thread(conns.add, name, "bearer", {"token": "t0k3n-not-shown"}, "acme")
+        await asyncio.to_thread(conns.mark_error, name, "invalid_grant: refresh token revoked")
+        for path in ("/runs", "/flows"):
+            page = (await http.get(path)).text
+            assert "Reauthorization needed" in page and name in page and "invalid_grant" in page, path
+            assert f"flowtide connections reconnect {name}" in page and "t0k3n-not-shown" not in page
+    finally:
+        await http.aclose()
