@@ -139,8 +139,9 @@ def table(s: dict[str, Any]) -> str:
               f"templates: {json.dumps(s['templates']) if s['templates'] else 'bench/bench_templates.py not present'}",
               f"loop vs hand-written batched loop (>= 0.90): {_spread(s['loop_ratio_spread']['loop_ratio'])} "
               f"[{mark('loop_ratio')}]",
-              f"waiting runs: {s['waiting']['runs']} per side, start ratio {s['waiting_start_ratio']:.3f} "
-              f"[{mark('waiting_start_ratio')}], resume ratio {s['waiting_resume_ratio']:.3f} "
+              f"waiting runs: {s['waiting']['runs']} per side, start ratio "
+              f"{_spread(s['waiting']['waiting_start_spread'])} [{mark('waiting_start_ratio')}], resume ratio "
+              f"{_spread(s['waiting']['waiting_resume_spread'])} "
               f"[{mark('waiting_resume_ratio')}], RSS while 2 x {s['waiting']['runs']} wait "
               f"{s['waiting_rss_mb']:.0f} MB [{mark('waiting_rss_mb')}], "
               f"{s['waiting']['history_events_per_run']} events per run",

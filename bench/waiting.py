@@ -1,8 +1,9 @@
 """Long-running runs: N runs that wait for a signal, next to N hand-written workflows that do the same.
 
-Start phase: start the N runs (50 requests in flight) and query each once, which returns only after the
+Start phase: start the runs (50 requests in flight) and query each once, which returns only after the
 worker has run the run's first workflow task: the time until all of them wait. Resume phase: signal them
-all and wait for every result. The worker's resident memory is read while all 2N runs wait.
+and wait for every result. Both phases run in paired rounds of N / rounds runs per side, the side that goes
+first alternating. The worker's resident memory is read while all 2N runs wait.
 """
 
 from __future__ import annotations
@@ -47,10 +48,12 @@ async def _bounded(calls: list[Callable[[], Awaitable[Any]]]) -> list[Any]:
     return list(await asyncio.gather(*(one(c) for c in calls)))
 
 
-async def waiting_runs(env: Env, n: int) -> dict[str, Any]:
-    """Start and resume ``n`` waiting runs per side; times, CPU, memory and history sizes."""
+async def waiting_runs(env: Env, n: int, rounds_: int = 3) -> dict[str, Any]:
+    """Start and resume ``n`` waiting runs per side in ``rounds_`` paired rounds (rotating which side goes first);
+    per-round time ratios, CPU, the memory while all ``2 n`` wait, and history sizes."""
     flow = parse_flow(_flow(), source="bench")
     tag = uuid.uuid4().hex[:6]
+    per_round = max(1, n // rounds_)
 
     async def start_flowtide(i: int) -> Any:
         handle = await start_run(env.client, flow, {}, task_queue=env.task_queue, workflow_id=f"wait-f-{tag}-{i}")
@@ -63,25 +66,38 @@ async def waiting_runs(env: Env, n: int) -> dict[str, Any]:
         await handle.query("state")
         return handle
 
-    handles: dict[str, list[Any]] = {}
-    start: dict[str, rounds.Sample] = {}
-    for side, make in (("flowtide", start_flowtide), ("baseline", start_baseline)):
-        async def run_side(make: Callable[[int], Awaitable[Any]] = make, side: str = side) -> None:
-            handles[side] = await _bounded([lambda i=i: make(i) for i in range(n)])
-        start[side] = await rounds.measure(run_side)
+    makers = {"flowtide": start_flowtide, "baseline": start_baseline}
+    handles: dict[str, list[list[Any]]] = {"flowtide": [], "baseline": []}
+    start: dict[str, list[rounds.Sample]] = {"flowtide": [], "baseline": []}
+    for r in range(rounds_):
+        for side in (("flowtide", "baseline") if r % 2 == 0 else ("baseline", "flowtide")):
+            async def run_side(side: str = side, r: int = r) -> None:
+                handles[side].append(await _bounded([lambda i=i: makers[side](i) for i in
+                                                     range(r * per_round, (r + 1) * per_round)]))
+            start[side].append(await rounds.measure(run_side))
     memory = rss_mb()
-    resume: dict[str, rounds.Sample] = {}
-    for side in ("flowtide", "baseline"):
-        async def resume_side(side: str = side) -> None:
-            await _bounded([lambda h=h: h.signal("go", {"ok": True}) for h in handles[side]])
-            await _bounded([lambda h=h: h.result() for h in handles[side]])
-        resume[side] = await rounds.measure(resume_side)
+    resume: dict[str, list[rounds.Sample]] = {"flowtide": [], "baseline": []}
+    for r in range(rounds_):
+        for side in (("baseline", "flowtide") if r % 2 == 0 else ("flowtide", "baseline")):
+            async def resume_side(side: str = side, r: int = r) -> None:
+                await _bounded([lambda h=h: h.signal("go", {"ok": True}) for h in handles[side][r]])
+                await _bounded([lambda h=h: h.result() for h in handles[side][r]])
+            resume[side].append(await rounds.measure(resume_side))
     events = [int((await h.describe()).raw_description.workflow_execution_info.history_length)
-              for h in handles["flowtide"][:20]]
-    return {"runs": n, "start_seconds": {k: round(v.wall, 2) for k, v in start.items()},
-            "resume_seconds": {k: round(v.wall, 2) for k, v in resume.items()},
-            "waiting_start_ratio": round(start["flowtide"].wall / start["baseline"].wall, 3),
-            "waiting_resume_ratio": round(resume["flowtide"].wall / resume["baseline"].wall, 3),
-            "waiting_cpu_ratio": round((start["flowtide"].cpu + resume["flowtide"].cpu)
-                                       / max(1e-9, start["baseline"].cpu + resume["baseline"].cpu), 3),
+              for h in handles["flowtide"][0][:20]]
+
+    def wall(phase: dict[str, list[rounds.Sample]], side: str) -> list[float]:
+        return [s.wall for s in phase[side]]
+
+    def cpu(side: str) -> float:
+        return sum(s.cpu for s in start[side] + resume[side])
+
+    return {"runs": per_round * rounds_, "rounds": rounds_,
+            "start_seconds": {k: round(sum(wall(start, k)), 2) for k in start},
+            "resume_seconds": {k: round(sum(wall(resume, k)), 2) for k in resume},
+            "waiting_start_spread": rounds.ratio(wall(start, "flowtide"), wall(start, "baseline")),
+            "waiting_resume_spread": rounds.ratio(wall(resume, "flowtide"), wall(resume, "baseline")),
+            "waiting_start_ratio": rounds.ratio(wall(start, "flowtide"), wall(start, "baseline"))["median"],
+            "waiting_resume_ratio": rounds.ratio(wall(resume, "flowtide"), wall(resume, "baseline"))["median"],
+            "waiting_cpu_ratio": round(cpu("flowtide") / max(1e-9, cpu("baseline")), 3),
             "waiting_rss_mb": round(memory, 1), "history_events_per_run": statistics.median(events)}
