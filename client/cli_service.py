@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
-EXIT_OK, EXIT_INVALID = 0, 2
+from flowtide.client.cli_common import EXIT_INVALID, EXIT_OK
 
 
 def _store() -> Any:
