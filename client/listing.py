@@ -18,9 +18,8 @@ from temporalio.client import Client, WorkflowExecution, WorkflowExecutionStatus
 
 from flowtide.client.inspect import EXECUTION_STATUS, OPEN_STATUSES
 from flowtide.client.resolve import follow_chain
-from flowtide.workflows._chain import MEMO_FIRST_RUN
+from flowtide.workflows.search_attributes import MEMO_FIRST_RUN, WORKFLOW_TYPE
 
-WORKFLOW_TYPE = "FlowWorkflow"
 STATUSES = ("running", "waiting", "paused", "completed", "completed_with_errors", "failed", "cancelled",
             "timed_out", "terminated")
 _BY_EXECUTION = {"cancelled": "Canceled", "timed_out": "TimedOut", "terminated": "Terminated"}

@@ -13,6 +13,8 @@ from typing import Any
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.service import RPCError, RPCStatusCode
 
+from flowtide.workflows.search_attributes import WORKFLOW_TYPE
+
 _REF = re.compile(r"^[A-Za-z0-9_.:#$-]+$")
 SHOWN = 5
 
@@ -85,7 +87,7 @@ async def resolve_run(client: Client, ref: str) -> WorkflowHandle[Any, Any]:
         raise RunNotFound(f"'{ref}' is not a run id or workflow id (letters, digits and - _ . : # $ only)")
     if await _exists(client, ref):
         return client.get_workflow_handle(ref)
-    base = 'WorkflowType = "FlowWorkflow"'
+    base = f'WorkflowType = "{WORKFLOW_TYPE}"'
     runs = await _matches(client, f'{base} AND RunId STARTS_WITH "{ref}"')
     if not runs:
         workflows = await _matches(client, f'{base} AND WorkflowId STARTS_WITH "{ref}"')

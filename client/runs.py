@@ -14,9 +14,15 @@ from temporalio.exceptions import ApplicationError, CancelledError, TerminatedEr
 
 from flowtide.workflows.dsl import Flow, load_flow_file
 from flowtide.workflows.errors import FlowValidationError, Problem
-from flowtide.workflows.search_attributes import FLOW_ID, FLOW_STATUS, FLOW_VERSION, PROJECT_ID, RERUN_OF
+from flowtide.workflows.search_attributes import (
+    FLOW_ID,
+    FLOW_STATUS,
+    FLOW_VERSION,
+    PROJECT_ID,
+    RERUN_OF,
+    WORKFLOW_TYPE,
+)
 
-WORKFLOW_TYPE = "FlowWorkflow"
 # how a run can end without a result: the CLI exits 1, the Python API raises RunFailed
 TERMINAL_FAILURES = frozenset({"failed", "cancelled", "timed_out", "terminated"})
 

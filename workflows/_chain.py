@@ -22,6 +22,7 @@ from temporalio import workflow
 from flowtide.workflows._commands import MAX_COMMAND_PAYLOAD_BYTES
 from flowtide.workflows._state import TERMINAL_STEP_STATUSES, Frame, json_size, step_entry
 from flowtide.workflows.errors import Problem
+from flowtide.workflows.search_attributes import MEMO_FIRST_RUN
 from flowtide.workflows.templates import SECRET_NONCE
 
 if TYPE_CHECKING:
@@ -33,7 +34,6 @@ ROWS_BUDGET_BYTES = 400_000  # step rows carried to the next run; older ones are
 MAX_ROWS = 2_000
 SCOPE_FIXED = frozenset({"initial", "vars", "$errors", "$run", SECRET_NONCE})
 PATCH = "main-run-continues-as-new"
-MEMO_FIRST_RUN = "firstRunId"
 
 
 @dataclass

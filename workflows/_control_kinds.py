@@ -16,7 +16,7 @@ from flowtide.workflows._control import ReturnNow
 from flowtide.workflows._state import Frame
 from flowtide.workflows.conditions import evaluate
 from flowtide.workflows.errors import StepFailure
-from flowtide.workflows.search_attributes import FLOW_STATUS
+from flowtide.workflows.search_attributes import FLOW_STATUS, WORKFLOW_TYPE
 from flowtide.workflows.templates import SECRET_NONCE, hide_secret_nonce, render
 
 if TYPE_CHECKING:
@@ -99,7 +99,7 @@ async def k_sub_flow(wf: FlowWorkflow, step: dict[str, Any], frame: Frame, rec: 
     check_payload(arg, f"the sub-flow of step '{step['id']}' with its input")
     try:
         result = await wf.relay.run_child(
-            "FlowWorkflow", arg, id=child,
+            WORKFLOW_TYPE, arg, id=child,
             static_summary=f"sub-flow of {wf.info['workflowId']} step {step['id']}"[:200])
     except ChildWorkflowError as err:
         cause = err.cause

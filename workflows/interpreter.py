@@ -36,7 +36,14 @@ with workflow.unsafe.imports_passed_through():
         error_record,
         wire_text,
     )
-    from flowtide.workflows.search_attributes import ERROR_CODE, FAILED_STEP, FLOW_ID, FLOW_STATUS, FLOW_VERSION
+    from flowtide.workflows.search_attributes import (
+        ERROR_CODE,
+        FAILED_STEP,
+        FLOW_ID,
+        FLOW_STATUS,
+        FLOW_VERSION,
+        WORKFLOW_TYPE,
+    )
     from flowtide.workflows.templates import SECRET_NONCE
 
 
@@ -47,7 +54,7 @@ FAILURE_TYPES: tuple[type[BaseException], ...] = (
     FlowtideError, ArithmeticError, LookupError, RecursionError, TypeError, ValueError, AttributeError)
 
 
-@workflow.defn(name="FlowWorkflow", failure_exception_types=FAILURE_TYPES, sandboxed=False)
+@workflow.defn(name=WORKFLOW_TYPE, failure_exception_types=FAILURE_TYPES, sandboxed=False)
 class FlowWorkflow:
     """Interprets one flow run. Queries: ``record``. Signals: any name (for ``core.wait-for-signal``)."""
 

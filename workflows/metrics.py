@@ -23,6 +23,7 @@ from temporalio.worker import (
 )
 
 from flowtide.workflows.errors import classify
+from flowtide.workflows.search_attributes import WORKFLOW_TYPE
 
 RUNS = "flowtide_runs_total"
 STEPS = "flowtide_steps_total"
@@ -68,7 +69,7 @@ def _flow_id(args: Any) -> str:
 
 class _RunOutcome(WorkflowInboundInterceptor):
     async def execute_workflow(self, input: ExecuteWorkflowInput) -> Any:
-        if workflow.info().workflow_type != "FlowWorkflow":  # FlowLoop children are parts of a run
+        if workflow.info().workflow_type != WORKFLOW_TYPE:  # FlowLoop children are parts of a run
             return await super().execute_workflow(input)
         flow = _flow_id(input.args)
         try:

@@ -1,8 +1,12 @@
-"""The custom search attributes of flow runs: declared once, read by the engine, the client and the docs."""
+"""What Temporal's visibility knows of flow runs, declared once: the workflow type and the custom search
+attributes (read by the engine, the client, the service and the docs)."""
 
 from __future__ import annotations
 
 from temporalio.common import SearchAttributeKey
+
+WORKFLOW_TYPE = "FlowWorkflow"  # the workflow type of every flow run (and of sub-flow runs)
+MEMO_FIRST_RUN = "firstRunId"  # memo key: the first run id of a run that continued as new (workflows._chain)
 
 FLOW_ID = SearchAttributeKey.for_keyword("FlowId")
 FLOW_VERSION = SearchAttributeKey.for_int("FlowVersion")
