@@ -186,7 +186,7 @@ async def execute(kind: str, impl: StepImpl, mapper: Mapper, task: dict[str, Any
     ticket: _breakers.Ticket | None = None
     try:
         inp = resolve_secrets(task.get("input") or {}, ctx.secrets, task.get("secretNonce"))
-        step = with_connection(impl, task["connection"]) if task.get("connection") else impl
+        step = with_connection(impl, task["connection"], task.get("project")) if task.get("connection") else impl
         if task.get("circuitBreaker"):  # may fail the attempt at once with CIRCUIT_OPEN
             ticket = await _breakers.enter_async(_breakers.breaker_key(kind, inp), task["circuitBreaker"],
                                                  ctx.timeout_s + 10)

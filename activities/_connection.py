@@ -17,6 +17,8 @@ from urllib.parse import quote, urlsplit, urlunsplit
 
 from flowtide.workflows.errors import StepFailure
 
+DATABASE_WIDE = ""  # the project scope of a run started outside the service (see client.service.connections)
+
 if TYPE_CHECKING:
     from flowtide.activities._boundary import StepContext, StepImpl, StepResult
     from flowtide.client.service.connections import Conn, Connections
@@ -28,12 +30,14 @@ def _connections(url: str | None) -> Connections:
     return Connections(Store(url))  # one engine (and pool) per database and worker process
 
 
-def _load(name: str) -> Conn:
+def _load(name: str, project: str | None) -> Conn:
     from sqlalchemy.exc import DBAPIError
 
     from flowtide.client.service.secretbox import SecretKeyError
     try:
-        c = _connections_of().get(name)
+        # a run sees the database-wide connections and its own project's (a run without a project: only
+        # the database-wide ones), never another project's
+        c = _connections_of().get(name, project or DATABASE_WIDE)
     except SecretKeyError as exc:
         raise StepFailure("AUTH_MISSING", f"connection '{name}' cannot be read on this worker: {exc}",
                           retryable=False) from None
@@ -109,12 +113,12 @@ def _remember(ctx: StepContext, c: Conn, token: str | None) -> None:
         ctx.secrets[f"$connection.{c.name}.{i}"] = value
 
 
-def with_connection(impl: StepImpl, name: str) -> StepImpl:
+def with_connection(impl: StepImpl, name: str, project: str | None = None) -> StepImpl:
     """``impl`` with the connection ``name`` applied to its input (see the module docstring)."""
 
     async def run(inp: dict[str, Any], ctx: StepContext) -> StepResult:
         from flowtide.activities._oauth import access_token
-        c = await asyncio.to_thread(_load, name)
+        c = await asyncio.to_thread(_load, name, project)
         _remember(ctx, c, None)
         apply = _APPLY.get(ctx.step_type)
         if apply is None:

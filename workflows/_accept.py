@@ -15,7 +15,7 @@ from flowtide.workflows.dsl import parse_flow, validate_payload
 from flowtide.workflows.errors import FlowValidationError, Problem
 
 ARGUMENT_KEYS = frozenset({"flow", "input", "options"})
-OPTION_KEYS = frozenset({"reuse", "rerunOf", "resume"})  # resume: a continued run's state (workflows._chain)
+OPTION_KEYS = frozenset({"reuse", "rerunOf", "resume", "project"})  # resume: a continued run's state (workflows._chain)
 MAX_PROBLEMS_IN_DETAILS = 100
 
 

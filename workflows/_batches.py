@@ -102,6 +102,7 @@ async def run_loop(wf: FlowWorkflow, step: dict[str, Any], frame: Frame, items: 
             "scope": child_scope(body, frame.scope), "suffix": frame.suffix, "offset": tally.done, "n": 0,
             "idPrefix": f"{wf.info['workflowId']}-{step['id']}{_suffix_id(frame.suffix)}",
             "executions": wf.state.executions,  # settings.limits.maxStepExecutions counts for the whole run
+            "project": wf.info.get("project"),  # whose connections the body's steps may use
             **_encode_items(items), **_control_spec(control, tally)}
     # Children need the settings, not the steps; a graph-style body is the whole graph (a nested graph loop
     # inside a batch looks its body up in the flow's steps again).
@@ -209,7 +210,8 @@ def _setup(wf: FlowWorkflow, flow: dict[str, Any], spec: dict[str, Any]) -> Fram
     wf.settings = flow.get("settings") or {}
     wf.state = RunState(flow=flow, executions=int(spec.get("executions") or 0))
     info = workflow.info()
-    wf.info = {"runId": info.run_id, "workflowId": info.workflow_id, "startedAt": info.start_time, "attempt": 1}
+    wf.info = {"runId": info.run_id, "workflowId": info.workflow_id, "startedAt": info.start_time, "attempt": 1,
+               "project": spec.get("project")}
     scope = dict(spec["scope"], **{"$errors": wf.state.errors})
     wf.vars = dict(scope.get("vars") or {})
     scope["vars"] = wf.vars
@@ -243,7 +245,8 @@ async def _coordinate(wf: FlowWorkflow, flow: dict[str, Any], spec: dict[str, An
         scope = dict(spec["scope"], vars=wf.vars)  # a batch starts from the vars the previous ones left
         child = {k: spec[k] for k in ("stepId", "body", "start", "concurrency", "continueOnError", "suffix",
                                       "keepResults")} | {"role": "batch", "offset": offset, "scope": scope,
-                                                         "executions": wf.state.executions}
+                                                         "executions": wf.state.executions,
+                                                         "project": spec.get("project")}
         if "indexes" in spec:  # a failed-items re-run: the loop indexes of this batch's items
             child["indexes"] = spec["indexes"][offset:offset + len(part)]
         if "total" in spec:  # failure policy counts and concurrency carry across batches

@@ -78,7 +78,8 @@ class Chain:
 
 
 def _argument(wf: FlowWorkflow, frame: Frame, at: Position) -> dict[str, Any]:
-    return {"flow": wf.state.flow, "input": frame.scope.get("initial"), "options": {"resume": carry(wf, frame, at)}}
+    return {"flow": wf.state.flow, "input": frame.scope.get("initial"), "options": {"resume": carry(wf, frame, at)}
+            | ({"project": wf.info["project"]} if wf.info.get("project") else {})}
 
 
 def _due(settings: dict[str, Any]) -> bool:

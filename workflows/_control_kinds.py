@@ -95,7 +95,9 @@ async def k_sub_flow(wf: FlowWorkflow, step: dict[str, Any], frame: Frame, rec: 
     rec["input"] = hide_secret_nonce(inp, frame.scope.get(SECRET_NONCE))
     inp["flow"] = raw.get("flow")
     child = child_id(f"{wf.info['workflowId']}-{step['id']}{frame.suffix.replace('#', '-').replace('.', '-')}")
-    arg = {"flow": inp["flow"], "input": inp.get("input")}
+    arg: dict[str, Any] = {"flow": inp["flow"], "input": inp.get("input")}
+    if wf.info.get("project"):  # the child's steps use the same project's connections
+        arg["options"] = {"project": wf.info["project"]}
     check_payload(arg, f"the sub-flow of step '{step['id']}' with its input")
     try:
         result = await wf.relay.run_child(

@@ -42,7 +42,7 @@ async def run_activity(wf: FlowWorkflow, step: dict[str, Any], frame: Frame, inp
                          retry=settings.to_dict(), run_id=wf.info["runId"],
                          workflow_id=wf.info["workflowId"], iteration=frame.iteration,
                          limits=wf.settings.get("limits"), secret_nonce=frame.scope.get(SECRET_NONCE),
-                         connection=step.get("connection"),
+                         connection=step.get("connection"), project=wf.info.get("project"),
                          breaker=step.get("circuitBreaker") or wf.settings.get("circuitBreaker"))
     check_payload(task, f"the input of step '{step['id']}'")
     policy = temporal_policy(settings, max_attempts_cap=cap)

@@ -42,6 +42,7 @@ with workflow.unsafe.imports_passed_through():
         FLOW_ID,
         FLOW_STATUS,
         FLOW_VERSION,
+        PROJECT_ID,
         WORKFLOW_TYPE,
     )
     from flowtide.workflows.templates import SECRET_NONCE
@@ -121,9 +122,13 @@ class FlowWorkflow:
     # ---- run ----------------------------------------------------------------------------------
     def _setup(self, options: Any) -> None:
         info = workflow.info()
-        rerun_of = options.get("rerunOf") if isinstance(options, dict) else None
+        options = options if isinstance(options, dict) else {}
+        rerun_of, project = options.get("rerunOf"), options.get("project")
         self.info = {"runId": info.run_id, "workflowId": info.workflow_id, "startedAt": info.start_time,
                      "attempt": 1, "rerunOf": rerun_of if isinstance(rerun_of, str) else None,
+                     # whose connections the steps may use: the service's ProjectId, handed on to child runs
+                     "project": project if isinstance(project, str) else
+                     info.typed_search_attributes.get(PROJECT_ID),
                      # deterministic (seeded by Temporal), unknown to any data: see workflows.templates
                      "secretNonce": f"{workflow.random().getrandbits(64):016x}"}
 

@@ -86,7 +86,8 @@ def activity_kinds() -> list[str]:
 def activity_task(kind: str, inp: dict[str, Any], *, step_id: str, title: str | None = None, timeout: float,
                   retry: dict[str, Any], run_id: str, workflow_id: str, iteration: int | None = None,
                   limits: dict[str, Any] | None = None, secret_nonce: str | None = None,
-                  connection: str | None = None, breaker: dict[str, Any] | None = None) -> dict[str, Any]:
+                  connection: str | None = None, breaker: dict[str, Any] | None = None,
+                  project: str | None = None) -> dict[str, Any]:
     """What the interpreter hands a step's activity (read by ``activities._boundary``).
 
     ``retry`` is the step's effective retry settings (``RetrySettings.to_dict()``): the activity applies
@@ -101,6 +102,8 @@ def activity_task(kind: str, inp: dict[str, Any], *, step_id: str, title: str | 
         task["secretNonce"] = secret_nonce
     if connection is not None:  # absent otherwise: tasks of recorded histories keep their exact shape
         task["connection"] = connection
+        if project:  # the run's project: only its own and the database-wide connections may be used
+            task["project"] = project
     if breaker:  # the step's (or settings') circuitBreaker, applied by activities._breakers
         task["circuitBreaker"] = breaker
     return task

@@ -95,9 +95,12 @@ def _public(row: Any) -> dict[str, Any]:
 
 
 def _scope(query: Any, project: str | None) -> Any:
-    # An API caller sees the database-wide connections (made with the CLI) and its own project's.
+    # An API caller (and a run) sees the database-wide connections (made with the CLI) and its own project's;
+    # "" is no project: the database-wide ones only; None (the admin CLI) sees every connection.
     if project is None:
         return query
+    if project == "":
+        return query.where(connections.c.project_id.is_(None))
     return query.where((connections.c.project_id.is_(None)) | (connections.c.project_id == project))
 
 

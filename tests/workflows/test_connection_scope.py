@@ -1,0 +1,60 @@
+"""A run uses only its own project's connections and the database-wide ones, never another project's: the
+project travels from the run's ``ProjectId`` (or its parent run) into each step's task, and the worker looks
+the connection up within it."""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from flowtide.client.runs import start_run, wait_record
+from flowtide.client.service.connections import Connections
+from flowtide.client.service.store import Store
+from flowtide.workflows.dsl import parse_flow
+
+pytestmark = pytest.mark.usefixtures("worker")
+
+
+@pytest.fixture
+def conns(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Connections:
+    url = f"sqlite:///{tmp_path / 'flowtide.db'}"
+    monkeypatch.setenv("FLOWTIDE_DATABASE_URL", url)  # read by the in-process worker at the moment of use
+    monkeypatch.setenv("FLOWTIDE_SECRET_KEY", "scope-" + secrets.token_hex(16))
+    store = Store(url)
+    store.migrate()
+    c = Connections(store)
+    c.add("ours", "bearer", {"token": "t-" + secrets.token_hex(8)}, "acme")
+    c.add("theirs", "bearer", {"token": "t-" + secrets.token_hex(8)}, "other")
+    c.add("shared", "bearer", {"token": "t-" + secrets.token_hex(8)})
+    return c
+
+
+def _flow(service: Any, name: str, nested: bool = False) -> Any:
+    call = {"stepId": "call", "stepType": "core.http", "connection": name, "retryPolicy": {"maxRetries": 0},
+            "input": {"url": service.url + "/echo"}}
+    steps = [{"stepId": "inner", "stepType": "core.sub-flow", "input": {"flow": {"id": "inner", "steps": [call]}}}] \
+        if nested else [call]
+    return parse_flow({"id": f"scope-{name}", "steps": steps}, source="test")
+
+
+async def _code(client: Any, task_queue: str, flow: Any, project: str | None) -> str | None:
+    rec = await wait_record(await start_run(client, flow, {}, task_queue=task_queue, project_id=project))
+    return None if rec["status"] == "completed" else (rec["errors"] or [{}])[-1].get("code")
+
+
+@pytest.mark.parametrize(("name", "project", "code"), [
+    ("ours", "acme", None), ("shared", "acme", None), ("theirs", "acme", "AUTH_MISSING"),
+    ("shared", None, None), ("ours", None, "AUTH_MISSING")])
+async def test_a_run_sees_its_projects_and_the_shared_connections_only(
+        client: Any, task_queue: str, service: Any, conns: Connections, name: str, project: str | None,
+        code: str | None) -> None:
+    assert await _code(client, task_queue, _flow(service, name), project) == code
+
+
+async def test_a_sub_flow_uses_its_parent_runs_project(client: Any, task_queue: str, service: Any,
+                                                       conns: Connections) -> None:
+    assert await _code(client, task_queue, _flow(service, "ours", nested=True), "acme") is None
+    assert await _code(client, task_queue, _flow(service, "theirs", nested=True), "acme") == "AUTH_MISSING"
