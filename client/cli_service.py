@@ -181,16 +181,19 @@ def cmd_flows(args: argparse.Namespace) -> int:
 
 
 def _read_document(path: Path) -> Any:
-    import yaml
-
+    """The flow file as the flow parser reads it (YAML 1.2 booleans, duplicate keys refused, size checked):
+    what is deployed is exactly what ``flowtide run`` would run."""
     from flowtide.client.service.store import StoreError
+    from flowtide.workflows._dsl_raw import parse_text
+    from flowtide.workflows.errors import FlowValidationError
     if not path.is_file():
         raise StoreError(f"{path}: no such file")
     try:
-        text = path.read_text(encoding="utf-8")
-        return json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
-    except (ValueError, yaml.YAMLError) as exc:
-        raise StoreError(f"{path}: {exc}") from None
+        return parse_text(path.read_bytes().decode("utf-8-sig"), str(path))
+    except UnicodeDecodeError:
+        raise StoreError(f"{path}: not UTF-8 text") from None
+    except FlowValidationError as exc:
+        raise StoreError(str(exc)) from None
 
 
 @_guard

@@ -17,6 +17,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from flowtide.client.connect import TemporalUnreachable
 from flowtide.client.service.errors import ApiError, error_response
+from flowtide.workflows._dsl_raw import yaml_load
 
 Handler = Callable[[Request], Awaitable[Response]]
 JSON_TYPES = ("application/json",)
@@ -109,8 +110,8 @@ def parse_body(raw: bytes, request: Request) -> Any:
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
     try:
         text = raw.decode("utf-8")
-        if ctype in YAML_TYPES:
-            return yaml.safe_load(text)
+        if ctype in YAML_TYPES:  # the flows' own YAML reading: the same document `flowtide run` would see
+            return yaml_load(text)
         return json.loads(text) if text.strip() else None
     except UnicodeDecodeError:
         raise ApiError("BAD_REQUEST", "the body is not UTF-8 text") from None

@@ -22,10 +22,16 @@ async def test_deploy_list_read_and_revert_revisions(api, http):
     doc = {**ECHO, "id": new_id("flow")}
     first = await api.deploy(http, doc)
     assert first["revision"] == 1 and first["flowId"] == doc["id"] and first["deployedAt"]
-    yaml_doc = f"id: {doc['id']}\nname: Echo 2\nsteps:\n  - stepId: a\n    stepType: core.return\n"
+    yaml_doc = (f"id: {doc['id']}\nname: Echo 2\nsteps:\n  - stepId: a\n    stepType: core.return\n"
+                "    input: {output: no}\n")
     r = await http.put(api.url(f"/v1/flows/{doc['id']}"), content=yaml_doc,
                        headers={**api.headers(), "content-type": "application/yaml"})
     assert r.status_code == 201 and r.json()["revision"] == 2
+    two = (await http.get(api.url(f"/v1/flows/{doc['id']}?revision=2"), headers=api.headers("read"))).json()
+    assert two["document"]["steps"][0]["input"]["output"] == "no"  # YAML as the flow parser reads it, not False
+    r = await http.put(api.url(f"/v1/flows/{doc['id']}"), content=yaml_doc + "name: Twice\n",
+                       headers={**api.headers(), "content-type": "application/yaml"})
+    assert_error(r, 400, "BAD_REQUEST")  # a duplicate key is refused, as `flowtide validate` refuses it
     flows = (await http.get(api.url("/v1/flows"), headers=api.headers("read"))).json()["flows"]
     assert {"flowId": doc["id"], "revision": 2, "title": "Echo 2"}.items() <= next(
         f for f in flows if f["flowId"] == doc["id"]).items()
