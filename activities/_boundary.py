@@ -32,13 +32,14 @@ from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 from flowtide.activities import _breakers, metrics
 from flowtide.activities._connection import with_connection
 from flowtide.workflows.errors import StepFailure, failure_to_record, wire_text
+from flowtide.workflows.limits import DEFAULT_LIMITS
 from flowtide.workflows.retry import RetrySettings, is_retryable
 
 log = structlog.get_logger("flowtide.activity")
 
 SECRET_PREFIX = "FLOWTIDE_SECRET_"
 _SECRET_RE = re.compile(r"\{\{\s*secrets\.([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
-DEFAULT_OUTPUT_LIMIT = 256 * 1024
+DEFAULT_OUTPUT_LIMIT = DEFAULT_LIMITS["outputBytes"]
 CONSOLE_MAX_LINES = 100
 CONSOLE_MAX_BYTES = 10 * 1024
 REDACTED = "***"

@@ -43,10 +43,11 @@ from flowtide.activities._http_body import (
 from flowtide.activities._http_errors import map_http_exception, status_failure
 from flowtide.activities._netguard import DestinationBlocked, pooled_client
 from flowtide.workflows.errors import StepFailure
+from flowtide.workflows.limits import DEFAULT_LIMITS
 
 __all__ = ["DEFAULT_RESPONSE_LIMIT", "http_request", "map_http_exception"]
 
-DEFAULT_RESPONSE_LIMIT = 256 * 1024
+DEFAULT_RESPONSE_LIMIT = DEFAULT_LIMITS["httpResponseBytes"]
 MAX_REDIRECTS = 10
 USER_AGENT = "flowtide-http/0.1"
 IDEMPOTENT_BY_DEFAULT = frozenset({"POST", "PATCH"})  # the methods retries would otherwise duplicate

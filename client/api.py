@@ -26,12 +26,12 @@ from temporalio.worker import Worker
 from flowtide.client.runs import TERMINAL_FAILURES, inline_sub_flows, run_error, start_run, wait_record
 from flowtide.workflows.dsl import Flow, load_flow_file, load_flow_text, parse_flow, validate_payload
 from flowtide.workflows.errors import FlowValidationError
+from flowtide.workflows.search_attributes import DEFAULT_TASK_QUEUE
 
 __all__ = ["FlowHandle", "FlowSource", "RunFailed", "create_worker", "load", "prepare", "run_flow", "start_flow",
            "validate"]
 
 FlowSource = str | os.PathLike[str] | Mapping[str, Any] | Sequence[Any] | Flow
-DEFAULT_TASK_QUEUE = "flowtide"
 _FILE_SUFFIXES = (".yaml", ".yml", ".json")
 
 

@@ -13,8 +13,8 @@ def cmd_breakers(args: argparse.Namespace) -> int:
     from flowtide.worker.breakers import db_path, list_breakers, reset_breaker
     if args.breakers_cmd == "reset":
         if not reset_breaker(args.key):
-            print(f"flowtide: no circuit breaker '{args.key}' in {db_path()}")
-            return 2
+            from flowtide.client.cli_common import UsageError
+            raise UsageError(f"no circuit breaker '{args.key}' in {db_path()}")
         print(f"circuit breaker '{args.key}' reset (closed)")
         return 0
     rows = list_breakers()

@@ -134,7 +134,8 @@ def load_flow(path: str) -> Any:
 
 def task_queue(args: argparse.Namespace) -> str:
     """``--task-queue``, ``FLOWTIDE_TASK_QUEUE`` or ``flowtide``."""
-    return getattr(args, "task_queue", None) or os.environ.get("FLOWTIDE_TASK_QUEUE", "flowtide")
+    from flowtide.workflows.search_attributes import DEFAULT_TASK_QUEUE  # here: --help must not load the SDK
+    return getattr(args, "task_queue", None) or os.environ.get("FLOWTIDE_TASK_QUEUE", DEFAULT_TASK_QUEUE)
 
 
 def dump(value: Any) -> str:

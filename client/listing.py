@@ -157,5 +157,6 @@ async def list_page(client: Client, *, project: str, status: str | None = None, 
     it = client.list_workflows(build_query(status, flow, run_prefix, project=project), page_size=limit,
                                next_page_token=page_token)
     await it.fetch_next_page()
-    rows = [(row_of(wf), await wf.memo_value("revision", None)) for wf in it.current_page or []]
+    rows = [(row_of(wf, await first_run_of(wf)), await wf.memo_value("revision", None))
+            for wf in it.current_page or []]
     return rows, it.next_page_token or None

@@ -23,8 +23,7 @@ from temporalio.client import (
 
 from flowtide.client.api import FlowSource, prepare
 from flowtide.client.runs import run_action
-from flowtide.worker.app import DEFAULT_TASK_QUEUE
-from flowtide.workflows.search_attributes import WORKFLOW_TYPE
+from flowtide.workflows.search_attributes import DEFAULT_TASK_QUEUE, WORKFLOW_TYPE
 
 OVERLAP = {"skip": ScheduleOverlapPolicy.SKIP, "buffer-one": ScheduleOverlapPolicy.BUFFER_ONE,
            "buffer-all": ScheduleOverlapPolicy.BUFFER_ALL, "allow-all": ScheduleOverlapPolicy.ALLOW_ALL,

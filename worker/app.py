@@ -17,8 +17,8 @@ from flowtide.activities._netguard import close_pools
 from flowtide.workflows.interpreter import FlowWorkflow
 from flowtide.workflows.loop_workflow import FlowLoopWorkflow
 from flowtide.workflows.metrics import RunMetrics
+from flowtide.workflows.search_attributes import DEFAULT_TASK_QUEUE
 
-DEFAULT_TASK_QUEUE = "flowtide"
 # Pure, deterministic modules the sandbox may share between runs instead of re-importing them per run.
 PASSTHROUGH = ("flowtide", "re2", "jsonschema", "referencing", "rpds", "jsonschema_specifications", "attrs")
 

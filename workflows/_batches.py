@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError, CancelledError, ChildWorkflowError
 
-from flowtide.workflows._commands import check_payload, child_id
+from flowtide.workflows._commands import check_payload, child_id, suffix_id
 from flowtide.workflows._iterate import MAX_KEPT_FAILURES, Tally, history_length, iterate
 from flowtide.workflows._loop_policy import Control, FailurePolicy, Throttle
 from flowtide.workflows._state import Frame, RunState
@@ -89,10 +89,6 @@ def _decode_items(spec: dict[str, Any]) -> Sequence[Any]:
     return list(spec["items"])
 
 
-def _suffix_id(suffix: str) -> str:
-    return suffix.replace("#", "-").replace(".", "-")
-
-
 async def run_loop(wf: FlowWorkflow, step: dict[str, Any], frame: Frame, items: Sequence[Any], tally: Tally, *,
                    concurrency: int, coe: bool, batch: int, control: Control | None = None) -> None:
     """Parent side: run items ``tally.done..`` through one coordinator child; fold its counts into ``tally``."""
@@ -100,7 +96,7 @@ async def run_loop(wf: FlowWorkflow, step: dict[str, Any], frame: Frame, items: 
     spec = {"role": "loop", "stepId": step["id"], "body": body, "start": start, "concurrency": concurrency,
             "continueOnError": coe, "batch": batch, "keepResults": tally.results is not None,
             "scope": child_scope(body, frame.scope), "suffix": frame.suffix, "offset": tally.done, "n": 0,
-            "idPrefix": f"{wf.info['workflowId']}-{step['id']}{_suffix_id(frame.suffix)}",
+            "idPrefix": f"{wf.info['workflowId']}-{step['id']}{suffix_id(frame.suffix)}",
             "executions": wf.state.executions,  # settings.limits.maxStepExecutions counts for the whole run
             "project": wf.info.get("project"),  # whose connections the body's steps may use
             **_encode_items(items), **_control_spec(control, tally)}

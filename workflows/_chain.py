@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from temporalio import workflow
 
+from flowtide.workflows import limits
 from flowtide.workflows._commands import MAX_COMMAND_PAYLOAD_BYTES
 from flowtide.workflows._state import TERMINAL_STEP_STATUSES, Frame, json_size, step_entry
 from flowtide.workflows.errors import Problem
@@ -29,7 +30,6 @@ if TYPE_CHECKING:
     from flowtide.workflows.interpreter import FlowWorkflow
 
 VERSION = 1
-DEFAULT_EVENTS = 8_000  # settings.limits.continueAsNewEvents when the flow (an old wire form) has none
 ROWS_BUDGET_BYTES = 400_000  # step rows carried to the next run; older ones are summarised as counts
 MAX_ROWS = 2_000
 SCOPE_FIXED = frozenset({"initial", "vars", "$errors", "$run", SECRET_NONCE})
@@ -84,7 +84,7 @@ def _argument(wf: FlowWorkflow, frame: Frame, at: Position) -> dict[str, Any]:
 
 def _due(settings: dict[str, Any]) -> bool:
     info = workflow.info()
-    limit = int((settings.get("limits") or {}).get("continueAsNewEvents") or DEFAULT_EVENTS)
+    limit = limits.limit(settings, "continueAsNewEvents")
     return info.is_continue_as_new_suggested() or info.get_current_history_length() >= limit
 
 

@@ -33,6 +33,11 @@ def check_payload(value: Any, what: str) -> None:
                           "path, a datastore key) instead of the data itself", retryable=False)
 
 
+def suffix_id(suffix: str) -> str:
+    """A frame's activity-id suffix (``#3`` / ``#3.1``) as it appears in child workflow ids (``-3`` / ``-3-1``)."""
+    return suffix.replace("#", "-").replace(".", "-")
+
+
 def child_id(wanted: str) -> str:
     """``wanted``, or when it is too long, a prefix and a hash of it (deterministic, unique in practice)."""
     if len(wanted) <= MAX_CHILD_ID_CHARS:

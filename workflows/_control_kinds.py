@@ -11,7 +11,7 @@ from temporalio import workflow
 from temporalio.exceptions import ApplicationError, CancelledError, ChildWorkflowError
 
 from flowtide.workflows import _loops
-from flowtide.workflows._commands import MAX_WAIT_S, check_payload, child_id
+from flowtide.workflows._commands import MAX_WAIT_S, check_payload, child_id, suffix_id
 from flowtide.workflows._control import ReturnNow
 from flowtide.workflows._state import Frame
 from flowtide.workflows.conditions import evaluate
@@ -94,7 +94,7 @@ async def k_sub_flow(wf: FlowWorkflow, step: dict[str, Any], frame: Frame, rec: 
     inp = render({k: v for k, v in raw.items() if k != "flow"}, frame.scope, strict=wf.strict())
     rec["input"] = hide_secret_nonce(inp, frame.scope.get(SECRET_NONCE))
     inp["flow"] = raw.get("flow")
-    child = child_id(f"{wf.info['workflowId']}-{step['id']}{frame.suffix.replace('#', '-').replace('.', '-')}")
+    child = child_id(f"{wf.info['workflowId']}-{step['id']}{suffix_id(frame.suffix)}")
     arg: dict[str, Any] = {"flow": inp["flow"], "input": inp.get("input")}
     if wf.info.get("project"):  # the child's steps use the same project's connections
         arg["options"] = {"project": wf.info["project"]}

@@ -14,6 +14,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_valida
 from pydantic.alias_generators import to_camel
 
 from flowtide.workflows.errors import Problem
+from flowtide.workflows.limits import DEFAULT_LIMITS, UNBOUNDED_STEPS
 
 RetryModeName = Literal["smart", "aggressive", "rate-limits-only", "custom"]
 OnErrorAction = Literal["stop-workflow", "continue-workflow", "retry-step", "retry-workflow"]
@@ -31,9 +32,6 @@ Whole = Annotated[int, BeforeValidator(_whole)]
 MAX_RETRIES = 100
 DAY_MS = 86_400_000
 YEAR_S = 31_536_000
-DEFAULT_LIMITS: dict[str, int] = {"outputBytes": 262_144, "httpResponseBytes": 262_144,
-                                  "maxStepExecutions": 10_000, "loopBatchSize": 500, "continueAsNewEvents": 8_000}
-UNBOUNDED_STEPS = -1  # maxStepExecutions: a deliberately endless run (see docs/flow-language.md)
 
 
 class _Model(BaseModel):

@@ -13,7 +13,6 @@ from typing import Any, get_args
 from pydantic import BaseModel
 
 from flowtide.workflows._dsl_models import (
-    DEFAULT_LIMITS,
     CircuitBreaker,
     Flow,
     Limits,
@@ -26,6 +25,7 @@ from flowtide.workflows._dsl_models import (
 from flowtide.workflows._dsl_raw import FLOW_ID_RE, STEP_ID_RE
 from flowtide.workflows._dsl_steps import RESERVED_IDS
 from flowtide.workflows.kinds import ALIASES, KINDS
+from flowtide.workflows.limits import DEFAULT_LIMITS
 
 NULL = {"type": "null"}
 

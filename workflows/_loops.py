@@ -19,7 +19,7 @@ import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from flowtide.workflows import _batches, _loop_reuse, metrics
+from flowtide.workflows import _batches, _loop_reuse, limits, metrics
 from flowtide.workflows._control import ReturnNow, StopFlow
 from flowtide.workflows._iterate import MAX_KEPT_RESULTS, RESULTS_BUDGET_BYTES, Tally, history_length, iterate
 from flowtide.workflows._loop_policy import Control, Throttle, concurrency_problems, failure_policy
@@ -31,7 +31,6 @@ if TYPE_CHECKING:
     from flowtide.workflows.interpreter import FlowWorkflow
 
 MAX_CONCURRENCY = 200
-DEFAULT_BATCH = 500
 # History events one body step of one item may cost in the worst case: a remote activity completing on
 # its own (scheduled/started/completed + a workflow task's scheduled/started/completed) is 6, a delay
 # with its two status upserts 8. Batch sizes and the inline decision use it, so they err on the safe side.
@@ -54,7 +53,7 @@ def count_steps(steps: list[dict[str, Any]]) -> int:
 
 def batch_size(settings: dict[str, Any], body: list[dict[str, Any]]) -> int:
     """Items per batch: ``limits.loopBatchSize``, lowered so one batch stays within ``BATCH_EVENTS``."""
-    limit = int((settings.get("limits") or {}).get("loopBatchSize") or DEFAULT_BATCH)
+    limit = limits.limit(settings, "loopBatchSize")
     return max(1, min(limit, BATCH_EVENTS // (EVENTS_PER_STEP * max(1, count_steps(body)))))
 
 
@@ -119,9 +118,9 @@ async def for_each(wf: FlowWorkflow, step: dict[str, Any], frame: Frame, rec: di
     if batched:
         await _batches.run_loop(wf, step, frame, items, tally, concurrency=concurrency, coe=coe, batch=batch,
                                 control=control)
+    metrics.loop_items(step["kind"], tally.done)  # the items run now, not the ones a rerun reuses
     if plan is not None:
         tally = _loop_reuse.combine(tally, plan, count)
-    metrics.loop_items(step["kind"], tally.done)
     return _finish(wf, step, frame, tally, coe, batched=batched)
 
 

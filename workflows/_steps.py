@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from temporalio import workflow
 
-from flowtide.workflows import metrics
+from flowtide.workflows import limits, metrics
 from flowtide.workflows._control import ControlSignal, Halt, Outcome, RetryWorkflow, failure_from_exception
 from flowtide.workflows._control_kinds import CONTROL
 from flowtide.workflows._pure import PURE
@@ -101,7 +101,7 @@ async def _yield_now_and_then(wf: FlowWorkflow) -> None:
 
 def _budget(wf: FlowWorkflow, step: dict[str, Any]) -> None:
     wf.state.executions += 1
-    limit = int((wf.settings.get("limits") or {}).get("maxStepExecutions") or 10_000)
+    limit = limits.limit(wf.settings, "maxStepExecutions")
     events = workflow.info().get_current_history_length()
     if 0 < limit < wf.state.executions:  # -1: no limit (a deliberately endless run)
         message = (f"the run executed more than {limit} steps (settings.limits.maxStepExecutions); "

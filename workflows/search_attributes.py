@@ -1,11 +1,12 @@
-"""What Temporal's visibility knows of flow runs, declared once: the workflow type and the custom search
-attributes (read by the engine, the client, the service and the docs)."""
+"""The names Temporal knows flow runs by, declared once: the workflow type, the default task queue, the custom
+search attributes and a memo key (read by the engine, the worker, the client, the service and the docs)."""
 
 from __future__ import annotations
 
 from temporalio.common import SearchAttributeKey
 
 WORKFLOW_TYPE = "FlowWorkflow"  # the workflow type of every flow run (and of sub-flow runs)
+DEFAULT_TASK_QUEUE = "flowtide"  # where workers poll unless FLOWTIDE_TASK_QUEUE or --task-queue says otherwise
 MEMO_FIRST_RUN = "firstRunId"  # memo key: the first run id of a run that continued as new (workflows._chain)
 
 FLOW_ID = SearchAttributeKey.for_keyword("FlowId")

@@ -31,6 +31,7 @@ from flowtide.client.service.auth import RateLimiter, authenticate
 from flowtide.client.service.errors import ApiError, error_response
 from flowtide.client.service.ops import MAX_WAIT_S, Service, checked_flow, deployed, start, wait_ended
 from flowtide.client.service.store import Store
+from flowtide.workflows.search_attributes import DEFAULT_TASK_QUEUE
 
 DEFAULT_MAX_BODY = 1024 * 1024
 
@@ -207,7 +208,7 @@ def build_service(*, database_url: str | None = None, client: Client | None = No
     if migrate:
         store.migrate()
     return Service(store=store, client=client,
-                   task_queue=task_queue or os.environ.get("FLOWTIDE_TASK_QUEUE", "flowtide"),
+                   task_queue=task_queue or os.environ.get("FLOWTIDE_TASK_QUEUE", DEFAULT_TASK_QUEUE),
                    limiter=RateLimiter(), max_body=int(os.environ.get("FLOWTIDE_API_MAX_BODY", DEFAULT_MAX_BODY)),
                    temporal_address=temporal_address)
 

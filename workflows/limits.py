@@ -1,0 +1,15 @@
+"""The defaults of ``settings.limits``, declared once: the flow models, the engine and the activities read them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+DEFAULT_LIMITS: dict[str, int] = {"outputBytes": 262_144, "httpResponseBytes": 262_144,
+                                  "maxStepExecutions": 10_000, "loopBatchSize": 500, "continueAsNewEvents": 8_000}
+UNBOUNDED_STEPS = -1  # maxStepExecutions: a deliberately endless run (see docs/flow-language.md)
+
+
+def limit(settings: dict[str, Any], name: str) -> int:
+    """``settings.limits.<name>`` of a wire flow, or its default (older wire forms may lack a key)."""
+    value = (settings.get("limits") or {}).get(name)
+    return int(value) if isinstance(value, int | float) and value else DEFAULT_LIMITS[name]
