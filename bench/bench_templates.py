@@ -13,7 +13,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from flowtide.workflows.templates import render
+from flowtide.workflows.language import render
 
 SCOPE = {
     "initial": {"customerId": "c-42", "name": "Ada", "email": "Ada@Example.com", "total": 99.5,

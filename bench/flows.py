@@ -1,4 +1,4 @@
-"""The flow documents the benchmark runs (user-facing list spelling, parsed by ``workflows.dsl``)."""
+"""The flow documents the benchmark runs (user-facing list spelling, parsed by ``workflows.language.dsl``)."""
 
 from __future__ import annotations
 

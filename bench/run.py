@@ -93,8 +93,7 @@ async def run(cfg: dict[str, Any], progress: Any) -> dict[str, Any]:
     """Start the server, the service and the worker; run every scenario; shut everything down."""
     from flowtide.activities import all_activities
     from flowtide.worker.app import build_worker
-    from flowtide.workflows.interpreter import FlowWorkflow
-    from flowtide.workflows.loop_workflow import FlowLoopWorkflow
+    from flowtide.workflows.engine import FlowLoopWorkflow, FlowWorkflow
 
     os.environ.setdefault("FLOWTIDE_HTTP_ALLOW", "127.0.0.1")  # the SSRF guard refuses loopback otherwise
     server = DevServer(port=free_port(), ui_port=None, db_file=None)

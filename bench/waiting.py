@@ -18,7 +18,7 @@ from typing import Any
 from bench import baseline, rounds
 from bench.scenarios import Env
 from flowtide.client.runs import start_run
-from flowtide.workflows.dsl import parse_flow
+from flowtide.workflows.language import parse_flow
 
 IN_FLIGHT = 50
 WAIT_S = 3600

@@ -24,8 +24,8 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.worker import Worker
 
 from flowtide.client.runs import TERMINAL_FAILURES, inline_sub_flows, run_error, start_run, wait_record
-from flowtide.workflows.dsl import Flow, load_flow_file, load_flow_text, parse_flow, validate_payload
 from flowtide.workflows.errors import FlowValidationError
+from flowtide.workflows.language import Flow, load_flow_file, load_flow_text, parse_flow, validate_payload
 from flowtide.workflows.search_attributes import DEFAULT_TASK_QUEUE
 
 __all__ = ["FlowHandle", "FlowSource", "RunFailed", "create_worker", "load", "prepare", "run_flow", "start_flow",

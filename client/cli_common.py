@@ -98,7 +98,7 @@ def read_text_file(path: str, flag: str) -> str:
 def _parse_yaml(text: str, where: str) -> Any:
     import yaml
 
-    from flowtide.workflows._dsl_raw import yaml_load  # the flows' YAML rules: 1.2 booleans, no duplicate keys
+    from flowtide.workflows.language import yaml_load  # the flows' YAML rules: 1.2 booleans, no duplicate keys
     try:
         return jsonable(yaml_load(text), where)
     except yaml.YAMLError as exc:
@@ -128,7 +128,7 @@ def read_payload(args: argparse.Namespace) -> Any:
 
 def load_flow(path: str) -> Any:
     """The validated flow in ``path`` (``FlowValidationError`` when it is not valid)."""
-    from flowtide.workflows.dsl import load_flow_file
+    from flowtide.workflows.language import load_flow_file
     return load_flow_file(path)
 
 

@@ -32,7 +32,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
-    from flowtide.workflows.dsl import flow_json_schema
+    from flowtide.workflows.language import flow_json_schema
     print(json.dumps(flow_json_schema(), indent=2))
     return EXIT_OK
 

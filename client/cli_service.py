@@ -184,8 +184,8 @@ def _read_document(path: Path) -> Any:
     """The flow file as the flow parser reads it (YAML 1.2 booleans, duplicate keys refused, size checked):
     what is deployed is exactly what ``flowtide run`` would run."""
     from flowtide.client.service.store import StoreError
-    from flowtide.workflows._dsl_raw import parse_text
     from flowtide.workflows.errors import FlowValidationError
+    from flowtide.workflows.language import parse_text
     if not path.is_file():
         raise StoreError(f"{path}: no such file")
     try:

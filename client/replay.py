@@ -82,8 +82,7 @@ def quiet_runtime() -> Runtime:
 
 def default_workflows() -> list[type]:
     """The workflow types a Flowtide worker registers."""
-    from flowtide.workflows.interpreter import FlowWorkflow
-    from flowtide.workflows.loop_workflow import FlowLoopWorkflow
+    from flowtide.workflows.engine import FlowLoopWorkflow, FlowWorkflow
     return [FlowWorkflow, FlowLoopWorkflow]
 
 
@@ -287,7 +286,7 @@ def processed(history: WorkflowHistory) -> tuple[WorkflowHistory, list[str]]:
 
 async def record_by_replay(history: WorkflowHistory, now: datetime | None = None) -> dict[str, Any] | None:
     """The interpreter's run record rebuilt by replaying ``history``; None when the code cannot replay it."""
-    from flowtide.workflows.interpreter import FlowWorkflow
+    from flowtide.workflows.engine import FlowWorkflow
     try:
         check_history(history)
     except BadHistoryError:

@@ -15,7 +15,7 @@ from typing import Any
 
 from jsonschema.validators import Draft202012Validator, validator_for
 
-from flowtide.workflows._loop_reuse import ITEMS_KEY
+from flowtide.workflows.engine import ITEMS_KEY
 from flowtide.workflows.errors import FlowValidationError, Problem
 from flowtide.workflows.kinds import KINDS
 

@@ -2,7 +2,7 @@
 
 The steps that completed before the restart point (the first failed step or the first loop with failed
 items) are reused as with ``--from-failed``; each loop from there on with failed items gets
-``reuse["<loopId>#items"]`` (see ``workflows._loop_reuse``): its item count, the indexes to run again and
+``reuse["<loopId>#items"]`` (see ``workflows.engine._loop_reuse``): its item count, the indexes to run again and
 the recorded results, which the new run keeps for the items that succeeded.
 """
 
@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from flowtide.client.rerun import DONE, RerunRefused, reusable
-from flowtide.workflows._loop_reuse import ITEMS_KEY
+from flowtide.workflows.engine import ITEMS_KEY
 
 MAX_RERUN_INDEXES = 10_000  # the indexes ride in the run's input and the loop's child specs (2 MiB payloads)
 

@@ -12,8 +12,8 @@ from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from temporalio.exceptions import ApplicationError, CancelledError, TerminatedError, TimeoutError
 
-from flowtide.workflows.dsl import Flow, load_flow_file
 from flowtide.workflows.errors import FlowValidationError, Problem
+from flowtide.workflows.language import Flow, load_flow_file
 from flowtide.workflows.search_attributes import (
     FLOW_ID,
     FLOW_STATUS,

@@ -14,9 +14,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 
 from flowtide.activities import all_activities
 from flowtide.activities._netguard import close_pools
-from flowtide.workflows.interpreter import FlowWorkflow
-from flowtide.workflows.loop_workflow import FlowLoopWorkflow
-from flowtide.workflows.metrics import RunMetrics
+from flowtide.workflows.engine import FlowLoopWorkflow, FlowWorkflow, RunMetrics
 from flowtide.workflows.search_attributes import DEFAULT_TASK_QUEUE
 
 # Pure, deterministic modules the sandbox may share between runs instead of re-importing them per run.
@@ -63,7 +61,7 @@ def build_worker(client: Client, task_queue: str | None = None, *, graceful_shut
         "unsandboxed_workflow_runner": runner if sandbox else UnsandboxedWorkflowRunner(),
         "graceful_shutdown_timeout": timedelta(seconds=grace),
         "max_concurrent_activities": slots,
-        "interceptors": [RunMetrics()],  # flowtide_runs_total{flow, status}; see workflows.metrics
+        "interceptors": [RunMetrics()],  # flowtide_runs_total{flow, status}; see workflows.engine.metrics
     }
     sticky = os.environ.get("FLOWTIDE_STICKY_TIMEOUT_S")
     if sticky:

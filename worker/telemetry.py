@@ -33,7 +33,7 @@ def install_runtime() -> bool:
 def install_prometheus(port: int, host: str | None = None) -> str:
     """Make the SDK's default runtime export metrics on ``host:port``; call before connecting a client.
 
-    Flowtide's own metrics (``flowtide_*``, see ``workflows.metrics``) go through the same runtime's
+    Flowtide's own metrics (``flowtide_*``, see ``workflows.engine.metrics``) go through the same runtime's
     metric meter, so one scrape returns both. ``FLOWTIDE_METRICS_HOST`` (default 0.0.0.0) picks the interface.
     """
     from temporalio.runtime import Runtime

@@ -92,7 +92,7 @@ def activity_task(kind: str, inp: dict[str, Any], *, step_id: str, title: str | 
 
     ``retry`` is the step's effective retry settings (``RetrySettings.to_dict()``): the activity applies
     the preset's rules (which codes are retryable, Retry-After) to its own failures. ``secret_nonce`` is
-    the run's marker for secret references (see ``workflows.templates``). ``connection`` is only a name:
+    the run's marker for secret references (see ``workflows.language.templates``). ``connection`` is only a name:
     the activity reads the credential itself, so that it never enters the workflow history.
     """
     task = {"stepId": step_id, "stepType": kind, "title": title or step_id, "input": inp, "timeout": timeout,

@@ -17,7 +17,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from flowtide.client.connect import TemporalUnreachable
 from flowtide.client.service.errors import ApiError, error_response
-from flowtide.workflows._dsl_raw import yaml_load
+from flowtide.workflows.language import yaml_load
 
 Handler = Callable[[Request], Awaitable[Response]]
 JSON_TYPES = ("application/json",)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from flowtide.client.runs import start_run
-from flowtide.workflows.dsl import parse_flow
+from flowtide.workflows.language.dsl import parse_flow
 from tests.support.cli import flowtide_process as flowtide
 
 WAIT = {"id": "json-wait", "steps": [

@@ -21,7 +21,7 @@ from flowtide.client.runs import start_run, wait_record
 from flowtide.client.service.connections import Connections
 from flowtide.client.service.schema import connections
 from flowtide.client.service.store import Store, now
-from flowtide.workflows.dsl import parse_flow
+from flowtide.workflows.language.dsl import parse_flow
 from tests.reliability.canary import history_json, hits
 from tests.support.cli import flowtide
 from tests.support.flows import step

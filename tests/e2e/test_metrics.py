@@ -101,7 +101,7 @@ class StepMetricsProbe:
 
     @workflow.run
     async def run(self) -> None:
-        from flowtide.workflows import metrics
+        from flowtide.workflows.engine import metrics
         metrics.step_finished("core.http", "failed", "HTTP_TIMEOUT", attempts=3)
         metrics.step_finished("core.set-variable", "completed")
         metrics.loop_items("core.for-each", 5)

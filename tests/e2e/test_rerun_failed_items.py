@@ -9,7 +9,7 @@ import pytest
 
 from flowtide.client.rerun import rerun_failed_items
 from flowtide.client.runs import start_run, wait_record
-from flowtide.workflows.dsl import parse_flow
+from flowtide.workflows.language.dsl import parse_flow
 from tests.support.cli import flowtide
 from tests.support.flows import step
 

@@ -19,7 +19,7 @@ import yaml
 
 from flowtide.client.runs import start_run, wait_record
 from flowtide.worker.app import build_worker
-from flowtide.workflows.dsl import parse_flow
+from flowtide.workflows.language.dsl import parse_flow
 from tests.support.cli import flowtide, until
 
 

@@ -23,9 +23,9 @@ from typing import Any
 import pytest
 from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError
 
-from flowtide.workflows._tpl_filters import FILTERS
-from flowtide.workflows.conditions import OPS
 from flowtide.workflows.kinds import KINDS
+from flowtide.workflows.language._tpl_filters import FILTERS
+from flowtide.workflows.language.conditions import OPS
 
 CI_FLOWS = int(os.environ.get("FLOWTIDE_CHAOS_FLOWS", "80"))
 SLOW_FLOWS = 600

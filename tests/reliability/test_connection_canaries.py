@@ -18,7 +18,7 @@ from typing import Any
 from flowtide.client.runs import start_run, wait_record
 from flowtide.client.service.connections import Connections
 from flowtide.client.service.store import Store
-from flowtide.workflows.dsl import parse_flow
+from flowtide.workflows.language.dsl import parse_flow
 from tests.reliability.canary import history_json, hits
 from tests.reliability.procs import WorkerProcess
 from tests.support.oauth_server import OAuthWorld

@@ -23,7 +23,7 @@ import pytest
 from flowtide.client.connect import connect
 from flowtide.client.devserver import DevServer, free_port
 from flowtide.client.runs import start_run, wait_record
-from flowtide.workflows.dsl import parse_flow
+from flowtide.workflows.language.dsl import parse_flow
 from tests.support.flows import histories, step
 
 SUGGEST_AT, HISTORY_LIMIT, BLOB_LIMIT = 40, 400, 512 * 1024
@@ -118,7 +118,7 @@ async def test_runaway_cycle_of_steps_fails_before_the_history_limit(
     # A cycle that cannot continue as new (it is inside a branch, not the flow's top-level block) fails at
     # HISTORY_GUARD events, before Temporal terminates it (51,200 by default; turned down here to match this
     # server's limit of 400).
-    from flowtide.workflows import _steps
+    from flowtide.workflows.engine import _steps
     monkeypatch.setattr(_steps, "HISTORY_GUARD", HISTORY_LIMIT - 100)
     flow = parse_flow({"id": "remote-cycle", "steps": [{"stepId": "branch", "stepType": "core.if", "input": {
         "condition": "true", "then": [

@@ -20,7 +20,7 @@ from temporalio.client import WorkflowExecutionStatus
 from flowtide.client.demo_service import DemoService
 from flowtide.client.devserver import DevServer
 from flowtide.client.runs import start_run, wait_record
-from flowtide.workflows.dsl import parse_flow
+from flowtide.workflows.language.dsl import parse_flow
 from tests.reliability.procs import WorkerProcess
 
 ROUNDS = 12

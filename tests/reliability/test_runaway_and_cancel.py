@@ -16,7 +16,7 @@ import pytest
 
 from flowtide.client.devserver import DevServer
 from flowtide.client.runs import start_run, wait_record
-from flowtide.workflows.dsl import parse_flow
+from flowtide.workflows.language.dsl import parse_flow
 from tests.support.cli import flowtide_process
 from tests.support.flows import run_flow
 

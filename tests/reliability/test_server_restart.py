@@ -15,7 +15,7 @@ from typing import Any
 from flowtide.client.connect import TemporalUnreachable, connect
 from flowtide.client.devserver import DevServer, free_port
 from flowtide.client.runs import start_run, wait_record
-from flowtide.workflows.dsl import parse_flow
+from flowtide.workflows.language.dsl import parse_flow
 from tests.reliability.procs import WorkerProcess
 
 TIMER = {"id": "timer", "steps": [

@@ -16,7 +16,7 @@ from typing import Any
 
 from flowtide.client.devserver import DevServer
 from flowtide.client.runs import start_run, wait_record
-from flowtide.workflows.dsl import parse_flow
+from flowtide.workflows.language.dsl import parse_flow
 from tests.reliability.procs import WorkerProcess
 
 RUNS = 20

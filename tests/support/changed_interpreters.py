@@ -1,6 +1,6 @@
 """Deliberately changed interpreters, registered under the real workflow name, to prove replay catches them.
 
-Each is what a careless change to ``workflows/interpreter.py`` would look like; a worker running it would
+Each is what a careless change to ``workflows/engine/interpreter.py`` would look like; a worker running it would
 get stuck on the recorded runs, and ``flowtide replay`` must say so in plain words. (Temporal wants the
 ``@workflow.run`` method on each class itself, hence the repeated one-line ``run``.)
 """
@@ -12,8 +12,8 @@ from typing import Any
 
 from temporalio import workflow
 
-from flowtide.workflows._state import Frame
-from flowtide.workflows.interpreter import FlowWorkflow
+from flowtide.workflows.engine._state import Frame
+from flowtide.workflows.engine.interpreter import FlowWorkflow
 
 
 @workflow.defn(name="FlowWorkflow")

@@ -7,7 +7,7 @@ from typing import Any
 from temporalio.api.enums.v1 import EventType
 
 from flowtide.client.runs import start_run, wait_record
-from flowtide.workflows.dsl import parse_flow
+from flowtide.workflows.language.dsl import parse_flow
 
 
 async def run_flow(client: Any, task_queue: str, doc: Any, payload: Any = None, **kw: Any) -> dict[str, Any]:

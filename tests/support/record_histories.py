@@ -282,7 +282,7 @@ CASES: list[Case] = [
 
 
 def _wire(doc: dict[str, Any]) -> dict[str, Any]:
-    from flowtide.workflows.dsl import parse_flow
+    from flowtide.workflows.language.dsl import parse_flow
     return parse_flow(doc, source="corpus").to_wire()
 
 

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from flowtide.workflows.conditions import OPS, check_syntax, evaluate, references
 from flowtide.workflows.errors import TemplateError
+from flowtide.workflows.language.conditions import OPS, check_syntax, evaluate, references
 
 SCOPE: dict[str, Any] = {
     "fetch-data": {"$meta": {"success": False, "skipped": False}, "status": 503},

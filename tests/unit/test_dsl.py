@@ -10,9 +10,15 @@ import jsonschema
 import pytest
 import yaml
 
-from flowtide.workflows._dsl_flow import from_wire
-from flowtide.workflows.dsl import flow_json_schema, load_flow_file, load_flow_text, parse_flow, validate_payload
 from flowtide.workflows.errors import FlowValidationError, Problem
+from flowtide.workflows.language._dsl_flow import from_wire
+from flowtide.workflows.language.dsl import (
+    flow_json_schema,
+    load_flow_file,
+    load_flow_text,
+    parse_flow,
+    validate_payload,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = sorted(p for p in (ROOT / "examples").rglob("*") if p.suffix in (".json", ".yaml", ".yml"))

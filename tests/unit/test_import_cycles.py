@@ -78,3 +78,48 @@ def test_the_walk_finds_a_cycle(tmp_path: Path) -> None:
     (tmp_path / "client" / "a.py").write_text("from flowtide.client import b\n")
     (tmp_path / "client" / "b.py").write_text("from flowtide.client import a\n")
     assert ["flowtide.client.a", "flowtide.client.b", "flowtide.client.a"] in find_cycles(tmp_path)
+
+
+# Which rooms each room may import (besides itself). The language is pure: it never reaches the engine or
+# Temporal; the shared facts (workflows/*.py) reach no room; activities never import workflow code.
+ALLOWED = {
+    "flowtide.workflows.language": {"flowtide.workflows"},
+    "flowtide.workflows.engine": {"flowtide.workflows", "flowtide.workflows.language"},
+    "flowtide.workflows": set(),
+    # the connection store is the service database's; activities read credentials from it at call time
+    "flowtide.activities": {"flowtide.workflows", "flowtide.workflows.language", "flowtide.client.service.connections"},
+}
+
+
+def _room(module: str) -> str:
+    for room in sorted(ALLOWED, key=len, reverse=True):
+        if module == room or module.startswith(room + "."):
+            return room
+    return module.split(".")[1]
+
+
+def room_violations(root: Path = ROOT) -> list[str]:
+    known = _modules(root)
+    found = []
+    for name, path in known.items():
+        room = _room(name)
+        if room not in ALLOWED:
+            continue
+        for target in _imports(path, known):
+            if _room(target) != room and not {_room(target), target} & ALLOWED[room]:
+                found.append(f"{name} imports {target}")
+        if room == "flowtide.workflows.language" and "temporalio" in path.read_text(encoding="utf-8"):
+            found.append(f"{name} mentions temporalio (the language room is pure)")
+    return sorted(found)
+
+
+def test_rooms_depend_one_way() -> None:
+    assert room_violations() == []
+
+
+def test_the_room_check_can_fail(tmp_path: Path) -> None:
+    (tmp_path / "workflows" / "language").mkdir(parents=True)
+    (tmp_path / "workflows" / "engine").mkdir()
+    (tmp_path / "workflows" / "language" / "a.py").write_text("from flowtide.workflows.engine import b\n")
+    (tmp_path / "workflows" / "engine" / "b.py").write_text("x = 1\n")
+    assert room_violations(tmp_path) == ["flowtide.workflows.language.a imports flowtide.workflows.engine.b"]

@@ -21,12 +21,12 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from flowtide.workflows._dsl_flow import from_wire
-from flowtide.workflows.conditions import check_syntax as condition_syntax
-from flowtide.workflows.conditions import evaluate
-from flowtide.workflows.dsl import flow_json_schema, load_flow_text, parse_flow
 from flowtide.workflows.errors import FlowValidationError, TemplateError
-from flowtide.workflows.templates import check_syntax, find_templates, references, render
+from flowtide.workflows.language._dsl_flow import from_wire
+from flowtide.workflows.language.conditions import check_syntax as condition_syntax
+from flowtide.workflows.language.conditions import evaluate
+from flowtide.workflows.language.dsl import flow_json_schema, load_flow_text, parse_flow
+from flowtide.workflows.language.templates import check_syntax, find_templates, references, render
 
 
 def budget(examples: int) -> settings:

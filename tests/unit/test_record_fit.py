@@ -7,7 +7,7 @@ import json
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from flowtide.workflows._state import PREVIEW_BYTES, _json_prefix, _Sizer, fit_record
+from flowtide.workflows.engine._state import PREVIEW_BYTES, _json_prefix, _Sizer, fit_record
 
 scalars = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20)
 json_values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=5)

@@ -21,10 +21,10 @@ from temporalio.converter import DataConverter
 
 from flowtide.client.history import start_info
 from flowtide.client.replay import BadHistoryError, ReplayReport, load_history, record_by_replay, replay_history
-from flowtide.workflows.dsl import parse_flow
+from flowtide.workflows.engine.loop_workflow import FlowLoopWorkflow
 from flowtide.workflows.errors import FlowValidationError
 from flowtide.workflows.kinds import KINDS
-from flowtide.workflows.loop_workflow import FlowLoopWorkflow
+from flowtide.workflows.language.dsl import parse_flow
 from tests.support import changed_interpreters as changed
 from tests.support.cli import flowtide
 from tests.support.record_histories import CASES

@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from flowtide.workflows._tpl_filters import FILTERS
 from flowtide.workflows.errors import TemplateError
-from flowtide.workflows.templates import check_syntax, find_templates, references, render
+from flowtide.workflows.language._tpl_filters import FILTERS
+from flowtide.workflows.language.templates import check_syntax, find_templates, references, render
 
 SCOPE: dict[str, Any] = {
     "initial": {"name": "ada", "items": [{"id": 1, "ok": True, "tag": "b"}, {"id": 2, "ok": False, "tag": "a"},
@@ -258,8 +258,8 @@ def test_only_template_errors_escape() -> None:
 def test_datetime_format_and_the_date_filter_read_instants_alike() -> None:
     from datetime import UTC, datetime
 
-    from flowtide.workflows._pure import datetime_format
     from flowtide.workflows.errors import StepFailure
+    from flowtide.workflows.language._pure import datetime_format
     now = datetime(2026, 1, 1, tzinfo=UTC)
     for value, year in ((0, "1970"), ("1700000000", "2023"), ("2024-03-05T10:20:00Z", "2024")):
         assert datetime_format({"value": value, "format": "%Y"}, now)["formatted"] == year

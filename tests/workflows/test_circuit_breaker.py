@@ -11,7 +11,7 @@ import pytest
 
 from flowtide.activities._breakers import breaker_key
 from flowtide.client.runs import start_run, wait_record
-from flowtide.workflows.dsl import parse_flow
+from flowtide.workflows.language.dsl import parse_flow
 from tests.support.cli import flowtide
 from tests.support.flows import step
 

@@ -13,7 +13,7 @@ import pytest
 from flowtide.client.runs import start_run, wait_record
 from flowtide.client.service.connections import Connections
 from flowtide.client.service.store import Store
-from flowtide.workflows.dsl import parse_flow
+from flowtide.workflows.language.dsl import parse_flow
 
 pytestmark = pytest.mark.usefixtures("worker")
 

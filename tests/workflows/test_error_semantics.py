@@ -68,7 +68,7 @@ async def test_client_error_is_not_retried_and_output_stays_readable(client, tas
 async def test_failed_run_fails_the_temporal_execution_with_code_and_search_attributes(
         client, task_queue, service):
     from flowtide.client.runs import start_run, wait_record
-    from flowtide.workflows.dsl import parse_flow
+    from flowtide.workflows.language.dsl import parse_flow
     flow = parse_flow({"id": "sa", "steps": [http("boom", service.url + "/status/404")]})
     handle = await start_run(client, flow, {}, task_queue=task_queue)
     await wait_record(handle)
@@ -289,7 +289,7 @@ async def test_step_budget_ends_a_runaway_cycle(client, task_queue):
 
 async def test_signal_wait_and_timeout(client, task_queue):
     from flowtide.client.runs import start_run, wait_record
-    from flowtide.workflows.dsl import parse_flow
+    from flowtide.workflows.language.dsl import parse_flow
     flow = parse_flow({"id": "approve", "steps": [
         {"stepId": "wait", "stepType": "core.wait-for-signal", "input": {"signal": "approval", "timeout": 30}},
         {"stepId": "done", "stepType": "core.return", "input": {"output": "{{ wait.data }}"}}]})
@@ -304,7 +304,7 @@ async def test_signal_wait_and_timeout(client, task_queue):
 
 async def test_sub_flow_failure_is_the_step_failure(client, task_queue, service):
     child = {"id": "child", "steps": [http("inner", service.url + "/status/404")]}
-    from flowtide.workflows.dsl import parse_flow
+    from flowtide.workflows.language.dsl import parse_flow
     rec = await run_flow(client, task_queue, {"id": "parent", "steps": [
         {"stepId": "call-child", "stepType": "core.sub-flow",
          "input": {"flow": parse_flow(child).to_wire(), "input": {}}}]})
@@ -379,7 +379,7 @@ async def test_failures_are_the_same_for_local_and_remote_execution(client, task
 
 
 async def test_sub_flow_templates_read_the_child_input_not_the_parent_scope(client, task_queue, service):
-    from flowtide.workflows.dsl import parse_flow
+    from flowtide.workflows.language.dsl import parse_flow
     child = {"id": "child", "steps": [
         http("inner", service.url + "/customers/{{ initial.id }}"),
         {"stepId": "out", "stepType": "core.return", "input": {"output": {"name": "{{ inner.body.name }}"}}}]}

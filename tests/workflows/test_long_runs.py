@@ -19,7 +19,7 @@ from flowtide.client.listing import list_runs
 from flowtide.client.replay import replay_history
 from flowtide.client.resolve import resolve_run
 from flowtide.client.runs import start_run, wait_record
-from flowtide.workflows.dsl import parse_flow
+from flowtide.workflows.language.dsl import parse_flow
 from tests.support.cli import flowtide
 from tests.support.flows import histories, step
 

@@ -12,8 +12,8 @@ import pytest
 from temporalio.client import Client, WorkflowHandle
 
 from flowtide.client.runs import start_run, wait_record
-from flowtide.workflows import _batches
-from flowtide.workflows.dsl import parse_flow
+from flowtide.workflows.engine import _batches
+from flowtide.workflows.language.dsl import parse_flow
 from tests.support.flows import histories, step
 
 ITEMS = 55

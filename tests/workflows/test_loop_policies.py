@@ -7,7 +7,7 @@ import time
 import uuid
 from typing import Any
 
-from flowtide.workflows.dsl import parse_flow
+from flowtide.workflows.language.dsl import parse_flow
 from tests.support.flows import run_flow, step
 
 ITEMS = 50

@@ -6,7 +6,7 @@ from __future__ import annotations
 from temporalio.api.enums.v1 import EventType
 
 from flowtide.client.runs import start_run, wait_record
-from flowtide.workflows.dsl import parse_flow
+from flowtide.workflows.language.dsl import parse_flow
 
 ITEMS = 2_000
 

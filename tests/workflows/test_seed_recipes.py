@@ -21,7 +21,7 @@ import yaml
 
 from flowtide.activities._sandbox import js_runtime
 from flowtide.client.runs import start_run, wait_record
-from flowtide.workflows.dsl import parse_flow
+from flowtide.workflows.language.dsl import parse_flow
 from tests.support.flows import step
 
 pytestmark = pytest.mark.usefixtures("worker")

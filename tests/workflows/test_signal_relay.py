@@ -10,7 +10,7 @@ import pytest
 
 from flowtide.client.listing import list_runs
 from flowtide.client.runs import start_run, wait_record
-from flowtide.workflows.dsl import parse_flow
+from flowtide.workflows.language.dsl import parse_flow
 from tests.support.cli import until
 
 pytestmark = pytest.mark.usefixtures("worker")

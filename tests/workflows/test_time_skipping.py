@@ -15,7 +15,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from flowtide.client.runs import start_run, wait_record
 from flowtide.worker.app import build_worker
-from flowtide.workflows.dsl import parse_flow
+from flowtide.workflows.language.dsl import parse_flow
 from flowtide.workflows.search_attributes import SEARCH_ATTRIBUTES
 
 

@@ -1,0 +1,77 @@
+"""Steps that touch the outside world: one Temporal activity (or local activity) per step, whose type is the kind."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from temporalio import workflow
+from temporalio.exceptions import ActivityError, ApplicationError, CancelledError
+from temporalio.exceptions import TimeoutError as TemporalTimeout
+
+from flowtide.workflows.engine._commands import check_payload
+from flowtide.workflows.engine._control import failure_from_activity
+from flowtide.workflows.engine._state import Frame
+from flowtide.workflows.kinds import KINDS, activity_task
+from flowtide.workflows.language.templates import SECRET_NONCE
+from flowtide.workflows.retry import effective, temporal_policy
+
+if TYPE_CHECKING:
+    from flowtide.workflows.engine.interpreter import FlowWorkflow
+
+TIMEOUT_SLACK_S = 10.0
+
+
+async def run_activity(wf: FlowWorkflow, step: dict[str, Any], frame: Frame, inp: dict[str, Any],
+                       cap: int | None) -> dict[str, Any]:
+    """Run ``step`` as its kind's activity (or local activity); a failure is raised as a ``StepFailure``."""
+    kind = KINDS[step["kind"]]
+    settings = effective(kind.family, step.get("retryPolicy"), wf.settings.get("retryPolicy"))
+    on_error = step.get("onError") or wf.settings.get("onError") or {}
+    if (on_error.get("maxRetries") and on_error.get("action") != "retry-workflow"
+            and not step.get("retryPolicy") and workflow.patched("onerror-retries-are-the-budget")):
+        # onError.maxRetries re-runs the step; without a retryPolicy of its own those runs are the whole
+        # budget (1 + maxRetries calls), not maxRetries times the family's default Temporal retries
+        settings = replace(settings, max_retries=0)
+    timeout = float(step.get("timeout") or wf.settings.get("stepTimeout") or kind.default_timeout_s)
+    if step["kind"] == "core.code":
+        inp = dict(inp, **{"$context": code_context(wf, frame)})
+    task = activity_task(kind.name, inp, step_id=step["id"], title=step.get("title"), timeout=timeout,
+                         retry=settings.to_dict(), run_id=wf.info["runId"],
+                         workflow_id=wf.info["workflowId"], iteration=frame.iteration,
+                         limits=wf.settings.get("limits"), secret_nonce=frame.scope.get(SECRET_NONCE),
+                         connection=step.get("connection"), project=wf.info.get("project"),
+                         breaker=step.get("circuitBreaker") or wf.settings.get("circuitBreaker"))
+    check_payload(task, f"the input of step '{step['id']}'")
+    policy = temporal_policy(settings, max_attempts_cap=cap)
+    common: dict[str, Any] = {"start_to_close_timeout": timedelta(seconds=timeout + TIMEOUT_SLACK_S),
+                              "retry_policy": policy, "summary": (step.get("title") or step["id"])[:200]}
+    local = (step.get("execution") or wf.settings.get("execution")) == "local"
+    try:
+        if local:
+            common.pop("summary")
+            return dict(await workflow.execute_local_activity(
+                kind.name, task, activity_id=step["id"] + frame.suffix, **common))
+        return dict(await workflow.execute_activity(
+            kind.name, task, activity_id=step["id"] + frame.suffix,
+            heartbeat_timeout=timedelta(seconds=max(10.0, min(60.0, timeout))), **common))
+    except (ActivityError, ApplicationError, CancelledError, TemporalTimeout) as err:
+        # A local activity's failure may come without the ActivityError wrapper (see failure_from_activity)
+        cause = err.cause if isinstance(err, ActivityError) else err
+        if isinstance(cause, CancelledError):
+            # only a cancellation of the run cancels a step's activity: end the run as cancelled
+            raise asyncio.CancelledError(f"step '{step['id']}' cancelled with the run") from None
+        failure = failure_from_activity(err, step, frame.iteration, max_attempts=policy.maximum_attempts)
+        failure.extra["capped"] = cap is not None and cap < settings.max_retries + 1
+        raise failure from None
+
+
+def code_context(wf: FlowWorkflow, frame: Frame) -> dict[str, Any]:
+    """What a code step sees besides its input: the trigger, vars, errors, step outputs, the loop item."""
+    scope = frame.scope
+    skip = {"initial", "vars", "$errors", "$run", "$item", "$index", SECRET_NONCE}
+    return {"input": scope.get("initial"), "vars": wf.vars, "errors": wf.state.errors,
+            "steps": {k: v for k, v in scope.items() if k not in skip},
+            "item": scope.get("$item"), "index": scope.get("$index")}

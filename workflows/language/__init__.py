@@ -1,0 +1,20 @@
+"""The flow language: documents, models, validation, JSON Schema, templates and conditions.
+
+Pure Python with no Temporal in it: the CLI validates and explains flows with this room alone, and the
+engine (``flowtide.workflows.engine``) interprets what it produces. Outside this room, import from here;
+the modules with a leading underscore are its private helpers.
+"""
+
+from flowtide.workflows.language._dsl_raw import parse_text, yaml_load
+from flowtide.workflows.language.dsl import (
+    Flow,
+    flow_json_schema,
+    load_flow_file,
+    load_flow_text,
+    parse_flow,
+    validate_payload,
+)
+from flowtide.workflows.language.templates import render
+
+__all__ = ["Flow", "flow_json_schema", "load_flow_file", "load_flow_text", "parse_flow", "parse_text", "render",
+           "validate_payload", "yaml_load"]
