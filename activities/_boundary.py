@@ -31,7 +31,8 @@ from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
 from flowtide.activities import _breakers, metrics
 from flowtide.activities._connection import with_connection
-from flowtide.workflows.errors import StepFailure, failure_to_record, wire_text
+from flowtide.workflows.contracts import AttemptFailure, failure_to_record
+from flowtide.workflows.errors import StepFailure, wire_text
 from flowtide.workflows.limits import DEFAULT_LIMITS
 from flowtide.workflows.retry import RetrySettings, is_retryable
 
@@ -216,7 +217,7 @@ async def execute(kind: str, impl: StepImpl, mapper: Mapper, task: dict[str, Any
         await _breakers.leave_async(ticket, failure.code)
         secrets = list(ctx.secrets.values())
         retryable = failure.retryable if failure.retryable is not None else is_retryable(
-            failure.code, settings, method=ctx.method, user_code=bool(failure.extra.get("userCode")),
+            failure.code, settings, method=ctx.method, user_code=failure.user_code,
             provider_status=failure.provider_status)
         record = redact(failure_to_record(failure, step_id=ctx.step_id, step_type=kind,
                                           retryable=retryable, attempt=ctx.attempt,
@@ -235,7 +236,8 @@ async def execute(kind: str, impl: StepImpl, mapper: Mapper, task: dict[str, Any
         # traceback per attempt. Unmapped exceptions (UNKNOWN_ERROR) stay loud.
         category = (ApplicationErrorCategory.UNSPECIFIED if failure.code == "UNKNOWN_ERROR"
                     else ApplicationErrorCategory.BENIGN)
-        raise ApplicationError(wire_text(record["message"]), record, output, console, type=failure.code,
+        raise ApplicationError(wire_text(record["message"]), *AttemptFailure(record, output, console).encode(),
+                               type=failure.code,
                                non_retryable=not retryable, next_retry_delay=delay, category=category) from None
     await _breakers.leave_async(ticket, None)
     secrets = list(ctx.secrets.values())

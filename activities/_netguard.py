@@ -55,8 +55,9 @@ class DestinationBlocked(StepFailure):
 
     def __init__(self, message: str, *, host: str, addresses: Iterable[str] = ()) -> None:
         super().__init__("HTTP_DESTINATION_BLOCKED", message, retryable=False,
-                         detail=f"set {ALLOW_ENV} on the worker to allow it (hosts, IPs or CIDRs, comma-separated)",
-                         extra={"host": host, "addresses": list(addresses)})
+                         detail=f"set {ALLOW_ENV} on the worker to allow it (hosts, IPs or CIDRs, comma-separated)")
+        self.host = host
+        self.addresses = list(addresses)
 
 
 def _system_resolve(host: str, port: int) -> list[tuple[Any, ...]]:

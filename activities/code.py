@@ -120,7 +120,7 @@ def _user_error(spec: Any, severity: str) -> StepFailure:
     code = str(code)[:200] if code else ("CODE_ERROR" if severity == "error" else "CODE_WARNING")
     message = str(message) if message is not None else f"the script reported {code}"
     return StepFailure(code, message, type="operational", severity=severity,  # type: ignore[arg-type]
-                       extra={"userCode": True})
+                       user_code=True)
 
 
 def _success(value: Any) -> StepResult:

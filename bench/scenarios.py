@@ -19,7 +19,7 @@ from temporalio.client import Client, WorkflowHandle
 
 from bench import baseline, flows, rounds
 from flowtide.client.runs import start_run, wait_record
-from flowtide.workflows.kinds import activity_task
+from flowtide.workflows.contracts import activity_task
 from flowtide.workflows.language import parse_flow
 from flowtide.workflows.retry import effective
 

@@ -20,6 +20,8 @@ from temporalio.client import WorkflowHistory
 from temporalio.converter import DataConverter
 from temporalio.exceptions import ApplicationError
 
+from flowtide.workflows.contracts import AttemptFailure
+
 _E = EventType
 
 
@@ -77,11 +79,9 @@ def _close(row: dict[str, Any], at: datetime, status: str) -> None:
 
 
 def _failure_fields(err: BaseException, row: dict[str, Any]) -> None:
-    details = list(err.details) if isinstance(err, ApplicationError) else []
-    if details and isinstance(details[0], dict):
-        row["error"] = dict(details[0])
-        row["output"] = details[1] if len(details) > 1 else None
-        row["console"] = details[2] if len(details) > 2 and isinstance(details[2], list) else []
+    sent = AttemptFailure.decode(err.details) if isinstance(err, ApplicationError) else None
+    if sent is not None:
+        row["error"], row["output"], row["console"] = dict(sent.record), sent.output, sent.console
     else:
         code = (err.type if isinstance(err, ApplicationError) else None) or "UNKNOWN_ERROR"
         row["error"] = {"stepId": row["stepId"], "stepType": row["stepType"], "type": "execution", "code": code,

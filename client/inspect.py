@@ -3,7 +3,7 @@
 Where the record comes from, in order:
 
 1. a completed run: its result (the interpreter returns the run record);
-2. a failed run: its failure's details (``details[1]`` is the run record);
+2. a failed run: its failure's details (``contracts.RunFailure``: the run record);
 3. otherwise (running, waiting, paused, cancelled, terminated, timed out): the history, replayed in this
    process by the current interpreter (``client.replay.record_by_replay``): exact, and no worker needed;
 4. if the interpreter cannot replay it (the code changed since): the ``record`` query while the run is
@@ -36,6 +36,8 @@ from temporalio.exceptions import ApplicationError
 from flowtide.client.history import record_from_events
 from flowtide.client.replay import processed, record_by_replay
 from flowtide.client.resolve import follow_chain
+from flowtide.client.runs import record_from_failure
+from flowtide.workflows.contracts import AttemptFailure
 
 EXECUTION_STATUS = {
     WorkflowExecutionStatus.RUNNING: "running",
@@ -100,8 +102,9 @@ async def _pending(desc: WorkflowExecutionDescription, converter: DataConverter)
         last: dict[str, Any] | None = None
         if pa.HasField("last_failure"):
             err = await converter.decode_failure(pa.last_failure)
-            if isinstance(err, ApplicationError) and err.details and isinstance(err.details[0], dict):
-                last = dict(err.details[0])
+            sent = AttemptFailure.decode(err.details) if isinstance(err, ApplicationError) else None
+            if sent is not None:
+                last = dict(sent.record)
             else:
                 last = {"code": getattr(err, "type", None) or "UNKNOWN_ERROR", "message": str(err)}
         state = PendingActivityState.Name(pa.state).removeprefix("PENDING_ACTIVITY_STATE_").lower()
@@ -136,9 +139,7 @@ async def _closed_record(handle: WorkflowHandle[Any, Any], status: str) -> dict[
         try:
             await handle.result(follow_runs=False)
         except WorkflowFailureError as err:
-            cause = err.cause
-            if isinstance(cause, ApplicationError) and len(cause.details) > 1 and isinstance(cause.details[1], dict):
-                return dict(cause.details[1])
+            return record_from_failure(err)
     return None
 
 

@@ -12,6 +12,7 @@ from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from temporalio.exceptions import ApplicationError, CancelledError, TerminatedError, TimeoutError
 
+from flowtide.workflows.contracts import RunFailure
 from flowtide.workflows.errors import FlowValidationError, Problem
 from flowtide.workflows.language import Flow, load_flow_file
 from flowtide.workflows.search_attributes import (
@@ -128,9 +129,8 @@ def run_error(record: dict[str, Any]) -> dict[str, Any] | None:
 def record_from_failure(err: WorkflowFailureError) -> dict[str, Any] | None:
     """The run record carried by a failed run's failure details, if any."""
     cause = err.cause
-    if isinstance(cause, ApplicationError) and len(cause.details) > 1 and isinstance(cause.details[1], dict):
-        return dict(cause.details[1])
-    return None
+    ended = RunFailure.decode(cause.details) if isinstance(cause, ApplicationError) else None
+    return dict(ended.run) if ended is not None and ended.run is not None else None
 
 
 def closed_status(err: WorkflowFailureError) -> str:

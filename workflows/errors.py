@@ -7,14 +7,17 @@ Exception tree (all pure, importable inside the workflow sandbox)::
     +-- TemplateError                   a template cannot be parsed or (strict mode) a path is missing
     +-- StepFailure                     a step failed; carries the fields of the error record
 
-An error *record* is the one JSON shape every failure takes (spec section 5); ``error_record`` builds it.
+An error *record* is the one JSON shape every failure takes (spec section 5); ``contracts.error_record`` builds it.
 Classes decide retries (see ``workflows.retry``): transient, rate-limit, permanent, auth, invalid-config, unknown.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from flowtide.workflows.contracts import ErrorRecord
 
 ErrorClass = Literal["transient", "rate-limit", "permanent", "auth", "invalid-config", "unknown"]
 ErrorType = Literal["execution", "operational"]
@@ -219,7 +222,13 @@ class StepFailure(FlowtideError):  # noqa: N818 - the taxonomy's own name for a 
     retry_after_s: float | None = None
     retryable: bool | None = None  # None: decided by the retry preset
     severity: Severity = "error"
-    extra: dict[str, Any] = field(default_factory=dict)
+    # What the engine learns besides the error itself (never sent anywhere as such):
+    attempt: int = 1  # the attempt that failed (0: the step never ran, its run limit was reached)
+    console: list[str] | None = None  # the failed attempt's console (from the activity boundary)
+    record: ErrorRecord | None = None  # the boundary's error record, kept as it arrived
+    exhausted: bool = False  # Temporal gave up: the retry policy's attempts are spent
+    capped: bool = False  # the attempts were cut short by the step's run limit
+    user_code: bool = False  # raised by a code step's own script (``$error``), not by Flowtide
 
     def __post_init__(self) -> None:
         Exception.__init__(self, f"{self.code}: {self.message}")
@@ -236,49 +245,3 @@ def wire_text(text: str) -> str:
         return text
     except UnicodeEncodeError:
         return text.encode("utf-8", "backslashreplace").decode("utf-8")
-
-
-def error_record(
-    *,
-    step_id: str | None,
-    step_type: str | None,
-    code: str,
-    message: str,
-    type: ErrorType = "execution",
-    severity: Severity = "error",
-    retryable: bool = False,
-    provider_status: int | None = None,
-    detail: str | None = None,
-    attempt: int = 1,
-    iteration: int | None = None,
-) -> dict[str, Any]:
-    """Build the one error record shape of spec section 5 (keys in a stable order)."""
-    rec: dict[str, Any] = {
-        "stepId": step_id,
-        "stepType": step_type,
-        "type": type,
-        "code": code,
-        "message": message,
-        "severity": severity,
-        "retryable": retryable,
-        "isRetryable": retryable,
-        "providerStatus": provider_status,
-        "detail": detail,
-        "attempt": attempt,
-        "class": classify(code),
-    }
-    if iteration is not None:
-        rec["iteration"] = iteration
-    return rec
-
-
-def failure_to_record(
-    f: StepFailure, *, step_id: str | None, step_type: str | None, retryable: bool, attempt: int,
-    iteration: int | None = None,
-) -> dict[str, Any]:
-    """The error record of a ``StepFailure``."""
-    return error_record(
-        step_id=step_id, step_type=step_type, code=f.code, message=f.message, type=f.type,
-        severity=f.severity, retryable=retryable, provider_status=f.provider_status, detail=f.detail,
-        attempt=attempt, iteration=iteration,
-    )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 
 @dataclass(frozen=True)
@@ -81,29 +80,3 @@ def canonical_kind(name: str) -> str | None:
 def activity_kinds() -> list[str]:
     """Kinds that run as Temporal activities (one activity type each)."""
     return sorted(k.name for k in KINDS.values() if not k.pure)
-
-
-def activity_task(kind: str, inp: dict[str, Any], *, step_id: str, title: str | None = None, timeout: float,
-                  retry: dict[str, Any], run_id: str, workflow_id: str, iteration: int | None = None,
-                  limits: dict[str, Any] | None = None, secret_nonce: str | None = None,
-                  connection: str | None = None, breaker: dict[str, Any] | None = None,
-                  project: str | None = None) -> dict[str, Any]:
-    """What the interpreter hands a step's activity (read by ``activities._boundary``).
-
-    ``retry`` is the step's effective retry settings (``RetrySettings.to_dict()``): the activity applies
-    the preset's rules (which codes are retryable, Retry-After) to its own failures. ``secret_nonce`` is
-    the run's marker for secret references (see ``workflows.language.templates``). ``connection`` is only a name:
-    the activity reads the credential itself, so that it never enters the workflow history.
-    """
-    task = {"stepId": step_id, "stepType": kind, "title": title or step_id, "input": inp, "timeout": timeout,
-            "retry": retry, "runId": run_id, "workflowId": workflow_id, "iteration": iteration,
-            "limits": limits or {}}
-    if secret_nonce is not None:
-        task["secretNonce"] = secret_nonce
-    if connection is not None:  # absent otherwise: tasks of recorded histories keep their exact shape
-        task["connection"] = connection
-        if project:  # the run's project: only its own and the database-wide connections may be used
-            task["project"] = project
-    if breaker:  # the step's (or settings') circuitBreaker, applied by activities._breakers
-        task["circuitBreaker"] = breaker
-    return task

@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from flowtide.workflows.kinds import KINDS, activity_task
+from flowtide.workflows.contracts import activity_task
+from flowtide.workflows.kinds import KINDS
 from flowtide.workflows.retry import effective
 
 

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError, CancelledError, ChildWorkflowError
 
+from flowtide.workflows.contracts import WireStep
 from flowtide.workflows.engine._commands import check_payload, child_id, suffix_id
 from flowtide.workflows.engine._iterate import MAX_KEPT_FAILURES, Tally, history_length, iterate
 from flowtide.workflows.engine._state import Frame, RunState
@@ -57,7 +58,7 @@ def _var_roots(value: Any, out: set[str]) -> bool:
     return True
 
 
-def child_scope(body: list[dict[str, Any]], scope: dict[str, Any]) -> dict[str, Any]:
+def child_scope(body: list[WireStep], scope: dict[str, Any]) -> dict[str, Any]:
     """The part of ``scope`` the loop body can read (all of it when that cannot be told, e.g. code steps)."""
     if _uses_whole_scope(body):
         return {k: v for k, v in scope.items() if k != "$errors"}
@@ -67,7 +68,7 @@ def child_scope(body: list[dict[str, Any]], scope: dict[str, Any]) -> dict[str, 
     return {k: v for k, v in scope.items() if k in names and k != "$errors"}
 
 
-def _uses_whole_scope(steps: list[dict[str, Any]]) -> bool:
+def _uses_whole_scope(steps: list[WireStep]) -> bool:
     for s in steps:
         if s.get("kind") == "core.code":  # a script sees every earlier step's output
             return True
@@ -89,7 +90,7 @@ def _decode_items(spec: dict[str, Any]) -> Sequence[Any]:
     return list(spec["items"])
 
 
-async def run_loop(wf: FlowWorkflow, step: dict[str, Any], frame: Frame, items: Sequence[Any], tally: Tally, *,
+async def run_loop(wf: FlowWorkflow, step: WireStep, frame: Frame, items: Sequence[Any], tally: Tally, *,
                    concurrency: int, coe: bool, batch: int, control: Control | None = None) -> None:
     """Parent side: run items ``tally.done..`` through one coordinator child; fold its counts into ``tally``."""
     body, start = _loop_body(wf, step)
@@ -158,7 +159,7 @@ def _carry_back(wf: FlowWorkflow, res: dict[str, Any]) -> None:
         wf.state.executions = max(wf.state.executions, res["executions"])
 
 
-def _loop_body(wf: FlowWorkflow, step: dict[str, Any]) -> tuple[list[dict[str, Any]], list[str] | None]:
+def _loop_body(wf: FlowWorkflow, step: WireStep) -> tuple[list[WireStep], list[str] | None]:
     nested = (step.get("blocks") or {}).get("steps")
     if nested:
         return nested, None

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 from temporalio.exceptions import (
     ActivityError,
@@ -14,6 +13,7 @@ from temporalio.exceptions import (
     TimeoutError,
 )
 
+from flowtide.workflows.contracts import AttemptFailure, ErrorRecord, WireStep
 from flowtide.workflows.errors import StepFailure, TemplateError, classify
 
 
@@ -32,7 +32,7 @@ class ControlSignal(Exception):  # noqa: N818 - not an error: how the interprete
 class Halt(ControlSignal):
     """A step failed and nothing absorbed it: the run fails with ``record``."""
 
-    def __init__(self, record: dict[str, Any]) -> None:
+    def __init__(self, record: ErrorRecord) -> None:
         super().__init__(record.get("message"))
         self.record = record
 
@@ -66,7 +66,7 @@ def failure_from_exception(exc: Exception) -> StepFailure:
     return StepFailure("INTERNAL_ERROR", f"{type(exc).__name__}: {str(exc)[:500]}", retryable=False)
 
 
-def failure_from_activity(err: ActivityError | FailureError, step: dict[str, Any], iteration: int | None, *,
+def failure_from_activity(err: ActivityError | FailureError, step: WireStep, iteration: int | None, *,
                           max_attempts: int) -> StepFailure:
     """Turn the failure of a step's activity into a ``StepFailure`` carrying the boundary's record.
 
@@ -78,17 +78,14 @@ def failure_from_activity(err: ActivityError | FailureError, step: dict[str, Any
         cause, exhausted = err.cause, err.retry_state == RetryState.MAXIMUM_ATTEMPTS_REACHED
     else:
         cause, exhausted = err, False
-    if isinstance(cause, ApplicationError) and cause.details and isinstance(cause.details[0], dict):
-        record = dict(cause.details[0])
-        output = cause.details[1] if len(cause.details) > 1 else None
-        console = cause.details[2] if len(cause.details) > 2 else []
-        attempt = int(record.get("attempt") or 1)
+    sent = AttemptFailure.decode(cause.details) if isinstance(cause, ApplicationError) else None
+    if sent is not None:
+        record = sent.record
         return StepFailure(
             record["code"], record["message"], type=record.get("type", "execution"),
-            provider_status=record.get("providerStatus"), detail=record.get("detail"), output=output,
-            retryable=bool(record.get("retryable")),
-            extra={"record": record, "attempt": attempt, "console": console, "exhausted": exhausted,
-                   "retryable": bool(record.get("retryable"))})
+            provider_status=record.get("providerStatus"), detail=record.get("detail"), output=sent.output,
+            retryable=bool(record.get("retryable")), attempt=int(record.get("attempt") or 1),
+            console=sent.console, record=record, exhausted=exhausted)
     if isinstance(cause, TimeoutError):
         code = "TIMEOUT"
         message = f"step '{step['id']}' timed out ({cause.type.name if cause.type else 'timeout'}"
@@ -102,6 +99,4 @@ def failure_from_activity(err: ActivityError | FailureError, step: dict[str, Any
         code, message = "UNKNOWN_ERROR", str(cause or err)
     attempt = max_attempts if exhausted else 1
     retryable = classify(code) in ("transient", "rate-limit", "unknown") and code != "CANCELLED"
-    return StepFailure(code, message, retryable=retryable,
-                       extra={"attempt": attempt, "exhausted": exhausted, "retryable": retryable,
-                              "iteration": iteration})
+    return StepFailure(code, message, retryable=retryable, attempt=attempt, exhausted=exhausted)

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError, CancelledError, ChildWorkflowError
 
+from flowtide.workflows.contracts import RunFailure, StepRow, WireStep
 from flowtide.workflows.engine import _loops
 from flowtide.workflows.engine._commands import check_payload, child_id, suffix_id
 from flowtide.workflows.engine._control import ReturnNow
@@ -25,8 +26,8 @@ if TYPE_CHECKING:
 
 
 
-async def k_if(wf: FlowWorkflow, step: dict[str, Any], frame: Frame, rec: dict[str, Any],
-               block: dict[str, dict[str, Any]]) -> dict[str, Any]:
+async def k_if(wf: FlowWorkflow, step: WireStep, frame: Frame, rec: StepRow,
+               block: dict[str, WireStep]) -> dict[str, Any]:
     """``core.if``: run the branch the condition picks, in the same frame."""
     cond = (step.get("input") or {}).get("condition")
     hit = evaluate(cond, frame.scope, strict=wf.strict())
@@ -36,8 +37,8 @@ async def k_if(wf: FlowWorkflow, step: dict[str, Any], frame: Frame, rec: dict[s
     return {"output": {"result": hit, "branch": branch}, "attempt": 1}
 
 
-async def k_return(wf: FlowWorkflow, step: dict[str, Any], frame: Frame, rec: dict[str, Any],
-                   block: dict[str, dict[str, Any]]) -> dict[str, Any]:
+async def k_return(wf: FlowWorkflow, step: WireStep, frame: Frame, rec: StepRow,
+                   block: dict[str, WireStep]) -> dict[str, Any]:
     """``core.return``: set the run's output and end the run."""
     inp = render(step.get("input") or {}, frame.scope, strict=wf.strict())
     rec["input"] = hide_secret_nonce(inp, frame.scope.get(SECRET_NONCE))
@@ -47,8 +48,8 @@ async def k_return(wf: FlowWorkflow, step: dict[str, Any], frame: Frame, rec: di
     raise ReturnNow()
 
 
-async def k_delay(wf: FlowWorkflow, step: dict[str, Any], frame: Frame, rec: dict[str, Any],
-                  block: dict[str, dict[str, Any]]) -> dict[str, Any]:
+async def k_delay(wf: FlowWorkflow, step: WireStep, frame: Frame, rec: StepRow,
+                  block: dict[str, WireStep]) -> dict[str, Any]:
     """``core.delay``: a durable timer (``seconds`` or ``until``); the run shows ``waiting`` meanwhile."""
     inp = render(step.get("input") or {}, frame.scope, strict=wf.strict())
     rec["input"] = hide_secret_nonce(inp, frame.scope.get(SECRET_NONCE))
@@ -59,8 +60,8 @@ async def k_delay(wf: FlowWorkflow, step: dict[str, Any], frame: Frame, rec: dic
     return {"output": {"delayedSeconds": seconds}, "attempt": 1}
 
 
-async def k_signal(wf: FlowWorkflow, step: dict[str, Any], frame: Frame, rec: dict[str, Any],
-                   block: dict[str, dict[str, Any]]) -> dict[str, Any]:
+async def k_signal(wf: FlowWorkflow, step: WireStep, frame: Frame, rec: StepRow,
+                   block: dict[str, WireStep]) -> dict[str, Any]:
     """``core.wait-for-signal``: wait (``timeout`` optional) for a signal this run or a parent relays."""
     inp = render(step.get("input") or {}, frame.scope, strict=wf.strict())
     rec["input"] = hide_secret_nonce(inp, frame.scope.get(SECRET_NONCE))
@@ -87,8 +88,8 @@ async def _waiting(wf: FlowWorkflow, status: str, details: str | None) -> None:
         workflow.set_current_details(details)
 
 
-async def k_sub_flow(wf: FlowWorkflow, step: dict[str, Any], frame: Frame, rec: dict[str, Any],
-                     block: dict[str, dict[str, Any]]) -> dict[str, Any]:
+async def k_sub_flow(wf: FlowWorkflow, step: WireStep, frame: Frame, rec: StepRow,
+                     block: dict[str, WireStep]) -> dict[str, Any]:
     """``core.sub-flow``: run the flow as a child run; its failure is this step's."""
     raw = step.get("input") or {}
     # The child flow's own templates are the child's: they read its input, never this run's scope.
@@ -109,8 +110,9 @@ async def k_sub_flow(wf: FlowWorkflow, step: dict[str, Any], frame: Frame, rec: 
         if isinstance(cause, CancelledError):
             # the SDK cancels a child when its parent is cancelled: end this run as cancelled too
             raise asyncio.CancelledError(f"sub-flow of step '{step['id']}' cancelled with the run") from None
-        if isinstance(cause, ApplicationError) and cause.details:
-            failed = dict(cause.details[0])
+        ended = RunFailure.decode(cause.details) if isinstance(cause, ApplicationError) else None
+        if ended is not None:
+            failed = ended.record
             raise StepFailure(failed.get("code") or "SUB_FLOW_FAILED",
                               f"sub-flow {child} failed at step '{failed.get('stepId')}': "
                               f"{failed.get('message')}", provider_status=failed.get("providerStatus"),
@@ -119,8 +121,8 @@ async def k_sub_flow(wf: FlowWorkflow, step: dict[str, Any], frame: Frame, rec: 
     return {"output": result.get("output") if isinstance(result, dict) else result, "attempt": 1}
 
 
-async def k_for_each(wf: FlowWorkflow, step: dict[str, Any], frame: Frame, rec: dict[str, Any],
-                     block: dict[str, dict[str, Any]]) -> dict[str, Any]:
+async def k_for_each(wf: FlowWorkflow, step: WireStep, frame: Frame, rec: StepRow,
+                     block: dict[str, WireStep]) -> dict[str, Any]:
     """``core.for-each``: see ``workflows.engine._loops``."""
     return await _loops.for_each(wf, step, frame, rec, block)
 
@@ -152,7 +154,7 @@ def duration_seconds(value: Any, what: str) -> float:
     return seconds
 
 
-ControlKind = Callable[["FlowWorkflow", dict[str, Any], Frame, dict[str, Any], dict[str, dict[str, Any]]],
+ControlKind = Callable[["FlowWorkflow", WireStep, Frame, StepRow, dict[str, WireStep]],
                        Awaitable[dict[str, Any]]]
 CONTROL: dict[str, ControlKind] = {
     "core.if": k_if,

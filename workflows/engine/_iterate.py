@@ -8,13 +8,14 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from temporalio import workflow
 
+from flowtide.workflows.contracts import ErrorRecord, WireStep, error_record
 from flowtide.workflows.engine._control import Halt, ReturnNow, StopFlow
 from flowtide.workflows.engine._state import Frame
-from flowtide.workflows.errors import TemplateError, error_record
+from flowtide.workflows.errors import TemplateError
 from flowtide.workflows.language._loop_policy import Control, threshold_record
 
 if TYPE_CHECKING:
@@ -34,10 +35,10 @@ class Tally:
     succeeded: int = 0
     failed: int = 0
     results: list[Any] | None = None
-    failures: list[dict[str, Any]] = field(default_factory=list)
-    first_halt: dict[str, Any] | None = None
+    failures: list[dict[str, Any]] = field(default_factory=list)  # {index, stepId, code, message}
+    first_halt: ErrorRecord | None = None
     ended: str | None = None  # "return" / "stop": an iteration ended the whole run
-    errors: list[dict[str, Any]] = field(default_factory=list)  # from child runs only (inline: in the state)
+    errors: list[ErrorRecord] = field(default_factory=list)  # from child runs only (inline: in the state)
     errors_omitted: int = 0
     by_code: dict[str, int] = field(default_factory=dict)  # failed items by the code of their first error
     threshold: dict[str, Any] | None = None  # the failurePolicy threshold that stopped the loop
@@ -48,7 +49,7 @@ class Tally:
         loop does not continue on error."""
         return self.threshold is not None or (self.first_halt is not None and not coe)
 
-    def fail(self, index: int, record: dict[str, Any]) -> None:
+    def fail(self, index: int, record: ErrorRecord) -> None:
         """Count a failed item; keep its summary while fewer than ``MAX_KEPT_FAILURES`` are kept."""
         self.failed += 1
         code = str(record.get("code") or "UNKNOWN_ERROR")
@@ -76,7 +77,7 @@ def history_length() -> int:
     return workflow.info().get_current_history_length()
 
 
-async def iterate(wf: FlowWorkflow, body: list[dict[str, Any]], start: list[str] | None, frame: Frame,
+async def iterate(wf: FlowWorkflow, body: list[WireStep], start: list[str] | None, frame: Frame,
                   items: Sequence[Any], offset: int, concurrency: int, coe: bool, *, keep_results: bool,
                   budget: int, control: Control | None = None) -> Tally:
     """Run ``items`` (indexes ``offset..``) in order, at most ``concurrency`` at a time.
@@ -104,7 +105,7 @@ async def iterate(wf: FlowWorkflow, body: list[dict[str, Any]], start: list[str]
         if record is not None:
             _check_policy(tally, ctl, record, done=offset + k + 1)
         if ctl.throttle is not None:
-            throttled = child.throttled > 0 or (record or {}).get("class") == "rate-limit"
+            throttled = child.throttled > 0 or (record is not None and record.get("class") == "rate-limit")
             ctl.throttle.after(offset + k, throttled, offset + cursor)
         outputs[k] = child.last_output
 
@@ -136,8 +137,8 @@ async def iterate(wf: FlowWorkflow, body: list[dict[str, Any]], start: list[str]
     return tally
 
 
-async def _run_item(wf: FlowWorkflow, body: list[dict[str, Any]], start: list[str] | None, child: Frame,
-                    tally: Tally, index: int, coe: bool) -> dict[str, Any] | None:
+async def _run_item(wf: FlowWorkflow, body: list[WireStep], start: list[str] | None, child: Frame,
+                    tally: Tally, index: int, coe: bool) -> ErrorRecord | None:
     """Run one iteration and count it; return the error record of a failed item, else None."""
     try:
         await wf.run_block(body, child, start=start)
@@ -156,13 +157,14 @@ async def _run_item(wf: FlowWorkflow, body: list[dict[str, Any]], start: list[st
         child.last_output = None
         return None
     if child.failures:
-        tally.fail(index, child.first_error or {})
-        return child.first_error or {}
+        first = child.first_error or cast(ErrorRecord, {})
+        tally.fail(index, first)
+        return first
     tally.succeeded += 1
     return None
 
 
-def _check_policy(tally: Tally, ctl: Control, record: dict[str, Any], *, done: int) -> None:
+def _check_policy(tally: Tally, ctl: Control, record: ErrorRecord, *, done: int) -> None:
     """After a failed item: stop the loop when the failure policy's threshold is crossed."""
     if ctl.policy is None or tally.threshold is not None:
         return
@@ -172,7 +174,7 @@ def _check_policy(tally: Tally, ctl: Control, record: dict[str, Any], *, done: i
         tally.threshold = threshold_record(name, failed, done, tally.by_code)
 
 
-def _halt(tally: Tally, index: int, record: dict[str, Any], coe: bool) -> None:
+def _halt(tally: Tally, index: int, record: ErrorRecord, coe: bool) -> None:
     tally.first_halt = tally.first_halt or record
     if coe:
         record["absorbed"] = True  # the loop goes on: this failure does not fail the run

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from flowtide.workflows.contracts import WireStep
 from flowtide.workflows.engine._iterate import Tally
 from flowtide.workflows.engine._state import Frame
 
@@ -20,7 +21,7 @@ if TYPE_CHECKING:
 ITEMS_KEY = "#items"
 
 
-def planned(wf: FlowWorkflow, step: dict[str, Any], frame: Frame, count: int) -> dict[str, Any] | None:
+def planned(wf: FlowWorkflow, step: WireStep, frame: Frame, count: int) -> dict[str, Any] | None:
     """The re-run plan of this loop (taken: a loop run again later in the run runs all its items), or None
     when there is none or it does not fit the items (another item count)."""
     if frame.iteration is not None:

@@ -20,11 +20,12 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from flowtide.workflows import limits
+from flowtide.workflows.contracts import StepRow, WireStep, error_record
 from flowtide.workflows.engine import _batches, _loop_reuse, metrics
 from flowtide.workflows.engine._control import ReturnNow, StopFlow
 from flowtide.workflows.engine._iterate import MAX_KEPT_RESULTS, RESULTS_BUDGET_BYTES, Tally, history_length, iterate
 from flowtide.workflows.engine._state import Frame
-from flowtide.workflows.errors import StepFailure, error_record
+from flowtide.workflows.errors import StepFailure
 from flowtide.workflows.language._loop_policy import Control, Throttle, concurrency_problems, failure_policy
 from flowtide.workflows.language.templates import render
 
@@ -40,19 +41,19 @@ BATCH_EVENTS = 6000  # the most one batch child is planned to take (Temporal war
 INLINE_BUDGET = 6000  # an inline loop starts no new item once its run's history is this long
 
 
-def _body(step: dict[str, Any], block: dict[str, dict[str, Any]]) -> tuple[list[dict[str, Any]], list[str] | None]:
+def _body(step: WireStep, block: dict[str, WireStep]) -> tuple[list[WireStep], list[str] | None]:
     nested = (step.get("blocks") or {}).get("steps")
     if nested:
         return nested, None
     return list(block.values()), list(step.get("next") or [])  # graph style: the loop's next steps
 
 
-def count_steps(steps: list[dict[str, Any]]) -> int:
+def count_steps(steps: list[WireStep]) -> int:
     """Steps in a body, nested blocks included."""
     return sum(1 + sum(count_steps(b) for b in (s.get("blocks") or {}).values()) for s in steps)
 
 
-def batch_size(settings: dict[str, Any], body: list[dict[str, Any]]) -> int:
+def batch_size(settings: dict[str, Any], body: list[WireStep]) -> int:
     """Items per batch: ``limits.loopBatchSize``, lowered so one batch stays within ``BATCH_EVENTS``."""
     limit = limits.limit(settings, "loopBatchSize")
     return max(1, min(limit, BATCH_EVENTS // (EVENTS_PER_STEP * max(1, count_steps(body)))))
@@ -74,7 +75,7 @@ def _concurrency(value: Any) -> tuple[int, bool]:
                           retryable=False) from None
 
 
-def _settings(wf: FlowWorkflow, step: dict[str, Any], frame: Frame
+def _settings(wf: FlowWorkflow, step: WireStep, frame: Frame
               ) -> tuple[Sequence[Any], int, bool, Control]:
     inp = step.get("input") or {}
     strict = bool(wf.settings.get("strictTemplates"))
@@ -93,8 +94,8 @@ def _settings(wf: FlowWorkflow, step: dict[str, Any], frame: Frame
     return items, concurrency, coe, control
 
 
-async def for_each(wf: FlowWorkflow, step: dict[str, Any], frame: Frame, rec: dict[str, Any],
-                   block: dict[str, dict[str, Any]]) -> dict[str, Any]:
+async def for_each(wf: FlowWorkflow, step: WireStep, frame: Frame, rec: StepRow,
+                   block: dict[str, WireStep]) -> dict[str, Any]:
     """Run the loop step; output ``{count, succeeded, failed, failures, results}``."""
     items, concurrency, coe, control = _settings(wf, step, frame)
     body, start = _body(step, block)
@@ -125,7 +126,7 @@ async def for_each(wf: FlowWorkflow, step: dict[str, Any], frame: Frame, rec: di
     return _finish(wf, step, frame, tally, coe, batched=batched)
 
 
-def _finish(wf: FlowWorkflow, step: dict[str, Any], frame: Frame, tally: Tally, coe: bool, *, batched: bool
+def _finish(wf: FlowWorkflow, step: WireStep, frame: Frame, tally: Tally, coe: bool, *, batched: bool
             ) -> dict[str, Any]:
     for e in tally.errors:
         wf.state.add_error(e)
@@ -151,10 +152,10 @@ def _finish(wf: FlowWorkflow, step: dict[str, Any], frame: Frame, tally: Tally, 
         counts = ", ".join(f"{c}: {n}" for c, n in t["byCode"].items())
         raise StepFailure("LOOP_FAILURE_THRESHOLD", f"failurePolicy {t['threshold']} crossed: {t['failed']} "
                           f"item(s) failed of {t['done']} finished ({counts})", output=out, retryable=False,
-                          detail=json.dumps(t), extra={"attempt": 1})
+                          detail=json.dumps(t))
     if tally.halted(coe):
-        h = tally.first_halt or {}
+        h: dict[str, Any] = dict(tally.first_halt or {})
         raise StepFailure(h.get("code") or "UNKNOWN_ERROR", f"iteration {h.get('iteration')} failed at step "
                           f"'{h.get('stepId')}': {h.get('message')}", type=h.get("type", "execution"), output=out,
-                          provider_status=h.get("providerStatus"), retryable=False, extra={"attempt": 1})
+                          provider_status=h.get("providerStatus"), retryable=False)
     return {"output": out, "attempt": 1}

@@ -11,10 +11,11 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError, CancelledError
 from temporalio.exceptions import TimeoutError as TemporalTimeout
 
+from flowtide.workflows.contracts import WireStep, activity_task
 from flowtide.workflows.engine._commands import check_payload
 from flowtide.workflows.engine._control import failure_from_activity
 from flowtide.workflows.engine._state import Frame
-from flowtide.workflows.kinds import KINDS, activity_task
+from flowtide.workflows.kinds import KINDS
 from flowtide.workflows.language.templates import SECRET_NONCE
 from flowtide.workflows.retry import effective, temporal_policy
 
@@ -24,7 +25,7 @@ if TYPE_CHECKING:
 TIMEOUT_SLACK_S = 10.0
 
 
-async def run_activity(wf: FlowWorkflow, step: dict[str, Any], frame: Frame, inp: dict[str, Any],
+async def run_activity(wf: FlowWorkflow, step: WireStep, frame: Frame, inp: dict[str, Any],
                        cap: int | None) -> dict[str, Any]:
     """Run ``step`` as its kind's activity (or local activity); a failure is raised as a ``StepFailure``."""
     kind = KINDS[step["kind"]]
@@ -64,7 +65,7 @@ async def run_activity(wf: FlowWorkflow, step: dict[str, Any], frame: Frame, inp
             # only a cancellation of the run cancels a step's activity: end the run as cancelled
             raise asyncio.CancelledError(f"step '{step['id']}' cancelled with the run") from None
         failure = failure_from_activity(err, step, frame.iteration, max_attempts=policy.maximum_attempts)
-        failure.extra["capped"] = cap is not None and cap < settings.max_retries + 1
+        failure.capped = cap is not None and cap < settings.max_retries + 1
         raise failure from None
 
 

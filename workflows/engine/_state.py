@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from flowtide.workflows.contracts import ErrorRecord, RunRecord, StepRow, WireStep
+
 RECORD_BUDGET_BYTES = 1_500_000  # the run record must fit Temporal's 2 MiB payload limit
 PREVIEW_BYTES = 4096
 
@@ -27,7 +29,7 @@ class Frame:
     parent: Frame | None = None
     failures: int = 0  # failed steps in this frame (absorbed or not): an iteration with any failed
     last_output: Any = None  # the output of the last step that finished in this frame
-    first_error: dict[str, Any] | None = None
+    first_error: ErrorRecord | None = None
     throttled: int = 0  # rate-limit answers the provider gave this frame's steps (retried attempts included)
 
     def child(self, index: int, item: Any) -> Frame:
@@ -56,12 +58,12 @@ class RunState:
     """Everything the run record is built from."""
 
     flow: dict[str, Any]
-    errors: list[dict[str, Any]] = field(default_factory=list)
-    steps: list[dict[str, Any]] = field(default_factory=list)
+    errors: list[ErrorRecord] = field(default_factory=list)
+    steps: list[StepRow] = field(default_factory=list)
     output: Any = None
     webhook_response: Any = None
     first_failed: str | None = None
-    run_error: dict[str, Any] | None = None
+    run_error: ErrorRecord | None = None
     status: str = "running"
     executions: int = 0
     run_counts: dict[str, int] = field(default_factory=dict)
@@ -72,8 +74,8 @@ class RunState:
     earlier: dict[str, Any] = field(default_factory=dict)
     chain: dict[str, Any] = field(default_factory=dict)  # {"runs", "currentRunId"} once the run continued
 
-    def begin(self, step: dict[str, Any], frame: Frame, now: datetime, inp: Any = None) -> dict[str, Any]:
-        rec: dict[str, Any] = {
+    def begin(self, step: WireStep, frame: Frame, now: datetime, inp: Any = None) -> StepRow:
+        rec: StepRow = {
             "stepId": step["id"], "stepType": step["kind"], "title": step.get("title") or step["id"],
             "iteration": frame.iteration, "status": "running", "attempts": 0,
             "startedAt": now.isoformat(), "completedAt": None, "durationMs": None,
@@ -84,7 +86,7 @@ class RunState:
         self.steps.append(rec)
         return rec
 
-    def add_error(self, record: dict[str, Any]) -> None:
+    def add_error(self, record: ErrorRecord) -> None:
         self.errors.append(record)
         if record.get("severity") == "error" and self.first_failed is None:
             self.first_failed = record.get("stepId")
@@ -130,11 +132,11 @@ class RunState:
         done.update(self.earlier.get("done") or ())
         return {"done": len(done), "total": max(self.total_steps, len(done))}
 
-    def record(self, info: dict[str, Any], now: datetime) -> dict[str, Any]:
+    def record(self, info: dict[str, Any], now: datetime) -> RunRecord:
         """The run record of spec section 7 (bounded to fit one Temporal payload)."""
         started = info["startedAt"]
         done = self.status not in ("running", "waiting", "paused")
-        rec = {
+        rec: RunRecord = {
             "runId": info["runId"], "workflowId": info["workflowId"], "flowId": self.flow.get("id"),
             "flowVersion": self.flow.get("version", 1), "status": self.status,
             "startedAt": started.isoformat(), "completedAt": now.isoformat() if done else None,
@@ -265,13 +267,13 @@ def json_size(value: Any) -> int:
     return _Sizer()(value)
 
 
-def fit_record(rec: dict[str, Any], budget: int = RECORD_BUDGET_BYTES) -> dict[str, Any]:
+def fit_record(rec: RunRecord, budget: int = RECORD_BUDGET_BYTES) -> RunRecord:
     """Shrink the largest step inputs/outputs to previews until the record fits ``budget``."""
     size = _Sizer()
     total = size(rec)
     if total <= budget:
         return rec
-    steps = [dict(s) for s in rec["steps"]]
+    steps: list[Any] = [dict(s) for s in rec["steps"]]
     sized = sorted(((max(size(s.get("output")), size(s.get("input"))), i) for i, s in enumerate(steps)),
                    reverse=True)
     for largest, i in sized:
@@ -282,7 +284,7 @@ def fit_record(rec: dict[str, Any], budget: int = RECORD_BUDGET_BYTES) -> dict[s
             if before > PREVIEW_BYTES:
                 steps[i][key] = _preview(steps[i][key], before)
                 total -= before - size(steps[i][key])
-    out = dict(rec, steps=steps)
+    out: Any = dict(rec, steps=steps)
     if total > budget:  # still too large: keep the newest step rows only, say so
         keep = max(1, len(steps) // 4)
         out["steps"] = steps[-keep:]
@@ -290,4 +292,5 @@ def fit_record(rec: dict[str, Any], budget: int = RECORD_BUDGET_BYTES) -> dict[s
     output_size = size(out.get("output"))
     if output_size > budget // 2:
         out["output"] = _preview(out["output"], output_size)
-    return out
+    fitted: RunRecord = out
+    return fitted

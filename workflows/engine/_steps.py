@@ -9,11 +9,12 @@ from typing import TYPE_CHECKING, Any
 from temporalio import workflow
 
 from flowtide.workflows import limits
+from flowtide.workflows.contracts import ErrorRecord, StepRow, WireStep, error_record
 from flowtide.workflows.engine import metrics
 from flowtide.workflows.engine._control import ControlSignal, Halt, Outcome, RetryWorkflow, failure_from_exception
 from flowtide.workflows.engine._control_kinds import CONTROL
 from flowtide.workflows.engine._state import Frame, new_meta, step_entry
-from flowtide.workflows.errors import StepFailure, error_record
+from flowtide.workflows.errors import StepFailure
 from flowtide.workflows.language._pure import PURE
 from flowtide.workflows.language.conditions import evaluate
 from flowtide.workflows.language.templates import SECRET_NONCE, hide_secret_nonce, render
@@ -32,7 +33,7 @@ HISTORY_GUARD = 40_000
 NEVER_REUSED = frozenset({"core.set-variable", "core.if", "core.return"})
 
 
-async def exec_step(wf: FlowWorkflow, step: dict[str, Any], frame: Frame, block: dict[str, dict[str, Any]]
+async def exec_step(wf: FlowWorkflow, step: WireStep, frame: Frame, block: dict[str, WireStep]
                     ) -> Outcome:
     """Run one step with skip, runLimit, retries, onError and routing; return where to go next."""
     sid = step["id"]
@@ -67,7 +68,7 @@ async def exec_step(wf: FlowWorkflow, step: dict[str, Any], frame: Frame, block:
         return _after_failure(wf, step, frame, failure, on_error, action)
 
 
-def _after_failure(wf: FlowWorkflow, step: dict[str, Any], frame: Frame, failure: dict[str, Any],
+def _after_failure(wf: FlowWorkflow, step: WireStep, frame: Frame, failure: ErrorRecord,
                    on_error: dict[str, Any], action: str) -> Outcome:
     if step.get("continueOnError") or action == "continue-workflow":
         failure["absorbed"] = True
@@ -81,7 +82,7 @@ def _after_failure(wf: FlowWorkflow, step: dict[str, Any], frame: Frame, failure
     raise Halt(failure)
 
 
-def _route(wf: FlowWorkflow, step: dict[str, Any], frame: Frame, failed: bool = False) -> list[str]:
+def _route(wf: FlowWorkflow, step: WireStep, frame: Frame, failed: bool = False) -> list[str]:
     cond = step.get("condition")
     if cond and not failed:
         hit = evaluate(cond["if"], frame.scope, strict=wf.strict())
@@ -100,7 +101,7 @@ async def _yield_now_and_then(wf: FlowWorkflow) -> None:
         await workflow.sleep(timedelta(milliseconds=1), summary="yield (many in-workflow steps)")
 
 
-def _budget(wf: FlowWorkflow, step: dict[str, Any]) -> None:
+def _budget(wf: FlowWorkflow, step: WireStep) -> None:
     wf.state.executions += 1
     limit = limits.limit(wf.settings, "maxStepExecutions")
     events = workflow.info().get_current_history_length()
@@ -117,25 +118,25 @@ def _budget(wf: FlowWorkflow, step: dict[str, Any]) -> None:
     raise Halt(rec)
 
 
-def _skipped(wf: FlowWorkflow, step: dict[str, Any], frame: Frame) -> Outcome:
+def _skipped(wf: FlowWorkflow, step: WireStep, frame: Frame) -> Outcome:
     rec = wf.state.begin(step, frame, workflow.now())
-    rec.update(status="skipped", durationMs=0, completedAt=rec["startedAt"])
+    rec["status"], rec["durationMs"], rec["completedAt"] = "skipped", 0, rec["startedAt"]
     meta = new_meta() | {"skipped": True}
     frame.scope[step["id"]] = step_entry(None, meta)
     metrics.step_finished(step["kind"], "skipped")
     return Outcome(next=_route(wf, step, frame))
 
 
-def _reused(wf: FlowWorkflow, step: dict[str, Any], frame: Frame, entry: dict[str, Any]) -> Outcome:
+def _reused(wf: FlowWorkflow, step: WireStep, frame: Frame, entry: dict[str, Any]) -> Outcome:
     rec = wf.state.begin(step, frame, workflow.now())
-    rec.update(status="completed", reused=True, output=entry.get("output"), durationMs=0,
-               completedAt=rec["startedAt"])
+    rec["status"], rec["reused"], rec["output"] = "completed", True, entry.get("output")
+    rec["durationMs"], rec["completedAt"] = 0, rec["startedAt"]
     frame.scope[step["id"]] = step_entry(entry.get("output"), entry.get("meta") or new_meta())
     metrics.step_finished(step["kind"], "reused", attempts=0)
     return Outcome(next=_route(wf, step, frame))
 
 
-def _run_limit_cap(wf: FlowWorkflow, step: dict[str, Any], frame: Frame) -> int | None:
+def _run_limit_cap(wf: FlowWorkflow, step: WireStep, frame: Frame) -> int | None:
     limit = step.get("runLimit")
     if limit is None or int(limit) < 0:
         return None
@@ -143,8 +144,8 @@ def _run_limit_cap(wf: FlowWorkflow, step: dict[str, Any], frame: Frame) -> int 
     return int(limit) - used
 
 
-async def _attempt(wf: FlowWorkflow, step: dict[str, Any], frame: Frame, rec: dict[str, Any],
-                   block: dict[str, dict[str, Any]]) -> dict[str, Any] | None:
+async def _attempt(wf: FlowWorkflow, step: WireStep, frame: Frame, rec: StepRow,
+                   block: dict[str, WireStep]) -> ErrorRecord | None:
     """Execute the step once (Temporal retries included); record it; return the error record or None."""
     key = step["id"] + frame.suffix
     cap = _run_limit_cap(wf, step, frame)
@@ -153,7 +154,7 @@ async def _attempt(wf: FlowWorkflow, step: dict[str, Any], frame: Frame, rec: di
     failure: StepFailure | None = None
     if cap is not None and cap <= 0:
         failure = StepFailure("RUN_LIMIT_REACHED", f"step '{step['id']}' has reached its run limit",
-                              retryable=False, extra={"attempt": 0})
+                              retryable=False, attempt=0)
     else:
         try:
             result = await _dispatch(wf, step, frame, rec, block, cap)
@@ -164,18 +165,18 @@ async def _attempt(wf: FlowWorkflow, step: dict[str, Any], frame: Frame, rec: di
         except Exception as exc:  # the step boundary: whatever step code raises is this step's failure
             failure = failure_from_exception(exc)
     if failure is not None:
-        result = {"attempt": failure.extra.get("attempt", 1), "console": failure.extra.get("console")}
-        if failure.extra.get("capped") and failure.extra.get("exhausted") and failure.extra.get("retryable"):
+        result = {"attempt": failure.attempt, "console": failure.console}
+        if failure.capped and failure.exhausted and failure.retryable:
             failure = StepFailure("RUN_LIMIT_REACHED", f"step '{step['id']}' has reached its run limit",
                                   detail=f"last error: {failure.code}: {failure.message}", retryable=False,
-                                  output=failure.output, extra={"attempt": failure.extra.get("attempt")})
+                                  output=failure.output, attempt=failure.attempt)
     attempts = int(result.get("attempt") or 0)
     wf.state.run_counts[key] = wf.state.run_counts.get(key, 0) + attempts
     return finish(wf, step, frame, rec, result, failure, attempts, started)
 
 
-def finish(wf: FlowWorkflow, step: dict[str, Any], frame: Frame, rec: dict[str, Any], result: dict[str, Any],
-           failure: StepFailure | None, attempts: int, started: Any) -> dict[str, Any] | None:
+def finish(wf: FlowWorkflow, step: WireStep, frame: Frame, rec: StepRow, result: dict[str, Any],
+           failure: StepFailure | None, attempts: int, started: Any) -> ErrorRecord | None:
     """Record a step's result or failure in its row, ``$meta`` and the scope; return its error record."""
     now = workflow.now()
     meta = new_meta()
@@ -184,7 +185,7 @@ def finish(wf: FlowWorkflow, step: dict[str, Any], frame: Frame, rec: dict[str, 
     rec["completedAt"] = now.isoformat()
     rec["console"] = result.get("console") or []
     warnings = result.get("warnings") or []
-    err: dict[str, Any] | None = None
+    err: ErrorRecord | None = None
     if failure is None:
         output = result.get("output")
         rec["status"] = "warning" if warnings else "completed"
@@ -192,7 +193,7 @@ def finish(wf: FlowWorkflow, step: dict[str, Any], frame: Frame, rec: dict[str, 
             meta["operationalStatus"] = "warning"
             meta["operationalErrors"] = warnings
     else:
-        err = failure.extra.get("record") or error_record(
+        err = failure.record or error_record(
             step_id=step["id"], step_type=step["kind"], code=failure.code, message=failure.message,
             type=failure.type, provider_status=failure.provider_status, detail=failure.detail,
             retryable=bool(failure.retryable), attempt=max(1, attempts), iteration=frame.iteration)
@@ -216,8 +217,8 @@ def finish(wf: FlowWorkflow, step: dict[str, Any], frame: Frame, rec: dict[str, 
     return err
 
 
-async def _dispatch(wf: FlowWorkflow, step: dict[str, Any], frame: Frame, rec: dict[str, Any],
-                    block: dict[str, dict[str, Any]], cap: int | None) -> dict[str, Any]:
+async def _dispatch(wf: FlowWorkflow, step: WireStep, frame: Frame, rec: StepRow,
+                    block: dict[str, WireStep], cap: int | None) -> dict[str, Any]:
     kind = step["kind"]
     if kind in CONTROL:
         return await CONTROL[kind](wf, step, frame, rec, block)

@@ -23,19 +23,21 @@ from temporalio.exceptions import ApplicationError, FailureError
 from temporalio.workflow import NondeterminismError
 
 with workflow.unsafe.imports_passed_through():
+    from flowtide.workflows.contracts import (
+        ErrorRecord,
+        RunFailure,
+        RunRecord,
+        StepRow,
+        StepStatus,
+        WireStep,
+        error_record,
+    )
     from flowtide.workflows.engine import _chain, _remote, _steps
     from flowtide.workflows.engine._accept import accept, problem_list
     from flowtide.workflows.engine._control import Halt, Outcome, RetryWorkflow, ReturnNow, StopFlow
     from flowtide.workflows.engine._relay import Relay
     from flowtide.workflows.engine._state import Frame, RunState
-    from flowtide.workflows.errors import (
-        FlowtideError,
-        FlowValidationError,
-        StepFailure,
-        TemplateError,
-        error_record,
-        wire_text,
-    )
+    from flowtide.workflows.errors import FlowtideError, FlowValidationError, StepFailure, TemplateError, wire_text
     from flowtide.workflows.language.templates import SECRET_NONCE
     from flowtide.workflows.search_attributes import (
         ERROR_CODE,
@@ -72,7 +74,7 @@ class FlowWorkflow:
 
     # ---- Temporal handlers -------------------------------------------------------------------
     @workflow.run
-    async def run(self, params: Any) -> dict[str, Any]:
+    async def run(self, params: Any) -> RunRecord:
         """Check the argument (any client may send anything), run the flow, return its run record.
 
         Every way out is a closed run: completed, failed with a code (``VALIDATION_ERROR`` for a bad
@@ -106,7 +108,7 @@ class FlowWorkflow:
             return await self._fail_run(rec)
 
     @workflow.query
-    def record(self) -> dict[str, Any]:
+    def record(self) -> RunRecord:
         """The live run record."""
         return self.state.record(self.info, workflow.now())
 
@@ -141,7 +143,7 @@ class FlowWorkflow:
                          "startedAt": self.info["startedAt"].isoformat(), "attempt": self.info["attempt"]}}
 
     async def _run_with_restarts(self, flow: dict[str, Any], payload: Any, options: dict[str, Any]
-                                 ) -> dict[str, Any]:
+                                 ) -> RunRecord:
         self.reuse = dict(options.get("reuse") or {})
         at = _chain.restore(self, options["resume"]) if options.get("resume") else _chain.Position()
         while True:
@@ -170,36 +172,36 @@ class FlowWorkflow:
         await self._publish_status()
         return self.record()
 
-    async def _fail_run(self, rec: dict[str, Any]) -> dict[str, Any]:
+    async def _fail_run(self, rec: ErrorRecord) -> RunRecord:
         """Fail the run with an error that belongs to no step."""
         self.state.run_error = rec
         self.state.add_error(rec)
         return await self._fail(rec)
 
-    async def _fail(self, rec: dict[str, Any]) -> dict[str, Any]:
+    async def _fail(self, rec: ErrorRecord) -> RunRecord:
         self.state.status = "failed"
         await self._publish_status(rec)
         raise ApplicationError(wire_text(f"step '{rec.get('stepId')}' failed: {rec['code']}: {rec['message']}"
                                          if rec.get("stepId") else f"{rec['code']}: {rec['message']}"),
-                               rec, self.record(), type=rec["code"], non_retryable=True) from None
+                               *RunFailure(rec, self.record()).encode(), type=rec["code"], non_retryable=True) from None
 
-    async def _publish_status(self, rec: dict[str, Any] | None = None) -> None:
+    async def _publish_status(self, rec: ErrorRecord | None = None) -> None:
         updates = [FLOW_STATUS.value_set(self.state.status)]
         if rec is not None:
             updates.append(ERROR_CODE.value_set(rec["code"]))
-            if rec.get("stepId"):
-                updates.append(FAILED_STEP.value_set(rec["stepId"]))
+            if step_id := rec.get("stepId"):
+                updates.append(FAILED_STEP.value_set(step_id))
         workflow.upsert_search_attributes(updates)
         done = self.state.progress()
         workflow.set_current_details(f"**{self.state.status}** — {done['done']} / {done['total']} steps")
 
-    def _mark_running_steps(self, status: str) -> None:
+    def _mark_running_steps(self, status: StepStatus) -> None:
         for s in self.state.steps:
             if s["status"] in ("running", "retrying"):
                 s["status"] = status
 
     # ---- blocks -------------------------------------------------------------------------------
-    async def run_block(self, steps: list[dict[str, Any]], frame: Frame, *, start: list[str] | None = None,
+    async def run_block(self, steps: list[WireStep], frame: Frame, *, start: list[str] | None = None,
                         at: _chain.Position | None = None) -> None:
         """Run a list of steps: in list order, or as a graph when any step has ``next``/``condition``.
 
@@ -243,12 +245,12 @@ class FlowWorkflow:
             queue.extend(targets)
 
     # ---- one step (workflows.engine._steps) ----------------------------------------------------------
-    async def exec_step(self, step: dict[str, Any], frame: Frame, block: dict[str, dict[str, Any]]) -> Outcome:
+    async def exec_step(self, step: WireStep, frame: Frame, block: dict[str, WireStep]) -> Outcome:
         """Run one step with skip, runLimit, retries, onError and routing; return where to go next."""
         return await _steps.exec_step(self, step, frame, block)
 
-    def finish(self, step: dict[str, Any], frame: Frame, rec: dict[str, Any], result: dict[str, Any],
-               failure: StepFailure | None, attempts: int, started: Any) -> dict[str, Any] | None:
+    def finish(self, step: WireStep, frame: Frame, rec: StepRow, result: dict[str, Any],
+               failure: StepFailure | None, attempts: int, started: Any) -> ErrorRecord | None:
         """Record a step's result or failure in its row, ``$meta`` and the scope; return its error record."""
         return _steps.finish(self, step, frame, rec, result, failure, attempts, started)
 
@@ -256,7 +258,7 @@ class FlowWorkflow:
         """Whether a template reading a missing path is an error (``settings.strictTemplates``)."""
         return bool(self.settings.get("strictTemplates"))
 
-    async def _activity(self, step: dict[str, Any], frame: Frame, inp: dict[str, Any], cap: int | None
+    async def _activity(self, step: WireStep, frame: Frame, inp: dict[str, Any], cap: int | None
                         ) -> dict[str, Any]:
         # a method (not a call of _remote's from _steps), so that a changed interpreter can override it
         return await _remote.run_activity(self, step, frame, inp, cap)
@@ -277,7 +279,7 @@ def _tag_run(flow: dict[str, Any]) -> None:
                                            FLOW_STATUS.value_set("running")])
 
 
-def _count_steps(steps: list[dict[str, Any]]) -> int:
+def _count_steps(steps: list[WireStep]) -> int:
     n = 0
     for s in steps:
         n += 1

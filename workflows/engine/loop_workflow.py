@@ -21,6 +21,6 @@ class FlowLoopWorkflow(FlowWorkflow):
     """Runs a loop coordinator or one batch of a loop for its parent run."""
 
     @workflow.run
-    async def run(self, params: dict[str, Any]) -> dict[str, Any]:
+    async def run(self, params: dict[str, Any]) -> dict[str, Any]:  # type: ignore[override]  # its own workflow type
         """Run the part of the loop that ``params["spec"]`` describes; return its counts."""
         return await _batches.run_child(self, params["flow"], params["spec"])

@@ -13,10 +13,13 @@ throttled item ends.)
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flowtide.workflows.errors import ERROR_CLASSES, TAXONOMY, StepFailure
 from flowtide.workflows.language._tpl_values import did_you_mean
+
+if TYPE_CHECKING:
+    from flowtide.workflows.contracts import ErrorRecord
 
 KNOWN = sorted(set(ERROR_CLASSES) | set(TAXONOMY))
 MAX_TRACE = 200  # concurrency changes kept in the loop record; the rest are counted
@@ -34,7 +37,7 @@ class FailurePolicy:
     def to_dict(self) -> dict[str, Any]:
         return {"maxFailures": self.max_failures, "maxFailureRatio": self.max_ratio, "stopOn": list(self.stop_on)}
 
-    def crossed(self, failed: int, total: int, record: dict[str, Any]) -> str | None:
+    def crossed(self, failed: int, total: int, record: ErrorRecord) -> str | None:
         """The threshold the latest failure (``record``, making ``failed`` in all) crosses, or None."""
         code, cls = record.get("code"), record.get("class")
         if code in self.stop_on or cls in self.stop_on:
