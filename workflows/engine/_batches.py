@@ -32,7 +32,7 @@ from flowtide.workflows.language._loop_policy import Control, FailurePolicy, Thr
 from flowtide.workflows.language.templates import SECRET_NONCE, references
 
 if TYPE_CHECKING:
-    from flowtide.workflows.engine.interpreter import FlowWorkflow
+    from flowtide.workflows.engine._host import LoopHost
 
 LOOP_WORKFLOW = "FlowLoop"
 HISTORY_BUDGET = 8000  # a batch child takes no new item past this (in-flight items add at most ~1,600)
@@ -90,7 +90,7 @@ def _decode_items(spec: dict[str, Any]) -> Sequence[Any]:
     return list(spec["items"])
 
 
-async def run_loop(wf: FlowWorkflow, step: WireStep, frame: Frame, items: Sequence[Any], tally: Tally, *,
+async def run_loop(wf: LoopHost, step: WireStep, frame: Frame, items: Sequence[Any], tally: Tally, *,
                    concurrency: int, coe: bool, batch: int, control: Control | None = None) -> None:
     """Parent side: run items ``tally.done..`` through one coordinator child; fold its counts into ``tally``."""
     body, start = _loop_body(wf, step)
@@ -150,7 +150,7 @@ def _control(spec: dict[str, Any], prior_failed: int, throttle: dict[str, Any] |
                    indexes=spec.get("indexes"))
 
 
-def _carry_back(wf: FlowWorkflow, res: dict[str, Any]) -> None:
+def _carry_back(wf: LoopHost, res: dict[str, Any]) -> None:
     """What the loop's child runs changed that the run goes on with, as an inline loop would have:
     ``vars`` set in the body and the step executions counted against ``maxStepExecutions``."""
     if isinstance(res.get("vars"), dict):
@@ -159,7 +159,7 @@ def _carry_back(wf: FlowWorkflow, res: dict[str, Any]) -> None:
         wf.state.executions = max(wf.state.executions, res["executions"])
 
 
-def _loop_body(wf: FlowWorkflow, step: WireStep) -> tuple[list[WireStep], list[str] | None]:
+def _loop_body(wf: LoopHost, step: WireStep) -> tuple[list[WireStep], list[str] | None]:
     nested = (step.get("blocks") or {}).get("steps")
     if nested:
         return nested, None
@@ -187,7 +187,7 @@ def merge(tally: Tally, res: dict[str, Any]) -> None:
     tally.throttle = res.get("throttle") or tally.throttle
 
 
-def _result(tally: Tally, wf: FlowWorkflow | None = None) -> dict[str, Any]:
+def _result(tally: Tally, wf: LoopHost | None = None) -> dict[str, Any]:
     out: dict[str, Any] = {"done": tally.done, "succeeded": tally.succeeded, "failed": tally.failed,
                            "failures": tally.failures, "errors": tally.errors,
                            "errorsOmitted": tally.errors_omitted, "firstHalt": tally.first_halt,
@@ -203,7 +203,7 @@ def _result(tally: Tally, wf: FlowWorkflow | None = None) -> dict[str, Any]:
     return out
 
 
-def _setup(wf: FlowWorkflow, flow: dict[str, Any], spec: dict[str, Any]) -> Frame:
+def _setup(wf: LoopHost, flow: dict[str, Any], spec: dict[str, Any]) -> Frame:
     wf.settings = flow.get("settings") or {}
     wf.state = RunState(flow=flow, executions=int(spec.get("executions") or 0))
     info = workflow.info()
@@ -215,14 +215,14 @@ def _setup(wf: FlowWorkflow, flow: dict[str, Any], spec: dict[str, Any]) -> Fram
     return Frame(scope=scope, suffix=spec.get("suffix", ""))
 
 
-async def run_child(wf: FlowWorkflow, flow: dict[str, Any], spec: dict[str, Any]) -> dict[str, Any]:
+async def run_child(wf: LoopHost, flow: dict[str, Any], spec: dict[str, Any]) -> dict[str, Any]:
     """Child side: the coordinator (role ``loop``) or one batch (role ``batch``)."""
     if spec.get("role") == "loop":
         return await _coordinate(wf, flow, spec)
     return await _run_batch(wf, flow, spec)
 
 
-async def _coordinate(wf: FlowWorkflow, flow: dict[str, Any], spec: dict[str, Any]) -> dict[str, Any]:
+async def _coordinate(wf: LoopHost, flow: dict[str, Any], spec: dict[str, Any]) -> dict[str, Any]:
     """Run batches from ``spec["offset"]`` on; the result counts what this chain of runs did."""
     _setup(wf, flow, spec)
     items = _decode_items(spec)
@@ -267,7 +267,7 @@ async def _coordinate(wf: FlowWorkflow, flow: dict[str, Any], spec: dict[str, An
     return _result(tally, wf)
 
 
-async def _run_batch(wf: FlowWorkflow, flow: dict[str, Any], spec: dict[str, Any]) -> dict[str, Any]:
+async def _run_batch(wf: LoopHost, flow: dict[str, Any], spec: dict[str, Any]) -> dict[str, Any]:
     frame = _setup(wf, flow, spec)
     tally = await iterate(wf, spec["body"], spec.get("start"), frame, _decode_items(spec), spec["offset"],
                           spec["concurrency"], bool(spec["continueOnError"]), keep_results=spec["keepResults"],

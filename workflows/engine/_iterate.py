@@ -19,7 +19,7 @@ from flowtide.workflows.errors import TemplateError
 from flowtide.workflows.language._loop_policy import Control, threshold_record
 
 if TYPE_CHECKING:
-    from flowtide.workflows.engine.interpreter import FlowWorkflow
+    from flowtide.workflows.engine._host import LoopHost
 
 MAX_KEPT_RESULTS = 1000
 MAX_KEPT_FAILURES = 100
@@ -77,7 +77,7 @@ def history_length() -> int:
     return workflow.info().get_current_history_length()
 
 
-async def iterate(wf: FlowWorkflow, body: list[WireStep], start: list[str] | None, frame: Frame,
+async def iterate(wf: LoopHost, body: list[WireStep], start: list[str] | None, frame: Frame,
                   items: Sequence[Any], offset: int, concurrency: int, coe: bool, *, keep_results: bool,
                   budget: int, control: Control | None = None) -> Tally:
     """Run ``items`` (indexes ``offset..``) in order, at most ``concurrency`` at a time.
@@ -137,7 +137,7 @@ async def iterate(wf: FlowWorkflow, body: list[WireStep], start: list[str] | Non
     return tally
 
 
-async def _run_item(wf: FlowWorkflow, body: list[WireStep], start: list[str] | None, child: Frame,
+async def _run_item(wf: LoopHost, body: list[WireStep], start: list[str] | None, child: Frame,
                     tally: Tally, index: int, coe: bool) -> ErrorRecord | None:
     """Run one iteration and count it; return the error record of a failed item, else None."""
     try:

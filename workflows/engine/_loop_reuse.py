@@ -16,12 +16,12 @@ from flowtide.workflows.engine._iterate import Tally
 from flowtide.workflows.engine._state import Frame
 
 if TYPE_CHECKING:
-    from flowtide.workflows.engine.interpreter import FlowWorkflow
+    from flowtide.workflows.engine._host import LoopHost
 
 ITEMS_KEY = "#items"
 
 
-def planned(wf: FlowWorkflow, step: WireStep, frame: Frame, count: int) -> dict[str, Any] | None:
+def planned(wf: LoopHost, step: WireStep, frame: Frame, count: int) -> dict[str, Any] | None:
     """The re-run plan of this loop (taken: a loop run again later in the run runs all its items), or None
     when there is none or it does not fit the items (another item count)."""
     if frame.iteration is not None:

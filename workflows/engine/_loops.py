@@ -30,7 +30,7 @@ from flowtide.workflows.language._loop_policy import Control, Throttle, concurre
 from flowtide.workflows.language.templates import render
 
 if TYPE_CHECKING:
-    from flowtide.workflows.engine.interpreter import FlowWorkflow
+    from flowtide.workflows.engine._host import LoopHost
 
 MAX_CONCURRENCY = 200
 # History events one body step of one item may cost in the worst case: a remote activity completing on
@@ -75,7 +75,7 @@ def _concurrency(value: Any) -> tuple[int, bool]:
                           retryable=False) from None
 
 
-def _settings(wf: FlowWorkflow, step: WireStep, frame: Frame
+def _settings(wf: LoopHost, step: WireStep, frame: Frame
               ) -> tuple[Sequence[Any], int, bool, Control]:
     inp = step.get("input") or {}
     strict = bool(wf.settings.get("strictTemplates"))
@@ -94,7 +94,7 @@ def _settings(wf: FlowWorkflow, step: WireStep, frame: Frame
     return items, concurrency, coe, control
 
 
-async def for_each(wf: FlowWorkflow, step: WireStep, frame: Frame, rec: StepRow,
+async def for_each(wf: LoopHost, step: WireStep, frame: Frame, rec: StepRow,
                    block: dict[str, WireStep]) -> dict[str, Any]:
     """Run the loop step; output ``{count, succeeded, failed, failures, results}``."""
     items, concurrency, coe, control = _settings(wf, step, frame)
@@ -126,7 +126,7 @@ async def for_each(wf: FlowWorkflow, step: WireStep, frame: Frame, rec: StepRow,
     return _finish(wf, step, frame, tally, coe, batched=batched)
 
 
-def _finish(wf: FlowWorkflow, step: WireStep, frame: Frame, tally: Tally, coe: bool, *, batched: bool
+def _finish(wf: LoopHost, step: WireStep, frame: Frame, tally: Tally, coe: bool, *, batched: bool
             ) -> dict[str, Any]:
     for e in tally.errors:
         wf.state.add_error(e)
