@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, Literal
-
-from temporalio.common import RetryPolicy
+from typing import TYPE_CHECKING, Any, Literal
 
 from flowtide.workflows.errors import ERROR_CLASSES, ErrorClass, classify, codes_of_class
+
+if TYPE_CHECKING:
+    from temporalio.common import RetryPolicy
 
 RetryMode = Literal["smart", "aggressive", "rate-limits-only", "custom"]
 RETRY_MODES: tuple[RetryMode, ...] = ("smart", "aggressive", "rate-limits-only", "custom")
@@ -132,6 +133,7 @@ def non_retryable_types(settings: RetrySettings) -> list[str]:
 
 def temporal_policy(settings: RetrySettings, *, max_attempts_cap: int | None = None) -> RetryPolicy:
     """One ``RetryPolicy`` for an activity call; ``max_attempts_cap`` enforces a remaining runLimit."""
+    from temporalio.common import RetryPolicy  # here: the flow language reads this module without the SDK
     attempts = settings.max_retries + 1
     if max_attempts_cap is not None:
         attempts = max(1, min(attempts, max_attempts_cap))

@@ -26,10 +26,12 @@ from flowtide.workflows.contracts import (
     RunFailure,
     RunRecord,
     StepRow,
+    WireStep,
     activity_task,
     error_record,
 )
 from flowtide.workflows.engine import FlowWorkflow
+from flowtide.workflows.language import parse_flow
 
 
 def _keys_fit(value: dict[str, Any], contract: Any, where: str) -> None:
@@ -116,3 +118,15 @@ def test_activity_task_and_result_shapes() -> None:
     plain = activity_task("core.http", {}, step_id="s", timeout=5.0, retry={}, run_id="r", workflow_id="w")
     assert "connection" not in plain and "project" not in plain  # recorded tasks keep their exact shape
     assert set(ActivityResult.__required_keys__) == {"output", "warnings", "console", "attempt"}
+
+
+def test_the_wire_step_is_what_the_language_hands_the_engine() -> None:
+    """``Step.to_wire()`` and ``WireStep`` name the same keys: neither can grow a key alone."""
+    flow = parse_flow({"id": "wire", "steps": [
+        {"id": "a", "stepType": "core.http", "input": {"url": "http://127.0.0.1/"}, "connection": "api",
+         "circuitBreaker": {"failureThreshold": 3}},
+        {"id": "loop", "stepType": "core.for-each", "input": {"items": [1], "steps": [
+            {"id": "inner", "stepType": "core.set-variable", "input": {"x": 1}}]}}]}, "wire")
+    wire = flow.to_wire()
+    _keys_fit(wire["steps"][0], WireStep, "a step with every optional key")
+    _keys_fit(wire["steps"][1]["blocks"]["steps"][0], WireStep, "a nested step")

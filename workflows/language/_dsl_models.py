@@ -15,8 +15,8 @@ from pydantic.alias_generators import to_camel
 
 from flowtide.workflows.errors import Problem
 from flowtide.workflows.limits import DEFAULT_LIMITS, UNBOUNDED_STEPS
+from flowtide.workflows.retry import RetryMode
 
-RetryModeName = Literal["smart", "aggressive", "rate-limits-only", "custom"]
 OnErrorAction = Literal["stop-workflow", "continue-workflow", "retry-step", "retry-workflow"]
 Execution = Literal["remote", "local"]
 Number = int | float
@@ -50,7 +50,7 @@ class RetryPolicy(_Model):
     delay_ms: Number | None = Field(None, ge=0, le=DAY_MS)
     backoff_multiplier: Number | None = Field(None, ge=1, le=100)
     max_delay_ms: Number | None = Field(None, ge=0, le=7 * DAY_MS)
-    mode: RetryModeName | None = None
+    mode: RetryMode | None = None
     non_retryable_error_codes: list[str] | None = None
 
     def to_wire(self) -> dict[str, Any]:

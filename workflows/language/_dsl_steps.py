@@ -19,6 +19,7 @@ from flowtide.workflows.language._dsl_models import CircuitBreaker, Condition, O
 from flowtide.workflows.language._dsl_raw import STEP_ID_RE
 from flowtide.workflows.language._tpl_values import did_you_mean, short
 from flowtide.workflows.language.templates import join_path
+from flowtide.workflows.retry import RETRY_MODES
 
 MAX_STEPS = 5000
 MAX_STEP_DEPTH = 32
@@ -41,7 +42,7 @@ HINTS = {
     "delayMs": "must be a number of milliseconds from 0 to 86400000",
     "maxDelayMs": "must be a number of milliseconds >= 0",
     "backoffMultiplier": "must be a number from 1 to 100",
-    "mode": "must be one of smart, aggressive, rate-limits-only, custom",
+    "mode": f"must be one of {', '.join(RETRY_MODES)}",
     "nonRetryableErrorCodes": "must be a list of error codes (strings)",
     "action": "must be one of stop-workflow, continue-workflow, retry-step, retry-workflow",
     "next": "must be a step id or a list of step ids",
