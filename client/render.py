@@ -153,19 +153,29 @@ def first_failed(rec: dict[str, Any]) -> tuple[int, dict[str, Any]] | None:
     return None
 
 
-def _marker(n: int, s: dict[str, Any], first_n: int | None) -> str:
+def row_mark(n: int, s: dict[str, Any], first_n: int | None) -> str | None:
+    """Why timeline row ``n`` is marked (terminal and runs page word it each their own way): ``first``
+    (the first failed step), ``retrying``, ``absorbed``, ``retried``, ``downstream``, ``reused``, or None."""
     if first_n is not None and n == first_n:
-        return "  <- first failed step" if s["status"] == "failed" else "  <- retrying"
+        return "first" if s["status"] == "failed" else "retrying"
     if s["status"] == "failed":
         if (s.get("error") or {}).get("absorbed"):
-            return "  (absorbed: the run went on)"
+            return "absorbed"
         if s.get("retried"):
-            return "  (retried by onError: retry-step)"
+            return "retried"
         if first_n is not None and n > first_n:
-            return f"  downstream of step {first_n}"
-    if s.get("reused"):
-        return "  (reused from the earlier run)"
-    return ""
+            return "downstream"
+    return "reused" if s.get("reused") else None
+
+
+MARKS = {"first": "  <- first failed step", "retrying": "  <- retrying", "absorbed": "  (absorbed: the run went on)",
+         "retried": "  (retried by onError: retry-step)", "downstream": "  downstream of step {first_n}",
+         "reused": "  (reused from the earlier run)"}
+
+
+def _marker(n: int, s: dict[str, Any], first_n: int | None) -> str:
+    mark = row_mark(n, s, first_n)
+    return MARKS[mark].format(first_n=first_n) if mark else ""
 
 
 def _visible(steps: list[dict[str, Any]], keep: set[int]) -> list[tuple[int, dict[str, Any]] | str]:

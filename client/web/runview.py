@@ -6,7 +6,15 @@ from typing import Any
 from urllib.parse import quote
 
 from flowtide.client.inspect import OPEN_STATUSES, RunView
-from flowtide.client.render import counts_line, duration, first_failed, retry_advice, retry_lines, when
+from flowtide.client.render import (
+    counts_line,
+    duration,
+    first_failed,
+    retry_advice,
+    retry_lines,
+    row_mark,
+    when,
+)
 from flowtide.client.web.values import view
 from flowtide.workflows.errors import classify
 
@@ -32,18 +40,15 @@ def error_panel(err: dict[str, Any], step: dict[str, Any] | None = None, link: s
             "code_line": f"Code: {code}   class: {cls}   type: {err.get('type')}   attempt: {err.get('attempt', 1)}"}
 
 
+NOTES = {"first": "First failed step", "retrying": "Retrying", "absorbed": "Absorbed: the run went on",
+         "retried": "Retried by onError: retry-step",
+         "downstream": "Downstream of the first failed step (step {first_n})", "reused": "Reused from the earlier run"}
+
+
 def _note(n: int, s: dict[str, Any], first_n: int | None) -> str:
-    """Why a row is marked: the first failure, a downstream one, absorbed, retried, reused."""
-    if first_n is not None and n == first_n:
-        return "First failed step" if s["status"] == "failed" else "Retrying"
-    if s["status"] == "failed":
-        if (s.get("error") or {}).get("absorbed"):
-            return "Absorbed: the run went on"
-        if s.get("retried"):
-            return "Retried by onError: retry-step"
-        if first_n is not None and n > first_n:
-            return f"Downstream of the first failed step (step {first_n})"
-    return "Reused from the earlier run" if s.get("reused") else ""
+    """Why a row is marked (``render.row_mark``), in the page's words."""
+    mark = row_mark(n, s, first_n)
+    return NOTES[mark].format(first_n=first_n) if mark else ""
 
 
 def step_row(run_id: str, n: int, s: dict[str, Any], first_n: int | None) -> dict[str, Any]:
