@@ -13,7 +13,7 @@ import json
 import sys
 from typing import Any
 
-from flowtide.client.cli_service import _guard, _print, _store
+from flowtide.client.cli_service import _print, _store
 
 # flag -> field of the connection (see client.service.connections.FIELDS)
 FLAGS = {"token": "token", "username": "username", "password": "password", "header": "header", "value": "value",
@@ -38,7 +38,6 @@ def _connections() -> Any:
     return Connections(_store())
 
 
-@_guard
 def cmd_connections(args: argparse.Namespace) -> int:
     """Run one ``flowtide connections`` action."""
     from flowtide.client.service.secretbox import SecretKeyError

@@ -69,6 +69,11 @@ def classify(exc: BaseException) -> Failure | None:
     for (module, name), code in _INVALID.items():
         if _is(exc, module, name):
             return Failure(EXIT_INVALID, code, str(exc))
+    if _is(exc, "flowtide.client.service.store", "StoreError") or _is(exc, "flowtide.client.service.errors",
+                                                                       "ApiError"):
+        # a refused admin action (`flowtide projects|keys|flows ...`): the service's own words and problems
+        return Failure(EXIT_INVALID, "REFUSED", str(exc),
+                       {"problems": getattr(exc, "extensions", {}).get("problems") or []})
     if _is(exc, "flowtide.client.connect", "TemporalUnreachable"):
         hint = (" The server's TLS certificate is not trusted: give its CA with --tls-ca-path "
                 "(TEMPORAL_TLS_SERVER_CA_CERT_PATH)" if "Certificate" in str(exc) else
@@ -97,6 +102,8 @@ def report(exc: BaseException, as_json: bool) -> int:
         _problem_lines(exc)
     else:
         print(f"flowtide: {message}", file=sys.stderr)
+        for p in failure.extra.get("problems") or []:
+            print(f"flowtide:   {p['path']}: {one_line(p['message'])}", file=sys.stderr)
     return failure.exit
 
 

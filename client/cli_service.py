@@ -24,28 +24,6 @@ def _store() -> Any:
     return store
 
 
-def _guard(fn: Any) -> Any:
-    """Refused admin actions print one line and exit 2."""
-
-    def run(args: argparse.Namespace) -> int:
-        from flowtide.client.service.errors import ApiError
-        from flowtide.client.service.store import StoreError
-        try:
-            return int(fn(args))
-        except (StoreError, ApiError) as exc:
-            problems = getattr(exc, "extensions", {}).get("problems") or []
-            if getattr(args, "json", False):
-                print(json.dumps({"error": {"code": "REFUSED", "message": str(exc), "problems": problems}}, indent=2))
-                return EXIT_INVALID
-            print(f"flowtide: {exc}", file=sys.stderr)
-            for p in problems:
-                print(f"flowtide:   {p['path']}: {p['message']}", file=sys.stderr)
-            return EXIT_INVALID
-
-    run.__name__ = fn.__name__
-    return run
-
-
 def _print(rows: list[dict[str, Any]], as_json: bool, columns: tuple[str, ...]) -> None:
     if as_json:
         print(json.dumps(rows, indent=2))
@@ -132,7 +110,6 @@ async def cmd_codec_server(args: argparse.Namespace) -> int:
 
 
 # ---- admin ------------------------------------------------------------------------------------------
-@_guard
 def cmd_projects(args: argparse.Namespace) -> int:
     store = _store()
     if args.action == "create":
@@ -143,7 +120,6 @@ def cmd_projects(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-@_guard
 def cmd_keys(args: argparse.Namespace) -> int:
     store = _store()
     if args.action == "create":
@@ -158,7 +134,6 @@ def cmd_keys(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-@_guard
 def cmd_flows(args: argparse.Namespace) -> int:
     from flowtide.client.service.ops import checked_flow
     store = _store()
@@ -196,7 +171,6 @@ def _read_document(path: Path) -> Any:
         raise StoreError(str(exc)) from None
 
 
-@_guard
 def cmd_hooks(args: argparse.Namespace) -> int:
     secret = _store().set_hook_secret(args.project, args.flow_id)
     print(f"webhook secret of flow {args.flow_id} in project {args.project}; it is shown once:", file=sys.stderr)

@@ -20,13 +20,14 @@ from starlette.routing import Route
 from temporalio.api.common.v1 import Payload
 
 from flowtide.client.codec import AesGcmCodec, CodecKeyError, load_key
+from flowtide.client.service.errors import error_entry
 
 DEFAULT_ORIGINS = ("http://127.0.0.1:8233", "http://localhost:8233")
 MAX_BODY = 8 * 1024 * 1024
 
 
 def _error(status: int, message: str) -> JSONResponse:
-    return JSONResponse({"errors": [{"message": message, "extensions": {"code": "BAD_REQUEST"}}]}, status_code=status)
+    return JSONResponse({"errors": [error_entry("BAD_REQUEST", message)]}, status_code=status)
 
 
 async def _payloads(request: Request) -> list[Payload]:

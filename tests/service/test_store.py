@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -48,6 +49,22 @@ def test_admin_commands_of_several_processes_share_one_database(store):
         _, err = p.communicate(timeout=60)
         assert p.returncode == 0, err
     assert {"p0", "p1", "p2"} <= {p["id"] for p in store.list_projects()}
+
+
+def test_a_refused_admin_action_is_one_line_and_exit_2(store):
+    env = {**os.environ, "FLOWTIDE_DATABASE_URL": store.url.replace("+psycopg", "")}
+    store.create_project("taken")
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "flowtide.client.cli", *args], env=env, capture_output=True,
+                              text=True, timeout=60)
+
+    plain = cli("projects", "create", "taken")
+    assert plain.returncode == 2 and plain.stderr == "flowtide: project 'taken' exists already\n"
+    as_json = cli("projects", "create", "taken", "--json")
+    assert as_json.returncode == 2
+    assert json.loads(as_json.stdout)["error"] == {"code": "REFUSED", "message": "project 'taken' exists already",
+                                                   "problems": []}
 
 
 def test_projects_and_keys_store_only_a_hash(store):
