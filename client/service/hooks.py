@@ -102,8 +102,9 @@ async def webhook(request: Request) -> Response:
     raw = await read_body(request, svc.max_body, optional=True)
     who = await caller(request, svc, project, flow_id, raw)
     payload = parse_body(raw, request)
-    timeout = webhook_timeout((await deployed(svc, project, flow_id))["document"])
-    handle, answer = await start(svc, who, flow_id, payload, request.headers.get("idempotency-key"))
+    rev = await deployed(svc, project, flow_id)
+    handle, answer = await start(svc, who, flow_id, payload, request.headers.get("idempotency-key"), rev)
+    timeout = webhook_timeout(rev["document"])
     record = await wait_ended(handle, timeout)
     if record is None:
         return JSONResponse({"runId": answer["runId"], "workflowId": answer["workflowId"]}, status_code=202)

@@ -114,9 +114,12 @@ def body_hash(*parts: Any) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
 
 
-async def start(svc: Service, who: Principal, flow_id: str, payload: Any,
-                idempotency_key: str | None = None) -> tuple[WorkflowHandle[Any, Any], dict[str, Any]]:
+async def start(svc: Service, who: Principal, flow_id: str, payload: Any, idempotency_key: str | None = None,
+                rev: dict[str, Any] | None = None) -> tuple[WorkflowHandle[Any, Any], dict[str, Any]]:
     """Validate ``payload`` and start the deployed revision of ``flow_id`` (once per idempotency key).
+
+    ``rev``: that revision, when the caller has read it already (one read: the run starts the very
+    revision the caller looked at).
 
     Returns:
         The run's handle and the start answer ``{"runId", "workflowId", "status", "revision"}``.
@@ -124,7 +127,7 @@ async def start(svc: Service, who: Principal, flow_id: str, payload: Any,
     Raises:
         ApiError: ``NOT_FOUND``, ``INPUT_INVALID``, ``CONFLICT`` (key reused with another body).
     """
-    rev = await deployed(svc, who.project, flow_id)
+    rev = rev or await deployed(svc, who.project, flow_id)
     try:
         _, wire = prepare(svc.parsed(who.project, rev), payload)
     except FlowValidationError as err:

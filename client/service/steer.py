@@ -71,9 +71,8 @@ async def plan(svc: Service, who: Principal, ref: str, body: dict[str, Any]) -> 
     revision = body.get("revision")
     new_flow = None
     if revision is not None:
-        doc = (await deployed(svc, who.project, str((info.params.get("flow") or {}).get("id")), revision))["document"]
-        from flowtide.client.api import load
-        new_flow = load(doc).to_wire()
+        rev = await deployed(svc, who.project, str((info.params.get("flow") or {}).get("id")), revision)
+        new_flow = svc.parsed(who.project, rev).to_wire()  # parsed once per process, like every start
     else:
         revision = await desc.memo_value("revision", None)
     try:
