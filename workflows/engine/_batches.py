@@ -141,11 +141,8 @@ def _control(spec: dict[str, Any], prior_failed: int, throttle: dict[str, Any] |
     if "total" not in spec:  # no policies; maybe a failed-items re-run
         return None if "indexes" not in spec else Control(indexes=list(spec["indexes"]))
     p = spec.get("policy")
-    policy = FailurePolicy(p["maxFailures"], p["maxFailureRatio"], tuple(p["stopOn"])) if p else None
-    thr = None if throttle is None else Throttle(int(spec["concurrency"]), float(throttle["limit"]),
-                                                 trace=list(throttle["trace"]),
-                                                 trace_omitted=int(throttle["traceOmitted"]),
-                                                 slow_start=bool(throttle["slowStart"]))
+    policy = FailurePolicy.from_dict(p) if p else None
+    thr = None if throttle is None else Throttle.from_state(int(spec["concurrency"]), throttle)
     return Control(policy=policy, total=int(spec["total"]), prior_failed=prior_failed, throttle=thr,
                    indexes=spec.get("indexes"))
 

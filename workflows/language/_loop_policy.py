@@ -37,6 +37,11 @@ class FailurePolicy:
     def to_dict(self) -> dict[str, Any]:
         return {"maxFailures": self.max_failures, "maxFailureRatio": self.max_ratio, "stopOn": list(self.stop_on)}
 
+    @staticmethod
+    def from_dict(d: dict[str, Any]) -> FailurePolicy:
+        """The policy ``to_dict`` wrote (a loop batch reads its parent's)."""
+        return FailurePolicy(d["maxFailures"], d["maxFailureRatio"], tuple(d["stopOn"]))
+
     def crossed(self, failed: int, total: int, record: ErrorRecord) -> str | None:
         """The threshold the latest failure (``record``, making ``failed`` in all) crosses, or None."""
         code, cls = record.get("code"), record.get("class")
@@ -152,6 +157,12 @@ class Throttle:
         """What a batch passes on to the next one."""
         return {"limit": self.limit, "trace": self.trace, "traceOmitted": self.trace_omitted,
                 "slowStart": self.slow_start}
+
+    @staticmethod
+    def from_state(ceiling: int, state: dict[str, Any]) -> Throttle:
+        """The throttle a batch goes on with, from the ``state`` of the one before it."""
+        return Throttle(ceiling, float(state["limit"]), trace=list(state["trace"]),
+                        trace_omitted=int(state["traceOmitted"]), slow_start=bool(state["slowStart"]))
 
 
 @dataclass
