@@ -45,9 +45,8 @@ def codes(text: str) -> tuple[str, ...]:
 class Kind:
     """One step kind.
 
-    ``errors`` are the taxonomy codes the kind itself raises; the codes the engine or the activity boundary
-    may give any step (``TIMEOUT``, ``TEMPLATE_ERROR``, ``OUTPUT_TOO_LARGE``, ``AUTH_MISSING``,
-    ``CIRCUIT_OPEN``, ``RUN_LIMIT_REACHED``, ...) are not repeated per kind.
+    ``errors`` are the taxonomy codes the kind itself raises; ``ENGINE_CODES``, which the engine or the
+    activity boundary may give a step of any kind, are not repeated per kind.
     """
 
     name: str
@@ -66,6 +65,11 @@ class Kind:
         """Runs inside the workflow (or as its child), not as an activity."""
         return self.runs != "activity"
 
+
+# Codes of no kind in particular: the engine's (budgets, templates, payload sizes, cancellation, its own bugs)
+# and the activity boundary's (attempt timeout, output limit, missing secret or connection, circuit breaker).
+ENGINE_CODES = codes("UNKNOWN_ERROR CANCELLED TIMEOUT RUN_LIMIT_REACHED STEP_BUDGET_EXCEEDED TEMPLATE_ERROR "
+                     "OUTPUT_TOO_LARGE INPUT_TOO_LARGE INTERNAL_ERROR AUTH_MISSING CIRCUIT_OPEN")
 
 _ENCODING = "text (default), base64 or json"
 
