@@ -1,10 +1,11 @@
 """The step kinds, each declared once: name, aliases, family, where it runs, connection, inputs, error codes.
 
 Everything else about a kind is derived from ``KINDS``: the validator's required and known input keys
-(``workflows.language._dsl_inputs``), the per-kind input part of the editors' JSON Schema, the aliases, the
-kinds that take a ``connection``, the activity types the worker registers. Tests hold the rest to it: every
-activity kind has exactly one registered activity, every family a row of ``retry.FAMILY_DEFAULTS``, every
-error code a row of ``errors.TAXONOMY``, and the input tables of ``docs/steps.md`` list the declared keys.
+(``workflows.language._dsl_inputs``), the per-kind input part of the editors' JSON Schema, ``ALIASES``,
+``CONNECTION_KINDS`` and ``activity_kinds()``. ``tests/unit/test_kinds_declared.py`` holds the rest to
+it: one registered activity per activity kind and none other, an in-workflow implementation per workflow
+kind, a ``retry.FAMILY_DEFAULTS`` row per family, only ``errors.TAXONOMY`` codes, and the input tables of
+``docs/steps.md``. ``activity_task`` is the task an activity kind's step hands its activity.
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ class Kind:
     runs: Runs
     inputs: Inputs = Inputs()
     errors: tuple[str, ...] = ()
-    aliases: tuple[str, ...] = ()  # other spellings besides `ns::name`
+    aliases: tuple[str, ...] = ()  # other spellings (`ns::name` for the first dot is always accepted)
     connection: bool = False  # the step may name a connection (`connection: NAME`)
     side_effects: bool = False  # for `rerun --dry-run`: repeating it changes the outside world
     default_timeout_s: float = 30.0
