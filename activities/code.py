@@ -38,11 +38,12 @@ from flowtide.activities._boundary import (
 from flowtide.activities._netpolicy import METADATA_ADDRESSES, parse_allow
 from flowtide.activities._sandbox import Limits, Outcome, js_runtime, run_in_sandbox
 from flowtide.workflows.errors import StepFailure
+from flowtide.workflows.kinds import KINDS
 
 log = structlog.get_logger("flowtide.code")
 
 VAR_PREFIX = "FLOWTIDE_VAR_"
-RESERVED = frozenset({"script", "language", "env", "allowNetwork", "memoryMb", "$context"})
+RESERVED = KINDS["core.code"].inputs.names | {"$context"}  # every other key is a parameter
 LANGUAGES = {"python": "python", "py": "python", "python3": "python",
              "javascript": "javascript", "js": "javascript"}
 DEFAULT_MEMORY_MB = 256

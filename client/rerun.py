@@ -19,7 +19,7 @@ from flowtide.workflows.engine import ITEMS_KEY
 from flowtide.workflows.errors import FlowValidationError, Problem
 from flowtide.workflows.kinds import KINDS
 
-NOT_REUSED_KINDS = frozenset({"core.set-variable", "core.if", "core.return"})  # the interpreter re-runs these
+NOT_REUSED_KINDS = frozenset(k.name for k in KINDS.values() if not k.reusable)  # the interpreter re-runs these
 DONE = frozenset({"completed", "warning"})
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 

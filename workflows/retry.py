@@ -30,6 +30,7 @@ class FamilyDefaults:
     backoff: float = 2.0
 
 
+# One row per family of the kinds in workflows/kinds.py (tests/unit/test_kinds_declared.py checks it).
 FAMILY_DEFAULTS: dict[str, FamilyDefaults] = {
     "HTTP": FamilyDefaults(2, 1000),
     "Code": FamilyDefaults(3, 1000),

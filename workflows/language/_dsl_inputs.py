@@ -12,6 +12,7 @@ from jsonschema import SchemaError
 from jsonschema.validators import Draft202012Validator, validator_for
 
 from flowtide.workflows.errors import Problem
+from flowtide.workflows.kinds import KINDS
 from flowtide.workflows.language import conditions, templates
 from flowtide.workflows.language._loop_policy import concurrency_problems, policy_problems, unknown_stop_codes
 from flowtide.workflows.language._pure import HASH_ALGORITHMS
@@ -25,27 +26,12 @@ if TYPE_CHECKING:
 
 ChildParser = Callable[[Any, str, int, str], dict[str, Any] | None]
 
+# Both derived from the kinds' declarations (workflows/kinds.py).
 # Each group is "at least one of these keys must be set".
 REQUIRED: dict[str, list[tuple[str, ...]]] = {
-    "core.http": [("url",)],
-    "core.code": [("script",)],
-    "core.for-each": [("items",)],
-    "core.if": [("condition",)],
-    "core.delay": [("seconds", "until")],
-    "core.wait-for-signal": [("signal", "name")],
-    "core.sub-flow": [("flow", "flowFile")],
-    "core.validate": [("schema",)],
-}
-# The complete input keys of the kinds the interpreter itself runs (other kinds accept any key).
-KNOWN: dict[str, frozenset[str]] = {
-    "core.if": frozenset({"condition", "then", "else"}),
-    "core.for-each": frozenset({"items", "concurrency", "continueOnError", "steps", "failurePolicy"}),
-    "core.delay": frozenset({"seconds", "until"}),
-    "core.wait-for-signal": frozenset({"signal", "name", "timeout"}),
-    "core.return": frozenset({"output", "webhookResponse"}),
-    "core.sub-flow": frozenset({"flow", "flowFile", "input"}),
-    "core.validate": frozenset({"data", "schema", "failOnInvalid"}),
-}
+    k.name: list(k.inputs.required) for k in KINDS.values() if k.inputs.required}
+# The complete input keys of the kinds that accept no other key (other kinds accept any key).
+KNOWN: dict[str, frozenset[str]] = {k.name: k.inputs.names for k in KINDS.values() if not k.inputs.other_keys}
 
 
 @lru_cache(maxsize=256)

@@ -1,7 +1,8 @@
 """``flow_json_schema()``: a JSON Schema (Draft 2020-12) of flow documents in both spellings, for editors.
 
 It describes the shape (keys, types, kinds, nested blocks) so that editors can complete and check flows;
-retry policies, error handling, settings, limits and numeric bounds come from the same pydantic models
+each kind's input keys and their descriptions come from its declaration in ``workflows.kinds``; retry
+policies, error handling, settings, limits and numeric bounds come from the same pydantic models
 ``parse_flow`` validates with. ``parse_flow`` checks more (ids, routing targets, templates, per-kind input).
 """
 
@@ -12,7 +13,7 @@ from typing import Any, get_args
 
 from pydantic import BaseModel
 
-from flowtide.workflows.kinds import ALIASES, KINDS
+from flowtide.workflows.kinds import ALIASES, KINDS, Kind
 from flowtide.workflows.language._dsl_models import (
     CircuitBreaker,
     Flow,
@@ -44,17 +45,32 @@ def kind_names(kind: str | None = None) -> list[str]:
     return sorted(names)
 
 
-def _block_rule(kind: str, blocks: dict[str, Any]) -> dict[str, Any]:
-    names = kind_names(kind)
+# Input keys whose schema says more than the declaration's description (block keys are added by kind).
+_TYPED_INPUTS: dict[str, dict[str, Any]] = {
+    "core.if": {"condition": {"$ref": "#/$defs/condition"}},
+    "core.for-each": {"concurrency": {"$ref": "#/$defs/loopConcurrency"},
+                      "failurePolicy": {"$ref": "#/$defs/failurePolicy"}},
+}
+
+
+def _input_rule(kind: Kind) -> dict[str, Any]:
+    """The input keys ``kind`` declares (with their descriptions; nested step lists as blocks), applied to
+    the steps written with one of its names. Types only where the language checks them, so the schema
+    refuses no more than ``validate`` does."""
+    block = _nullable({"$ref": "#/$defs/stepBlock"})
+    props = {key: {"description": text} for key, text in kind.inputs.keys}
+    props |= {key: {**block, "description": props[key]["description"]} for key in kind.blocks}
+    props |= {key: {**schema, "description": props[key]["description"]}
+              for key, schema in _TYPED_INPUTS.get(kind.name, {}).items()}
+    names = kind_names(kind.name)
     cond = {"anyOf": [{"required": [k], "properties": {k: {"enum": names}}} for k in ("stepType", "action")]}
-    body = {"type": "object", "properties": blocks}
+    body = {"properties": props}  # the step schema already says: an object or null
     return {"if": cond, "then": {"properties": {"input": body, "parameters": body}}}
 
 
 def _step() -> dict[str, Any]:
     input_schema = _nullable({"type": "object", "description": "the step's input; every string may hold "
                                                                "{{ templates }}"})
-    block = _nullable({"$ref": "#/$defs/stepBlock"})
     return {
         "type": "object",
         "additionalProperties": False,
@@ -80,9 +96,7 @@ def _step() -> dict[str, Any]:
             {"oneOf": [{"required": ["stepId"]}, {"required": ["id"]}]},
             {"oneOf": [{"required": ["stepType"]}, {"required": ["action"]}]},
             {"not": {"required": ["input", "parameters"]}},
-            _block_rule("core.if", {"then": block, "else": block, "condition": {"$ref": "#/$defs/condition"}}),
-            _block_rule("core.for-each", {"steps": block, "concurrency": {"$ref": "#/$defs/loopConcurrency"},
-                                          "failurePolicy": {"$ref": "#/$defs/failurePolicy"}}),
+            *(_input_rule(kind) for kind in KINDS.values() if kind.inputs.keys),
         ],
     }
 
