@@ -23,7 +23,7 @@ import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 import structlog
 from temporalio import activity
@@ -31,7 +31,7 @@ from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
 from flowtide.activities import _breakers, metrics
 from flowtide.activities._connection import with_connection
-from flowtide.workflows.contracts import AttemptFailure, failure_to_record
+from flowtide.workflows.contracts import ActivityResult, ActivityTask, AttemptFailure, failure_to_record
 from flowtide.workflows.errors import StepFailure, wire_text
 from flowtide.workflows.limits import DEFAULT_LIMITS
 from flowtide.workflows.retry import RetrySettings, is_retryable
@@ -171,7 +171,7 @@ def _retry_after_seen(output: Any) -> bool:
     return isinstance(headers, dict) and any(str(k).lower() == "retry-after" for k in headers)
 
 
-async def execute(kind: str, impl: StepImpl, mapper: Mapper, task: dict[str, Any]) -> dict[str, Any]:
+async def execute(kind: str, impl: StepImpl, mapper: Mapper, task: ActivityTask) -> ActivityResult:
     """Run one attempt of a step through the boundary (see module docstring)."""
     info = activity.info()
     settings = RetrySettings.from_dict(task["retry"])
@@ -246,10 +246,12 @@ async def execute(kind: str, impl: StepImpl, mapper: Mapper, task: dict[str, Any
                 for w in result.warnings]
     for w in warnings:
         w["severity"] = "warning"
-    done = {"output": redact(result.output, secrets), "warnings": warnings,
-            "console": redact(clip_console(ctx.console), secrets), "attempt": ctx.attempt}
+    done: ActivityResult = {"output": redact(result.output, secrets), "warnings": warnings,
+                            "console": redact(clip_console(ctx.console), secrets), "attempt": ctx.attempt}
     throttled += int(_retry_after_seen(result.output))
-    return done | {"throttled": throttled} if throttled else done
+    if throttled:  # only then: the results of recorded histories keep their exact shape
+        done["throttled"] = throttled
+    return done
 
 
 class _StepRaisedTimeout(Exception):  # noqa: N818
@@ -278,8 +280,10 @@ def step_activity(kind: str, mapper: Mapper) -> Callable[[StepImpl], Callable[[d
     """Make ``impl`` the Temporal activity for ``kind`` (activity type = kind)."""
 
     def deco(impl: StepImpl) -> Callable[[dict[str, Any]], Awaitable[Any]]:
+        # The argument's hint stays a plain dict: the SDK converts arguments by their hints, and a recorded
+        # task must reach the step exactly as it was sent (contracts.ActivityTask describes it).
         async def run(task: dict[str, Any]) -> dict[str, Any]:
-            return await execute(kind, impl, mapper, task)
+            return dict(await execute(kind, impl, mapper, cast(ActivityTask, task)))
 
         run.__name__ = impl.__name__
         run.__doc__ = impl.__doc__
