@@ -34,10 +34,13 @@ def pure(steps: int) -> dict[str, Any]:
 
 
 def loop(url: str, items: int, concurrency: int, execution: str) -> dict[str, Any]:
-    """A for-each over ``range(items)`` (``items`` given as an integer) with one HTTP GET per item."""
+    """A for-each over ``range(items)`` (``items`` given as an integer) with one HTTP GET per item.
+
+    The run's step budget is raised to fit: each item is one step execution, and the default budget
+    (``maxStepExecutions`` 10,000) would fail every item past it with STEP_BUDGET_EXCEEDED."""
     return {
         "id": f"bench-loop-{execution}",
-        "settings": {"execution": execution},
+        "settings": {"execution": execution, "limits": {"maxStepExecutions": max(10_000, 2 * items + 10)}},
         "steps": [{
             "stepId": "each-customer", "stepType": "core.for-each",
             "input": {"items": items, "concurrency": concurrency, "continueOnError": True,

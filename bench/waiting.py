@@ -53,7 +53,7 @@ async def waiting_runs(env: Env, n: int, rounds_: int = 3) -> dict[str, Any]:
     per-round time ratios, CPU, the memory while all ``2 n`` wait, and history sizes."""
     flow = parse_flow(_flow(), source="bench")
     tag = uuid.uuid4().hex[:6]
-    per_round = max(1, n // rounds_)
+    per_round = max(1, -(-n // rounds_))  # rounded up: at least n runs per side in all
 
     async def start_flowtide(i: int) -> Any:
         handle = await start_run(env.client, flow, {}, task_queue=env.task_queue, workflow_id=f"wait-f-{tag}-{i}")

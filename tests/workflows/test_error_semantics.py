@@ -287,6 +287,41 @@ async def test_step_budget_ends_a_runaway_cycle(client, task_queue):
     assert rec["errors"][-1]["code"] == "STEP_BUDGET_EXCEEDED"
 
 
+def _budget_loop(items: int, budget: int, batch: int = 500) -> dict[str, Any]:
+    return {"id": "budget-loop", "settings": {"limits": {"maxStepExecutions": budget, "loopBatchSize": batch}},
+            "steps": [{"stepId": "each", "stepType": "core.for-each", "input": {
+                "items": items, "continueOnError": True,
+                "steps": [{"stepId": "x", "stepType": "core.set-variable", "input": {"i": "{{ $item }}"}}]}}]}
+
+
+@pytest.mark.parametrize("batch", [500, 3], ids=["inline", "batched"])
+async def test_a_spent_step_budget_fails_the_run_even_inside_a_tolerant_loop(client, task_queue, batch):
+    """continueOnError absorbs an item's failure, never the run's spent budget: the loop stops taking items
+    and the run fails with STEP_BUDGET_EXCEEDED (before, every later item failed on its own and the run
+    completed). Batched, the batch child that runs out ends the coordinator and the parent the same way."""
+    rec = await run_flow(client, task_queue, _budget_loop(items=40, budget=8, batch=batch))
+    assert rec["status"] == "failed"
+    assert [e["code"] for e in rec["errors"]] == ["STEP_BUDGET_EXCEEDED"]
+    loop = step(rec, "each")
+    assert loop["status"] == "failed" and loop["completedAt"] is not None
+    assert rec["loops"][0]["failed"] == 1 and rec["loops"][0]["succeeded"] < 8
+    assert rec["loops"][0]["batched"] == (batch == 3)
+
+
+async def test_block_steps_end_with_the_run(client, task_queue, service):
+    """An if whose branch failed the run is failed, not left running; a for-each whose item returned is
+    completed."""
+    failed = await run_flow(client, task_queue, {"id": "if-fails", "steps": [
+        {"stepId": "br", "stepType": "core.if", "input": {"condition": True, "then": [
+            http("bad", service.url + "/status/404")]}}]})
+    assert failed["status"] == "failed" and step(failed, "br")["status"] == "failed"
+    returned = await run_flow(client, task_queue, {"id": "loop-returns", "steps": [
+        {"stepId": "each", "stepType": "core.for-each", "input": {"items": 3, "steps": [
+            {"stepId": "r", "stepType": "core.return", "input": {"output": "{{ $item }}"}}]}}]})
+    assert returned["status"] == "completed" and step(returned, "each")["status"] == "completed"
+    assert not [s for s in failed["steps"] + returned["steps"] if s["status"] == "running"]
+
+
 async def test_signal_wait_and_timeout(client, task_queue):
     from flowtide.client.runs import start_run, wait_record
     from flowtide.workflows.language.dsl import parse_flow

@@ -177,6 +177,8 @@ def merge(tally: Tally, res: dict[str, Any]) -> None:
     if tally.results is not None:
         tally.results = None if res.get("results") is None else tally.results + list(res["results"])
     if res.get("ended"):
+        if tally.ended is None and res["ended"] == "budget":
+            tally.first_halt = res.get("firstHalt") or tally.first_halt  # the record the run fails with
         tally.ended = tally.ended or res["ended"]
     for code, n in (res.get("byCode") or {}).items():
         tally.by_code[code] = tally.by_code.get(code, 0) + int(n)

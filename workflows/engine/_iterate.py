@@ -37,7 +37,7 @@ class Tally:
     results: list[Any] | None = None
     failures: list[dict[str, Any]] = field(default_factory=list)  # {index, stepId, code, message}
     first_halt: ErrorRecord | None = None
-    ended: str | None = None  # "return" / "stop": an iteration ended the whole run
+    ended: str | None = None  # "return" / "stop": an iteration ended the whole run; "budget": its steps ran out
     errors: list[ErrorRecord] = field(default_factory=list)  # from child runs only (inline: in the state)
     errors_omitted: int = 0
     by_code: dict[str, int] = field(default_factory=dict)  # failed items by the code of their first error
@@ -143,6 +143,14 @@ async def _run_item(wf: LoopHost, body: list[WireStep], start: list[str] | None,
     try:
         await wf.run_block(body, child, start=start)
     except Halt as h:
+        if h.record.get("code") == "STEP_BUDGET_EXCEEDED" and workflow.patched("budget-ends-the-loop"):
+            # the run's step budget is spent: no item may run another step, and no continueOnError absorbs
+            # that; the loop stops and the run fails with this record (workflows.engine._loops._finish)
+            tally.fail(index, h.record)
+            if tally.ended is None:
+                tally.ended, tally.first_halt = "budget", h.record
+            child.last_output = None
+            return None
         _halt(tally, index, h.record, coe)
         return h.record  # the failed step's output (an HTTP error body) stays readable as last_output
     except TemplateError as exc:  # a skip or routing condition that cannot be evaluated

@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from flowtide.workflows.contracts import ErrorRecord, RunRecord, StepRow, WireStep
+from flowtide.workflows.contracts import ErrorRecord, RunRecord, StepRow, StepStatus, WireStep
+from flowtide.workflows.kinds import KINDS
 
 RECORD_BUDGET_BYTES = 1_500_000  # the run record must fit Temporal's 2 MiB payload limit
 PREVIEW_BYTES = 4096
@@ -85,6 +86,15 @@ class RunState:
             rec["path"] = frame.suffix
         self.steps.append(rec)
         return rec
+
+    def close_open_rows(self, now: datetime, status: StepStatus, blocks: StepStatus) -> None:
+        """Close the rows still open when the run ends: a step that holds blocks (if, for-each) ended with the
+        run (``blocks``: the run's outcome); any other was left behind in flight (``status``, say cancelled)."""
+        for s in self.steps:
+            if s["status"] in ("running", "retrying"):
+                s["status"] = blocks if KINDS[s["stepType"]].blocks else status
+                s["completedAt"] = now.isoformat()
+                s["durationMs"] = int((now - datetime.fromisoformat(s["startedAt"])).total_seconds() * 1000)
 
     def add_error(self, record: ErrorRecord) -> None:
         self.errors.append(record)

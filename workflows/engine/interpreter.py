@@ -165,10 +165,12 @@ class FlowWorkflow:
                 at = _chain.Position()
                 continue
             except Halt as halt:
+                self._mark_running_steps("cancelled", blocks="failed")
                 return await self._fail(halt.record)
             except TemplateError as exc:
                 return await self._fail_run(error_record(step_id=None, step_type=None, code="TEMPLATE_ERROR",
                                                          message=str(exc)))
+        self._mark_running_steps("cancelled", blocks="completed")  # a return or stop inside a block
         await self._publish_status()
         return self.record()
 
@@ -195,10 +197,8 @@ class FlowWorkflow:
         done = self.state.progress()
         workflow.set_current_details(f"**{self.state.status}** — {done['done']} / {done['total']} steps")
 
-    def _mark_running_steps(self, status: StepStatus) -> None:
-        for s in self.state.steps:
-            if s["status"] in ("running", "retrying"):
-                s["status"] = status
+    def _mark_running_steps(self, status: StepStatus, blocks: StepStatus | None = None) -> None:
+        self.state.close_open_rows(workflow.now(), status, blocks or status)
 
     # ---- blocks -------------------------------------------------------------------------------
     async def run_block(self, steps: list[WireStep], frame: Frame, *, start: list[str] | None = None,
