@@ -10,16 +10,23 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import re
 import sys
 from typing import Any
 
 from flowtide.client.cli_service import _print, _store
+from flowtide.client.service.connection_kinds import KINDS, LIST_FIELDS, SECRET_FIELDS, all_fields
 
-# flag -> field of the connection (see client.service.connections.FIELDS)
-FLAGS = {"token": "token", "username": "username", "password": "password", "header": "header", "value": "value",
-         "token_url": "tokenUrl", "client_id": "clientId", "client_secret": "clientSecret",
-         "refresh_token": "refreshToken", "scope": "scopes"}
-SECRET_FLAGS = ("token", "password", "value", "client_secret", "refresh_token")
+
+def _flag(field: str) -> str:
+    """The option of a connection field: ``tokenUrl`` -> ``token-url``; a list field is singular (``scope``)."""
+    kebab = re.sub(r"(?<!^)([A-Z])", r"-\1", field).lower()
+    return kebab.removesuffix("s") if field in LIST_FIELDS else kebab
+
+
+# argparse dest -> field of the connection (from client.service.connection_kinds)
+FLAGS = {_flag(f).replace("-", "_"): f for f in all_fields()}
+SECRET_FLAGS = frozenset(dest for dest, f in FLAGS.items() if f in SECRET_FIELDS)
 
 
 def _values(args: argparse.Namespace) -> dict[str, Any]:
@@ -46,7 +53,7 @@ def cmd_connections(args: argparse.Namespace) -> int:
     try:
         if args.action == "add":
             if not args.kind:
-                raise StoreError("--kind is required: bearer, basic, api-key or oauth2")
+                raise StoreError(f"--kind is required: {', '.join(KINDS)}")
             conns.add(args.name, args.kind, _values(args))
             print(f"connection '{args.name}' added ({args.kind})")
         elif args.action == "reconnect":
@@ -101,12 +108,13 @@ def _call(c: Any, token: str | None, url: str) -> int:
 
 
 def _credential_flags(sp: argparse.ArgumentParser) -> None:
-    sp.add_argument("--kind", choices=("bearer", "basic", "api-key", "oauth2"))
-    for flag in ("token", "username", "password", "header", "value", "token-url", "client-id", "client-secret",
-                 "refresh-token"):
-        sp.add_argument(f"--{flag}", help="'-': read from standard input" if flag.replace("-", "_") in SECRET_FLAGS
-                        else None)
-    sp.add_argument("--scope", action="append", help="an OAuth2 scope (repeat for several)")
+    sp.add_argument("--kind", choices=KINDS)
+    for dest, field in FLAGS.items():
+        if field in LIST_FIELDS:
+            sp.add_argument(f"--{_flag(field)}", action="append", help="an OAuth2 scope (repeat for several)")
+        else:
+            sp.add_argument(f"--{_flag(field)}", help="'-': read from standard input" if dest in SECRET_FLAGS
+                            else None)
 
 
 def register(sub: Any) -> None:

@@ -18,20 +18,12 @@ from sqlalchemy import Connection as SqlConnection
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from flowtide.client.service.connection_kinds import FIELDS, KINDS, SECRET_FIELDS
 from flowtide.client.service.schema import connections
 from flowtide.client.service.secretbox import seal, unseal
 from flowtide.client.service.store import Store, StoreError, now, utc
 
-KINDS = ("bearer", "basic", "api-key", "oauth2")
 NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,99}$")
-# kind -> (required fields, optional fields); secret fields are sealed, the others are shown by `show`
-FIELDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    "bearer": (("token",), ()),
-    "basic": (("username", "password"), ()),
-    "api-key": (("header", "value"), ()),
-    "oauth2": (("tokenUrl", "clientId", "clientSecret"), ("refreshToken", "scopes")),
-}
-SECRET_FIELDS = frozenset({"token", "password", "value", "clientSecret", "refreshToken", "accessToken"})
 
 
 @dataclass

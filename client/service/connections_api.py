@@ -14,7 +14,8 @@ from starlette.routing import Route
 
 from flowtide.client.service._http import endpoint, object_body, ok, parse_body, read_body
 from flowtide.client.service.auth import authenticate
-from flowtide.client.service.connections import FIELDS, Connections
+from flowtide.client.service.connection_kinds import FIELDS
+from flowtide.client.service.connections import Connections
 from flowtide.client.service.errors import ApiError
 from flowtide.client.service.secretbox import SecretKeyError
 from flowtide.client.service.store import StoreError
