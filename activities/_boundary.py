@@ -276,8 +276,12 @@ def _map(mapper: Mapper, exc: BaseException) -> StepFailure:
     return StepFailure("UNKNOWN_ERROR", f"{type(exc).__name__}: {exc}", detail=repr(exc)[:2048])
 
 
+# kind -> its activity, filled by ``step_activity`` as the family modules are imported (see activities/__init__)
+REGISTERED: dict[str, Callable[[dict[str, Any]], Awaitable[Any]]] = {}
+
+
 def step_activity(kind: str, mapper: Mapper) -> Callable[[StepImpl], Callable[[dict[str, Any]], Awaitable[Any]]]:
-    """Make ``impl`` the Temporal activity for ``kind`` (activity type = kind)."""
+    """Make ``impl`` the Temporal activity for ``kind`` (activity type = kind) and register it."""
 
     def deco(impl: StepImpl) -> Callable[[dict[str, Any]], Awaitable[Any]]:
         # The argument's hint stays a plain dict: the SDK converts arguments by their hints, and a recorded
@@ -287,6 +291,9 @@ def step_activity(kind: str, mapper: Mapper) -> Callable[[StepImpl], Callable[[d
 
         run.__name__ = impl.__name__
         run.__doc__ = impl.__doc__
-        return activity.defn(name=kind)(run)
+        if kind in REGISTERED:
+            raise RuntimeError(f"two activities for step kind {kind!r}: {REGISTERED[kind].__name__}, {impl.__name__}")
+        REGISTERED[kind] = defined = activity.defn(name=kind)(run)
+        return defined
 
     return deco
