@@ -32,7 +32,8 @@ from temporalio.converter import (
 )
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[0] = str(ROOT)  # the project, not bench/, first on the path
+if sys.path[0] == str(ROOT / "bench"):  # `python bench/payload_lever.py`: the project first on the path
+    sys.path[0] = str(ROOT)
 from bench.scenarios import core_http_task  # noqa: E402
 from flowtide.workflows.contracts import ActivityResult, error_record  # noqa: E402
 

@@ -34,9 +34,8 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-# `python bench/profile.py` puts bench/ first on the path: replace it with the project, or this file would
-# shadow the standard library's `profile` module (which cProfile imports)
-sys.path[0] = str(ROOT)
+if sys.path[0] == str(ROOT / "bench"):  # `python bench/profile.py`: the project, not bench/, first on the path
+    sys.path[0] = str(ROOT)  # (bench/ first would let this file shadow the standard library's `profile`)
 
 from bench import flows, rounds  # noqa: E402
 from bench.run import harness  # noqa: E402
@@ -118,7 +117,7 @@ def table(summary: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-async def profile(args: argparse.Namespace, raw: Path) -> dict[str, Any]:
+async def profile(args: argparse.Namespace, raw: Path, log: Path) -> dict[str, Any]:
     """Warm up, then profile ``args.reps`` rounds of the throughput scenario; the CPU it took per step."""
     from flowtide.activities import all_activities
     from flowtide.workflows.engine import FlowWorkflow
@@ -132,14 +131,13 @@ async def profile(args: argparse.Namespace, raw: Path) -> dict[str, Any]:
             await asyncio.wait_for(asyncio.gather(*(wait_record(h) for h in handles)), RUN_TIMEOUT_S)
 
         await one_round()  # warm-up: imports, the sandbox's first module loads, connection pools
-        log = raw.with_suffix(".log")
         with log.open("wb") as err:
             spy = await asyncio.create_subprocess_exec(
                 args.py_spy, "record", "--pid", str(os.getpid()), "--format", "raw", "--nolineno", "--gil",
                 "--rate", str(args.rate), "--output", str(raw), stdout=subprocess.DEVNULL, stderr=err)
         await asyncio.sleep(1.0)  # py-spy attaches
         if spy.returncode is not None:
-            raise SystemExit(f"py-spy did not start: {log.read_text()}")
+            raise SystemExit(f"py-spy did not start: {await asyncio.to_thread(log.read_text)}")
         c0 = rounds.cpu_seconds()
         for _ in range(args.reps):
             await one_round()
@@ -165,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     configure("WARNING")
     with tempfile.TemporaryDirectory() as tmp:
         raw = args.out or Path(tmp) / "profile.txt"
-        figures = asyncio.run(profile(args, raw))
+        figures = asyncio.run(profile(args, raw, Path(tmp) / "py-spy.log"))
         summary = summarise(parse_raw(raw.read_text()), args.top)
     print(f"{'sandboxed' if args.sandbox else 'unsandboxed'} workflows, {args.runs} runs x {args.steps} "
           f"{args.execution} core.http steps x {args.reps} rounds: {summary['samples']} GIL-holding samples, "
