@@ -89,11 +89,14 @@ async def _scenarios(env: scenarios.Env, cfg: dict[str, Any], progress: Any) -> 
     return out
 
 
-async def run(cfg: dict[str, Any], progress: Any) -> dict[str, Any]:
-    """Start the server, the service and the worker; run every scenario; shut everything down."""
-    from flowtide.activities import all_activities
+@asynccontextmanager
+async def harness(workflows: list[Any], activities: list[Any], **worker_kwargs: Any) -> Any:
+    """The embedded server, the demo HTTP service and a running worker; yields (Env, server).
+
+    ``worker_kwargs`` go to ``build_worker`` (``sandbox=True``, ...). Leaving the block shuts the worker down
+    before the runtime goes away, then stops the service and the server.
+    """
     from flowtide.worker.app import build_worker
-    from flowtide.workflows.engine import FlowLoopWorkflow, FlowWorkflow
 
     os.environ.setdefault("FLOWTIDE_HTTP_ALLOW", "127.0.0.1")  # the SSRF guard refuses loopback otherwise
     server = DevServer(port=free_port(), ui_port=None, db_file=None)
@@ -102,20 +105,28 @@ async def run(cfg: dict[str, Any], progress: Any) -> dict[str, Any]:
         async with http_service() as url:
             client = await connect(server.address)
             task_queue = f"bench-{uuid.uuid4().hex[:8]}"
-            worker = build_worker(client, task_queue, graceful_shutdown_s=5,
-                                  workflows=[FlowWorkflow, FlowLoopWorkflow, baseline.BaselineSequence,
-                                             baseline.BaselineWaiting, baseline.BaselineLoop,
-                                             baseline.BaselineLoopBatch],
-                                  activities=[*all_activities(), baseline.http_get])
-            t0 = time.perf_counter()
-            async with worker:  # leaving the block shuts the worker down before the runtime goes away
-                results = await _scenarios(scenarios.Env(client, task_queue, url), cfg, progress)
-            await baseline.close_clients()
-            results["wall_seconds"] = time.perf_counter() - t0
-            results["worker_rss_mb"] = _peak_rss_mb()
-            results["server_command"] = server.command()[3:]
+            worker = build_worker(client, task_queue, graceful_shutdown_s=5, workflows=workflows,
+                                  activities=activities, **worker_kwargs)
+            async with worker:
+                yield scenarios.Env(client, task_queue, url), server
     finally:
         server.stop()
+
+
+async def run(cfg: dict[str, Any], progress: Any) -> dict[str, Any]:
+    """Start the server, the service and the worker; run every scenario; shut everything down."""
+    from flowtide.activities import all_activities
+    from flowtide.workflows.engine import FlowLoopWorkflow, FlowWorkflow
+
+    workflows = [FlowWorkflow, FlowLoopWorkflow, baseline.BaselineSequence, baseline.BaselineWaiting,
+                 baseline.BaselineLoop, baseline.BaselineLoopBatch]
+    async with harness(workflows, [*all_activities(), baseline.http_get]) as (env, server):
+        t0 = time.perf_counter()
+        results = await _scenarios(env, cfg, progress)
+        results["wall_seconds"] = time.perf_counter() - t0
+    await baseline.close_clients()
+    results["worker_rss_mb"] = _peak_rss_mb()
+    results["server_command"] = server.command()[3:]
     return results
 
 
