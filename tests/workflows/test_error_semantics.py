@@ -308,6 +308,18 @@ async def test_a_spent_step_budget_fails_the_run_even_inside_a_tolerant_loop(cli
     assert rec["loops"][0]["batched"] == (batch == 3)
 
 
+async def test_a_spent_budget_inside_a_nested_loop_ends_the_outer_loop_too(client, task_queue):
+    inner = _budget_loop(items=5, budget=8)["steps"]
+    flow = {"id": "nested-budget", "settings": {"limits": {"maxStepExecutions": 8}}, "steps": [
+        {"stepId": "outer", "stepType": "core.for-each", "input": {"items": 10, "continueOnError": True,
+                                                                   "steps": inner}}]}
+    rec = await run_flow(client, task_queue, flow)
+    assert rec["status"] == "failed"
+    assert [e["code"] for e in rec["errors"]] == ["STEP_BUDGET_EXCEEDED"]
+    outer = next(loop for loop in rec["loops"] if loop["stepId"] == "outer")
+    assert outer["failed"] == 1 and outer["succeeded"] < 2
+
+
 async def test_block_steps_end_with_the_run(client, task_queue, service):
     """An if whose branch failed the run is failed, not left running; a for-each whose item returned is
     completed."""

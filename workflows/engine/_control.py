@@ -37,6 +37,11 @@ class Halt(ControlSignal):
         self.record = record
 
 
+class BudgetSpent(Halt):
+    """The run's step budget is spent (``STEP_BUDGET_EXCEEDED``): no step may run, and no ``continueOnError``
+    of a loop absorbs it."""
+
+
 class RetryWorkflow(ControlSignal):
     """``onError: retry-workflow``: restart from the entry step with state cleared."""
 

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, cast
 from temporalio import workflow
 
 from flowtide.workflows.contracts import ErrorRecord, WireStep, error_record
-from flowtide.workflows.engine._control import Halt, ReturnNow, StopFlow
+from flowtide.workflows.engine._control import BudgetSpent, Halt, ReturnNow, StopFlow
 from flowtide.workflows.engine._state import Frame
 from flowtide.workflows.errors import TemplateError
 from flowtide.workflows.language._loop_policy import Control, threshold_record
@@ -143,7 +143,7 @@ async def _run_item(wf: LoopHost, body: list[WireStep], start: list[str] | None,
     try:
         await wf.run_block(body, child, start=start)
     except Halt as h:
-        if h.record.get("code") == "STEP_BUDGET_EXCEEDED" and workflow.patched("budget-ends-the-loop"):
+        if isinstance(h, BudgetSpent) and workflow.patched("budget-ends-the-loop"):
             # the run's step budget is spent: no item may run another step, and no continueOnError absorbs
             # that; the loop stops and the run fails with this record (workflows.engine._loops._finish)
             tally.fail(index, h.record)

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from flowtide.workflows import limits
 from flowtide.workflows.contracts import StepRow, WireStep, error_record
 from flowtide.workflows.engine import _batches, _loop_reuse, metrics
-from flowtide.workflows.engine._control import Halt, ReturnNow, StopFlow
+from flowtide.workflows.engine._control import BudgetSpent, ReturnNow, StopFlow
 from flowtide.workflows.engine._iterate import MAX_KEPT_RESULTS, RESULTS_BUDGET_BYTES, Tally, history_length, iterate
 from flowtide.workflows.engine._state import Frame
 from flowtide.workflows.errors import StepFailure
@@ -143,7 +143,7 @@ def _finish(wf: LoopHost, step: WireStep, frame: Frame, tally: Tally, coe: bool,
     if tally.throttle is not None:  # the concurrency an adaptive loop used over time
         loop["concurrency"] = tally.throttle["trace"]
     if tally.ended == "budget" and tally.first_halt is not None:
-        raise Halt(tally.first_halt)
+        raise BudgetSpent(tally.first_halt)  # an enclosing loop stops on it too
     if tally.ended == "return":
         raise ReturnNow()
     if tally.ended == "stop":

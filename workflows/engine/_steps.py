@@ -11,7 +11,14 @@ from temporalio import workflow
 from flowtide.workflows import limits
 from flowtide.workflows.contracts import ErrorRecord, StepRow, WireStep, error_record
 from flowtide.workflows.engine import metrics
-from flowtide.workflows.engine._control import ControlSignal, Halt, Outcome, RetryWorkflow, failure_from_exception
+from flowtide.workflows.engine._control import (
+    BudgetSpent,
+    ControlSignal,
+    Halt,
+    Outcome,
+    RetryWorkflow,
+    failure_from_exception,
+)
 from flowtide.workflows.engine._control_kinds import CONTROL
 from flowtide.workflows.engine._state import Frame, new_meta, step_entry
 from flowtide.workflows.errors import StepFailure
@@ -116,7 +123,7 @@ def _budget(wf: FlowWorkflow, step: WireStep) -> None:
         return
     rec = error_record(step_id=step["id"], step_type=step["kind"], code="STEP_BUDGET_EXCEEDED", message=message)
     wf.state.add_error(rec)
-    raise Halt(rec)
+    raise BudgetSpent(rec)
 
 
 def _skipped(wf: FlowWorkflow, step: WireStep, frame: Frame) -> Outcome:
