@@ -17,9 +17,8 @@ from jsonschema.validators import Draft202012Validator, validator_for
 
 from flowtide.workflows.engine import ITEMS_KEY
 from flowtide.workflows.errors import FlowValidationError, Problem
-from flowtide.workflows.kinds import KINDS
+from flowtide.workflows.kinds import KINDS, NOT_REUSABLE
 
-NOT_REUSED_KINDS = frozenset(k.name for k in KINDS.values() if not k.reusable)  # the interpreter re-runs these
 DONE = frozenset({"completed", "warning"})
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -88,7 +87,7 @@ def reusable(record: dict[str, Any], notes: list[str], stop: int | None = None) 
     for row in (record.get("steps") or [])[:stop]:
         sid = row["stepId"]
         if row["status"] not in DONE or row.get("iteration") is not None or row.get("path") or row.get("retried") \
-                or row["stepType"] in NOT_REUSED_KINDS or sid in reuse:
+                or row["stepType"] in NOT_REUSABLE or sid in reuse:
             continue
         out = row.get("output")
         if isinstance(out, dict) and out.get("$truncated"):

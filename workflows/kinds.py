@@ -218,6 +218,10 @@ def canonical_kind(name: str) -> str | None:
     return None
 
 
+# Kinds a re-run always runs again instead of taking their output over (read by the engine and `rerun`)
+NOT_REUSABLE = frozenset(k.name for k in KINDS.values() if not k.reusable)
+
+
 def activity_kinds() -> list[str]:
     """Kinds that run as Temporal activities (one activity type each)."""
     return sorted(k.name for k in KINDS.values() if k.runs == "activity")

@@ -71,7 +71,7 @@ def failure_from_exception(exc: Exception) -> StepFailure:
     return StepFailure("INTERNAL_ERROR", f"{type(exc).__name__}: {str(exc)[:500]}", retryable=False)
 
 
-def failure_from_activity(err: ActivityError | FailureError, step: WireStep, iteration: int | None, *,
+def failure_from_activity(err: ActivityError | FailureError, step: WireStep, *,
                           max_attempts: int) -> StepFailure:
     """Turn the failure of a step's activity into a ``StepFailure`` carrying the boundary's record.
 

@@ -64,7 +64,7 @@ async def run_activity(wf: FlowWorkflow, step: WireStep, frame: Frame, inp: dict
         if isinstance(cause, CancelledError):
             # only a cancellation of the run cancels a step's activity: end the run as cancelled
             raise asyncio.CancelledError(f"step '{step['id']}' cancelled with the run") from None
-        failure = failure_from_activity(err, step, frame.iteration, max_attempts=policy.maximum_attempts)
+        failure = failure_from_activity(err, step, max_attempts=policy.maximum_attempts)
         failure.capped = cap is not None and cap < settings.max_retries + 1
         raise failure from None
 

@@ -22,7 +22,7 @@ from flowtide.workflows.engine._control import (
 from flowtide.workflows.engine._control_kinds import CONTROL
 from flowtide.workflows.engine._state import Frame, new_meta, step_entry
 from flowtide.workflows.errors import StepFailure
-from flowtide.workflows.kinds import KINDS
+from flowtide.workflows.kinds import NOT_REUSABLE
 from flowtide.workflows.language._pure import PURE
 from flowtide.workflows.language.conditions import evaluate
 from flowtide.workflows.language.templates import SECRET_NONCE, hide_secret_nonce, render
@@ -38,14 +38,13 @@ STEPS_PER_TASK = 200
 # steps write ~60,000: past this many events a run that cannot continue as new (a cycle inside a branch, or
 # state too large to carry) fails with STEP_BUDGET_EXCEEDED instead, with its record.
 HISTORY_GUARD = 40_000
-NEVER_REUSED = frozenset(k.name for k in KINDS.values() if not k.reusable)
 
 
 async def exec_step(wf: FlowWorkflow, step: WireStep, frame: Frame, block: dict[str, WireStep]
                     ) -> Outcome:
     """Run one step with skip, runLimit, retries, onError and routing; return where to go next."""
     sid = step["id"]
-    if frame.iteration is None and sid in wf.reuse and step["kind"] not in NEVER_REUSED:
+    if frame.iteration is None and sid in wf.reuse and step["kind"] not in NOT_REUSABLE:
         # rerun --from-failed: the recorded output stands in for the step (no side effect repeats)
         return _reused(wf, step, frame, wf.reuse.pop(sid))
     _budget(wf, step)

@@ -28,7 +28,6 @@ with workflow.unsafe.imports_passed_through():
         RunFailure,
         RunRecord,
         StepRow,
-        StepStatus,
         WireStep,
         error_record,
     )
@@ -96,7 +95,7 @@ class FlowWorkflow:
             return await self._run_with_restarts(flow, payload, options)
         except asyncio.CancelledError:
             self.state.status = "cancelled"
-            self._mark_running_steps("cancelled")
+            self.state.close_open_rows(workflow.now(), "cancelled", "cancelled")
             await self._publish_status()
             raise
         except (FailureError, NondeterminismError):
@@ -165,12 +164,12 @@ class FlowWorkflow:
                 at = _chain.Position()
                 continue
             except Halt as halt:
-                self._mark_running_steps("cancelled", blocks="failed")
+                self.state.close_open_rows(workflow.now(), "cancelled", blocks="failed")
                 return await self._fail(halt.record)
             except TemplateError as exc:
                 return await self._fail_run(error_record(step_id=None, step_type=None, code="TEMPLATE_ERROR",
                                                          message=str(exc)))
-        self._mark_running_steps("cancelled", blocks="completed")  # a return or stop inside a block
+        self.state.close_open_rows(workflow.now(), "cancelled", blocks="completed")  # a return or stop inside a block
         await self._publish_status()
         return self.record()
 
@@ -196,9 +195,6 @@ class FlowWorkflow:
         workflow.upsert_search_attributes(updates)
         done = self.state.progress()
         workflow.set_current_details(f"**{self.state.status}** — {done['done']} / {done['total']} steps")
-
-    def _mark_running_steps(self, status: StepStatus, blocks: StepStatus | None = None) -> None:
-        self.state.close_open_rows(workflow.now(), status, blocks or status)
 
     # ---- blocks -------------------------------------------------------------------------------
     async def run_block(self, steps: list[WireStep], frame: Frame, *, start: list[str] | None = None,
