@@ -54,3 +54,15 @@ async def worker(client: Any, task_queue: str) -> AsyncIterator[Any]:
 def key() -> str:
     """A unique key for the service's /flaky counters."""
     return uuid.uuid4().hex[:12]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "needs_part(part, how=None): the test needs a part of the machine "
+                            "(tests/support/parts.py); with `how` given the part is missing")
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    mark = item.get_closest_marker("needs_part")
+    if mark is not None and len(mark.args) > 1:
+        from tests.support import parts
+        parts.missing(mark.args[0], mark.args[1])

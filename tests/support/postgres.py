@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import pytest
+from tests.support import parts
 
 
 def pg_bin() -> str | None:
@@ -37,14 +37,18 @@ def postgres_cluster() -> Iterator[str]:
     Skips the test when psycopg or the server binaries are missing, or when running as root without a
     ``postgres`` user to run the cluster as.
     """
-    pytest.importorskip("psycopg", reason="psycopg is not installed (pip install 'flowtide[postgres]')")
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        parts.missing("psycopg", "pip install 'flowtide[postgres]'")
     bindir = pg_bin()
     if bindir is None:
-        pytest.skip("no PostgreSQL server binaries (initdb/pg_ctl) on this machine")
+        parts.missing("PostgreSQL server binaries (initdb/pg_ctl)", "apt-get install postgresql")
     prefix: list[str] = []
     if os.geteuid() == 0:  # PostgreSQL refuses to run as root
         if shutil.which("runuser") is None or subprocess.run(["id", "postgres"], capture_output=True).returncode:
-            pytest.skip("running as root and there is no 'postgres' user to run the test cluster")
+            parts.missing("a 'postgres' user to run the test cluster as (running as root)",
+                          "apt-get install postgresql creates it")
         prefix = ["runuser", "-u", "postgres", "--"]
     work = tempfile.mkdtemp(prefix="flowtide-pg-")
     if prefix:

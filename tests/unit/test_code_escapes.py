@@ -29,6 +29,7 @@ from temporalio.testing import ActivityEnvironment
 
 import flowtide.activities._sandbox as sandbox
 from flowtide.activities.code import code_step
+from tests.support import parts
 from tests.support.activities import step_task
 
 CANARY = "canary-7f3a9c1e-worker-env"
@@ -364,7 +365,7 @@ JS_CASES = {
 }
 
 
-@pytest.mark.skipif(sandbox.js_runtime() is None, reason="mini-racer (the 'js' extra) is not installed")
+@parts.needs(sandbox.js_runtime() is not None, "JavaScript (mini-racer)", "pip install 'flowtide[js]'")
 @pytest.mark.parametrize("name", list(JS_CASES))
 async def test_javascript_escape_attempt(name: str, worker: Worker) -> None:
     code, _output, everything = await run(JS_CASES[name], worker, 2, language="javascript", memoryMb=64)

@@ -20,11 +20,12 @@ from flowtide.activities._boundary import clip_console
 from flowtide.activities._sandbox import RUNNER, Limits, console_with_note, js_runtime
 from flowtide.activities.code import code_step, map_code_exception
 from flowtide.workflows.errors import StepFailure
+from tests.support import parts
 from tests.support.activities import LoopTicks, step_task
 
 CTX = {"input": {"name": "Ada", "amount": 3}, "steps": {"fetch": {"status": 200, "$meta": {"success": True}}},
        "errors": [{"code": "HTTP_TIMEOUT"}], "vars": {"region": "eu"}, "item": {"id": 7}, "index": 2}
-needs_js = pytest.mark.skipif(js_runtime() is None, reason="mini-racer (the 'js' extra) is not installed")
+needs_js = parts.needs(js_runtime() is not None, "JavaScript (mini-racer)", "pip install 'flowtide[js]'")
 
 
 def task(inp: dict[str, Any], *, timeout: float = 10, retry: dict[str, Any] | None = None,

@@ -7,6 +7,7 @@ from pathlib import Path
 import yaml
 
 from flowtide.workflows.search_attributes import SEARCH_ATTRIBUTES
+from tests.support import parts
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -68,9 +69,8 @@ def test_compose_file_matches_the_compose_specification_schema():
     import warnings
 
     import jsonschema
-    import pytest
     if not COMPOSE_SPEC.is_file():
-        pytest.skip(f"{COMPOSE_SPEC} is missing (apt-get install docker-compose)")
+        parts.missing(str(COMPOSE_SPEC), "apt-get install docker-compose")
     spec = json.loads(COMPOSE_SPEC.read_text())
     doc = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
     # that schema predates the top-level `name` key (added to the specification later): checked by hand here

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 import structlog
 
+from tests.support import parts
 from tests.support.service import Api, running_api
 
 CHROMIUM = "/usr/bin/chromium"
@@ -43,7 +44,7 @@ async def site(client: Any, tmp_path_factory: pytest.TempPathFactory) -> AsyncIt
 async def browser() -> AsyncIterator[Any]:
     """Debian's Chromium driven by Playwright (never ``playwright install``: no browser download here)."""
     if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} is missing: apt-get install chromium (the browser tests need a real browser)")
+        parts.missing(CHROMIUM, "apt-get install chromium (the browser tests need a real browser)")
     from playwright.async_api import async_playwright
     async with async_playwright() as pw:
         b = await pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)

@@ -22,6 +22,7 @@ import yaml
 from flowtide.activities._sandbox import js_runtime
 from flowtide.client.runs import start_run, wait_record
 from flowtide.workflows.language.dsl import parse_flow
+from tests.support import parts
 from tests.support.flows import step
 
 pytestmark = pytest.mark.usefixtures("worker")
@@ -130,7 +131,7 @@ async def test_seed_003_validate_input_javascript(client, task_queue):
     Code family's 3 retries happen first (1 s, 2 s, 4 s), then continueOnError absorbs it and the if step
     answers 400; valid input answers 200 after one attempt."""
     if js_runtime() is None:
-        pytest.skip("JavaScript needs the js extra (mini-racer) on the worker")
+        parts.missing("JavaScript (mini-racer)", "pip install 'flowtide[js]' on the worker")
     t0 = time.monotonic()
     bad_email, bad_amount, good = await asyncio.gather(
         run(client, task_queue, "003-validate-input.json", {"email": "nope", "amount": 5}),

