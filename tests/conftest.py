@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
+from hypothesis import settings
 
 from flowtide.client.demo_service import DemoService
 from flowtide.client.devserver import DevServer, free_port
@@ -66,3 +67,10 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     if mark is not None and len(mark.args) > 1:
         from tests.support import parts
         parts.missing(mark.args[0], mark.args[1])
+
+
+# Property tests draw the same examples on every run (derandomized from each test's name), so a failure in CI
+# reproduces on any machine; explore with `pytest --hypothesis-seed=N` or HYPOTHESIS_PROFILE=explore.
+settings.register_profile("flowtide", derandomize=True, print_blob=True)
+settings.register_profile("explore", print_blob=True)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "flowtide"))
