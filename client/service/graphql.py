@@ -215,7 +215,7 @@ def _misfit(err: GraphQLError) -> bool:
 def _entry(err: GraphQLError, rid: str) -> dict[str, Any]:
     if _misfit(err):
         return error_entry("BAD_REQUEST", err.message, rid)
-    api = as_api_error(err.original_error, rid)
+    api = as_api_error(cast(Exception, err.original_error), rid)
     entry = error_entry(api.code, api.message, rid, **api.extensions)
     if err.path:
         entry["path"] = list(err.path)
