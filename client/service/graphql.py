@@ -10,13 +10,15 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from strawberry.scalars import JSON
 from strawberry.types import Info
+from temporalio.client import WorkflowExecutionStatus
 
+from flowtide.client.resolve import follow_chain
 from flowtide.client.service import steer
 from flowtide.client.service._http import as_api_error, object_body, parse_body, read_body, request_id
 from flowtide.client.service.auth import authenticate
 from flowtide.client.service.errors import ApiError, error_entry
 from flowtide.client.service.graphql_guard import cost_of, request_of
-from flowtide.client.service.ops import MAX_WAIT_S, deployed, start, wait_ended
+from flowtide.client.service.ops import MAX_WAIT_S, deployed, find_run, start, wait_ended
 
 
 @strawberry.type
@@ -176,6 +178,16 @@ def _snake(name: str) -> str:
     return "".join(f"_{c.lower()}" if c.isupper() else c for c in name)
 
 
+async def _live(svc: Any, project: str, ref: str) -> str:
+    """The run that goes on with ``ref``: a run that continued as new is reached by its first run id (the id
+    its record and the runs list show), through the CLI's ``follow_chain``."""
+    handle, desc = await find_run(svc, project, ref)
+    if desc.status != WorkflowExecutionStatus.CONTINUED_AS_NEW:
+        return ref
+    live = await follow_chain(await svc.temporal(), handle.id, desc.run_id)
+    return str((await live.describe()).run_id)
+
+
 @strawberry.type
 class Mutation:
     @strawberry.mutation
@@ -194,7 +206,7 @@ class Mutation:
     @strawberry.mutation
     async def cancel_run(self, info: Info, run_id: str) -> Started:
         svc, who = _ctx(info, "run")
-        answer = await steer.cancel(svc, who.project, run_id)
+        answer = await steer.cancel(svc, who.project, await _live(svc, who.project, run_id))
         return Started(run_id=answer["runId"], workflow_id=answer["workflowId"], status="cancel_requested",
                        revision=None)
 
