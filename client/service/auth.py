@@ -35,21 +35,22 @@ class RateLimiter:
         self.burst = burst if burst is not None else max(1.0, self.rate * 2)
         self._buckets: dict[str, tuple[float, float]] = {}  # key id -> (tokens, last refill)
 
-    def take(self, key_id: str) -> None:
-        """Spend one token of ``key_id``'s bucket.
+    def take(self, key_id: str, n: int = 1) -> None:
+        """Spend ``n`` tokens of ``key_id``'s bucket, all or none (a GraphQL request's fields count one each).
 
         Raises:
-            ApiError: ``RATE_LIMITED`` with ``Retry-After`` (whole seconds until a token is back).
+            ApiError: ``RATE_LIMITED`` with ``Retry-After`` (whole seconds until ``n`` tokens are back).
         """
         t = time.monotonic()
         tokens, last = self._buckets.get(key_id, (self.burst, t))
         tokens = min(self.burst, tokens + (t - last) * self.rate)
-        if tokens < 1:
+        if tokens < n:
             self._buckets[key_id] = (tokens, t)
-            wait = max(1, math.ceil((1 - tokens) / self.rate)) if self.rate > 0 else 60
-            raise ApiError("RATE_LIMITED", f"too many requests for this key (limit {self.rate:g}/s, burst "
+            wait = max(1, math.ceil((n - tokens) / self.rate)) if self.rate > 0 else 60
+            what = "too many requests" if n == 1 else f"too many calls ({n} more in this request)"
+            raise ApiError("RATE_LIMITED", f"{what} for this key (limit {self.rate:g}/s, burst "
                            f"{self.burst:g}); retry after {wait} s", headers={"Retry-After": str(wait)})
-        self._buckets[key_id] = (tokens - 1, t)
+        self._buckets[key_id] = (tokens - n, t)
 
 
 def bearer(request: Request) -> str:

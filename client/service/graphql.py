@@ -10,12 +10,15 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from strawberry.scalars import JSON
 from strawberry.types import Info
+from temporalio.client import WorkflowExecutionStatus
 
+from flowtide.client.resolve import follow_chain
 from flowtide.client.service import steer
 from flowtide.client.service._http import as_api_error, object_body, parse_body, read_body, request_id
 from flowtide.client.service.auth import authenticate
 from flowtide.client.service.errors import ApiError, error_entry
-from flowtide.client.service.ops import MAX_WAIT_S, deployed, start, wait_ended
+from flowtide.client.service.graphql_guard import cost_of, request_of
+from flowtide.client.service.ops import MAX_WAIT_S, deployed, find_run, start, wait_ended
 
 
 @strawberry.type
@@ -175,6 +178,16 @@ def _snake(name: str) -> str:
     return "".join(f"_{c.lower()}" if c.isupper() else c for c in name)
 
 
+async def _live(svc: Any, project: str, ref: str) -> str:
+    """The run that goes on with ``ref``: a run that continued as new is reached by its first run id (the id
+    its record and the runs list show), through the CLI's ``follow_chain``."""
+    handle, desc = await find_run(svc, project, ref)
+    if desc.status != WorkflowExecutionStatus.CONTINUED_AS_NEW:
+        return ref
+    live = await follow_chain(await svc.temporal(), handle.id, desc.run_id)
+    return str((await live.describe()).run_id)
+
+
 @strawberry.type
 class Mutation:
     @strawberry.mutation
@@ -193,7 +206,7 @@ class Mutation:
     @strawberry.mutation
     async def cancel_run(self, info: Info, run_id: str) -> Started:
         svc, who = _ctx(info, "run")
-        answer = await steer.cancel(svc, who.project, run_id)
+        answer = await steer.cancel(svc, who.project, await _live(svc, who.project, run_id))
         return Started(run_id=answer["runId"], workflow_id=answer["workflowId"], status="cancel_requested",
                        revision=None)
 
@@ -206,10 +219,15 @@ class _Schema(strawberry.Schema):
 SCHEMA = _Schema(query=Query, mutation=Mutation)
 
 
+def _misfit(err: GraphQLError) -> bool:
+    """The query or its variables do not fit the schema (no resolver ran: graphql-core's own error)."""
+    return err.original_error is None or isinstance(err.original_error, GraphQLError)
+
+
 def _entry(err: GraphQLError, rid: str) -> dict[str, Any]:
-    if err.original_error is None:  # a query that does not fit the schema
+    if _misfit(err):
         return error_entry("BAD_REQUEST", err.message, rid)
-    api = as_api_error(err.original_error, rid)
+    api = as_api_error(cast(Exception, err.original_error), rid)
     entry = error_entry(api.code, api.message, rid, **api.extensions)
     if err.path:
         entry["path"] = list(err.path)
@@ -217,18 +235,23 @@ def _entry(err: GraphQLError, rid: str) -> dict[str, Any]:
 
 
 async def handle(request: Request, svc: Any) -> Response:
-    """Authenticate (401/400/403 as HTTP answers), run the operation, answer ``data`` and seed-002 ``errors``."""
+    """Authenticate (401/400/403 as HTTP answers), check the request's shape and limits, spend one token of the
+    key's rate limit per top-level field (all or none, before anything runs), run the operation, answer
+    ``data`` and seed-002 ``errors``."""
     rid = request_id(request)
     who = await authenticate(request, svc.store, svc.limiter, "read")
-    body = object_body(parse_body(await read_body(request, svc.max_body), request))
-    query, variables = body.get("query"), body.get("variables")
-    if not isinstance(query, str) or not query.strip() or not (variables is None or isinstance(variables, dict)):
-        raise ApiError("BAD_REQUEST", "body: {\"query\": string, \"variables\"?: object, \"operationName\"?: string}")
-    result = await SCHEMA.execute(query, variable_values=variables, operation_name=body.get("operationName"),
+    req = request_of(object_body(parse_body(await read_body(request, svc.max_body), request)))
+    cost = cost_of(req)
+    if cost > svc.limiter.burst:
+        raise ApiError("INPUT_INVALID", f"this request makes {cost} calls; a key may make at most "
+                       f"{svc.limiter.burst:g} at once: split it")
+    if cost > 1:  # the request's own token (taken by authenticate) pays for its first call
+        svc.limiter.take(who.key_id, cost - 1)
+    result = await SCHEMA.execute(req.query, variable_values=req.variables, operation_name=req.operation_name,
                                   context_value={"svc": svc, "who": who})
     out: dict[str, Any] = {"data": result.data}
     if result.errors:
         out["errors"] = [_entry(e, rid) for e in result.errors]
-        if result.data is None and all(e.original_error is None for e in result.errors):
+        if result.data is None and all(_misfit(e) for e in result.errors):
             return JSONResponse({"errors": out["errors"]}, status_code=400)
     return JSONResponse(out)
