@@ -36,7 +36,10 @@ from flowtide.workflows.errors import StepFailure
 EARLY_S = 60.0  # refresh at most this long before the expiry: a token must not expire in flight
 EARLY_FRACTION = 0.1  # ... and at most this share of the token's lifetime (a 60 s token is not always stale)
 EARLY_FLOOR_S = 2.0  # ... but at least this long
-LIFETIME_KEY = "expiresIn"  # the lifetime (seconds) the server gave the stored token, kept beside it
+# The lifetime (seconds) the server gave each token this process obtained, by a digest of the token. Kept in
+# memory: the connection row has no column for it (a token another process obtained gets the full margin
+# once; the next refresh is then known here too).
+_lifetimes: dict[str, float] = {}
 TOKEN_TIMEOUT_S = 30.0
 LOCK_WAIT_S = 120.0
 TRANSIENT = frozenset({"temporarily_unavailable", "server_error", "slow_down"})  # other OAuth errors: refused
@@ -53,12 +56,23 @@ def early_margin(lifetime: Any) -> float:
     return max(EARLY_FLOOR_S, min(EARLY_S, EARLY_FRACTION * float(lifetime)))
 
 
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()[:32]
+
+
+def _remember_lifetime(token: str, lifetime: Any) -> None:
+    if len(_lifetimes) > 10_000:  # bounded: old tokens are long expired
+        _lifetimes.clear()
+    if isinstance(lifetime, int | float) and not isinstance(lifetime, bool):
+        _lifetimes[_digest(token)] = float(lifetime)
+
+
 def valid_token(c: Conn, stale: str | None = None) -> str | None:
     """The stored access token when it is not ``stale`` (refused by the API) and not about to expire."""
     token = c.secret.get("accessToken")
     if not token or token == stale:
         return None
-    margin = timedelta(seconds=early_margin(c.secret.get(LIFETIME_KEY)))
+    margin = timedelta(seconds=early_margin(_lifetimes.get(_digest(str(token)))))
     if c.expires_at is not None and c.expires_at - margin <= datetime.now(UTC):
         return None
     return str(token)
@@ -132,11 +146,7 @@ def _refresh_locked(conns: Connections, name: str, stale: str | None) -> tuple[s
         if answer.get("refresh_token"):
             c.secret["refreshToken"] = str(answer["refresh_token"])  # the server rotates it
         expires = answer.get("expires_at")
-        lifetime = answer.get("expires_in")
-        if isinstance(lifetime, int | float) and not isinstance(lifetime, bool):
-            c.secret[LIFETIME_KEY] = lifetime
-        else:
-            c.secret.pop(LIFETIME_KEY, None)
+        _remember_lifetime(c.secret["accessToken"], answer.get("expires_in"))
         conns.save_token(db, c, datetime.fromtimestamp(float(expires), UTC) if expires else None)
         return c.secret["accessToken"], None
 
