@@ -16,6 +16,7 @@ from flowtide.workflows.kinds import KINDS
 from flowtide.workflows.language import conditions, templates
 from flowtide.workflows.language._loop_policy import concurrency_problems, policy_problems, unknown_stop_codes
 from flowtide.workflows.language._pure import HASH_ALGORITHMS
+from flowtide.workflows.language._schemas import remote_refs
 from flowtide.workflows.language._tpl_values import did_you_mean, short
 from flowtide.workflows.language.templates import join_path
 from flowtide.workflows.limits import MAX_WAIT_S
@@ -54,16 +55,23 @@ def schema_problems(schema: Any, path: str) -> list[Problem]:
     """Problems of a JSON Schema (by its ``$schema`` draft, Draft 2020-12 by default); results are cached."""
     if not isinstance(schema, dict | bool):
         return [Problem(path, f"must be a JSON Schema object (got {short(schema)})")]
+    remote = [Problem(_inside(path, where), f"{ref[:200]!r} points outside the document: only references inside "
+                      "it ('#/$defs/...') are resolved (nothing is fetched)") for where, ref in remote_refs(schema)]
+    if remote:
+        return remote
     try:
         found = _schema_error(json.dumps(schema, sort_keys=True))
     except (TypeError, ValueError, RecursionError):
         return [Problem(path, "the JSON Schema is not plain JSON data or nests too deeply")]
     if found is None:
         return []
-    where = path
-    for part in found[0]:
-        where = join_path(where, part)
-    return [Problem(where, f"not a valid JSON Schema: {found[1]}")]
+    return [Problem(_inside(path, found[0]), f"not a valid JSON Schema: {found[1]}")]
+
+
+def _inside(path: str, parts: tuple[str | int, ...]) -> str:
+    for part in parts:
+        path = join_path(path, part)
+    return path
 
 
 def _required(kind: str, inp: dict[str, Any], ipath: str) -> list[Problem]:
