@@ -11,8 +11,9 @@ Output: ``{"rows": [{column: value}], "rowCount", "columns": [name]}``.
 Values are always bound, never spliced into the SQL: SQLite takes ``?`` / ``:name`` placeholders,
 PostgreSQL ``%s`` / ``%(name)s``. SQLite files must lie inside the file roots (``FLOWTIDE_FILE_ROOTS``,
 see ``activities.files``), and so must every file a statement opens (``ATTACH``, ``VACUUM INTO``; no
-``load_extension``): ``activities._sqlite_guard`` is the connection's authorizer. They run in a thread; PostgreSQL uses psycopg 3 (``flowtide[postgres]``),
-imported only when a flow asks for it. Connection strings may hold ``{{ secrets.NAME }}``.
+``load_extension``): ``activities._sqlite_guard`` is the connection's authorizer. They run in a thread;
+PostgreSQL uses psycopg 3 (``flowtide[postgres]``), imported only when a flow asks for it. Connection strings
+may hold ``{{ secrets.NAME }}``.
 """
 
 from __future__ import annotations

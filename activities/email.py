@@ -175,6 +175,9 @@ def _addresses(value: Any, field: str) -> list[str]:
     items = [value] if isinstance(value, str) else list(value) if isinstance(value, list) else None
     if items is None:
         raise StepFailure("VALIDATION_ERROR", f"'{field}' must be an address or a list of addresses")
+    if any(c in str(i) for i in items for c in "\r\n\x00"):
+        # Header injection: a recipient with a line break would add headers or recipients of its own.
+        raise StepFailure("VALIDATION_ERROR", f"'{field}' has a forbidden character (CR, LF or NUL)")
     out = []
     for name, addr in getaddresses([str(i) for i in items]):
         if "@" not in addr or any(c.isspace() for c in addr):
@@ -263,6 +266,8 @@ async def email_send(inp: dict[str, Any], ctx: StepContext) -> StepResult:
         The accepted and rejected recipients and the Message-ID; a warning when some were rejected.
     """
     sender = parseaddr(str(inp.get("from") or ""))[1]
+    if any(c in str(inp.get("from") or "") for c in "\r\n\x00"):
+        raise StepFailure("VALIDATION_ERROR", "'from' has a forbidden character (CR, LF or NUL)")
     if "@" not in sender:
         raise StepFailure("VALIDATION_ERROR", "email.send needs a valid 'from' address")
     req = _Request(sender, _addresses(inp.get("to"), "to"), _addresses(inp.get("cc"), "cc"),

@@ -125,12 +125,20 @@ def _hash_algorithm(value: Any) -> str | None:
     return None
 
 
+def _one_line_addresses(value: Any) -> str | None:
+    items = value if isinstance(value, list) else [value]
+    if any(isinstance(i, str) and any(c in i for c in "\r\n\x00") for i in items):
+        return "an address must not contain CR, LF or NUL (they would inject mail headers)"
+    return None
+
+
 # Literal values (no template) that the step would refuse at run time: reported by `validate` up front.
 LITERAL_CHECKS: dict[tuple[str, str], Callable[[Any], str | None]] = {
     ("core.delay", "seconds"): _wait_seconds,
     ("core.wait-for-signal", "timeout"): _wait_seconds,
     ("crypto.hash", "algorithm"): _hash_algorithm,
     ("crypto.hmac", "algorithm"): _hash_algorithm,
+    **{("email.send", key): _one_line_addresses for key in ("from", "to", "cc", "bcc", "replyTo")},
 }
 
 
