@@ -12,9 +12,10 @@ from flowtide.workflows.language.dsl import (
     load_flow_file,
     load_flow_text,
     parse_flow,
+    read_flow_file,
     validate_payload,
 )
 from flowtide.workflows.language.templates import render
 
-__all__ = ["Flow", "flow_json_schema", "load_flow_file", "load_flow_text", "parse_flow", "parse_text", "render",
-           "validate_payload", "yaml_load"]
+__all__ = ["Flow", "flow_json_schema", "load_flow_file", "load_flow_text", "parse_flow", "parse_text",
+           "read_flow_file", "render", "validate_payload", "yaml_load"]
