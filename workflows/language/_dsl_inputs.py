@@ -18,6 +18,7 @@ from flowtide.workflows.language._loop_policy import concurrency_problems, polic
 from flowtide.workflows.language._pure import HASH_ALGORITHMS
 from flowtide.workflows.language._schemas import remote_refs
 from flowtide.workflows.language._tpl_values import did_you_mean, short
+from flowtide.workflows.language._webhook import webhook_header_problem
 from flowtide.workflows.language.templates import join_path
 from flowtide.workflows.limits import MAX_WAIT_S
 
@@ -171,9 +172,25 @@ def check_input(kind: str | None, sid: str, inp: dict[str, Any], ipath: str, dep
         problems.extend(schema_problems(inp["schema"], join_path(ipath, "schema")))
     if kind == "core.for-each":
         problems.extend(_loop_problems(inp, ipath))
+    if kind == "core.return":
+        problems.extend(_webhook_problems(inp.get("webhookResponse"), join_path(ipath, "webhookResponse")))
     if kind == "core.sub-flow":
         return _sub_flow(sid, inp, ipath, depth, problems, child_parser)
     return inp
+
+
+def _webhook_problems(spec: Any, path: str) -> list[Problem]:
+    """Header names and literal values of a webhook answer the service would refuse (see ``_webhook``)."""
+    headers = spec.get("headers") if isinstance(spec, dict) else None
+    if not isinstance(headers, dict):
+        return []
+    out = []
+    for name, value in headers.items():
+        literal = value if not templates.references(value) else ""  # a template is checked at answer time
+        why = webhook_header_problem(name, literal)
+        if why:
+            out.append(Problem(join_path(join_path(path, "headers"), name), why))
+    return out
 
 
 def _loop_problems(inp: dict[str, Any], ipath: str) -> list[Problem]:
