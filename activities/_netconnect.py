@@ -16,15 +16,8 @@ import httpcore
 import httpx
 
 from flowtide.activities import _netguard
-from flowtide.activities._netguard import (
-    IPAddress,
-    addresses_of,
-    check_scheme,
-    checked_addresses,
-    parse_allow,
-    permitted_of,
-    precheck,
-)
+from flowtide.activities._netguard import addresses_of, check_scheme, checked_addresses, permitted_of, precheck
+from flowtide.activities._netpolicy import IPAddress, parse_allow
 
 
 async def open_checked_socket(host: str, port: int, timeout: float) -> socket.socket:
