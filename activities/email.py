@@ -282,7 +282,13 @@ async def email_send(inp: dict[str, Any], ctx: StepContext) -> StepResult:
         smtp = await _client(inp, ctx)
         ctx.log(f"SMTP {inp['host']}:{_port(inp)}: {len(req.recipients)} recipient(s), "
                 f"Message-ID {msg['Message-ID']}")
-        await smtp.connect()
+        try:
+            await smtp.connect()
+        except BaseException:
+            smtp.close()
+            if smtp.sock is not None:
+                smtp.sock.close()  # ours, opened by the guard: aiosmtplib leaves it open when connecting fails
+            raise
         try:
             refused, reply = await smtp.send_message(msg, sender=req.sender, recipients=req.recipients)
         except BaseException:
