@@ -34,6 +34,7 @@ import httpx
 
 from flowtide.activities._netpolicy import (
     ALLOWED_SCHEMES,
+    AllowList,
     IPAddress,
     Verdict,
     check_address,
@@ -96,46 +97,13 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
                           socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
                           ) -> httpcore.AsyncNetworkStream:
         deadline = None if timeout is None else time.monotonic() + timeout
-        allow = parse_allow(self._allow if self._allow is not None else _env_allow())
-        name = normalise_host(host)
-        verdict = hostname_verdict(name, allow)
-        if verdict.blocked:
-            raise DestinationBlocked(f"destination '{host}' is blocked: {verdict.reason}", host=host)
-        # Literal IPs (every spelling) and localhost names never go to DNS; other names are resolved once.
-        addresses = list(verdict.addresses) or await self._resolve(host, port, timeout)
-        permitted: list[IPAddress] = []
-        refused: list[tuple[IPAddress, Verdict]] = []
-        for addr in addresses:
-            v = check_address(addr, name, allow)
-            if v.blocked:
-                refused.append((addr, v))
-            else:
-                permitted.append(addr)
-        if not permitted:
-            reasons = "; ".join(f"{a} is {v.reason}" for a, v in refused)
-            raise DestinationBlocked(f"destination '{host}' is blocked: {reasons}", host=host,
-                                     addresses=[str(a) for a, _ in refused])
-        return await self._connect_first(permitted, port, deadline, local_address, socket_options)
-
-    async def _resolve(self, host: str, port: int, timeout: float | None) -> list[IPAddress]:
-        resolve = self._resolver or _system_resolve
         try:
-            with anyio.fail_after(timeout):
-                infos = await anyio.to_thread.run_sync(functools.partial(resolve, host, port),
-                                                       abandon_on_cancel=True)
+            permitted = await checked_addresses(host, port, timeout, resolver=self._resolver, allow=self._allow)
         except TimeoutError as exc:
             raise httpcore.ConnectTimeout(f"resolving '{host}' timed out") from exc
         except OSError as exc:  # socket.gaierror and friends: httpx turns it into ConnectError
             raise httpcore.ConnectError(str(exc)) from exc
-        seen: list[IPAddress] = []
-        for info in infos:
-            raw = str(info[4][0]).split("%", 1)[0]  # scope ids do not change the class of the address
-            addr = ipaddress.ip_address(raw)
-            if addr not in seen:
-                seen.append(addr)
-        if not seen:
-            raise httpcore.ConnectError(f"'{host}' resolved to no address")
-        return seen
+        return await self._connect_first(permitted, port, deadline, local_address, socket_options)
 
     async def _connect_first(self, permitted: list[IPAddress], port: int, deadline: float | None,
                              local_address: str | None, socket_options: Iterable[httpcore.SOCKET_OPTION] | None,
@@ -161,8 +129,77 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
         await self._inner.sleep(seconds)
 
 
+
+
 def _env_allow() -> str:
     return os.environ.get(ALLOW_ENV, "")
+
+
+def precheck(host: str, allow: AllowList) -> tuple[str, list[IPAddress]]:
+    """The normalised name and the addresses its spelling alone gives (none: ask DNS), or a refusal."""
+    name = normalise_host(host)
+    verdict = hostname_verdict(name, allow)
+    if verdict.blocked:
+        raise DestinationBlocked(f"destination '{host}' is blocked: {verdict.reason}", host=host)
+    return name, list(verdict.addresses)
+
+
+def permitted_of(host: str, name: str, addresses: list[IPAddress], allow: AllowList) -> list[IPAddress]:
+    """The candidate addresses the policy lets us connect to; ``DestinationBlocked`` when none is left."""
+    permitted: list[IPAddress] = []
+    refused: list[tuple[IPAddress, Verdict]] = []
+    for addr in addresses:
+        v = check_address(addr, name, allow)
+        if v.blocked:
+            refused.append((addr, v))
+        else:
+            permitted.append(addr)
+    if not permitted:
+        reasons = "; ".join(f"{a} is {v.reason}" for a, v in refused)
+        raise DestinationBlocked(f"destination '{host}' is blocked: {reasons}", host=host,
+                                 addresses=[str(a) for a, _ in refused])
+    return permitted
+
+
+def addresses_of(infos: list[tuple[Any, ...]], host: str) -> list[IPAddress]:
+    """The distinct addresses of a ``getaddrinfo`` answer, in its order (``OSError`` when there are none)."""
+    seen: list[IPAddress] = []
+    for info in infos:
+        raw = str(info[4][0]).split("%", 1)[0]  # scope ids do not change the class of the address
+        addr = ipaddress.ip_address(raw)
+        if addr not in seen:
+            seen.append(addr)
+    if not seen:
+        raise OSError(f"'{host}' resolved to no address")
+    return seen
+
+
+async def checked_addresses(host: str, port: int, timeout: float | None, *, resolver: Resolver | None = None,
+                            allow: str | None = None) -> list[IPAddress]:
+    """The addresses of ``host`` that the policy permits, resolved once: connect to these, never to the name.
+
+    Every outbound connection of the worker (HTTP, LLM, SMTP, token requests, PostgreSQL) is decided here.
+
+    Args:
+        host: the destination's host name or literal address.
+        port: its port (for the resolver).
+        timeout: seconds for the DNS query.
+        resolver: a replacement for ``socket.getaddrinfo`` (tests).
+        allow: a fixed allow list instead of ``FLOWTIDE_HTTP_ALLOW`` (read now).
+
+    Raises:
+        DestinationBlocked: the name or every address it resolves to is refused.
+        TimeoutError: DNS did not answer in time.
+        OSError: the name does not resolve.
+    """
+    allow_list = parse_allow(allow if allow is not None else _env_allow())
+    name, addresses = precheck(host, allow_list)
+    if not addresses:  # literal IPs (every spelling) and localhost names never go to DNS
+        with anyio.fail_after(timeout):
+            infos = await anyio.to_thread.run_sync(functools.partial(resolver or _system_resolve, host, port),
+                                                   abandon_on_cancel=True)
+        addresses = addresses_of(infos, host)
+    return permitted_of(host, name, addresses, allow_list)
 
 
 @functools.cache

@@ -28,14 +28,43 @@ import structlog
 from authlib.oauth2.rfc6749.parameters import prepare_token_request
 from authlib.oauth2.rfc6749.wrappers import OAuth2Token
 
+from flowtide.activities._netconnect import guarded_sync_client
+from flowtide.activities._netguard import DestinationBlocked
 from flowtide.client.service.connections import Conn, Connections
 from flowtide.workflows.errors import StepFailure
 
-EARLY_S = 60.0  # refresh this long before the expiry: a token must not expire in flight
+EARLY_S = 60.0  # refresh at most this long before the expiry: a token must not expire in flight
+EARLY_FRACTION = 0.1  # ... and at most this share of the token's lifetime (a 60 s token is not always stale)
+EARLY_FLOOR_S = 2.0  # ... but at least this long
+# The lifetime (seconds) the server gave each token this process obtained, by a digest of the token. Kept in
+# memory: the connection row has no column for it (a token another process obtained gets the full margin
+# once; the next refresh is then known here too).
+_lifetimes: dict[str, float] = {}
 TOKEN_TIMEOUT_S = 30.0
 LOCK_WAIT_S = 120.0
 TRANSIENT = frozenset({"temporarily_unavailable", "server_error", "slow_down"})  # other OAuth errors: refused
 _locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, asyncio.Lock]] = weakref.WeakKeyDictionary()
+
+
+def early_margin(lifetime: Any) -> float:
+    """How long before its expiry a token of ``lifetime`` seconds is refreshed: min(60 s, 10 %), at least 2 s.
+
+    Unknown lifetimes (tokens stored before the lifetime was kept) get the full 60 s.
+    """
+    if isinstance(lifetime, bool) or not isinstance(lifetime, int | float) or lifetime <= 0:
+        return EARLY_S
+    return max(EARLY_FLOOR_S, min(EARLY_S, EARLY_FRACTION * float(lifetime)))
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()[:32]
+
+
+def _remember_lifetime(token: str, lifetime: Any) -> None:
+    if len(_lifetimes) > 10_000:  # bounded: old tokens are long expired
+        _lifetimes.clear()
+    if isinstance(lifetime, int | float) and not isinstance(lifetime, bool):
+        _lifetimes[_digest(token)] = float(lifetime)
 
 
 def valid_token(c: Conn, stale: str | None = None) -> str | None:
@@ -43,7 +72,8 @@ def valid_token(c: Conn, stale: str | None = None) -> str | None:
     token = c.secret.get("accessToken")
     if not token or token == stale:
         return None
-    if c.expires_at is not None and c.expires_at - timedelta(seconds=EARLY_S) <= datetime.now(UTC):
+    margin = timedelta(seconds=early_margin(_lifetimes.get(_digest(str(token)))))
+    if c.expires_at is not None and c.expires_at - margin <= datetime.now(UTC):
         return None
     return str(token)
 
@@ -116,6 +146,7 @@ def _refresh_locked(conns: Connections, name: str, stale: str | None) -> tuple[s
         if answer.get("refresh_token"):
             c.secret["refreshToken"] = str(answer["refresh_token"])  # the server rotates it
         expires = answer.get("expires_at")
+        _remember_lifetime(c.secret["accessToken"], answer.get("expires_in"))
         conns.save_token(db, c, datetime.fromtimestamp(float(expires), UTC) if expires else None)
         return c.secret["accessToken"], None
 
@@ -142,13 +173,20 @@ def _grant(c: Conn) -> dict[str, Any]:
     auth = (quote(str(c.config["clientId"]), safe=""), quote(str(c.secret["clientSecret"]), safe=""))
     where = f"the token endpoint of connection '{c.name}'"
     try:
-        response = httpx.post(str(c.config["tokenUrl"]), content=body, auth=auth, timeout=TOKEN_TIMEOUT_S,
-                              headers={"Content-Type": "application/x-www-form-urlencoded",
-                                       "Accept": "application/json"})
+        # Through the network guard, checked now (not only when the connection was saved), no redirects.
+        with guarded_sync_client(TOKEN_TIMEOUT_S) as client:
+            response = client.post(str(c.config["tokenUrl"]), content=body, auth=auth,
+                                   headers={"Content-Type": "application/x-www-form-urlencoded",
+                                            "Accept": "application/json"})
     except httpx.TimeoutException:
         raise StepFailure("HTTP_TIMEOUT", f"{where} timed out") from None
     except httpx.HTTPError as exc:
         raise StepFailure("HTTP_CONNECTION_FAILED", f"{where} cannot be reached: {type(exc).__name__}") from None
+    if response.is_redirect:
+        raise DestinationBlocked(f"{where} answered {response.status_code} (a redirect to "
+                                 f"{response.headers.get('location', '?')[:200]!r}): token requests are never "
+                                 "redirected; set the connection's tokenUrl to the final address",
+                                 host=response.url.host)
     try:
         data = response.json()
     except ValueError:

@@ -10,8 +10,10 @@ Output: ``{"rows": [{column: value}], "rowCount", "columns": [name]}``.
 
 Values are always bound, never spliced into the SQL: SQLite takes ``?`` / ``:name`` placeholders,
 PostgreSQL ``%s`` / ``%(name)s``. SQLite files must lie inside the file roots (``FLOWTIDE_FILE_ROOTS``,
-see ``activities.files``) and run in a thread; PostgreSQL uses psycopg 3 (``flowtide[postgres]``),
-imported only when a flow asks for it. Connection strings may hold ``{{ secrets.NAME }}``.
+see ``activities.files``), and so must every file a statement opens (``ATTACH``, ``VACUUM INTO``; no
+``load_extension``): ``activities._sqlite_guard`` is the connection's authorizer. They run in a thread;
+PostgreSQL uses psycopg 3 (``flowtide[postgres]``), imported only when a flow asks for it. Connection strings
+may hold ``{{ secrets.NAME }}``.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 from flowtide.activities._boundary import StepContext, StepResult, step_activity
+from flowtide.activities._sqlite_guard import SqlFileGuard, refused
 from flowtide.activities.files import allowed_roots, resolve_path
 from flowtide.workflows.errors import StepFailure
 
@@ -167,7 +170,9 @@ def _sqlite_params(params: list[Any] | dict[str, Any]) -> Any:
 def _sqlite_run(uri: str, q: _Query) -> dict[str, Any]:
     deadline = time.monotonic() + q.timeout_s
     conn = sqlite3.connect(uri, uri=True, timeout=min(5.0, q.timeout_s / 2), check_same_thread=False)
+    guard = SqlFileGuard()  # ATTACH, VACUUM INTO, load_extension: only files inside the roots
     try:
+        guard.install(conn)
         # The thread cannot be cancelled from outside; a progress handler past the deadline interrupts it.
         conn.set_progress_handler(lambda: int(time.monotonic() > deadline), 1000)
         with conn:  # commit on success, roll back on any error
@@ -175,6 +180,8 @@ def _sqlite_run(uri: str, q: _Query) -> dict[str, Any]:
             rows = cur.fetchmany(q.max_rows + 1) if cur.description else []
             names = [d[0] for d in cur.description] if cur.description else None
             return _result(names, rows, cur.rowcount, q)
+    except sqlite3.DatabaseError as exc:
+        raise refused(guard, exc) or exc from None
     finally:
         conn.close()
 

@@ -27,6 +27,7 @@ from typing import Any
 import aiosmtplib
 
 from flowtide.activities._boundary import StepContext, StepResult, step_activity
+from flowtide.activities._netconnect import open_checked_socket
 from flowtide.workflows.errors import StepFailure
 
 # Replies that mean "not now": the server throttles or is busy, so a later attempt may succeed.
@@ -174,6 +175,9 @@ def _addresses(value: Any, field: str) -> list[str]:
     items = [value] if isinstance(value, str) else list(value) if isinstance(value, list) else None
     if items is None:
         raise StepFailure("VALIDATION_ERROR", f"'{field}' must be an address or a list of addresses")
+    if any(c in str(i) for i in items for c in "\r\n\x00"):
+        # Header injection: a recipient with a line break would add headers or recipients of its own.
+        raise StepFailure("VALIDATION_ERROR", f"'{field}' has a forbidden character (CR, LF or NUL)")
     out = []
     for name, addr in getaddresses([str(i) for i in items]):
         if "@" not in addr or any(c.isspace() for c in addr):
@@ -216,16 +220,30 @@ def _build_message(inp: dict[str, Any], req: _Request, ctx: StepContext) -> Emai
     return msg
 
 
-def _client(inp: dict[str, Any], ctx: StepContext) -> aiosmtplib.SMTP:
+def _timeout(inp: dict[str, Any], ctx: StepContext) -> float:
+    # Keep each SMTP command under the step timeout so a stall reads SMTP_TIMEOUT, not the generic TIMEOUT.
+    return min(float(inp.get("timeout") or ctx.timeout_s), ctx.timeout_s * 0.9)
+
+
+def _port(inp: dict[str, Any]) -> int:
+    return int(inp["port"]) if inp.get("port") else 465 if inp.get("tls") else 587 if inp.get("starttls") else 25
+
+
+async def _client(inp: dict[str, Any], ctx: StepContext) -> aiosmtplib.SMTP:
+    """An SMTP client on a socket already connected to an address the network guard permits."""
     if not inp.get("host"):
         raise StepFailure("VALIDATION_ERROR", "email.send needs 'host' (the SMTP server)")
-    # Keep each SMTP command under the step timeout so a stall reads SMTP_TIMEOUT, not the generic TIMEOUT.
-    timeout = min(float(inp.get("timeout") or ctx.timeout_s), ctx.timeout_s * 0.9)
-    return aiosmtplib.SMTP(
-        hostname=str(inp["host"]), port=int(inp["port"]) if inp.get("port") else None,
-        username=inp.get("username") or None, password=inp.get("password") or None,
-        use_tls=bool(inp.get("tls", False)), start_tls=inp.get("starttls"),
-        validate_certs=bool(inp.get("validateCerts", True)), timeout=timeout)
+    host, timeout = str(inp["host"]), _timeout(inp, ctx)
+    # The name is resolved and checked once; aiosmtplib gets the socket (the name stays for TLS and SNI).
+    sock = await open_checked_socket(host, _port(inp), timeout)
+    try:
+        return aiosmtplib.SMTP(
+            hostname=host, sock=sock, username=inp.get("username") or None, password=inp.get("password") or None,
+            use_tls=bool(inp.get("tls", False)), start_tls=inp.get("starttls"),
+            validate_certs=bool(inp.get("validateCerts", True)), timeout=timeout)
+    except BaseException:
+        sock.close()
+        raise
 
 
 async def _close_quietly(smtp: aiosmtplib.SMTP) -> None:
@@ -248,6 +266,8 @@ async def email_send(inp: dict[str, Any], ctx: StepContext) -> StepResult:
         The accepted and rejected recipients and the Message-ID; a warning when some were rejected.
     """
     sender = parseaddr(str(inp.get("from") or ""))[1]
+    if any(c in str(inp.get("from") or "") for c in "\r\n\x00"):
+        raise StepFailure("VALIDATION_ERROR", "'from' has a forbidden character (CR, LF or NUL)")
     if "@" not in sender:
         raise StepFailure("VALIDATION_ERROR", "email.send needs a valid 'from' address")
     req = _Request(sender, _addresses(inp.get("to"), "to"), _addresses(inp.get("cc"), "cc"),
@@ -258,11 +278,17 @@ async def email_send(inp: dict[str, Any], ctx: StepContext) -> StepResult:
         msg = _build_message(inp, req, ctx)
     except ValueError as exc:  # the email package refuses CR/LF in a header value (header injection)
         raise StepFailure("VALIDATION_ERROR", f"the message cannot be built: {exc}") from None
-    smtp = _client(inp, ctx)
-    ctx.log(f"SMTP {inp['host']}:{smtp.port or 'default'}: {len(req.recipients)} recipient(s), "
-            f"Message-ID {msg['Message-ID']}")
     try:
-        await smtp.connect()
+        smtp = await _client(inp, ctx)
+        ctx.log(f"SMTP {inp['host']}:{_port(inp)}: {len(req.recipients)} recipient(s), "
+                f"Message-ID {msg['Message-ID']}")
+        try:
+            await smtp.connect()
+        except BaseException:
+            smtp.close()
+            if smtp.sock is not None:
+                smtp.sock.close()  # ours, opened by the guard: aiosmtplib leaves it open when connecting fails
+            raise
         try:
             refused, reply = await smtp.send_message(msg, sender=req.sender, recipients=req.recipients)
         except BaseException:

@@ -12,8 +12,10 @@ Output: ``{"content", "model", "usage": {"promptTokens", "completionTokens", "to
 "finishReason", "raw"?}``. ``finishReason: length`` succeeds with an ``LLM_OUTPUT_TRUNCATED`` warning;
 ``content_filter`` is the ``LLM_CONTENT_POLICY`` operational error.
 
-Base URLs are operator-configured (not user traffic), so this step does not go through the SSRF guard
-of ``core.http``. Every failure goes through ``map_llm_exception``, the AI / LLM family's one mapper.
+The base URL can come from the flow, so the call goes through the network guard of ``core.http``
+(``activities._netguard``: a local model server must be listed in ``FLOWTIDE_HTTP_ALLOW``; a refused one is
+``HTTP_DESTINATION_BLOCKED``). Every failure goes through ``map_llm_exception``, the AI / LLM family's one
+mapper.
 """
 
 from __future__ import annotations

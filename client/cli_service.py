@@ -160,13 +160,9 @@ def _read_document(path: Path) -> Any:
     what is deployed is exactly what ``flowtide run`` would run."""
     from flowtide.client.service.store import StoreError
     from flowtide.workflows.errors import FlowValidationError
-    from flowtide.workflows.language import parse_text
-    if not path.is_file():
-        raise StoreError(f"{path}: no such file")
+    from flowtide.workflows.language import parse_text, read_flow_file
     try:
-        return parse_text(path.read_bytes().decode("utf-8-sig"), str(path))
-    except UnicodeDecodeError:
-        raise StoreError(f"{path}: not UTF-8 text") from None
+        return parse_text(read_flow_file(path), str(path))
     except FlowValidationError as exc:
         raise StoreError(str(exc)) from None
 

@@ -146,7 +146,7 @@ _DECLARED = [
              "timeout": "seconds per SMTP command"}),
          errors=codes("SMTP_CONNECTION_FAILED SMTP_AUTH_FAILED SMTP_INVALID_RECIPIENT SMTP_RATE_LIMITED "
                       "SMTP_TIMEOUT SMTP_REJECTED SMTP_PARTIAL_DELIVERY SMTP_NOT_SUPPORTED SMTP_UNKNOWN_ERROR "
-                      "VALIDATION_ERROR")),
+                      "HTTP_DESTINATION_BLOCKED VALIDATION_ERROR")),
     Kind("file.read", "File", "activity", aliases=("file::read",),
          inputs=inputs({"path": "the file, under FLOWTIDE_FILE_ROOTS", "encoding": _ENCODING,
                         "charset": "the text charset (default utf-8)", "maxBytes": "the size limit"}),
@@ -169,7 +169,7 @@ _DECLARED = [
              "readOnly": "a read-only transaction", "create": "SQLite: create the file when missing"}),
          errors=codes("DATA_STORE_CONNECTION_FAILED DATA_STORE_TIMEOUT DATA_STORE_DEADLOCK DATA_STORE_TABLE_NOT_FOUND "
                       "DATA_STORE_INVALID_QUERY DATA_STORE_CONSTRAINT_VIOLATION DATA_STORE_RESULT_TOO_LARGE "
-                      "DATA_STORE_AUTH_FAILED DATA_STORE_UNKNOWN_ERROR VALIDATION_ERROR")),
+                      "DATA_STORE_AUTH_FAILED DATA_STORE_UNKNOWN_ERROR FILE_INVALID_PATH VALIDATION_ERROR")),
     Kind("llm.chat", "AI / LLM", "activity", connection=True, default_timeout_s=120.0, aliases=("llm::chat",),
          inputs=inputs({
              "baseUrl": "the OpenAI-compatible API's base URL", "apiKey": "the API key",
@@ -181,7 +181,7 @@ _DECLARED = [
              "includeRaw": "add the provider's full answer as raw"}),
          errors=codes("LLM_TIMEOUT LLM_RATE_LIMIT LLM_CONTENT_POLICY LLM_INVALID_API_KEY LLM_CONTEXT_TOO_LONG "
                       "LLM_SERVER_ERROR LLM_CONNECTION_FAILED LLM_INVALID_REQUEST LLM_OUTPUT_TRUNCATED "
-                      "LLM_UNKNOWN_ERROR AUTH_REAUTHORIZATION_REQUIRED VALIDATION_ERROR")),
+                      "LLM_UNKNOWN_ERROR HTTP_DESTINATION_BLOCKED AUTH_REAUTHORIZATION_REQUIRED VALIDATION_ERROR")),
     Kind("data.pick", "Core", "workflow", inputs=inputs({"data": "the value to pick from",
                                                          "paths": "{name: path} of the values to pick"}),
          errors=codes("VALIDATION_ERROR")),

@@ -11,6 +11,10 @@ UNBOUNDED_STEPS = -1  # maxStepExecutions: a deliberately endless run (see docs/
 # The longest delay or signal wait a step may ask for (100 years): Temporal timers and ``timedelta`` refuse
 # far longer ones, and NaN or infinity would never end.
 MAX_WAIT_S = 3_155_760_000
+# The largest flow document (characters), and the most bytes read from a flow file: UTF-8 takes up to four
+# bytes a character. A reader never reads more than this plus one byte (to know the file is larger).
+MAX_DOC_CHARS = 1_048_576
+MAX_FLOW_FILE_BYTES = 4 * MAX_DOC_CHARS
 
 
 def limit(settings: dict[str, Any], name: str) -> int:

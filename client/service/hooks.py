@@ -20,12 +20,10 @@ from flowtide.client.service._http import endpoint, parse_body, read_body
 from flowtide.client.service.auth import Principal, bearer, check_access, key_principal
 from flowtide.client.service.errors import ApiError
 from flowtide.client.service.ops import Service, deployed, start, wait_ended
+from flowtide.workflows.language import webhook_header_problem
 
 MAX_SKEW_S = 300
 DEFAULT_TIMEOUT_S = 10.0
-_DROPPED_HEADERS = frozenset({"content-length", "transfer-encoding", "connection"})
-
-
 def sign(secret: str, body: bytes, t: int | None = None) -> str:
     """The ``X-Flowtide-Signature`` value for ``body`` (what a sender computes; used by the tests and docs)."""
     t = int(time.time()) if t is None else t
@@ -86,8 +84,9 @@ def respond(record: dict[str, Any]) -> Response:
         return JSONResponse(record.get("output"), status_code=200)
     status = spec.get("status")
     status = status if isinstance(status, int) and not isinstance(status, bool) and 200 <= status <= 599 else 200
+    # The rule `validate` applies, again for the values templates produced: an offending header is dropped.
     headers = {str(k): str(v) for k, v in (spec.get("headers") or {}).items()
-               if isinstance(spec.get("headers"), dict) and str(k).lower() not in _DROPPED_HEADERS}
+               if isinstance(spec.get("headers"), dict) and webhook_header_problem(k, v) is None}
     body = spec.get("body")
     if isinstance(body, str):
         media = next((v for k, v in headers.items() if k.lower() == "content-type"), "text/plain; charset=utf-8")

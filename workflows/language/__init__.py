@@ -6,15 +6,17 @@ the modules with a leading underscore are its private helpers.
 """
 
 from flowtide.workflows.language._dsl_raw import parse_text, yaml_load
+from flowtide.workflows.language._webhook import webhook_header_problem
 from flowtide.workflows.language.dsl import (
     Flow,
     flow_json_schema,
     load_flow_file,
     load_flow_text,
     parse_flow,
+    read_flow_file,
     validate_payload,
 )
 from flowtide.workflows.language.templates import render
 
-__all__ = ["Flow", "flow_json_schema", "load_flow_file", "load_flow_text", "parse_flow", "parse_text", "render",
-           "validate_payload", "yaml_load"]
+__all__ = ["Flow", "flow_json_schema", "load_flow_file", "load_flow_text", "parse_flow", "parse_text",
+           "read_flow_file", "render", "validate_payload", "webhook_header_problem", "yaml_load"]

@@ -16,7 +16,9 @@ from flowtide.workflows.kinds import KINDS
 from flowtide.workflows.language import conditions, templates
 from flowtide.workflows.language._loop_policy import concurrency_problems, policy_problems, unknown_stop_codes
 from flowtide.workflows.language._pure import HASH_ALGORITHMS
+from flowtide.workflows.language._schemas import remote_refs
 from flowtide.workflows.language._tpl_values import did_you_mean, short
+from flowtide.workflows.language._webhook import webhook_header_problem
 from flowtide.workflows.language.templates import join_path
 from flowtide.workflows.limits import MAX_WAIT_S
 
@@ -54,16 +56,23 @@ def schema_problems(schema: Any, path: str) -> list[Problem]:
     """Problems of a JSON Schema (by its ``$schema`` draft, Draft 2020-12 by default); results are cached."""
     if not isinstance(schema, dict | bool):
         return [Problem(path, f"must be a JSON Schema object (got {short(schema)})")]
+    remote = [Problem(_inside(path, where), f"{ref[:200]!r} points outside the document: only references inside "
+                      "it ('#/$defs/...') are resolved (nothing is fetched)") for where, ref in remote_refs(schema)]
+    if remote:
+        return remote
     try:
         found = _schema_error(json.dumps(schema, sort_keys=True))
     except (TypeError, ValueError, RecursionError):
         return [Problem(path, "the JSON Schema is not plain JSON data or nests too deeply")]
     if found is None:
         return []
-    where = path
-    for part in found[0]:
-        where = join_path(where, part)
-    return [Problem(where, f"not a valid JSON Schema: {found[1]}")]
+    return [Problem(_inside(path, found[0]), f"not a valid JSON Schema: {found[1]}")]
+
+
+def _inside(path: str, parts: tuple[str | int, ...]) -> str:
+    for part in parts:
+        path = join_path(path, part)
+    return path
 
 
 def _required(kind: str, inp: dict[str, Any], ipath: str) -> list[Problem]:
@@ -117,12 +126,20 @@ def _hash_algorithm(value: Any) -> str | None:
     return None
 
 
+def _one_line_addresses(value: Any) -> str | None:
+    items = value if isinstance(value, list) else [value]
+    if any(isinstance(i, str) and any(c in i for c in "\r\n\x00") for i in items):
+        return "an address must not contain CR, LF or NUL (they would inject mail headers)"
+    return None
+
+
 # Literal values (no template) that the step would refuse at run time: reported by `validate` up front.
 LITERAL_CHECKS: dict[tuple[str, str], Callable[[Any], str | None]] = {
     ("core.delay", "seconds"): _wait_seconds,
     ("core.wait-for-signal", "timeout"): _wait_seconds,
     ("crypto.hash", "algorithm"): _hash_algorithm,
     ("crypto.hmac", "algorithm"): _hash_algorithm,
+    **{("email.send", key): _one_line_addresses for key in ("from", "to", "cc", "bcc", "replyTo")},
 }
 
 
@@ -155,9 +172,25 @@ def check_input(kind: str | None, sid: str, inp: dict[str, Any], ipath: str, dep
         problems.extend(schema_problems(inp["schema"], join_path(ipath, "schema")))
     if kind == "core.for-each":
         problems.extend(_loop_problems(inp, ipath))
+    if kind == "core.return":
+        problems.extend(_webhook_problems(inp.get("webhookResponse"), join_path(ipath, "webhookResponse")))
     if kind == "core.sub-flow":
         return _sub_flow(sid, inp, ipath, depth, problems, child_parser)
     return inp
+
+
+def _webhook_problems(spec: Any, path: str) -> list[Problem]:
+    """Header names and literal values of a webhook answer the service would refuse (see ``_webhook``)."""
+    headers = spec.get("headers") if isinstance(spec, dict) else None
+    if not isinstance(headers, dict):
+        return []
+    out = []
+    for name, value in headers.items():
+        literal = value if not templates.references(value) else ""  # a template is checked at answer time
+        why = webhook_header_problem(name, literal)
+        if why:
+            out.append(Problem(join_path(join_path(path, "headers"), name), why))
+    return out
 
 
 def _loop_problems(inp: dict[str, Any], ipath: str) -> list[Problem]:

@@ -18,8 +18,8 @@ import yaml
 
 from flowtide.workflows.errors import FlowValidationError, Problem
 from flowtide.workflows.language.templates import join_path
+from flowtide.workflows.limits import MAX_DOC_CHARS
 
-MAX_DOC_CHARS = 1_048_576
 MAX_JSON_DEPTH = 160
 MAX_RAW_PROBLEMS = 50
 FLOW_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")

@@ -17,7 +17,7 @@ from typing import Any
 import jsonschema
 
 from flowtide.workflows.errors import StepFailure
-from flowtide.workflows.language._schemas import safe_validator
+from flowtide.workflows.language._schemas import remote_refs, safe_validator
 from flowtide.workflows.language._tpl_values import parse_instant
 from flowtide.workflows.language.templates import render
 
@@ -35,6 +35,12 @@ def validate(inp: dict[str, Any], now: datetime) -> Any:
     if not isinstance(schema, dict):
         raise StepFailure("VALIDATION_ERROR", "core.validate needs a JSON Schema object in 'schema'",
                           retryable=False)
+    remote = remote_refs(schema)
+    if remote:  # refused before anything is resolved: a workflow task never fetches
+        where, ref = remote[0]
+        raise StepFailure("VALIDATION_ERROR", f"the schema's reference {ref[:200]!r} at "
+                          f"schema{''.join(f'[{p!r}]' for p in where)} points outside the document: only references "
+                          "inside it ('#/$defs/...') are resolved", retryable=False)
     try:
         validator = safe_validator(schema)
     except jsonschema.SchemaError as exc:

@@ -16,6 +16,38 @@ from typing import Any
 import re2
 from jsonschema import Draft202012Validator, ValidationError, validators
 from jsonschema.protocols import Validator
+from referencing import Registry, Resource
+from referencing.exceptions import NoSuchResource
+
+REF_KEYWORDS = ("$ref", "$dynamicRef")
+_DATA_KEYWORDS = frozenset({"const", "enum", "default", "examples"})  # values, not schemas: not walked
+
+
+def _refuse(uri: str) -> Resource[Any]:
+    # Nothing inside a workflow task does I/O: a reference outside the document is never fetched.
+    raise NoSuchResource(ref=uri)  # type: ignore[call-arg]  # attrs: ref is a field
+
+
+NO_REMOTE: Registry[Any] = Registry(retrieve=_refuse)  # type: ignore[call-arg]  # attrs: retrieve is a field
+
+
+def remote_refs(schema: Any, path: tuple[str | int, ...] = ()) -> list[tuple[tuple[str | int, ...], str]]:
+    """Every ``$ref`` / ``$dynamicRef`` of ``schema`` that points outside the document (not ``#...``).
+
+    Returns:
+        ``(path inside the schema, reference)`` pairs, in document order.
+    """
+    out: list[tuple[tuple[str | int, ...], str]] = []
+    if isinstance(schema, dict):
+        for key, value in schema.items():
+            if key in REF_KEYWORDS and isinstance(value, str) and not value.startswith("#"):
+                out.append(((*path, key), value))
+            elif key not in _DATA_KEYWORDS:
+                out += remote_refs(value, (*path, key))
+    elif isinstance(schema, list):
+        for i, item in enumerate(schema):
+            out += remote_refs(item, (*path, i))
+    return out
 
 
 class UnsupportedPattern(ValueError):  # noqa: N818 - reads as what it is
@@ -54,7 +86,8 @@ def _safe(base: type[Validator]) -> type[Validator]:
 
 
 def safe_validator(schema: Any, *, formats: bool = False, check: bool = True) -> Validator:
-    """A validator for ``schema`` (its ``$schema`` dialect, default 2020-12) that matches patterns with RE2.
+    """A validator for ``schema`` (its ``$schema`` dialect, default 2020-12) that matches patterns with RE2
+    and resolves only references inside the document (and the dialects' meta-schemas): never a fetch.
 
     Raises:
         jsonschema.SchemaError: the schema itself is invalid.
@@ -63,4 +96,6 @@ def safe_validator(schema: Any, *, formats: bool = False, check: bool = True) ->
     if check:
         base.check_schema(schema)
     cls = _safe(base)
-    return cls(schema, format_checker=cls.FORMAT_CHECKER) if formats else cls(schema)
+    if formats:
+        return cls(schema, format_checker=cls.FORMAT_CHECKER, registry=NO_REMOTE)
+    return cls(schema, registry=NO_REMOTE)

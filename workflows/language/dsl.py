@@ -22,19 +22,22 @@ one function that reads a file (the CLI uses it).
 from __future__ import annotations
 
 import itertools
+import os
+import stat
 from pathlib import Path
 from typing import Any
 
 from flowtide.workflows.errors import FlowValidationError, Problem
 from flowtide.workflows.language._dsl_flow import Document, build_flow
 from flowtide.workflows.language._dsl_models import Condition, Flow, Limits, OnError, RetryPolicy, Settings, Step
-from flowtide.workflows.language._dsl_raw import MAX_DOC_CHARS, parse_text, slug_from_source, to_json_data
+from flowtide.workflows.language._dsl_raw import parse_text, slug_from_source, to_json_data
 from flowtide.workflows.language._dsl_schema import flow_json_schema
 from flowtide.workflows.language._schemas import safe_validator
 from flowtide.workflows.language.templates import join_path
+from flowtide.workflows.limits import MAX_FLOW_FILE_BYTES
 
 __all__ = ["Condition", "Flow", "Limits", "OnError", "RetryPolicy", "Settings", "Step", "flow_json_schema",
-           "load_flow_file", "load_flow_text", "parse_flow", "validate_payload"]
+           "load_flow_file", "load_flow_text", "parse_flow", "read_flow_file", "validate_payload"]
 
 MAX_PAYLOAD_PROBLEMS = 100
 
@@ -92,31 +95,55 @@ def load_flow_text(text: str, source: str = "") -> Flow:
     return parse_flow(parse_text(text, source), source)
 
 
-def load_flow_file(path: str | Path) -> Flow:
-    """Read and validate a flow file (``.json``, ``.yaml``, ``.yml``).
+def read_flow_file(path: str | Path) -> str:
+    """The text of a flow file, read through the one bounded reader (every flow file the CLI opens).
+
+    Regular files only (a FIFO, a device such as ``/dev/zero`` or a directory is refused at once, before any
+    read), at most ``MAX_FLOW_FILE_BYTES`` (one more byte is read to know a file is larger), UTF-8.
 
     Raises:
-        FlowValidationError: the file is missing, unreadable, too large, not UTF-8, or not a valid flow.
+        FlowValidationError: missing, not a regular file, unreadable, too large or not UTF-8; one problem.
     """
     source = str(path)
-    p = Path(path)
 
     def fail(message: str) -> FlowValidationError:
         return FlowValidationError([Problem("", message)], source)
 
     try:
-        if not p.exists():
-            raise fail(f"file not found: {source}")
-        if p.is_dir():
-            raise fail(f"{source} is a directory, not a flow file")
-        if p.stat().st_size > 4 * MAX_DOC_CHARS:
-            raise fail(f"the file is larger than {4 * MAX_DOC_CHARS // 1024} KiB")
-        text = p.read_bytes().decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise fail(f"the file is not UTF-8 text (byte {exc.start})") from None
+        # O_NONBLOCK: opening a FIFO must not wait for a writer; it is refused by the check below anyway.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except FileNotFoundError:
+        raise fail(f"file not found: {source}") from None
+    except IsADirectoryError:
+        raise fail(f"{source} is a directory, not a flow file") from None
     except OSError as exc:
         raise fail(f"cannot read {source}: {exc.strerror or exc}") from None
-    return load_flow_text(text, source)
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        if stat.S_ISDIR(mode):
+            raise fail(f"{source} is a directory, not a flow file")
+        raise fail(f"{source} is not a regular file (a device, FIFO or socket cannot be a flow file)")
+    with os.fdopen(fd, "rb") as fh:
+        try:
+            data = fh.read(MAX_FLOW_FILE_BYTES + 1)
+        except OSError as exc:
+            raise fail(f"cannot read {source}: {exc.strerror or exc}") from None
+    if len(data) > MAX_FLOW_FILE_BYTES:
+        raise fail(f"the file is larger than {MAX_FLOW_FILE_BYTES // 1024} KiB")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise fail(f"the file is not UTF-8 text (byte {exc.start})") from None
+
+
+def load_flow_file(path: str | Path) -> Flow:
+    """Read (``read_flow_file``) and validate a flow file (``.json``, ``.yaml``, ``.yml``).
+
+    Raises:
+        FlowValidationError: the file is missing, unreadable, too large, not UTF-8, or not a valid flow.
+    """
+    return load_flow_text(read_flow_file(path), str(path))
 
 
 def validate_payload(flow: Flow, payload: Any) -> list[Problem]:
