@@ -19,6 +19,7 @@ from sqlalchemy import Connection as SqlConnection
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from flowtide.client.service.connection_checks import check_fields
 from flowtide.client.service.connection_kinds import FIELDS, KINDS, SECRET_FIELDS
 from flowtide.client.service.schema import connections
 from flowtide.client.service.secretbox import seal, unseal
@@ -69,8 +70,7 @@ def split_values(kind: str, values: dict[str, Any]) -> tuple[dict[str, Any], dic
         isinstance(v, str) or (k == "scopes" and isinstance(v, list) and all(isinstance(s, str) for s in v)))]
     if wrong:
         raise StoreError(f"{', '.join(sorted(wrong))}: must be a string (scopes: a list of strings)")
-    if kind == "oauth2" and not str(values["tokenUrl"]).startswith(("https://", "http://")):
-        raise StoreError("tokenUrl must be an http(s) URL")
+    check_fields(values)
     config: dict[str, Any] = {}
     secret: dict[str, Any] = {}
     for key in required + optional:

@@ -17,6 +17,7 @@ from starlette.routing import Route
 
 from flowtide.client.service._http import endpoint, object_body, ok, parse_body, read_body
 from flowtide.client.service.auth import authenticate
+from flowtide.client.service.connection_checks import FieldError
 from flowtide.client.service.connection_kinds import FIELDS
 from flowtide.client.service.connections import Connections
 from flowtide.client.service.errors import ApiError
@@ -39,7 +40,8 @@ async def _call(fn: Any, *args: Any, **kwargs: Any) -> Any:
     except SecretKeyError as exc:
         raise ApiError("INTERNAL", f"the service cannot seal connections: {exc}") from None
     except StoreError as exc:
-        raise ApiError("INPUT_INVALID", str(exc), problems=[{"path": "$", "message": str(exc)}]) from None
+        path = f"$.{exc.field}" if isinstance(exc, FieldError) else "$"
+        raise ApiError("INPUT_INVALID", str(exc), problems=[{"path": path, "message": str(exc)}]) from None
 
 
 async def _values(request: Request) -> tuple[str | None, dict[str, Any]]:

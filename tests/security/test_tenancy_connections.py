@@ -121,3 +121,39 @@ def test_migration_0003_keeps_the_rows_of_a_0002_database(tmp_path: Path,
     assert Connections(store).get("ops").secret == {"token": "t-ops"}  # type: ignore[union-attr]
     assert Connections(store, "acme").get("mine").project == "acme"  # type: ignore[union-attr]
     assert [(c["name"], c["project"]) for c in Connections(store).list()] == [("mine", "acme"), ("ops", None)]
+
+
+BAD_FIELDS = [
+    ({"kind": "api-key", "header": "X-Key\r\nX-Evil: 1", "value": "v"}, "header"),
+    ({"kind": "api-key", "header": "X Key", "value": "v"}, "header"),
+    ({"kind": "api-key", "header": "X-Key:", "value": "v"}, "header"),
+    ({"kind": "api-key", "header": "Host", "value": "evil.example"}, "header"),
+    ({"kind": "api-key", "header": "Transfer-Encoding", "value": "chunked"}, "header"),
+    ({"kind": "api-key", "header": "content-length", "value": "0"}, "header"),
+    ({"kind": "api-key", "header": "X-" + "k" * 200, "value": "v"}, "header"),
+    ({"kind": "api-key", "header": "X-Key", "value": "v\r\nX-Evil: 1"}, "value"),
+    ({"kind": "bearer", "token": "t" * 20_000}, "token"),
+    ({"kind": "oauth2", "tokenUrl": "http://169.254.169.254/latest/meta-data", "clientId": "c",
+      "clientSecret": "s"}, "tokenUrl"),
+    ({"kind": "oauth2", "tokenUrl": "http://10.0.0.5/token", "clientId": "c", "clientSecret": "s"}, "tokenUrl"),
+    ({"kind": "oauth2", "tokenUrl": "http://[::ffff:10.0.0.5]/token", "clientId": "c", "clientSecret": "s"},
+     "tokenUrl"),
+    ({"kind": "oauth2", "tokenUrl": "file:///etc/passwd", "clientId": "c", "clientSecret": "s"}, "tokenUrl"),
+    ({"kind": "oauth2", "tokenUrl": "http://127.0.0.1/t", "clientId": "c", "clientSecret": "s",
+      "scopes": ["s"] * 65}, "scopes"),
+]
+
+
+@pytest.mark.parametrize(("body", "field"), BAD_FIELDS)
+async def test_save_refuses_unsafe_fields_naming_them(api: Api, http: httpx.AsyncClient, body: dict[str, Any],
+                                                     field: str) -> None:
+    name = new_id("bad")
+    r = await http.put(api.url(f"/v1/connections/{name}"), json=body, headers=api.headers("admin"))
+    assert r.status_code == 400, r.text
+    err = r.json()["errors"][0]
+    assert err["extensions"]["code"] == "INPUT_INVALID" and err["message"].startswith(f"{field}: "), err
+    assert err["extensions"]["problems"][0]["path"] == f"$.{field}"
+    with pytest.raises(ValueError, match=f"^{field}: "):  # the CLI saves through the same check
+        Connections(api.svc.store).add(name, body["kind"], {k: v for k, v in body.items() if k != "kind"})
+    assert Connections(api.svc.store).show(name) is None
+    assert (await http.get(api.url(f"/v1/connections/{name}"), headers=api.headers("admin"))).status_code == 404
