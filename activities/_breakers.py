@@ -228,7 +228,8 @@ def list_breakers() -> list[dict[str, Any]]:
         cfg = json.loads(r["config"])
         recent = [t for t in json.loads(r["failures"]) if t > now - float(cfg.get("windowSeconds") or 0)]
         project, _ = split_key(r["key"])
-        out.append({"key": r["key"], "project": project, "state": r["state"], "recentFailures": len(recent), "timesOpened": r["opened"],
+        out.append({"key": r["key"], "project": project, "state": r["state"], "recentFailures": len(recent),
+                    "timesOpened": r["opened"],
                     "openForS": round(max(0.0, r["open_until"] - now), 1) if r["state"] == "open" else 0,
                     "config": cfg, "updatedAt": r["updated"]})
     return out

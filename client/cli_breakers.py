@@ -38,8 +38,8 @@ def cmd_breakers(args: argparse.Namespace) -> int:
 def register(sub: Any) -> None:
     """Add ``breakers`` to the ``flowtide`` parser's subcommands."""
     sp = sub.add_parser("breakers", help="circuit breakers shared by this machine's workers",
-                        description="Circuit breakers (step or settings circuitBreaker), per project and connection or host, "
-                                    "kept in FLOWTIDE_BREAKERS_DB (default .flowtide/breakers.db).")
+                        description="Circuit breakers (step or settings circuitBreaker), per project and "
+                                    "connection or host, kept in FLOWTIDE_BREAKERS_DB (default .flowtide/breakers.db).")
     bsub = sp.add_subparsers(dest="breakers_cmd", required=True)
     lp = bsub.add_parser("list", help="every breaker with its state")
     lp.add_argument("--json", action="store_true")
