@@ -190,8 +190,8 @@ async def execute(kind: str, impl: StepImpl, mapper: Mapper, task: ActivityTask)
         inp = resolve_secrets(task.get("input") or {}, ctx.secrets, task.get("secretNonce"))
         step = with_connection(impl, task["connection"], task.get("project")) if task.get("connection") else impl
         if task.get("circuitBreaker"):  # may fail the attempt at once with CIRCUIT_OPEN
-            ticket = await _breakers.enter_async(_breakers.breaker_key(kind, inp), task["circuitBreaker"],
-                                                 ctx.timeout_s + 10)
+            key = _breakers.breaker_key(kind, inp, task.get("project"), task.get("connection"))
+            ticket = await _breakers.enter_async(key, task["circuitBreaker"], ctx.timeout_s + 10)
         work = asyncio.ensure_future(_guarded(step, inp, ctx))
         beat = asyncio.ensure_future(_heartbeat_while(work, throttled)) if info.heartbeat_timeout else None
         try:

@@ -2,7 +2,9 @@
 
 A step with ``circuitBreaker: {failureThreshold, windowSeconds, openSeconds}`` (or the flow's
 ``settings.circuitBreaker``) passes through the breaker of its key: the connection's scheme and host, else
-the HTTP host (``host:port``), else the step kind. Credentials never enter a key.
+the HTTP host (``host:port``), else the step kind, within the run's project: one project's failures never
+refuse another project's calls, unless the operator shares the breaker (``FLOWTIDE_BREAKERS_SHARED``).
+Credentials never enter a key.
 
 - closed: calls go through; a transient failure (classes ``transient`` and ``rate-limit``: 5xx, timeouts,
   connection errors, 429) is noted; ``failureThreshold`` of them within ``windowSeconds`` open it.
@@ -41,6 +43,7 @@ from flowtide.workflows.errors import StepFailure, classify
 log = structlog.get_logger("flowtide.breakers")
 
 DEFAULT_DB = ".flowtide/breakers.db"
+SHARED_ENV = "FLOWTIDE_BREAKERS_SHARED"
 HALF_OPEN_WAIT_S = 1.0  # while a trial call decides, the others retry this soon
 COUNTED = frozenset({"transient", "rate-limit"})
 SCHEMA = ("CREATE TABLE IF NOT EXISTS breakers (key TEXT PRIMARY KEY, state TEXT NOT NULL, failures TEXT NOT NULL, "
@@ -77,8 +80,40 @@ def _connect() -> Iterator[sqlite3.Connection]:
         conn.close()  # an open transaction (an exception mid-way) is rolled back
 
 
-def breaker_key(kind: str, inp: dict[str, Any]) -> str:
-    """The key of a step's breaker: the connection's scheme and host, else the URL's host, else the kind."""
+def breaker_key(kind: str, inp: dict[str, Any], project: str | None = None, connection: str | None = None) -> str:
+    """The key of a step's breaker: the connection's scheme and host, else the URL's host, else the kind;
+    scoped to the run's ``project`` (``[acme] host:port``) unless the operator shares that breaker
+    (``FLOWTIDE_BREAKERS_SHARED``). A run without a project uses the bare key: the "no project" scope."""
+    base = _base_key(kind, inp)
+    if not project or _shared(base, connection):
+        return base
+    return f"[{project}] {base}"
+
+
+def split_key(key: str) -> tuple[str | None, str]:
+    """``(project, host key)`` of a stored key; a key without ``[project]`` (older rows too) has None."""
+    if key.startswith("[") and "] " in key:
+        project, _, base = key[1:].partition("] ")
+        return project, base
+    return None, key
+
+
+def shared_entries() -> frozenset[str]:
+    """``FLOWTIDE_BREAKERS_SHARED``: hosts, ``host:port`` keys or ``connection:NAME`` whose breaker every
+    project shares (the worker's configuration, set by the operator)."""
+    return frozenset(e.strip().lower() for e in os.environ.get(SHARED_ENV, "").split(",") if e.strip())
+
+
+def _shared(base: str, connection: str | None) -> bool:
+    entries = shared_entries()
+    if not entries:
+        return False
+    host = urlsplit(base if "://" in base else f"//{base}").hostname if ":" in base else base
+    return bool({base.lower(), (host or "").lower()} & entries) or (
+        connection is not None and f"connection:{connection.lower()}" in entries)
+
+
+def _base_key(kind: str, inp: dict[str, Any]) -> str:
     for name in ("connection", "url", "baseUrl", "host"):
         value = inp.get(name)
         if isinstance(value, str) and value:
@@ -192,7 +227,9 @@ def list_breakers() -> list[dict[str, Any]]:
     for r in rows:
         cfg = json.loads(r["config"])
         recent = [t for t in json.loads(r["failures"]) if t > now - float(cfg.get("windowSeconds") or 0)]
-        out.append({"key": r["key"], "state": r["state"], "recentFailures": len(recent), "timesOpened": r["opened"],
+        project, _ = split_key(r["key"])
+        out.append({"key": r["key"], "project": project, "state": r["state"], "recentFailures": len(recent),
+                    "timesOpened": r["opened"],
                     "openForS": round(max(0.0, r["open_until"] - now), 1) if r["state"] == "open" else 0,
                     "config": cfg, "updatedAt": r["updated"]})
     return out

@@ -17,8 +17,6 @@ from urllib.parse import quote, urlsplit, urlunsplit
 
 from flowtide.workflows.errors import StepFailure
 
-DATABASE_WIDE = ""  # the project scope of a run started outside the service (see client.service.connections)
-
 if TYPE_CHECKING:
     from flowtide.activities._boundary import StepContext, StepImpl, StepResult
     from flowtide.client.service.connections import Conn, Connections
@@ -30,14 +28,14 @@ def _connections(url: str | None) -> Connections:
     return Connections(Store(url))  # one engine (and pool) per database and worker process
 
 
-def _load(name: str, project: str | None) -> Conn:
+def _load(conns: Connections, name: str) -> Conn:
     from sqlalchemy.exc import DBAPIError
 
     from flowtide.client.service.secretbox import SecretKeyError
     try:
-        # a run sees the database-wide connections and its own project's (a run without a project: only
-        # the database-wide ones), never another project's
-        c = _connections_of().get(name, project or DATABASE_WIDE)
+        # a run uses its own project's connection of the name, else the database-wide one (a run without a
+        # project: only the database-wide ones), never another project's
+        c = conns.get(name)
     except SecretKeyError as exc:
         raise StepFailure("AUTH_MISSING", f"connection '{name}' cannot be read on this worker: {exc}",
                           retryable=False) from None
@@ -118,12 +116,13 @@ def with_connection(impl: StepImpl, name: str, project: str | None = None) -> St
 
     async def run(inp: dict[str, Any], ctx: StepContext) -> StepResult:
         from flowtide.activities._oauth import access_token
-        c = await asyncio.to_thread(_load, name, project)
+        conns = _connections_of(project)  # refreshes and error states then touch the row this run uses
+        c = await asyncio.to_thread(_load, conns, name)
         _remember(ctx, c, None)
         apply = _APPLY.get(ctx.step_type)
         if apply is None:
             raise StepFailure("VALIDATION_ERROR", f"a {ctx.step_type} step takes no connection", retryable=False)
-        token = await access_token(_connections_of(), c) if c.kind == "oauth2" else None
+        token = await access_token(conns, c) if c.kind == "oauth2" else None
         _remember(ctx, c, token)
         try:
             return await impl(apply(c, token, inp), ctx)
@@ -131,13 +130,16 @@ def with_connection(impl: StepImpl, name: str, project: str | None = None) -> St
             if c.kind != "oauth2" or failure.provider_status != 401:
                 raise
         ctx.log(f"the API refused connection '{name}''s access token (401): refreshed it, sending once more")
-        token = await access_token(_connections_of(), c, stale=token)
+        token = await access_token(conns, c, stale=token)
         _remember(ctx, c, token)
         return await impl(apply(c, token, inp), ctx)
 
     return run
 
 
-def _connections_of() -> Connections:
+def _connections_of(project: str | None) -> Connections:
     import os
-    return _connections(os.environ.get("FLOWTIDE_DATABASE_URL") or None)
+
+    from flowtide.client.service.connections import DATABASE_WIDE, Connections
+    shared = _connections(os.environ.get("FLOWTIDE_DATABASE_URL") or None)
+    return Connections(shared.store, project or DATABASE_WIDE)

@@ -40,16 +40,16 @@ def _values(args: argparse.Namespace) -> dict[str, Any]:
     return out
 
 
-def _connections() -> Any:
+def _connections(project: str | None = None) -> Any:
     from flowtide.client.service.connections import Connections
-    return Connections(_store())
+    return Connections(_store(), project)  # None: the operator's database-wide connections (list: every one)
 
 
 def cmd_connections(args: argparse.Namespace) -> int:
     """Run one ``flowtide connections`` action."""
     from flowtide.client.service.secretbox import SecretKeyError
     from flowtide.client.service.store import StoreError
-    conns = _connections()
+    conns = _connections(getattr(args, "project", None))
     try:
         if args.action == "add":
             if not args.kind:
@@ -63,7 +63,7 @@ def cmd_connections(args: argparse.Namespace) -> int:
             conns.remove(args.name)
             print(f"connection '{args.name}' removed")
         elif args.action == "list":
-            _print(conns.list(), args.json, ("name", "kind", "state", "updatedAt", "reason"))
+            _print(conns.list(), args.json, ("name", "project", "kind", "state", "updatedAt", "reason"))
         elif args.action == "show":
             shown = conns.show(args.name)
             if shown is None:
@@ -131,5 +131,7 @@ def register(sub: Any) -> None:
     sp.add_argument("name")
     sp.add_argument("--url", help="an API URL to GET with the connection's credential")
     actions.add_parser("remove").add_argument("name")
-    for p in actions.choices.values():
+    for action, p in actions.choices.items():
         p.set_defaults(fn=cmd_connections)
+        if action != "list":
+            p.add_argument("--project", help="a project's own connection (default: the database-wide one)")

@@ -61,7 +61,7 @@ class ActivityTask(TypedDict):
     limits: dict[str, Any]
     secretNonce: NotRequired[str]
     connection: NotRequired[str]  # a name only: the activity reads the credential, never the history
-    project: NotRequired[str]
+    project: NotRequired[str]  # the run's project: with a connection, or a circuit breaker (its scope)
     circuitBreaker: NotRequired[dict[str, Any]]
 
 
@@ -196,13 +196,14 @@ def activity_task(kind: str, inp: dict[str, Any], *, step_id: str, title: str | 
                   retry: dict[str, Any], run_id: str, workflow_id: str, iteration: int | None = None,
                   limits: dict[str, Any] | None = None, secret_nonce: str | None = None,
                   connection: str | None = None, breaker: dict[str, Any] | None = None,
-                  project: str | None = None) -> ActivityTask:
+                  project: str | None = None, breaker_project: bool = False) -> ActivityTask:
     """What the interpreter hands a step's activity (read by ``activities._boundary``).
 
     ``retry`` is the step's effective retry settings (``RetrySettings.to_dict()``): the activity applies
     the preset's rules (which codes are retryable, Retry-After) to its own failures. ``secret_nonce`` is
     the run's marker for secret references (see ``workflows.language.templates``). ``connection`` is only a name:
-    the activity reads the credential itself, so that it never enters the workflow history.
+    the activity reads the credential itself, so that it never enters the workflow history. ``project`` is
+    handed on with a connection, and with a breaker when ``breaker_project`` (its breaker is the project's).
     """
     task: ActivityTask = {"stepId": step_id, "stepType": kind, "title": title or step_id, "input": inp,
                           "timeout": timeout, "retry": retry, "runId": run_id, "workflowId": workflow_id,
@@ -215,6 +216,8 @@ def activity_task(kind: str, inp: dict[str, Any], *, step_id: str, title: str | 
             task["project"] = project
     if breaker:  # the step's (or settings') circuitBreaker, applied by activities._breakers
         task["circuitBreaker"] = breaker
+        if project and breaker_project:
+            task["project"] = project
     return task
 
 

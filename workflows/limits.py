@@ -21,3 +21,9 @@ def limit(settings: dict[str, Any], name: str) -> int:
     """``settings.limits.<name>`` of a wire flow, or its default (older wire forms may lack a key)."""
     value = (settings.get("limits") or {}).get(name)
     return int(value) if isinstance(value, int | float) and value else DEFAULT_LIMITS[name]
+
+# Connection fields (checked when a connection is saved, by the CLI, REST and GraphQL alike): characters of
+# one value by field (others: "*"), and the most scopes an oauth2 connection lists.
+CONNECTION_FIELD_CHARS: dict[str, int] = {"header": 128, "tokenUrl": 2_048, "clientId": 512, "username": 512,
+                                          "scopes": 256, "*": 16_384}
+CONNECTION_MAX_SCOPES = 64

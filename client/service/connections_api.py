@@ -1,7 +1,10 @@
 """``/v1/connections``: connections over REST (role ``admin``); credential values are write-only.
 
-A project's admin manages the connections created through the API for that project and sees (and may
-reconnect) the database-wide ones added with the CLI. Answers carry settings and state, never a secret.
+A project's admin manages its project's connections and sees (and its runs use) the database-wide ones the
+operator added with the CLI, but never changes or removes those: a PUT of such a name creates the project's
+own connection of that name (which shadows the database-wide one for the project's runs), a DELETE answers
+404 as for a name that does not exist. Another project's connections are never seen: 404, as if absent.
+Answers carry settings and state, never a secret.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from starlette.routing import Route
 
 from flowtide.client.service._http import endpoint, object_body, ok, parse_body, read_body
 from flowtide.client.service.auth import authenticate
+from flowtide.client.service.connection_checks import FieldError
 from flowtide.client.service.connection_kinds import FIELDS
 from flowtide.client.service.connections import Connections
 from flowtide.client.service.errors import ApiError
@@ -36,7 +40,8 @@ async def _call(fn: Any, *args: Any, **kwargs: Any) -> Any:
     except SecretKeyError as exc:
         raise ApiError("INTERNAL", f"the service cannot seal connections: {exc}") from None
     except StoreError as exc:
-        raise ApiError("INPUT_INVALID", str(exc), problems=[{"path": "$", "message": str(exc)}]) from None
+        path = f"$.{exc.field}" if isinstance(exc, FieldError) else "$"
+        raise ApiError("INPUT_INVALID", str(exc), problems=[{"path": path, "message": str(exc)}]) from None
 
 
 async def _values(request: Request) -> tuple[str | None, dict[str, Any]]:
@@ -50,9 +55,9 @@ async def _values(request: Request) -> tuple[str | None, dict[str, Any]]:
     return kind, body
 
 
-async def _found(conns: Connections, name: str, project: str) -> None:
-    if await _call(conns.show, name, project) is None:
-        raise ApiError("NOT_FOUND", f"no connection '{name}'")
+def _absent(name: str) -> ApiError:
+    """The one answer for a name the caller may not act on: absent, another project's, or database-wide."""
+    return ApiError("NOT_FOUND", f"no connection '{name}'")
 
 
 @endpoint
@@ -64,12 +69,12 @@ async def list_connections(request: Request) -> Response:
 
 @endpoint
 async def add_connection(request: Request) -> Response:
-    """``PUT /v1/connections/{name}``: create it (201), or reconnect an existing one (200)."""
+    """``PUT /v1/connections/{name}``: create the project's own (201), or reconnect it (200); only the
+    project's own row is ever looked at, so the answer is the same whoever else holds the name."""
     conns, project = await _begin(request)
     name = request.path_params["name"]
     kind, values = await _values(request)
-    if await _call(conns.show, name) is not None:
-        await _found(conns, name, project)  # another project's connection answers 404, as if absent
+    if await _call(conns.owned, name, project) is not None:
         return ok(await _call(conns.reconnect, name, values, kind=kind, project=project))
     if kind is None:
         raise ApiError("INPUT_INVALID", "a new connection needs 'kind'", problems=[{"path": "$.kind",
@@ -83,16 +88,18 @@ async def get_connection(request: Request) -> Response:
     conns, project = await _begin(request)
     shown = await _call(conns.show, request.path_params["name"], project)
     if shown is None:
-        raise ApiError("NOT_FOUND", f"no connection '{request.path_params['name']}'")
+        raise _absent(request.path_params["name"])
     return ok(shown)
 
 
 @endpoint
 async def remove_connection(request: Request) -> Response:
-    """``DELETE /v1/connections/{name}``: 204."""
+    """``DELETE /v1/connections/{name}``: 204; 404 unless the project owns it."""
     conns, project = await _begin(request)
-    await _found(conns, request.path_params["name"], project)
-    await _call(conns.remove, request.path_params["name"], project)
+    name = request.path_params["name"]
+    if await _call(conns.owned, name, project) is None:
+        raise _absent(name)
+    await _call(conns.remove, name, project)
     return Response(status_code=204)
 
 

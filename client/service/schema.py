@@ -53,8 +53,10 @@ hook_secrets = Table(
 
 connections = Table(
     "connections", metadata,
-    Column("name", String(100), primary_key=True),  # one namespace per database: steps name it, the CLI has no project
-    Column("project_id", String(64)),  # set when created through the API: that project's admins manage it there
+    Column("name", String(100), primary_key=True),
+    # "" = database-wide (the operator's, made with the CLI); else the project that made it through the API:
+    # one namespace per project, and a project's row shadows the database-wide one of that name for its runs
+    Column("project_id", String(64), primary_key=True, server_default=""),
     Column("kind", String(16), nullable=False),
     Column("config", Text, nullable=False),  # JSON of the non-secret settings (token URL, client id, header name...)
     Column("secret", Text, nullable=False),  # AES-GCM sealed JSON of every credential value (see secretbox)

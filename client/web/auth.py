@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import secrets
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, quote
@@ -14,7 +15,7 @@ from starlette.templating import Jinja2Templates
 from flowtide.client.service.auth import Principal, key_principal
 from flowtide.client.service.errors import ApiError
 from flowtide.client.service.store import KEY_PREFIX
-from flowtide.client.web.session import COOKIE, Session, Sessions
+from flowtide.client.web.session import COOKIE, SIGNIN_COOKIE, Session, Sessions, SignInLimits
 
 FORM_LIMIT = 64 * 1024
 templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
@@ -30,6 +31,14 @@ def sessions(request: Request) -> Sessions:
     if not hasattr(state, "sessions"):
         state.sessions = Sessions()
     return state.sessions  # type: ignore[no-any-return]
+
+
+def signin_limits(request: Request) -> SignInLimits:
+    """The app's sign-in rate limits (one per app, created on first use)."""
+    state = request.app.state
+    if not hasattr(state, "signin_limits"):
+        state.signin_limits = SignInLimits()
+    return state.signin_limits  # type: ignore[no-any-return]
 
 
 async def signed_in(request: Request, role: str = "read") -> tuple[Principal, Session]:
@@ -81,27 +90,53 @@ def to_signin(request: Request) -> Response:
     return RedirectResponse(f"/signin?next={quote(path, safe='')}", status_code=303)
 
 
+def _signin_form(request: Request, target: str, status_code: int = 200, failed: bool = False) -> Response:
+    """The sign-in form with its token, and the cookie holding the nonce the token signs."""
+    nonce = request.cookies.get(SIGNIN_COOKIE) or secrets.token_urlsafe(24)
+    answer = templates.TemplateResponse(request, "signin.html", {
+        "next": target, "failed": failed, "csrf": sessions(request).signin_token(nonce)}, status_code=status_code)
+    answer.set_cookie(SIGNIN_COOKIE, nonce, max_age=3600, httponly=True, samesite="strict",
+                      secure=request.url.scheme == "https", path="/signin")
+    return answer
+
+
+def _refused(request: Request, err: ApiError) -> Response:
+    return templates.TemplateResponse(request, "error.html", {"code": err.code, "message": err.message},
+                                      status_code=err.status, headers=err.headers)
+
+
 async def signin_page(request: Request) -> Response:
     """``GET /signin``: the form asking for a key."""
-    return templates.TemplateResponse(request, "signin.html", {"next": _next(request.query_params.get("next"))})
+    return _signin_form(request, _next(request.query_params.get("next")))
 
 
 async def signin(request: Request) -> Response:
-    """Check the key; on success keep it in a new server-side session and set the session cookie."""
-    fields = await form(request)
-    key, target = fields.get("key", "").strip(), _next(fields.get("next"))
-    who: Any = None
-    if key.startswith(KEY_PREFIX):
-        try:
-            who = await key_principal(request.app.state.svc.store, key)
-        except ApiError:
-            who = None
-    if who is None:
-        return templates.TemplateResponse(request, "signin.html", {"next": target, "failed": True}, status_code=401)
-    sid = sessions(request).create(key)
+    """Check the form's token and the rate limits, then the key; on success keep the key in a new
+    server-side session and set the session cookie. Refusals are pages: 403 (no or a stale form token),
+    429 (too many attempts, or no room for another session), 401 (an unknown key)."""
+    try:
+        fields = await form(request)
+        nonce = request.cookies.get(SIGNIN_COOKIE, "")
+        if not nonce or not hmac.compare_digest(fields.get("csrf", ""), sessions(request).signin_token(nonce)):
+            raise ApiError("FORBIDDEN", "the sign-in form is stale or came from another site: reload it and "
+                           "try again")
+        key, target = fields.get("key", "").strip(), _next(fields.get("next"))
+        signin_limits(request).take(request.client.host if request.client else "?", key)
+        who: Any = None
+        if key.startswith(KEY_PREFIX):
+            try:
+                who = await key_principal(request.app.state.svc.store, key)
+            except ApiError:
+                who = None
+        if who is None:
+            return _signin_form(request, target, status_code=401, failed=True)
+        sid = sessions(request).create(key)
+    except ApiError as err:
+        return _refused(request, err)
     answer = RedirectResponse(target, status_code=303)
     answer.set_cookie(COOKIE, sid, max_age=int(sessions(request).ttl_s), httponly=True, samesite="strict",
                       secure=request.url.scheme == "https", path="/")
+    answer.delete_cookie(SIGNIN_COOKIE, path="/signin")
     return answer
 
 

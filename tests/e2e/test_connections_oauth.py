@@ -101,7 +101,7 @@ async def test_oauth2_connection_lifecycle(client: Any, task_queue: str, worker:
         event = [json.loads(line) for line in logs[-1].splitlines() if "reauthorization_required" in line]
         assert event[0]["event"] == "connection.reauthorization_required" and event[0]["connection"] == "crm"
         code, out, err = await cli("connections", "list")
-        assert "crm  oauth2  error" in out
+        assert "crm  -  oauth2  error" in out
         code, out, err = await cli("runs", "show", failed["runId"])
         assert "Will a retry help? no" in out
 

@@ -71,7 +71,7 @@ def test_migration_0002_upgrades_a_0001_database(backend: str, request: pytest.F
     store.create_project("kept")
     store.migrate()
     with store.engine.connect() as conn:
-        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0002"
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0003"
     assert [p["id"] for p in store.list_projects()] == ["kept"]
     Connections(store).add("crm", "bearer", {"token": "t"})
     assert [c["name"] for c in Connections(store).list()] == ["crm"]

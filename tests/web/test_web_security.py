@@ -15,9 +15,15 @@ from tests.support.service import ECHO, new_id
 from tests.support.web import HOSTILE, start
 
 
+async def signin_token(http: httpx.AsyncClient) -> str:
+    """The sign-in form's token (its nonce cookie is kept by ``http``)."""
+    return csrf((await http.get("/signin")).text)
+
+
 async def signed_in(site: Any, role: str = "admin", project: str = "acme") -> httpx.AsyncClient:
     http = httpx.AsyncClient(base_url=site.base, timeout=30)
-    r = await http.post("/signin", data={"key": site.keys[project][role], "next": "/runs"})
+    r = await http.post("/signin", data={"key": site.keys[project][role], "next": "/runs",
+                                         "csrf": await signin_token(http)})
     assert r.status_code == 303 and r.headers["location"] == "/runs"
     return http
 
@@ -39,9 +45,11 @@ async def test_sign_in_cookie_and_headers(site):
     async with httpx.AsyncClient(base_url=site.base, timeout=30) as http:
         r = await http.get("/runs?status=failed")
         assert r.status_code == 303 and r.headers["location"] == "/signin?next=%2Fruns%3Fstatus%3Dfailed"
-        r = await http.post("/signin", data={"key": "ftk_wrong", "next": "/runs"})
+        token = await signin_token(http)
+        r = await http.post("/signin", data={"key": "ftk_wrong", "next": "/runs", "csrf": token})
         assert r.status_code == 401 and "unknown or revoked" in r.text
-        r = await http.post("/signin", data={"key": site.keys["acme"]["read"], "next": "//evil.example/x"})
+        r = await http.post("/signin", data={"key": site.keys["acme"]["read"], "next": "//evil.example/x",
+                                             "csrf": token})
         assert r.status_code == 303 and r.headers["location"] == "/runs"  # never an open redirect
         cookie = r.headers["set-cookie"]
         assert "HttpOnly" in cookie and "SameSite=strict" in cookie.replace("Strict", "strict") and "Path=/" in cookie
@@ -121,12 +129,14 @@ async def test_a_connection_that_needs_reauthorization_is_an_alert_on_the_pages(
     http = await signed_in(site, "read")
     try:
         assert "Reauthorization needed" not in (await http.get("/runs")).text
-        await asyncio.to_thread(conns.mark_error, name, "invalid_grant: refresh token revoked")
+        other = Connections(site.svc.store, "other")  # a connection's state is its owner's row
+        await asyncio.to_thread(other.mark_error, name, "invalid_grant: refresh token revoked")
         page = (await http.get("/runs")).text
         assert "Reauthorization needed" not in page  # another project's connection is not this project's alert
         await asyncio.to_thread(conns.remove, name, "other")
         await asyncio.to_thread(conns.add, name, "bearer", {"token": "t0k3n-not-shown"}, "acme")
-        await asyncio.to_thread(conns.mark_error, name, "invalid_grant: refresh token revoked")
+        acme = Connections(site.svc.store, "acme")
+        await asyncio.to_thread(acme.mark_error, name, "invalid_grant: refresh token revoked")
         for path in ("/runs", "/flows"):
             page = (await http.get(path)).text
             assert "Reauthorization needed" in page and name in page and "invalid_grant" in page, path

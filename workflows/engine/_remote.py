@@ -39,12 +39,16 @@ async def run_activity(wf: FlowWorkflow, step: WireStep, frame: Frame, inp: dict
     timeout = float(step.get("timeout") or wf.settings.get("stepTimeout") or kind.default_timeout_s)
     if step["kind"] == "core.code":
         inp = dict(inp, **{"$context": code_context(wf, frame)})
+    breaker = step.get("circuitBreaker") or wf.settings.get("circuitBreaker")
+    project = wf.info.get("project")
+    # a breaker is the run's project's own (activities._breakers): the task names the project for it too
+    scoped = bool(breaker and project and workflow.patched("breaker-per-project"))
     task = activity_task(kind.name, inp, step_id=step["id"], title=step.get("title"), timeout=timeout,
                          retry=settings.to_dict(), run_id=wf.info["runId"],
                          workflow_id=wf.info["workflowId"], iteration=frame.iteration,
                          limits=wf.settings.get("limits"), secret_nonce=frame.scope.get(SECRET_NONCE),
-                         connection=step.get("connection"), project=wf.info.get("project"),
-                         breaker=step.get("circuitBreaker") or wf.settings.get("circuitBreaker"))
+                         connection=step.get("connection"), project=project, breaker=breaker,
+                         breaker_project=scoped)
     check_payload(task, f"the input of step '{step['id']}'")
     policy = temporal_policy(settings, max_attempts_cap=cap)
     common: dict[str, Any] = {"start_to_close_timeout": timedelta(seconds=timeout + TIMEOUT_SLACK_S),
