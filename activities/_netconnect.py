@@ -94,3 +94,25 @@ def guarded_sync_client(timeout: float) -> httpx.Client:
     """A blocking ``httpx.Client`` that only reaches permitted destinations and never follows a redirect."""
     return httpx.Client(transport=_GuardedSyncTransport(), timeout=timeout, follow_redirects=False,
                         trust_env=False)
+
+
+def destination_refusal(url: str) -> str | None:
+    """Why the guard would refuse ``url`` now (one line), or None: for a URL saved now and used later.
+
+    A connection's token URL is checked when it is saved and again at every use. A name that does not resolve
+    now is not refused here: the guard at the moment of use judges the addresses it then connects to.
+    """
+    try:
+        parsed = httpx.URL(url)
+    except (httpx.InvalidURL, TypeError) as exc:
+        return f"not a URL ({exc})"
+    if not parsed.host:
+        return "must be an http(s) URL with a host"
+    try:
+        check_scheme(parsed)
+        _sync_permitted(parsed.host, parsed.port or (443 if parsed.scheme == "https" else 80))
+    except _netguard.DestinationBlocked as exc:
+        return exc.message
+    except OSError:
+        return None
+    return None

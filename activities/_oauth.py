@@ -99,7 +99,7 @@ async def access_token(conns: Connections, c: Conn, stale: str | None = None) ->
     if token:
         return token
     locks = _locks.setdefault(asyncio.get_running_loop(), {})
-    async with locks.setdefault(c.name, asyncio.Lock()):
+    async with locks.setdefault(f"{c.project}/{c.name}", asyncio.Lock()):  # one per owned row (project, name)
         token, refused = await asyncio.to_thread(_refresh_locked, conns, c.name, stale)
     if refused is not None:
         _alert(refused)

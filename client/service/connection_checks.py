@@ -54,7 +54,7 @@ def check_fields(values: dict[str, Any]) -> None:
 
 
 def _check_url(field: str, url: str) -> None:
-    from flowtide.activities._netdest import destination_refusal
+    from flowtide.activities._netconnect import destination_refusal
     why = destination_refusal(url)
     if why:
         raise FieldError(field, f"{why} (the destination guard of HTTP steps; the worker's FLOWTIDE_HTTP_ALLOW "
