@@ -78,11 +78,19 @@ def valid_token(c: Conn, stale: str | None = None) -> str | None:
     return str(token)
 
 
+def reconnect_hint(c: Conn) -> str:
+    """How to give ``c`` a new token: a project's own connection through its project, the operator's by name."""
+    if c.project:
+        return (f"PUT /v1/connections/{c.name} with the project's admin key, or flowtide connections reconnect "
+                f"{c.name} --project {c.project} ...")
+    return f"flowtide connections reconnect {c.name} ..."
+
+
 def reauthorization(c: Conn) -> StepFailure:
     """The step failure of a connection whose refresh was refused."""
     return StepFailure("AUTH_REAUTHORIZATION_REQUIRED",
                        f"connection '{c.name}' needs reauthorization: {c.reason or 'its token was refused'} "
-                       f"(flowtide connections reconnect {c.name} ..., then flowtide rerun RUN --from-failed)",
+                       f"({reconnect_hint(c)}, then flowtide rerun RUN --from-failed)",
                        provider_status=401, retryable=False)
 
 

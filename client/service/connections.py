@@ -219,5 +219,5 @@ class Connections:
 def connection_states(store: Store | None = None, project: str | None = None) -> list[dict[str, Any]]:
     """Name, kind, state, reason and times of every connection ``project`` can use (the runs page shows those
     in ``error`` as a reauthorization alert)."""
-    return [{k: c[k] for k in ("name", "kind", "state", "reason", "stateAt", "updatedAt")}
+    return [{k: c.get(k) for k in ("name", "kind", "state", "reason", "stateAt", "updatedAt", "project")}
             for c in Connections(store or Store()).list(project)]

@@ -140,6 +140,7 @@ async def test_a_connection_that_needs_reauthorization_is_an_alert_on_the_pages(
         for path in ("/runs", "/flows"):
             page = (await http.get(path)).text
             assert "Reauthorization needed" in page and name in page and "invalid_grant" in page, path
-            assert f"flowtide connections reconnect {name}" in page and "t0k3n-not-shown" not in page
+            assert f"flowtide connections reconnect {name} --project acme" in page, path  # its owner fixes it
+            assert f"PUT /v1/connections/{name}" in page and "t0k3n-not-shown" not in page
     finally:
         await http.aclose()
