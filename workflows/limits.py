@@ -11,6 +11,8 @@ UNBOUNDED_STEPS = -1  # maxStepExecutions: a deliberately endless run (see docs/
 # The longest delay or signal wait a step may ask for (100 years): Temporal timers and ``timedelta`` refuse
 # far longer ones, and NaN or infinity would never end.
 MAX_WAIT_S = 3_155_760_000
+# Temporal's longest identifier (``limit.maxIDLength``, UTF-8 bytes): workflow ids, signal names
+MAX_TEMPORAL_ID_BYTES = 1000
 
 
 def limit(settings: dict[str, Any], name: str) -> int:

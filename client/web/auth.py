@@ -11,6 +11,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.templating import Jinja2Templates
 
+from flowtide.client.service._http import read_limited
 from flowtide.client.service.auth import Principal, key_principal
 from flowtide.client.service.errors import ApiError
 from flowtide.client.service.store import KEY_PREFIX
@@ -57,11 +58,10 @@ async def form(request: Request, session: Session | None = None) -> dict[str, st
     """The fields of a small urlencoded form; with ``session``, its CSRF token must match.
 
     Raises:
-        ApiError: ``PAYLOAD_TOO_LARGE``, or ``FORBIDDEN`` for a missing or wrong CSRF token.
+        ApiError: ``PAYLOAD_TOO_LARGE``, ``REQUEST_TIMEOUT`` (a body that trickles or stops), or
+            ``FORBIDDEN`` for a missing or wrong CSRF token.
     """
-    body = await request.body()
-    if len(body) > FORM_LIMIT:
-        raise ApiError("PAYLOAD_TOO_LARGE", "form too large")
+    body = await read_limited(request, FORM_LIMIT, request.app.state.svc.body_timeout)
     fields = {k: v[0] for k, v in parse_qs(body.decode(errors="replace")).items()}
     if session is not None and not hmac.compare_digest(fields.get("csrf", ""), session.csrf):
         raise ApiError("FORBIDDEN", "the form is stale or came from another site: reload the page and try again")
