@@ -36,9 +36,9 @@ def store(request, tmp_path: Path) -> Store:
 def test_migrations_are_versioned_and_idempotent(store):
     store.migrate()
     with store.engine.connect() as conn:
-        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0002"
-    assert {"projects", "api_keys", "flow_revisions", "idempotency_keys", "hook_secrets", "connections"} <= set(
-        inspect(store.engine).get_table_names())
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0003"
+    assert {"projects", "api_keys", "flow_revisions", "idempotency_keys", "hook_secrets", "connections",
+            "webhook_signatures"} <= set(inspect(store.engine).get_table_names())
 
 
 def test_admin_commands_of_several_processes_share_one_database(store):
