@@ -86,9 +86,18 @@ async def signin_page(request: Request) -> Response:
     return templates.TemplateResponse(request, "signin.html", {"next": _next(request.query_params.get("next"))})
 
 
+def refused(request: Request, err: ApiError) -> Response:
+    """The HTML error page for ``err`` (a form too large or too slow, a stale CSRF token)."""
+    return templates.TemplateResponse(request, "error.html", {"code": err.code, "message": err.message},
+                                      status_code=err.status, headers=err.headers)
+
+
 async def signin(request: Request) -> Response:
     """Check the key; on success keep it in a new server-side session and set the session cookie."""
-    fields = await form(request)
+    try:
+        fields = await form(request)
+    except ApiError as err:
+        return refused(request, err)
     key, target = fields.get("key", "").strip(), _next(fields.get("next"))
     who: Any = None
     if key.startswith(KEY_PREFIX):
@@ -109,7 +118,10 @@ async def signout(request: Request) -> Response:
     """``POST /signout`` (with the CSRF token): forget the session on the server and in the browser."""
     found = sessions(request).get(request.cookies.get(COOKIE))
     if found is not None:
-        await form(request, found)
+        try:
+            await form(request, found)
+        except ApiError as err:
+            return refused(request, err)
         sessions(request).drop(request.cookies.get(COOKIE))
     answer = RedirectResponse("/signin", status_code=303)
     answer.delete_cookie(COOKIE, path="/")

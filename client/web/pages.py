@@ -19,7 +19,7 @@ from flowtide.client.service import steer
 from flowtide.client.service._http import MAX_REVISION, ascii_number, bounded_number, flow_id_param, number_param
 from flowtide.client.service.errors import ApiError
 from flowtide.client.service.ops import Service, checked_flow, deployed, find_run, first_run
-from flowtide.client.web.auth import SignInNeeded, form, signed_in, templates, to_signin
+from flowtide.client.web.auth import SignInNeeded, form, refused, signed_in, templates, to_signin
 from flowtide.client.web.runview import CONSOLE_EMPTY, flow_data, run_page
 from flowtide.client.web.values import resolve
 
@@ -36,8 +36,7 @@ def page(fn: Handler) -> Handler:
         except SignInNeeded:
             return to_signin(request)
         except ApiError as err:
-            return templates.TemplateResponse(request, "error.html", {"code": err.code, "message": err.message},
-                                              status_code=err.status, headers=err.headers)
+            return refused(request, err)
     return wrapped
 
 
