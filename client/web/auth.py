@@ -63,7 +63,8 @@ async def form(request: Request, session: Session | None = None) -> dict[str, st
     """
     body = await read_limited(request, FORM_LIMIT, request.app.state.svc.body_timeout)
     fields = {k: v[0] for k, v in parse_qs(body.decode(errors="replace")).items()}
-    if session is not None and not hmac.compare_digest(fields.get("csrf", ""), session.csrf):
+    # as bytes: compare_digest refuses str with non-ASCII characters (a TypeError, once a 500)
+    if session is not None and not hmac.compare_digest(fields.get("csrf", "").encode(), session.csrf.encode()):
         raise ApiError("FORBIDDEN", "the form is stale or came from another site: reload the page and try again")
     return fields
 

@@ -156,3 +156,11 @@ async def test_page_numbers_use_the_same_parser(api: Api, http: httpx.AsyncClien
             assert r.status_code == 400 and "revision" in r.text, (odd, r.status_code)
         r = await page.post(f"/flows/{'f' * 200}/revert", data={"csrf": token, "revision": "1"})
         assert r.status_code == 400 and "flowId" in r.text
+
+
+async def test_a_non_ascii_csrf_token_is_403(api: Api, http: httpx.AsyncClient) -> None:
+    async with httpx.AsyncClient(base_url=api.base, timeout=30) as page:
+        await sign_in(page, api)
+        for path in ("/flows/echo/revert", "/runs/whatever/rerun", "/signout"):
+            r = await page.post(path, data={"csrf": "\u00e9\u0663", "revision": "1"})
+            assert r.status_code == 403 and "stale" in r.text, (path, r.status_code, r.text[:200])
