@@ -9,15 +9,13 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-import uuid
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.support.service import Api, new_id, running_api
+from tests.support.rest_api import api_fixture, http_fixture
+from tests.support.service import Api, new_id
 from tests.workflows.test_long_runs import cycle, runs_so_far
 
 WAITS = [{"id": "wait-go", "action": "core.wait-for-signal", "parameters": {"signal": "go", "timeout": 120},
@@ -26,17 +24,8 @@ WAITS = [{"id": "wait-go", "action": "core.wait-for-signal", "parameters": {"sig
                                                                         "n": "{{ vars.n }}"}}}]
 
 
-@pytest.fixture(scope="module")
-async def api(client: Any, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Api]:
-    db = Path(tmp_path_factory.mktemp("chains")) / "flowtide.db"
-    async with running_api(client, f"sqlite:///{db}", f"tq-ch-{uuid.uuid4().hex[:8]}") as a:
-        yield a
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(timeout=60) as c:
-        yield c
+api = api_fixture("chains")
+http = http_fixture()
 
 
 async def _chained(api: Api, http: httpx.AsyncClient, client: Any, doc: dict[str, Any]) -> dict[str, Any]:
@@ -59,6 +48,16 @@ async def _paused(client: Any, workflow_id: str) -> None:
     raise AssertionError(f"{workflow_id} never waited for its signal")
 
 
+async def _until(api: Api, http: httpx.AsyncClient, run_id: str, status: str) -> dict[str, Any]:
+    """The run record once the run (read by ``run_id`` over REST) has ``status``."""
+    for _ in range(200):
+        rec = dict((await http.get(api.url(f"/v1/runs/{run_id}"), headers=api.headers("read"))).json())
+        if rec["status"] == status:
+            return rec
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"run {run_id} is {rec['status']}, not {status}")
+
+
 async def test_signal_and_rerun_take_the_first_run_id(api: Api, http: httpx.AsyncClient, client: Any) -> None:
     doc = cycle(15, events=30, extra=WAITS)
     doc["steps"][3]["condition"]["else"] = "wait-go"
@@ -67,12 +66,8 @@ async def test_signal_and_rerun_take_the_first_run_id(api: Api, http: httpx.Asyn
     await _paused(client, started["workflowId"])
     r = await http.post(api.url(f"/v1/runs/{first}/signals/go"), json={"ok": 1}, headers=api.headers("run"))
     assert r.status_code == 202, r.text
-    for _ in range(200):
-        rec = (await http.get(api.url(f"/v1/runs/{first}"), headers=api.headers("read"))).json()
-        if rec["status"] == "completed":
-            break
-        await asyncio.sleep(0.1)
-    assert rec["status"] == "completed" and rec["runId"] == first and rec["output"] == {"go": {"ok": 1}, "n": 15}
+    rec = await _until(api, http, first, "completed")
+    assert rec["runId"] == first and rec["output"] == {"go": {"ok": 1}, "n": 15}
     r = await http.post(api.url(f"/v1/runs/{first}/rerun"), json={}, headers=api.headers("run"))
     assert r.status_code == 202, r.text
     async with httpx.AsyncClient(base_url=api.base, timeout=60) as page:
@@ -90,12 +85,7 @@ async def test_cancel_takes_the_first_run_id(api: Api, http: httpx.AsyncClient, 
     started = await _chained(api, http, client, cycle(10**9, events=30))
     r = await http.post(api.url(f"/v1/runs/{started['runId']}/cancel"), headers=api.headers("run"))
     assert r.status_code == 202, r.text
-    for _ in range(200):
-        rec = (await http.get(api.url(f"/v1/runs/{started['runId']}"), headers=api.headers("read"))).json()
-        if rec["status"] == "cancelled":
-            break
-        await asyncio.sleep(0.1)
-    assert rec["status"] == "cancelled" and rec["chain"]["runs"] >= 3
+    assert (await _until(api, http, started["runId"], "cancelled"))["chain"]["runs"] >= 3
 
 
 async def _stalled(api: Api, request: bytes, body: bytes, trickle: float | None) -> tuple[bytes, float]:
@@ -118,6 +108,10 @@ async def _stalled(api: Api, request: bytes, body: bytes, trickle: float | None)
     finally:
         sender.cancel()
         writer.close()
+        try:
+            await writer.wait_closed()
+        except ConnectionError:
+            pass
     return answer, time.monotonic() - t0
 
 

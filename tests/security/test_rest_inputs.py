@@ -10,31 +10,18 @@ import asyncio
 import base64
 import json
 import re
-import uuid
-from collections.abc import AsyncIterator
-from pathlib import Path
-from typing import Any
 
 import httpx
-import pytest
 
-from tests.support.service import ECHO, WAITS, Api, new_id, running_api
+from tests.support.rest_api import api_fixture, http_fixture
+from tests.support.service import ECHO, WAITS, Api, new_id
 
 # '²' and '٣' pass str.isdigit() and int() takes '٣', '+1', ' 1' and '1_000': none is ASCII digits
 ODD_NUMBERS = ["²", "٣", "+1", " 1", "1 ", "1_000", "-1", "0x10", "1e3", "\uff11", "9" * 5000, "nan", "inf", ""]
 
 
-@pytest.fixture(scope="module")
-async def api(client: Any, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Api]:
-    db = Path(tmp_path_factory.mktemp("rest-inputs")) / "flowtide.db"
-    async with running_api(client, f"sqlite:///{db}", f"tq-ri-{uuid.uuid4().hex[:8]}") as a:
-        yield a
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(timeout=30) as c:
-        yield c
+api = api_fixture("inputs")
+http = http_fixture()
 
 
 def bad_request(r: httpx.Response, *names: str) -> str:
