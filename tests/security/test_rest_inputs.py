@@ -136,6 +136,15 @@ async def test_page_numbers_use_the_same_parser(api: Api, http: httpx.AsyncClien
             assert r.status_code == 400 and "limit" in r.text, (odd, r.status_code)
             r = await page.get(f"/runs/{run['runId']}/data", params={"part": "output", "step": odd})
             assert r.status_code == 404, (odd, r.status_code)
+        listed = {"id": new_id("list"), "steps": [{"stepId": "answer", "stepType": "core.return",
+                                                   "input": {"output": [10, 20]}}]}
+        await api.deploy(http, listed)
+        ran = (await http.post(api.url(f"/v1/flows/{listed['id']}/runs?wait=20"), json={},
+                               headers=api.headers("run"))).json()
+        for pointer, status in (("/1", 200), ("/\u00b2", 404), ("/\u0663", 404), ("/01x", 404),
+                                ("/" + "9" * 5000, 404)):
+            r = await page.get(f"/runs/{ran['runId']}/data", params={"part": "output", "step": "1", "pointer": pointer})
+            assert r.status_code == status, (pointer[:10], r.status_code, r.text[:200])
         html = (await page.get("/flows")).text
         token = re.search(r'name="csrf" value="([^"]+)"', html).group(1)  # type: ignore[union-attr]
         for odd in ("²", "٣", "9" * 5000, "0", "1_0"):
