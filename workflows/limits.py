@@ -15,6 +15,8 @@ MAX_WAIT_S = 3_155_760_000
 # bytes a character. A reader never reads more than this plus one byte (to know the file is larger).
 MAX_DOC_CHARS = 1_048_576
 MAX_FLOW_FILE_BYTES = 4 * MAX_DOC_CHARS
+# Temporal's longest identifier (``limit.maxIDLength``, UTF-8 bytes): workflow ids, signal names
+MAX_TEMPORAL_ID_BYTES = 1000
 
 
 def limit(settings: dict[str, Any], name: str) -> int:

@@ -16,16 +16,20 @@ from temporalio.client import Client
 
 from flowtide.client.service import connections_api, hooks, steer
 from flowtide.client.service._http import (
+    DEFAULT_BODY_TIMEOUT_S,
     JSON_TYPES,
+    MAX_REVISION,
     YAML_TYPES,
     as_api_error,
     endpoint,
+    flow_id_param,
     number_param,
     object_body,
     ok,
     parse_body,
     read_body,
     request_id,
+    revision_value,
 )
 from flowtide.client.service.auth import RateLimiter, authenticate
 from flowtide.client.service.errors import ApiError, error_response
@@ -56,17 +60,16 @@ async def _deploy(request: Request, flow_id: str, document: Any) -> Response:
 async def put_flow(request: Request) -> Response:
     request.state.who = await _who(request, "admin")
     raw = await read_body(request, _svc(request).max_body, JSON_TYPES + YAML_TYPES)
-    return await _deploy(request, request.path_params["flowId"], parse_body(raw, request))
+    return await _deploy(request, flow_id_param(request), parse_body(raw, request))
 
 
 @endpoint
 async def revert_flow(request: Request) -> Response:
     request.state.who = await _who(request, "admin")
+    flow_id = flow_id_param(request)
     body = object_body(parse_body(await read_body(request, _svc(request).max_body), request))
-    if not isinstance(body.get("revision"), int) or isinstance(body.get("revision"), bool):
-        raise ApiError("BAD_REQUEST", "body: {\"revision\": N} with N an integer")
-    flow_id = request.path_params["flowId"]
-    old = await deployed(_svc(request), request.state.who.project, flow_id, body["revision"])
+    revision = revision_value(body.get("revision"), "body field 'revision'")
+    old = await deployed(_svc(request), request.state.who.project, flow_id, revision)
     return await _deploy(request, flow_id, old["document"])
 
 
@@ -79,15 +82,14 @@ async def list_flows(request: Request) -> Response:
 @endpoint
 async def get_flow(request: Request) -> Response:
     who = await _who(request, "read")
-    rev = number_param(request, "revision", 1, 2**31, integer=True)
-    found = await deployed(_svc(request), who.project, request.path_params["flowId"],
-                           int(rev) if rev is not None else None)
+    rev = number_param(request, "revision", 1, MAX_REVISION, integer=True)
+    found = await deployed(_svc(request), who.project, flow_id_param(request), int(rev) if rev is not None else None)
     return ok({k: found[k] for k in ("flowId", "revision", "deployedAt", "document")})
 
 
 @endpoint
 async def flow_revisions(request: Request) -> Response:
-    who, svc, flow_id = await _who(request, "read"), _svc(request), request.path_params["flowId"]
+    who, svc, flow_id = await _who(request, "read"), _svc(request), flow_id_param(request)
     revs = await svc.db(svc.store.revisions, who.project, flow_id)
     if not revs:
         raise ApiError("NOT_FOUND", f"no flow '{flow_id}' in project '{who.project}'")
@@ -100,7 +102,7 @@ async def start_run(request: Request) -> Response:
     who, svc = await _who(request, "run"), _svc(request)
     wait = number_param(request, "wait", 0, MAX_WAIT_S)
     body = object_body(parse_body(await read_body(request, svc.max_body, optional=True), request))
-    handle, answer = await start(svc, who, request.path_params["flowId"], body.get("input"),
+    handle, answer = await start(svc, who, flow_id_param(request), body.get("input"),
                                  request.headers.get("idempotency-key"))
     record = await wait_ended(handle, wait or 0)
     return ok(record, 200) if record is not None else ok(answer, 202)
@@ -210,6 +212,7 @@ def build_service(*, database_url: str | None = None, client: Client | None = No
     return Service(store=store, client=client,
                    task_queue=task_queue or os.environ.get("FLOWTIDE_TASK_QUEUE", DEFAULT_TASK_QUEUE),
                    limiter=RateLimiter(), max_body=int(os.environ.get("FLOWTIDE_API_MAX_BODY", DEFAULT_MAX_BODY)),
+                   body_timeout=float(os.environ.get("FLOWTIDE_API_BODY_TIMEOUT_S", DEFAULT_BODY_TIMEOUT_S)),
                    temporal_address=temporal_address)
 
 

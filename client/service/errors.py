@@ -8,8 +8,8 @@ from starlette.responses import JSONResponse
 
 # status of each code (spec section 3); GraphQL partial failures reuse the codes with HTTP 200
 STATUS = {"BAD_REQUEST": 400, "INPUT_INVALID": 400, "UNAUTHENTICATED": 401, "FORBIDDEN": 403, "NOT_FOUND": 404,
-          "CONFLICT": 409, "PAYLOAD_TOO_LARGE": 413, "UNSUPPORTED_MEDIA_TYPE": 415, "RATE_LIMITED": 429,
-          "INTERNAL": 500, "RUN_FAILED": 502, "TEMPORAL_UNAVAILABLE": 503}
+          "REQUEST_TIMEOUT": 408, "CONFLICT": 409, "PAYLOAD_TOO_LARGE": 413, "UNSUPPORTED_MEDIA_TYPE": 415,
+          "RATE_LIMITED": 429, "INTERNAL": 500, "RUN_FAILED": 502, "TEMPORAL_UNAVAILABLE": 503}
 
 
 class ApiError(Exception):

@@ -4,8 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from flowtide.client.service._http import MAX_REVISION
+from flowtide.client.service.ops import MAX_WAIT_S
+from flowtide.client.service.store import PROJECT_ID
+from flowtide.workflows.language import FLOW_ID_RE
+from flowtide.workflows.limits import MAX_TEMPORAL_ID_BYTES
+
 _REF = "#/components/schemas/"
 ERRORS_BY_STATUS = {400: "BAD_REQUEST or INPUT_INVALID", 401: "UNAUTHENTICATED", 403: "FORBIDDEN", 404: "NOT_FOUND",
+                    408: "REQUEST_TIMEOUT (the body did not arrive in time)",
                     409: "CONFLICT", 413: "PAYLOAD_TOO_LARGE", 415: "UNSUPPORTED_MEDIA_TYPE", 429: "RATE_LIMITED",
                     500: "INTERNAL", 502: "the run's error code (webhooks)", 503: "TEMPORAL_UNAVAILABLE"}
 STR, INT, BOOL = {"type": "string"}, {"type": "integer"}, {"type": "boolean"}
@@ -46,8 +53,9 @@ SCHEMAS: dict[str, Any] = {
         {"runId": STR, "workflowId": STR, "flowId": NSTR, "revision": NINT, "status": STR, "startedAt": NSTR,
          "completedAt": NSTR, "durationMs": NINT})}, "nextCursor": NSTR}),
     "StartBody": _obj({"input": ANY}, []),
-    "RevertBody": _obj({"revision": {"type": "integer", "minimum": 1}}),
-    "RerunBody": _obj({"fromFailed": BOOL, "input": ANY, "revision": {"type": "integer", "minimum": 1}}, []),
+    "RevertBody": _obj({"revision": {"type": "integer", "minimum": 1, "maximum": MAX_REVISION}}),
+    "RerunBody": _obj({"fromFailed": BOOL, "input": ANY,
+                       "revision": {"type": "integer", "minimum": 1, "maximum": MAX_REVISION}}, []),
     "FlowDocument": {"description": "a flow document (docs/flow-language.md): an object with steps, or a list "
                                     "of steps", "type": ["object", "array"]},
     "Health": _obj({"ok": BOOL, "temporal": BOOL, "database": BOOL}),
@@ -77,7 +85,8 @@ def _op(summary: str, ok: dict[int, str], errors: tuple[int, ...], *, body: str 
         if yaml:
             content["application/yaml"] = {"schema": _ref(body)}
         op["requestBody"] = {"required": body not in ("StartBody", "RerunBody"), "content": content}
-        responses.update({"413": {"description": "PAYLOAD_TOO_LARGE", "content": _json("Error")},
+        responses.update({"408": {"description": ERRORS_BY_STATUS[408], "content": _json("Error")},
+                          "413": {"description": "PAYLOAD_TOO_LARGE", "content": _json("Error")},
                           "415": {"description": "UNSUPPORTED_MEDIA_TYPE", "content": _json("Error")}})
     return op
 
@@ -94,12 +103,14 @@ PARAMETERS = {
     "ProjectHeader": _param("x-project-id", "header",
                             {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"}, True),
     "IdempotencyKey": _param("Idempotency-Key", "header", {"type": "string", "maxLength": 255}),
-    "FlowId": _param("flowId", "path", {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$"}),
-    "RunId": _param("runId", "path", {"type": "string", "description": "run id or workflow id"}),
-    "SignalName": _param("name", "path", STR),
-    "ProjectId": _param("projectId", "path", STR),
-    "Wait": _param("wait", "query", {"type": "number", "minimum": 0, "maximum": 60}),
-    "Revision": _param("revision", "query", {"type": "integer", "minimum": 1}),
+    "FlowId": _param("flowId", "path", {"type": "string", "pattern": f"^{FLOW_ID_RE.pattern}$"}),
+    "RunId": _param("runId", "path", {"type": "string", "description": "run id or workflow id (any run id of a "
+                                      "run that continued as new, its first one included)"}),
+    "SignalName": _param("name", "path", {"type": "string", "minLength": 1, "description": "at most "
+                                          f"{MAX_TEMPORAL_ID_BYTES} bytes of UTF-8, no control characters"}),
+    "ProjectId": _param("projectId", "path", {"type": "string", "pattern": PROJECT_ID.pattern}),
+    "Wait": _param("wait", "query", {"type": "number", "minimum": 0, "maximum": MAX_WAIT_S}),
+    "Revision": _param("revision", "query", {"type": "integer", "minimum": 1, "maximum": MAX_REVISION}),
     "Status": _param("status", "query", STR),
     "FlowFilter": _param("flowId", "query", STR),
     "Limit": _param("limit", "query", {"type": "integer", "minimum": 1, "maximum": 100}),
@@ -147,10 +158,41 @@ def _paths() -> dict[str, Any]:
     }
 
 
+OPERATION_IDS = {
+    ("/v1/flows", "get"): "listFlows", ("/v1/flows/{flowId}", "put"): "deployFlow",
+    ("/v1/flows/{flowId}", "get"): "getFlow", ("/v1/flows/{flowId}/revisions", "get"): "flowRevisions",
+    ("/v1/flows/{flowId}/revert", "post"): "revertFlow", ("/v1/flows/{flowId}/runs", "post"): "startRun",
+    ("/v1/runs", "get"): "listRuns", ("/v1/runs/{runId}", "get"): "getRun",
+    ("/v1/runs/{runId}/rerun", "post"): "rerunRun", ("/v1/runs/{runId}/signals/{name}", "post"): "signalRun",
+    ("/v1/runs/{runId}/cancel", "post"): "cancelRun", ("/v1/hooks/{projectId}/{flowId}", "post"): "webhook",
+    ("/graphql", "post"): "graphql", ("/healthz", "get"): "healthz", ("/openapi.json", "get"): "openapi"}
+_RUN = {"runId": "$response.body#/runId"}
+_FLOW = {"flowId": "$response.body#/flowId"}
+# what a client does next with an answer (OpenAPI links): a started run is read, signalled, cancelled, re-run;
+# a deployed flow is read, listed, run
+LINKS = {("startRun", "202"): {"GetRun": ("getRun", _RUN), "SignalRun": ("signalRun", {**_RUN, "name": "go"}),
+                               "CancelRun": ("cancelRun", _RUN), "RerunRun": ("rerunRun", _RUN)},
+         ("startRun", "200"): {"GetRun": ("getRun", _RUN), "RerunRun": ("rerunRun", _RUN)},
+         ("deployFlow", "201"): {"GetFlow": ("getFlow", _FLOW), "FlowRevisions": ("flowRevisions", _FLOW),
+                                 "StartRun": ("startRun", _FLOW)}}
+
+
+def _linked(paths: dict[str, Any]) -> dict[str, Any]:
+    """``paths`` with every operation's ``operationId`` and the ``LINKS`` between them."""
+    for (path, method), op_id in OPERATION_IDS.items():
+        op = paths[path][method]
+        op["operationId"] = op_id
+        for (source, status), links in LINKS.items():
+            if source == op_id:
+                op["responses"][status]["links"] = {name: {"operationId": target, "parameters": params}
+                                                    for name, (target, params) in links.items()}
+    return paths
+
+
 def _hook_responses() -> dict[str, Any]:
     out: dict[str, Any] = {"default": {"description": "the run's webhookResponse (status, headers, body)"},
                            "202": {"description": "the run goes on", "content": _json("RunRef")}}
-    for status in (400, 401, 403, 404, 409, 413, 415, 429, 500, 502, 503):
+    for status in (400, 401, 403, 404, 408, 409, 413, 415, 429, 500, 502, 503):
         out[str(status)] = {"description": ERRORS_BY_STATUS[status], "content": _json("Error")}
     return out
 
@@ -165,7 +207,7 @@ def document() -> dict[str, Any]:
                  "description": "Every non-2xx answer has the Error shape; see docs/api.md."},
         "servers": [{"url": "/"}],
         "security": [{"bearer": []}],
-        "paths": {**_paths(), **extra["paths"]},
+        "paths": {**_linked(_paths()), **extra["paths"]},
         "components": {"schemas": {**SCHEMAS, **extra["schemas"]}, "parameters": {**PARAMETERS, **extra["parameters"]},
                        "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer",
                                                       "description": "an API key, ftk_..."}}},

@@ -13,13 +13,15 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from temporalio.client import Client, WorkflowHandle
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from flowtide.client.api import load, prepare
+from flowtide.client.resolve import follow_chain
 from flowtide.client.runs import new_workflow_id, start_run, wait_record
+from flowtide.client.service._http import DEFAULT_BODY_TIMEOUT_S
 from flowtide.client.service.auth import Principal, RateLimiter
 from flowtide.client.service.errors import ApiError, problems_of
 from flowtide.client.service.store import Store
@@ -41,6 +43,7 @@ class Service:
     task_queue: str
     limiter: RateLimiter
     max_body: int
+    body_timeout: float = DEFAULT_BODY_TIMEOUT_S  # seconds for a whole request body (FLOWTIDE_API_BODY_TIMEOUT_S)
     temporal_address: str | None = None
     flows: dict[tuple[str, str, int], Any] = field(default_factory=dict)  # parsed revisions (they never change)
 
@@ -174,7 +177,10 @@ async def wait_ended(handle: WorkflowHandle[Any, Any], seconds: float) -> dict[s
 
 
 async def find_run(svc: Service, project: str, ref: str) -> tuple[WorkflowHandle[Any, Any], Any]:
-    """The project's run named by a run id or workflow id, pinned to that run, and its description.
+    """The project's run named by a run id or workflow id, and its description.
+
+    A run that continued as new is one run (as for the CLI, ``client.resolve.follow_chain``): any of its run
+    ids, the first one included, names the run that goes on, so signal, cancel and the record reach it.
 
     Raises:
         ApiError: ``NOT_FOUND`` (also for another project's run: its existence is not disclosed).
@@ -196,7 +202,17 @@ async def find_run(svc: Service, project: str, ref: str) -> tuple[WorkflowHandle
         desc = await client.get_workflow_handle(wid, run_id=rid).describe()
     if desc.typed_search_attributes.get(PROJECT_ID) != project:
         raise missing
-    return client.get_workflow_handle(wid, run_id=desc.run_id), desc
+    handle = client.get_workflow_handle(wid, run_id=desc.run_id)
+    if desc.status == WorkflowExecutionStatus.CONTINUED_AS_NEW:
+        handle = await follow_chain(client, wid, desc.run_id)
+        desc = await handle.describe()
+    return handle, desc
+
+
+def first_run(svc_client: Client, handle: WorkflowHandle[Any, Any], record: dict[str, Any]) -> WorkflowHandle[Any, Any]:
+    """The handle of the first run of ``handle``'s chain (the run id its record names): its history starts
+    with the flow and input the run was started with, which a re-run and the run page read."""
+    return svc_client.get_workflow_handle(handle.id, run_id=record.get("runId") or handle.run_id)
 
 
 async def _by_run_id(client: Client, project: str, run_id: str) -> tuple[str, str] | None:

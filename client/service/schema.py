@@ -67,3 +67,11 @@ connections = Table(
     Column("updated_at", DateTime(timezone=True), nullable=False),
     Column("state_at", DateTime(timezone=True), nullable=False),
 )
+
+webhook_signatures = Table(
+    "webhook_signatures", metadata,
+    # the primary key is the unique constraint: of two replicas inserting one signature, exactly one succeeds
+    Column("hook", String(300), primary_key=True),  # "<project>/<flow id>"
+    Column("digest", String(64), primary_key=True),  # sha256 hex of "<t>.<v1>": the signature, not the secret
+    Column("expires_at", DateTime(timezone=True), nullable=False, index=True),  # t + the accepted clock skew
+)

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
+import hmac
+import re
+import unicodedata
 from typing import Any
 
 from temporalio.client import WorkflowExecutionStatus
@@ -14,16 +18,59 @@ from flowtide.client.inspect import inspect_run
 from flowtide.client.listing import BadFilterError, list_page
 from flowtide.client.rerun import RerunPlan, RerunRefused, build_plan
 from flowtide.client.runs import start_run
+from flowtide.client.service._http import revision_value
 from flowtide.client.service.auth import Principal
 from flowtide.client.service.errors import ApiError, problems_of
-from flowtide.client.service.ops import Service, deployed, find_run, start_answer
+from flowtide.client.service.ops import Service, deployed, find_run, first_run, start_answer
 from flowtide.workflows.errors import FlowValidationError
+from flowtide.workflows.limits import MAX_TEMPORAL_ID_BYTES
 
 
 async def record(svc: Service, project: str, ref: str) -> dict[str, Any]:
     """The run record of the project's run ``ref`` (run id or workflow id)."""
     handle, _ = await find_run(svc, project, ref)
     return (await inspect_run(handle, await svc.temporal())).record
+
+
+MAX_CURSOR_CHARS = 4096  # Temporal's tokens are a few hundred bytes
+_CURSOR = re.compile(rf"[A-Za-z0-9_-]{{1,{MAX_CURSOR_CHARS}}}={{0,2}}")
+_CHECK_BYTES = 8
+
+
+def _bad_cursor() -> ApiError:
+    return ApiError("BAD_REQUEST", "cursor: not a cursor this API gave out (pass nextCursor as it came)")
+
+
+def _cursor(token: bytes) -> str:
+    """The cursor of Temporal's page ``token``: URL-safe base64 of the token and its checksum."""
+    return base64.urlsafe_b64encode(token + _check(token)).decode()
+
+
+def _check(token: bytes) -> bytes:
+    # a checksum, not a secret: a mistyped or random cursor is refused here instead of after Temporal's
+    # retries (seconds); a deliberately rebuilt one still ends as a 400 (see runs_page)
+    return hashlib.blake2b(token, digest_size=_CHECK_BYTES, person=b"flowtide-cursor").digest()
+
+
+def _token(cursor: str | None) -> bytes | None:
+    """Temporal's page token inside a cursor, or None for the first page.
+
+    Raises:
+        ApiError: ``BAD_REQUEST`` for anything but a cursor this API gave out (URL-safe base64, bounded,
+            with its checksum).
+    """
+    if not cursor:
+        return None
+    if _CURSOR.fullmatch(cursor) is None:
+        raise _bad_cursor()
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+    except (binascii.Error, ValueError):
+        raise _bad_cursor() from None
+    token, check = raw[:-_CHECK_BYTES], raw[-_CHECK_BYTES:]
+    if not token or not hmac.compare_digest(check, _check(token)):
+        raise _bad_cursor()
+    return token
 
 
 async def runs_page(svc: Service, project: str, *, status: str | None = None, flow: str | None = None,
@@ -33,24 +80,28 @@ async def runs_page(svc: Service, project: str, *, status: str | None = None, fl
     Raises:
         ApiError: ``BAD_REQUEST`` for a bad filter or cursor.
     """
+    client = await svc.temporal()
+
+    async def page(token: bytes | None, size: int) -> Any:
+        return await list_page(client, project=project, status=status, flow=flow, limit=size, page_token=token,
+                               run_prefix=run_prefix)
+
     try:
-        token = base64.urlsafe_b64decode(cursor.encode()) if cursor else None
-    except (binascii.Error, ValueError):
-        raise ApiError("BAD_REQUEST", "cursor: not a cursor this API gave out") from None
-    try:
-        rows, nxt = await list_page(await svc.temporal(), project=project, status=status, flow=flow, limit=limit,
-                                    page_token=token, run_prefix=run_prefix)
+        rows, nxt = await page(_token(cursor), limit)
     except BadFilterError as exc:
         raise ApiError("BAD_REQUEST", str(exc)) from None
     except RPCError as exc:
-        if exc.status == RPCStatusCode.INVALID_ARGUMENT:  # a forged cursor
-            raise ApiError("BAD_REQUEST", "cursor: not a cursor this API gave out") from None
-        raise
+        if not cursor or exc.status in (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED):
+            raise
+        # Temporal answers a forged token with INVALID_ARGUMENT or UNKNOWN, as it may a real failure: the
+        # same query without the cursor tells them apart (on this failure path only)
+        await page(None, 1)
+        raise _bad_cursor() from None
     runs = [{"runId": r.run_id, "workflowId": r.workflow_id, "flowId": r.flow_id, "revision": rev,
              "status": r.status, "startedAt": r.started_at.isoformat() if r.started_at else None,
              "completedAt": r.completed_at.isoformat() if r.completed_at else None, "durationMs": r.duration_ms}
             for r, rev in rows]
-    return {"runs": runs, "nextCursor": base64.urlsafe_b64encode(nxt).decode() if nxt else None}
+    return {"runs": runs, "nextCursor": _cursor(nxt) if nxt else None}
 
 
 async def plan(svc: Service, who: Principal, ref: str, body: dict[str, Any]) -> tuple[RerunPlan, Any, Any]:
@@ -67,10 +118,14 @@ async def plan(svc: Service, who: Principal, ref: str, body: dict[str, Any]) -> 
     view = await inspect_run(handle, client)
     if view.execution_status == "running":
         raise ApiError("CONFLICT", f"run {desc.run_id} is still {view.record.get('status')}: cancel it first")
-    info = await start_info(await handle.fetch_history(), client.data_converter)
+    first = first_run(client, handle, view.record)  # as `flowtide rerun`: the chain's first run is the run
+    if first.run_id != desc.run_id:
+        desc = await first.describe()
+    info = await start_info(await first.fetch_history(), client.data_converter)
     revision = body.get("revision")
     new_flow = None
     if revision is not None:
+        revision = revision_value(revision, "body field 'revision'")
         rev = await deployed(svc, who.project, str((info.params.get("flow") or {}).get("id")), revision)
         new_flow = svc.parsed(who.project, rev).to_wire()  # parsed once per process, like every start
     else:
@@ -95,8 +150,26 @@ async def rerun(svc: Service, who: Principal, ref: str, body: dict[str, Any]) ->
     return await start_answer(new, revision)
 
 
+def signal_name(name: str) -> str:
+    """``name`` when Temporal takes it as a signal name: not empty, at most ``MAX_TEMPORAL_ID_BYTES`` bytes of
+    UTF-8, no control characters.
+
+    Raises:
+        ApiError: ``BAD_REQUEST`` saying which rule it breaks.
+    """
+    if not name:
+        raise ApiError("BAD_REQUEST", "signal name: must not be empty")
+    if len(name.encode("utf-8", "surrogatepass")) > MAX_TEMPORAL_ID_BYTES:
+        raise ApiError("BAD_REQUEST", f"signal name: at most {MAX_TEMPORAL_ID_BYTES} bytes of UTF-8 "
+                       "(Temporal's identifier limit)")
+    if any(unicodedata.category(c) in ("Cc", "Cs") for c in name):
+        raise ApiError("BAD_REQUEST", "signal name: must not contain control characters")
+    return name
+
+
 async def signal(svc: Service, project: str, ref: str, name: str, data: Any) -> dict[str, Any]:
     """Send signal ``name`` to the project's run ``ref``."""
+    signal_name(name)
     handle, desc = await find_run(svc, project, ref)
     _open(desc)
     await _ended_is_conflict(handle.signal(name, data), desc.run_id)

@@ -1,4 +1,4 @@
-"""The service database: projects, keys, flow revisions, idempotency keys, webhook secrets (SQLAlchemy, sync).
+"""The service database: projects, keys, flow revisions, idempotency keys, webhook secrets and signatures.
 
 SQLite by default (``.flowtide/flowtide.db``), PostgreSQL with ``FLOWTIDE_DATABASE_URL=postgresql://...``
 (psycopg 3). Every method is synchronous and short; the ASGI app calls them through ``asyncio.to_thread``.
@@ -20,7 +20,14 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, delete, func, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 
-from flowtide.client.service.schema import api_keys, flow_revisions, hook_secrets, idempotency_keys, projects
+from flowtide.client.service.schema import (
+    api_keys,
+    flow_revisions,
+    hook_secrets,
+    idempotency_keys,
+    projects,
+    webhook_signatures,
+)
 
 DEFAULT_DB = ".flowtide/flowtide.db"
 ROLES = ("read", "run", "admin")
@@ -235,3 +242,24 @@ class Store:
         with self.engine.connect() as conn:
             return conn.execute(select(hook_secrets.c.secret).where(
                 hook_secrets.c.project_id == project_id, hook_secrets.c.flow_id == flow_id)).scalar()
+
+    def claim_signature(self, hook: str, digest: str, expires_at: datetime) -> bool:
+        """Record a webhook signature as used; False when it was used already (by any replica).
+
+        The insert is the check: the primary key makes exactly one of two concurrent claims succeed, on
+        SQLite and PostgreSQL alike. Expired rows are purged on the way (their timestamps are refused anyway).
+        """
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(insert(webhook_signatures).values(hook=hook, digest=digest, expires_at=expires_at))
+        except IntegrityError:
+            return False
+        with self.engine.begin() as conn:
+            conn.execute(delete(webhook_signatures).where(webhook_signatures.c.expires_at < now()))
+        return True
+
+    def release_signature(self, hook: str, digest: str) -> None:
+        """Forget a claimed signature whose request started nothing, so the sender may retry it."""
+        with self.engine.begin() as conn:
+            conn.execute(delete(webhook_signatures).where(webhook_signatures.c.hook == hook,
+                                                          webhook_signatures.c.digest == digest))

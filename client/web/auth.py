@@ -12,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.templating import Jinja2Templates
 
+from flowtide.client.service._http import read_limited
 from flowtide.client.service.auth import Principal, key_principal
 from flowtide.client.service.errors import ApiError
 from flowtide.client.service.store import KEY_PREFIX
@@ -66,13 +67,13 @@ async def form(request: Request, session: Session | None = None) -> dict[str, st
     """The fields of a small urlencoded form; with ``session``, its CSRF token must match.
 
     Raises:
-        ApiError: ``PAYLOAD_TOO_LARGE``, or ``FORBIDDEN`` for a missing or wrong CSRF token.
+        ApiError: ``PAYLOAD_TOO_LARGE``, ``REQUEST_TIMEOUT`` (a body that trickles or stops), or
+            ``FORBIDDEN`` for a missing or wrong CSRF token.
     """
-    body = await request.body()
-    if len(body) > FORM_LIMIT:
-        raise ApiError("PAYLOAD_TOO_LARGE", "form too large")
+    body = await read_limited(request, FORM_LIMIT, request.app.state.svc.body_timeout)
     fields = {k: v[0] for k, v in parse_qs(body.decode(errors="replace")).items()}
-    if session is not None and not hmac.compare_digest(fields.get("csrf", ""), session.csrf):
+    # as bytes: compare_digest refuses str with non-ASCII characters (a TypeError, once a 500)
+    if session is not None and not hmac.compare_digest(fields.get("csrf", "").encode(), session.csrf.encode()):
         raise ApiError("FORBIDDEN", "the form is stale or came from another site: reload the page and try again")
     return fields
 
@@ -100,14 +101,15 @@ def _signin_form(request: Request, target: str, status_code: int = 200, failed: 
     return answer
 
 
-def _refused(request: Request, err: ApiError) -> Response:
-    return templates.TemplateResponse(request, "error.html", {"code": err.code, "message": err.message},
-                                      status_code=err.status, headers=err.headers)
-
-
 async def signin_page(request: Request) -> Response:
     """``GET /signin``: the form asking for a key."""
     return _signin_form(request, _next(request.query_params.get("next")))
+
+
+def refused(request: Request, err: ApiError) -> Response:
+    """The HTML error page for ``err`` (a form too large or too slow, a stale CSRF token)."""
+    return templates.TemplateResponse(request, "error.html", {"code": err.code, "message": err.message},
+                                      status_code=err.status, headers=err.headers)
 
 
 async def signin(request: Request) -> Response:
@@ -132,7 +134,7 @@ async def signin(request: Request) -> Response:
             return _signin_form(request, target, status_code=401, failed=True)
         sid = sessions(request).create(key)
     except ApiError as err:
-        return _refused(request, err)
+        return refused(request, err)
     answer = RedirectResponse(target, status_code=303)
     answer.set_cookie(COOKIE, sid, max_age=int(sessions(request).ttl_s), httponly=True, samesite="strict",
                       secure=request.url.scheme == "https", path="/")
@@ -144,7 +146,10 @@ async def signout(request: Request) -> Response:
     """``POST /signout`` (with the CSRF token): forget the session on the server and in the browser."""
     found = sessions(request).get(request.cookies.get(COOKIE))
     if found is not None:
-        await form(request, found)
+        try:
+            await form(request, found)
+        except ApiError as err:
+            return refused(request, err)
         sessions(request).drop(request.cookies.get(COOKIE))
     answer = RedirectResponse("/signin", status_code=303)
     answer.delete_cookie(COOKIE, path="/")

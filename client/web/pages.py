@@ -16,9 +16,10 @@ from flowtide.client.inspect import inspect_run
 from flowtide.client.listing import STATUSES
 from flowtide.client.render import duration, when
 from flowtide.client.service import steer
+from flowtide.client.service._http import MAX_REVISION, ascii_number, bounded_number, flow_id_param, number_param
 from flowtide.client.service.errors import ApiError
-from flowtide.client.service.ops import Service, checked_flow, deployed, find_run
-from flowtide.client.web.auth import SignInNeeded, form, signed_in, templates, to_signin
+from flowtide.client.service.ops import Service, checked_flow, deployed, find_run, first_run
+from flowtide.client.web.auth import SignInNeeded, form, refused, signed_in, templates, to_signin
 from flowtide.client.web.runview import CONSOLE_EMPTY, flow_data, run_page
 from flowtide.client.web.values import resolve
 
@@ -35,8 +36,7 @@ def page(fn: Handler) -> Handler:
         except SignInNeeded:
             return to_signin(request)
         except ApiError as err:
-            return templates.TemplateResponse(request, "error.html", {"code": err.code, "message": err.message},
-                                              status_code=err.status, headers=err.headers)
+            return refused(request, err)
     return wrapped
 
 
@@ -55,7 +55,7 @@ async def runs(request: Request) -> Response:
     who, sess = await signed_in(request)
     q = request.query_params
     status, prefix = q.get("status") or None, (q.get("runId") or "").strip() or None
-    limit = min(100, max(1, int(q["limit"]))) if q.get("limit", "").isdigit() else PAGE_SIZE
+    limit = int(number_param(request, "limit", 1, 100, integer=True) or PAGE_SIZE)
     found = await steer.runs_page(_svc(request), who.project, status=status, flow=q.get("flowId") or None,
                                   run_prefix=prefix, limit=limit, cursor=q.get("cursor") or None)
     rows = [dict(r, run8=r["runId"][:8], started=when(r["startedAt"]), completed=when(r["completedAt"]),
@@ -80,7 +80,8 @@ async def run(request: Request) -> Response:
     client = await svc.temporal()
     handle, _ = await find_run(svc, who.project, request.path_params["runId"])
     view = await inspect_run(handle, client)
-    initial = (await start_info(await handle.fetch_history(), client.data_converter)).params.get("input")
+    initial = (await start_info(await first_run(client, handle, view.record).fetch_history(),
+                                client.data_converter)).params.get("input")
     ctx = run_page(view, initial)
     return templates.TemplateResponse(request, "run.html", {
         **ctx, "who": who, "csrf": sess.csrf, "refresh": refresh_s() if ctx["open"] else None,
@@ -97,13 +98,14 @@ async def data(request: Request) -> Response:
     rec = (await inspect_run(handle, client)).record
     part = q.get("part", "")
     if part == "flow":
-        initial = (await start_info(await handle.fetch_history(), client.data_converter)).params.get("input")
+        initial = (await start_info(await first_run(client, handle, rec).fetch_history(),
+                                    client.data_converter)).params.get("input")
         value: Any = flow_data(rec, initial)
     elif part == "error" and not q.get("step"):
         value = rec.get("error")
     else:
         steps = rec.get("steps") or []
-        n = int(q.get("step", "0")) if q.get("step", "").isdigit() else 0
+        n = int(ascii_number(q.get("step", ""), 1, len(steps)) or 0)
         if not 1 <= n <= len(steps) or part not in ("input", "output", "console", "error"):
             raise ApiError("NOT_FOUND", "no such value in this run")
         value = "\n".join(steps[n - 1].get("console") or []) if part == "console" else steps[n - 1].get(part)
@@ -171,10 +173,9 @@ async def revert(request: Request) -> Response:
     """Deploy an old revision's document as a new revision (role admin), like ``POST /v1/flows/{id}/revert``."""
     who, sess = await signed_in(request, "admin")
     fields = await form(request, sess)
-    if not fields.get("revision", "").isdigit():
-        raise ApiError("BAD_REQUEST", "revision: a number")
-    svc, flow_id = _svc(request), request.path_params["flowId"]
-    old = await deployed(svc, who.project, flow_id, int(fields["revision"]))
+    revision = int(bounded_number(fields.get("revision", ""), "form field 'revision'", 1, MAX_REVISION))
+    svc, flow_id = _svc(request), flow_id_param(request)
+    old = await deployed(svc, who.project, flow_id, revision)
     doc, title = checked_flow(flow_id, old["document"])
     new = await svc.db(svc.store.deploy, who.project, flow_id, doc, title, who.key_name)
     return RedirectResponse(f"/flows?reverted={quote(flow_id)}&revision={new['revision']}", status_code=303)

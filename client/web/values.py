@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from flowtide.client.service._http import ascii_number
+
 TEXT_LIMIT = 2000  # characters of one string shown before "show the whole value"
 JSON_LIMIT = 20_000  # characters of the JSON view
 CHILDREN_LIMIT = 100  # entries of one object or array in the tree
@@ -24,8 +26,8 @@ def resolve(value: Any, pointer: str) -> Any:
         key = raw.replace("~1", "/").replace("~0", "~")
         if isinstance(value, dict) and key in value:
             value = value[key]
-        elif isinstance(value, list) and key.isdigit() and int(key) < len(value):
-            value = value[int(key)]
+        elif isinstance(value, list) and (index := ascii_number(key, 0, len(value) - 1)) is not None:
+            value = value[int(index)]
         else:
             raise KeyError(pointer)
     return value

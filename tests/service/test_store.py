@@ -36,9 +36,13 @@ def store(request, tmp_path: Path) -> Store:
 def test_migrations_are_versioned_and_idempotent(store):
     store.migrate()
     with store.engine.connect() as conn:
-        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0002"
-    assert {"projects", "api_keys", "flow_revisions", "idempotency_keys", "hook_secrets", "connections"} <= set(
-        inspect(store.engine).get_table_names())
+        version = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+    from alembic.script import ScriptDirectory
+
+    from flowtide.client.service import store as store_module
+    assert version == ScriptDirectory(str(Path(store_module.__file__).parent / "migrations")).get_current_head()
+    assert {"projects", "api_keys", "flow_revisions", "idempotency_keys", "hook_secrets", "connections",
+            "webhook_signatures"} <= set(inspect(store.engine).get_table_names())
 
 
 def test_admin_commands_of_several_processes_share_one_database(store):
