@@ -7,7 +7,6 @@ test_long_runs.py does) and steer them by their FIRST run id, the id the start a
 from __future__ import annotations
 
 import asyncio
-import re
 import time
 from typing import Any
 
@@ -16,6 +15,7 @@ import pytest
 
 from tests.support.rest_api import api_fixture, http_fixture
 from tests.support.service import Api, new_id
+from tests.support.web import csrf, sign_in_http
 from tests.workflows.test_long_runs import cycle, runs_so_far
 
 WAITS = [{"id": "wait-go", "action": "core.wait-for-signal", "parameters": {"signal": "go", "timeout": 120},
@@ -71,12 +71,12 @@ async def test_signal_and_rerun_take_the_first_run_id(api: Api, http: httpx.Asyn
     r = await http.post(api.url(f"/v1/runs/{first}/rerun"), json={}, headers=api.headers("run"))
     assert r.status_code == 202, r.text
     async with httpx.AsyncClient(base_url=api.base, timeout=60) as page:
-        assert (await page.post("/signin", data={"key": api.keys["acme"]["run"], "next": "/runs"})).status_code == 303
+        assert (await sign_in_http(page, api.keys["acme"]["run"])).status_code == 303
         shown = await page.get(f"/runs/{first}")
         assert shown.status_code == 200 and first[:8] in shown.text
         plan = await page.get(f"/runs/{first}/rerun")
         assert plan.status_code == 200, plan.text[:500]
-        token = re.search(r'name="csrf" value="([^"]+)"', plan.text).group(1)  # type: ignore[union-attr]
+        token = csrf(plan.text)
         again = await page.post(f"/runs/{first}/rerun", data={"csrf": token})
         assert again.status_code == 303 and again.headers["location"].startswith("/runs/"), again.text[:300]
 

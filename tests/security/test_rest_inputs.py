@@ -9,12 +9,12 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import re
 
 import httpx
 
 from tests.support.rest_api import api_fixture, http_fixture
 from tests.support.service import ECHO, WAITS, Api, new_id
+from tests.support.web import csrf, sign_in_http
 
 # '²' and '٣' pass str.isdigit() and int() takes '٣', '+1', ' 1' and '1_000': none is ASCII digits
 ODD_NUMBERS = ["²", "٣", "+1", " 1", "1 ", "1_000", "-1", "0x10", "1e3", "\uff11", "9" * 5000, "nan", "inf", ""]
@@ -120,7 +120,7 @@ async def test_flow_ids_in_paths_are_bounded(api: Api, http: httpx.AsyncClient) 
 
 
 async def sign_in(page: httpx.AsyncClient, api: Api) -> None:
-    r = await page.post("/signin", data={"key": api.keys["acme"]["admin"], "next": "/runs"})
+    r = await sign_in_http(page, api.keys["acme"]["admin"])
     assert r.status_code == 303
 
 
@@ -146,7 +146,7 @@ async def test_page_numbers_use_the_same_parser(api: Api, http: httpx.AsyncClien
             r = await page.get(f"/runs/{ran['runId']}/data", params={"part": "output", "step": "1", "pointer": pointer})
             assert r.status_code == status, (pointer[:10], r.status_code, r.text[:200])
         html = (await page.get("/flows")).text
-        token = re.search(r'name="csrf" value="([^"]+)"', html).group(1)  # type: ignore[union-attr]
+        token = csrf(html)
         for odd in ("²", "٣", "9" * 5000, "0", "1_0"):
             r = await page.post(f"/flows/{doc['id']}/revert", data={"csrf": token, "revision": odd})
             assert r.status_code == 400 and "revision" in r.text, (odd, r.status_code)

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import re
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -16,6 +15,7 @@ from flowtide.client.service.errors import ApiError
 from flowtide.client.web.headers import CSP
 from flowtide.client.web.session import SIGNIN_PER_ADDRESS, SIGNIN_PER_KEY, Sessions
 from tests.support.service import Api, running_api
+from tests.support.web import csrf
 
 
 def test_a_keys_sign_ins_evict_only_its_own_oldest_session() -> None:
@@ -43,10 +43,6 @@ async def site(client: Any, tmp_path: Path) -> AsyncIterator[Api]:
         yield a
 
 
-def _token(html: str) -> str:
-    return re.search(r'name="csrf" value="([^"]+)"', html).group(1)  # type: ignore[union-attr]
-
-
 async def test_signin_without_the_forms_token_is_refused(site: Api) -> None:
     key = site.keys["acme"]["read"]
     async with httpx.AsyncClient(base_url=site.base, timeout=30) as http:
@@ -54,20 +50,20 @@ async def test_signin_without_the_forms_token_is_refused(site: Api) -> None:
         assert r.status_code == 403 and "stale or came from another site" in r.text
         form = await http.get("/signin")
         assert form.headers["content-security-policy"] == CSP and "HttpOnly" in form.headers["set-cookie"]
-        r = await http.post("/signin", data={"key": key, "next": "/runs", "csrf": "x" + _token(form.text)})
+        r = await http.post("/signin", data={"key": key, "next": "/runs", "csrf": "x" + csrf(form.text)})
         assert r.status_code == 403 and "flowtide_session" not in r.headers.get("set-cookie", "")
     async with httpx.AsyncClient(base_url=site.base, timeout=30) as other:  # a token without its cookie
-        r = await other.post("/signin", data={"key": key, "next": "/runs", "csrf": _token(form.text)})
+        r = await other.post("/signin", data={"key": key, "next": "/runs", "csrf": csrf(form.text)})
         assert r.status_code == 403
     async with httpx.AsyncClient(base_url=site.base, timeout=30) as http:
-        r = await http.post("/signin", data={"key": key, "csrf": _token((await http.get("/signin")).text)})
+        r = await http.post("/signin", data={"key": key, "csrf": csrf((await http.get("/signin")).text)})
         assert r.status_code == 303 and "flowtide_session=" in r.headers["set-cookie"]
 
 
 async def test_signin_is_rate_limited_per_key_and_per_address(site: Api) -> None:
     async with httpx.AsyncClient(base_url=site.base, timeout=30) as http:
         async def attempt(key: str) -> httpx.Response:  # a fresh form each time (a sign-in spends its token)
-            token = _token((await http.get("/signin")).text)
+            token = csrf((await http.get("/signin")).text)
             return await http.post("/signin", data={"key": key, "next": "/runs", "csrf": token})
 
         guessed = "ftk_guess-" + uuid.uuid4().hex

@@ -28,6 +28,7 @@ from schemathesis.specs.openapi.checks import response_schema_conformance, statu
 from flowtide.client.service.openapi import document
 from flowtide.client.web.session import COOKIE
 from tests.support.service import ECHO, WAITS, threaded_api
+from tests.support.web import csrf
 
 BOUNDED = settings(max_examples=6, deadline=None, derandomize=True, database=None,
                    suppress_health_check=list(HealthCheck))
@@ -91,7 +92,9 @@ def live(dev_server: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
             auth = {"authorization": f"Bearer {key}", "x-project-id": "acme"}
             for doc in (ECHO, WAITS):
                 assert httpx.put(f"{base}/v1/flows/{doc['id']}", json=doc, headers=auth).status_code == 201
-            signin = httpx.post(f"{base}/signin", data={"key": key, "next": "/runs"})
+            with httpx.Client(base_url=base) as browser:  # the form's token and its nonce cookie, as a browser
+                form = browser.get("/signin")
+                signin = browser.post("/signin", data={"key": key, "next": "/runs", "csrf": csrf(form.text)})
             assert signin.status_code == 303
             yield {"base": base, "key": key, "cookie": f"{COOKIE}={signin.cookies[COOKIE]}"}
     finally:

@@ -12,24 +12,14 @@ import pytest
 
 from flowtide.client.web.headers import CSP
 from tests.support.service import ECHO, new_id
-from tests.support.web import HOSTILE, start
-
-
-async def signin_token(http: httpx.AsyncClient) -> str:
-    """The sign-in form's token (its nonce cookie is kept by ``http``)."""
-    return csrf((await http.get("/signin")).text)
+from tests.support.web import HOSTILE, csrf, sign_in_http, signin_token, start
 
 
 async def signed_in(site: Any, role: str = "admin", project: str = "acme") -> httpx.AsyncClient:
     http = httpx.AsyncClient(base_url=site.base, timeout=30)
-    r = await http.post("/signin", data={"key": site.keys[project][role], "next": "/runs",
-                                         "csrf": await signin_token(http)})
+    r = await sign_in_http(http, site.keys[project][role])
     assert r.status_code == 303 and r.headers["location"] == "/runs"
     return http
-
-
-def csrf(html: str) -> str:
-    return re.search(r'name="csrf" value="([^"]+)"', html).group(1)  # type: ignore[union-attr]
 
 
 @pytest.fixture(scope="module")
