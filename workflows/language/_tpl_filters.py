@@ -27,6 +27,7 @@ from flowtide.workflows.language._tpl_values import (
     to_text,
     truthy,
 )
+from flowtide.workflows.language._tpl_work import current
 
 FilterFn = Callable[..., Any]
 MAX_ROUND_DIGITS = 20
@@ -240,6 +241,16 @@ def _bound(pick: Callable[[Any, Any], Any], name: str) -> FilterFn:
     return apply
 
 
+def _replace(text: str, old: str, new: str, count: int = -1) -> str:
+    """``str.replace``, refused before it builds more than the step may (a short ``old``, a long ``new``)."""
+    if len(new) > len(old):
+        hits = text.count(old) if old else len(text) + 1
+        grows = (hits if count < 0 else min(hits, count)) * (len(new) - len(old))
+        if len(text) + grows > current().room():
+            current().add(0, len(text) + grows)  # over the cap: fails the step (a recorded run: goes on)
+    return text.replace(old, new, count)
+
+
 def _text_fn(fn: Callable[..., str]) -> FilterFn:
     def apply(value: Any, *args: Any) -> str:
         if args:
@@ -260,8 +271,8 @@ FILTERS: dict[str, tuple[FilterFn, int, int]] = {
     "rstrip": (_text_fn(str.rstrip), 0, 0),
     "append": (_text_fn(lambda s, x: s + x), 1, 1),
     "prepend": (_text_fn(lambda s, x: x + s), 1, 1),
-    "replace": (_text_fn(lambda s, a, b: s.replace(a, b)), 2, 2),
-    "replace_first": (_text_fn(lambda s, a, b: s.replace(a, b, 1)), 2, 2),
+    "replace": (_text_fn(_replace), 2, 2),
+    "replace_first": (_text_fn(lambda s, a, b: _replace(s, a, b, 1)), 2, 2),
     "remove": (_text_fn(lambda s, a: s.replace(a, "")), 1, 1),
     "url_encode": (_text_fn(lambda s: quote(s, safe="")), 0, 0),
     "split": (_split, 0, 1),

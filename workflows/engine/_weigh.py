@@ -1,0 +1,63 @@
+"""The size caps of the values a run keeps: each variable, and the run's scope (variables and step outputs).
+
+Sizes are counted as JSON (``json_size``) when a value enters the scope; a value shared by several entries
+counts each time. Past a cap the step fails with ``VALUE_TOO_LARGE`` and its value is not kept (in a run
+recorded before the caps, ``_steps.bounded`` says no and the value is kept as it was then).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+from flowtide.workflows import limits
+from flowtide.workflows.engine._state import json_size
+from flowtide.workflows.errors import StepFailure
+
+if TYPE_CHECKING:
+    from flowtide.workflows.engine.interpreter import FlowWorkflow
+
+
+def _size(wf: FlowWorkflow, value: Any) -> int:
+    """``value``'s compact-JSON size; measuring is charged to the task's work (it yields when tired)."""
+    try:
+        size = len(json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str))
+    except (RecursionError, ValueError, TypeError):
+        size = json_size(value)
+    wf.work.task_chars += size
+    return size
+
+
+def _too_large(message: str) -> StepFailure:
+    return StepFailure("VALUE_TOO_LARGE", message, retryable=False,
+                       detail="keep large data outside the run (a file, a datastore row) and pass a reference")
+
+
+def _admit(wf: FlowWorkflow, sizes: dict[str, int]) -> None:
+    """Enter ``sizes`` into the scope's tally, or raise ``VALUE_TOO_LARGE`` when the total passes the cap."""
+    from flowtide.workflows.engine._steps import bounded
+    total = wf.scope_bytes + sum(size - wf.scope_sizes.get(key, 0) for key, size in sizes.items())
+    if total > limits.MAX_SCOPE_BYTES and bounded():
+        raise _too_large(f"the run's scope (variables and step outputs) would be {total} bytes as JSON, over "
+                         f"its limit of {limits.MAX_SCOPE_BYTES} bytes")
+    wf.scope_sizes.update(sizes)
+    wf.scope_bytes = total
+
+
+def weigh_vars(wf: FlowWorkflow, values: dict[str, Any]) -> None:
+    """Check the variables a set-variable sets: each against ``settings.limits.outputBytes``, then the scope."""
+    from flowtide.workflows.engine._steps import bounded
+    cap = limits.limit(wf.settings, "outputBytes")
+    sizes = {}
+    for name, value in values.items():
+        size = _size(wf, value)
+        if size > cap and bounded():
+            raise _too_large(f"variable '{str(name)[:100]}' would be {size} bytes as JSON, over "
+                             f"settings.limits.outputBytes ({cap})")
+        sizes["vars." + str(name)] = size
+    _admit(wf, sizes)
+
+
+def weigh_output(wf: FlowWorkflow, step_id: str, output: Any) -> None:
+    """Check the output a top-level step keeps in the scope against the scope's cap."""
+    _admit(wf, {step_id: _size(wf, output)})
