@@ -24,7 +24,7 @@ def _size(wf: FlowWorkflow, value: Any) -> int:
         size = len(json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str))
     except (RecursionError, ValueError, TypeError):
         size = json_size(value)
-    wf.work.task_chars += size
+    wf.work.spend(chars=size)
     return size
 
 
@@ -33,10 +33,10 @@ def _too_large(message: str) -> StepFailure:
                        detail="keep large data outside the run (a file, a datastore row) and pass a reference")
 
 
-def _admit(wf: FlowWorkflow, sizes: dict[str, int]) -> None:
+def _admit(wf: FlowWorkflow, sizes: dict[str, tuple[Any, int]]) -> None:
     """Enter ``sizes`` into the scope's tally, or raise ``VALUE_TOO_LARGE`` when the total passes the cap."""
     from flowtide.workflows.engine._steps import bounded
-    total = wf.scope_bytes + sum(size - wf.scope_sizes.get(key, 0) for key, size in sizes.items())
+    total = wf.scope_bytes + sum(size - wf.scope_sizes.get(key, (None, 0))[1] for key, (_, size) in sizes.items())
     if total > limits.MAX_SCOPE_BYTES and bounded():
         raise _too_large(f"the run's scope (variables and step outputs) would be {total} bytes as JSON, over "
                          f"its limit of {limits.MAX_SCOPE_BYTES} bytes")
@@ -50,14 +50,16 @@ def weigh_vars(wf: FlowWorkflow, values: dict[str, Any]) -> None:
     cap = limits.limit(wf.settings, "outputBytes")
     sizes = {}
     for name, value in values.items():
-        size = _size(wf, value)
+        known = wf.scope_sizes.get("vars." + str(name))
+        # the same object again (a step that copies ``{{ initial.items }}`` each time): measured already
+        size = known[1] if known is not None and known[0] is value else _size(wf, value)
         if size > cap and bounded():
             raise _too_large(f"variable '{str(name)[:100]}' would be {size} bytes as JSON, over "
                              f"settings.limits.outputBytes ({cap})")
-        sizes["vars." + str(name)] = size
+        sizes["vars." + str(name)] = (value, size)
     _admit(wf, sizes)
 
 
 def weigh_output(wf: FlowWorkflow, step_id: str, output: Any) -> None:
     """Check the output a top-level step keeps in the scope against the scope's cap."""
-    _admit(wf, {step_id: _size(wf, output)})
+    _admit(wf, {step_id: (None, _size(wf, output))})

@@ -81,7 +81,8 @@ class FlowWorkflow:
         self.chain = _chain.Chain()
         # the run's work meter (templates, conditions): its caps apply from the patch on, see _steps.bounded
         self.work = Work(_steps.bounded)
-        self.scope_sizes: dict[str, int] = {}  # JSON sizes of the scope's variables and kept outputs (_weigh)
+        # the scope's variables and kept outputs: (the variable's value, its JSON size), see _weigh
+        self.scope_sizes: dict[str, tuple[Any, int]] = {}
         self.scope_bytes = 0
 
     # ---- Temporal handlers -------------------------------------------------------------------

@@ -259,6 +259,12 @@ def _text_fn(fn: Callable[..., str]) -> FilterFn:
     return apply
 
 
+# What walking one item of a list or object costs a filter, in work-meter operations (``_tpl_work``);
+# filters not listed here do not walk their input (``size``, ``first``...) and cost one operation.
+WALK_OPS: dict[str, float] = {"map": 0.125, "where": 0.125, "compact": 0.125, "join": 0.125, "reverse": 0.125,
+                              "contains": 0.125, "keys": 0.125, "values": 0.125, "slice": 0.125, "sort": 1.0,
+                              "uniq": 1.0}
+
 FILTERS: dict[str, tuple[FilterFn, int, int]] = {
     "size": (_size, 0, 0),
     "default": (_default, 1, 1),

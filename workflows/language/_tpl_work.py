@@ -48,6 +48,11 @@ class Work:
         if self.ops > limits.MAX_STEP_OPS or self.chars > limits.MAX_STEP_CHARS:
             self._over()
 
+    def spend(self, ops: int = 0, chars: int = 0) -> None:
+        """Charge the task only: the engine's own work on the step's values (measuring, walking them)."""
+        self.task_ops += ops
+        self.task_chars += chars
+
     def room(self) -> int:
         """The characters this step may still build."""
         return limits.MAX_STEP_CHARS - self.chars
