@@ -90,9 +90,18 @@ class FlowHandle:
         """Send signal ``name`` with ``data`` (for a ``core.wait-for-signal`` step)."""
         await self.handle.signal(name, data)
 
-    async def cancel(self) -> None:
-        """Ask the run to cancel: it ends ``cancelled`` and starts nothing new."""
-        await self.handle.cancel()
+    async def cancel(self, grace_s: float | None = None) -> str:
+        """Ask the run to cancel and wait (up to ``grace_s``, default 10 s) for it to end.
+
+        A run whose workflow tasks keep failing cannot process the request: it is terminated instead
+        (reason "cancel requested; workflow task failing"), see ``flowtide.client.cancel``.
+
+        Returns:
+            ``cancelled``, ``terminated``, another status it ended with meanwhile, or ``cancel_requested``
+            (still cancelling its steps after ``grace_s``).
+        """
+        from flowtide.client.cancel import CANCEL_GRACE_S, cancel_run
+        return await cancel_run(self.handle, grace_s=CANCEL_GRACE_S if grace_s is None else grace_s)
 
 
 def load(flow: FlowSource, source: str = "") -> Flow:

@@ -163,12 +163,15 @@ async def cmd_signal(args: argparse.Namespace) -> int:
 
 
 async def cmd_cancel(args: argparse.Namespace) -> int:
+    from flowtide.client.cancel import cancel_run
     from flowtide.client.resolve import resolve_run
     async with temporal(args, ensure=False) as client:
         handle = await resolve_run(client, args.run)
-        await handle.cancel()
+        ended = await cancel_run(handle, grace_s=args.grace)
     if args.json:
-        print(dump({"cancelRequested": {"workflowId": handle.id, "runId": handle.run_id}}))
+        print(dump({"cancelRequested": {"workflowId": handle.id, "runId": handle.run_id, "status": ended}}))
+    elif ended == "terminated":
+        print(f"{handle.id} terminated: its workflow task was failing, so the cancel could not be processed")
     else:
-        print(f"cancellation requested for {handle.id}")
+        print(f"cancellation requested for {handle.id}: {ended}")
     return EXIT_OK
