@@ -151,7 +151,9 @@ async def cmd_demo(args: argparse.Namespace) -> int:
 
 async def cmd_signal(args: argparse.Namespace) -> int:
     from flowtide.client.resolve import resolve_run
+    from flowtide.client.runs import check_value
     data = parse_json(args.data, "--data") if args.data is not None else None
+    check_value(data, "--data")
     async with temporal(args, ensure=False) as client:
         handle = await resolve_run(client, args.run)
         await handle.signal(args.name, data)

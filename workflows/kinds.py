@@ -74,7 +74,7 @@ class Kind:
 # and the activity boundary's (attempt timeout, output limit, missing secret or connection, circuit breaker).
 ENGINE_CODES = codes("UNKNOWN_ERROR CANCELLED TIMEOUT RUN_LIMIT_REACHED STEP_BUDGET_EXCEEDED TEMPLATE_ERROR "
                      "OUTPUT_TOO_LARGE INPUT_TOO_LARGE INTERNAL_ERROR AUTH_MISSING CIRCUIT_OPEN "
-                     "WORK_BUDGET_EXCEEDED VALUE_TOO_LARGE")
+                     "WORK_BUDGET_EXCEEDED VALUE_TOO_LARGE VALIDATION_ERROR")
 
 _ENCODING = "text (default), base64 or json"
 

@@ -17,7 +17,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from flowtide.client.connect import TemporalUnreachable
 from flowtide.client.service.errors import ApiError, error_response
-from flowtide.workflows.language import yaml_load
+from flowtide.workflows.language import json_safe, yaml_load
 
 Handler = Callable[[Request], Awaitable[Response]]
 JSON_TYPES = ("application/json",)
@@ -72,7 +72,7 @@ def endpoint(fn: Handler) -> Handler:
 
 
 def ok(body: Any, status: int = 200) -> JSONResponse:
-    return JSONResponse(body, status_code=status)
+    return JSONResponse(json_safe(body), status_code=status)  # never a 500 for NaN recorded in a run
 
 
 async def read_body(request: Request, max_body: int, types: tuple[str, ...] = JSON_TYPES,

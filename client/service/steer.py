@@ -16,7 +16,7 @@ from flowtide.client.history import start_info
 from flowtide.client.inspect import inspect_run
 from flowtide.client.listing import BadFilterError, list_page
 from flowtide.client.rerun import RerunPlan, RerunRefused, build_plan
-from flowtide.client.runs import start_run
+from flowtide.client.runs import check_value, start_run
 from flowtide.client.service.auth import Principal
 from flowtide.client.service.errors import ApiError, problems_of
 from flowtide.client.service.ops import Service, deployed, find_run, start_answer
@@ -102,6 +102,11 @@ async def rerun(svc: Service, who: Principal, ref: str, body: dict[str, Any]) ->
 
 async def signal(svc: Service, project: str, ref: str, name: str, data: Any) -> dict[str, Any]:
     """Send signal ``name`` to the project's run ``ref``."""
+    try:
+        check_value(data, "data")
+    except FlowValidationError as err:
+        raise ApiError("INPUT_INVALID", "the signal's data is not plain JSON",
+                       problems=problems_of(err.problems)) from None
     handle, desc = await find_run(svc, project, ref)
     _open(desc)
     await _ended_is_conflict(handle.signal(name, data), desc.run_id)

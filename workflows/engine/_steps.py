@@ -21,7 +21,7 @@ from flowtide.workflows.engine._control import (
 )
 from flowtide.workflows.engine._control_kinds import CONTROL
 from flowtide.workflows.engine._state import Frame, new_meta, step_entry
-from flowtide.workflows.engine._weigh import weigh_output, weigh_vars
+from flowtide.workflows.engine._weigh import judge_output, weigh_output, weigh_vars
 from flowtide.workflows.errors import StepFailure
 from flowtide.workflows.kinds import NOT_REUSABLE
 from flowtide.workflows.language._pure import PURE
@@ -253,7 +253,9 @@ async def _dispatch(wf: FlowWorkflow, step: WireStep, frame: Frame, rec: StepRow
     if kind in PURE:
         out = PURE[kind](inp, workflow.now())
         if kind == "core.set-variable" and isinstance(out, dict):
-            weigh_vars(wf, out)
+            weigh_vars(wf, out)  # judges the values too
             wf.vars.update(out)
+        elif frame.iteration is not None:
+            judge_output(out)  # (a top-level step's output is judged as the scope weighs it)
         return {"output": out, "attempt": 1}
     return await wf._activity(step, frame, inp, cap)  # a method: changed interpreters in tests override it

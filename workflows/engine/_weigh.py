@@ -13,19 +13,32 @@ from typing import TYPE_CHECKING, Any
 from flowtide.workflows import limits
 from flowtide.workflows.engine._state import json_size
 from flowtide.workflows.errors import StepFailure
+from flowtide.workflows.language._json_values import json_problem
 
 if TYPE_CHECKING:
     from flowtide.workflows.engine.interpreter import FlowWorkflow
 
 
-def _size(wf: FlowWorkflow, value: Any) -> int:
-    """``value``'s compact-JSON size; measuring is charged to the task's work (it yields when tired)."""
+def _size(wf: FlowWorkflow, value: Any, where: str) -> int:
+    """``value``'s compact-JSON size; measuring is charged to the task's work (it yields when tired).
+
+    Raises ``VALIDATION_ERROR`` when ``value`` is not plain JSON (NaN, Infinity...: the JSON encoder refuses
+    them at C speed, and only then is the value walked to say where).
+    """
     try:
-        size = len(json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str))
+        size = len(json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str, allow_nan=False))
     except (RecursionError, ValueError, TypeError):
+        _judge(value, where)
         size = json_size(value)
     wf.work.spend(chars=size)
     return size
+
+
+def _judge(value: Any, where: str) -> None:
+    from flowtide.workflows.engine._steps import bounded
+    problem = json_problem(value, where)
+    if problem is not None and bounded():
+        raise StepFailure("VALIDATION_ERROR", f"the step's output is not plain JSON: {problem}", retryable=False)
 
 
 def _too_large(message: str) -> StepFailure:
@@ -52,7 +65,7 @@ def weigh_vars(wf: FlowWorkflow, values: dict[str, Any]) -> None:
     for name, value in values.items():
         known = wf.scope_sizes.get("vars." + str(name))
         # the same object again (a step that copies ``{{ initial.items }}`` each time): measured already
-        size = known[1] if known is not None and known[0] is value else _size(wf, value)
+        size = known[1] if known is not None and known[0] is value else _size(wf, value, f"vars.{name}")
         if size > cap and bounded():
             raise _too_large(f"variable '{str(name)[:100]}' would be {size} bytes as JSON, over "
                              f"settings.limits.outputBytes ({cap})")
@@ -60,6 +73,14 @@ def weigh_vars(wf: FlowWorkflow, values: dict[str, Any]) -> None:
     _admit(wf, sizes)
 
 
+def judge_output(output: Any) -> None:
+    """An in-workflow step's output must be plain JSON (``"{{ '1e400' | float }}"`` is Infinity)."""
+    try:
+        json.dumps(output, default=str, allow_nan=False)
+    except (RecursionError, ValueError, TypeError):
+        _judge(output, "output")
+
+
 def weigh_output(wf: FlowWorkflow, step_id: str, output: Any) -> None:
     """Check the output a top-level step keeps in the scope against the scope's cap."""
-    _admit(wf, {step_id: (None, _size(wf, output))})
+    _admit(wf, {step_id: (None, _size(wf, output, 'output'))})

@@ -40,10 +40,12 @@ with workflow.unsafe.imports_passed_through():
         FlowtideError,
         FlowValidationError,
         LimitError,
+        Problem,
         StepFailure,
         TemplateError,
         wire_text,
     )
+    from flowtide.workflows.language._json_values import json_problem
     from flowtide.workflows.language._tpl_work import Work
     from flowtide.workflows.language._tpl_work import bind as bind_work
     from flowtide.workflows.language.templates import SECRET_NONCE
@@ -99,6 +101,7 @@ class FlowWorkflow:
         try:
             try:
                 flow, payload, options = accept(params)
+                _check_input(payload)
             except FlowValidationError as err:
                 rec = error_record(step_id=None, step_type=None, code="VALIDATION_ERROR",
                                    message=f"the flow or its input is invalid: {err}")
@@ -132,6 +135,10 @@ class FlowWorkflow:
             data = workflow.payload_converter().from_payload(args[0].payload) if args else None
         except Exception as exc:  # a payload this worker cannot decode: drop it, never fail the workflow task
             workflow.logger.warning("signal %r dropped: its payload cannot be decoded (%s)", name[:100], exc)
+            return
+        problem = json_problem(data, "data")
+        if problem is not None and _steps.bounded():  # NaN, Infinity...: never enters the run
+            workflow.logger.warning("signal %r dropped: its data is not plain JSON (%s)", name[:100], problem)
             return
         await self.relay.deliver(name, data)
 
@@ -280,6 +287,13 @@ class FlowWorkflow:
         """This run, or a child run of it, waits for a signal (``paused``), or no longer does."""
         self.state.status = "paused" if paused else "running"
         workflow.upsert_search_attributes([FLOW_STATUS.value_set(self.state.status)])
+
+
+def _check_input(payload: Any) -> None:
+    """Any client may start a run: its input must be plain JSON (``language.json_problem``), from the patch on."""
+    problem = json_problem(payload, "input")
+    if problem is not None and _steps.bounded():
+        raise FlowValidationError([Problem("input", problem)], source="input")
 
 
 def _tag_run(flow: dict[str, Any]) -> None:

@@ -6,6 +6,7 @@ the modules with a leading underscore are its private helpers.
 """
 
 from flowtide.workflows.language._dsl_raw import parse_text, yaml_load
+from flowtide.workflows.language._json_values import json_problem, json_safe
 from flowtide.workflows.language.dsl import (
     Flow,
     flow_json_schema,
@@ -16,5 +17,5 @@ from flowtide.workflows.language.dsl import (
 )
 from flowtide.workflows.language.templates import render
 
-__all__ = ["Flow", "flow_json_schema", "load_flow_file", "load_flow_text", "parse_flow", "parse_text", "render",
-           "validate_payload", "yaml_load"]
+__all__ = ["Flow", "flow_json_schema", "json_problem", "json_safe", "load_flow_file", "load_flow_text",
+           "parse_flow", "parse_text", "render", "validate_payload", "yaml_load"]
