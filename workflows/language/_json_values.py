@@ -27,7 +27,7 @@ def json_problem(value: Any, where: str = "") -> str | None:
         path, node, depth = stack.pop()
         at = path or "the value"
         t = type(node)
-        if t is str or t is bool or node is None:
+        if t is str or t is bool or node is None or isinstance(node, str):  # str subclasses: a header value
             continue
         if t is float or isinstance(node, float):
             if not math.isfinite(node):
