@@ -32,7 +32,7 @@ with workflow.unsafe.imports_passed_through():
         error_record,
     )
     from flowtide.workflows.engine import _chain, _remote, _steps
-    from flowtide.workflows.engine._accept import accept, problem_list
+    from flowtide.workflows.engine._accept import accept, check_input, problem_list
     from flowtide.workflows.engine._control import Halt, Outcome, RetryWorkflow, ReturnNow, StopFlow
     from flowtide.workflows.engine._relay import Relay
     from flowtide.workflows.engine._state import Frame, RunState
@@ -40,7 +40,6 @@ with workflow.unsafe.imports_passed_through():
         FlowtideError,
         FlowValidationError,
         LimitError,
-        Problem,
         StepFailure,
         TemplateError,
         wire_text,
@@ -101,7 +100,7 @@ class FlowWorkflow:
         try:
             try:
                 flow, payload, options = accept(params)
-                _check_input(payload)
+                check_input(payload, _steps.bounded)
             except FlowValidationError as err:
                 rec = error_record(step_id=None, step_type=None, code="VALIDATION_ERROR",
                                    message=f"the flow or its input is invalid: {err}")
@@ -287,13 +286,6 @@ class FlowWorkflow:
         """This run, or a child run of it, waits for a signal (``paused``), or no longer does."""
         self.state.status = "paused" if paused else "running"
         workflow.upsert_search_attributes([FLOW_STATUS.value_set(self.state.status)])
-
-
-def _check_input(payload: Any) -> None:
-    """Any client may start a run: its input must be plain JSON (``language.json_problem``), from the patch on."""
-    problem = json_problem(payload, "input")
-    if problem is not None and _steps.bounded():
-        raise FlowValidationError([Problem("input", problem)], source="input")
 
 
 def _tag_run(flow: dict[str, Any]) -> None:
