@@ -33,6 +33,7 @@ from flowtide.activities import _breakers, metrics
 from flowtide.activities._connection import with_connection
 from flowtide.workflows.contracts import ActivityResult, ActivityTask, AttemptFailure, failure_to_record
 from flowtide.workflows.errors import StepFailure, wire_text
+from flowtide.workflows.language import json_problem
 from flowtide.workflows.limits import DEFAULT_LIMITS
 from flowtide.workflows.retry import RetrySettings, is_retryable
 
@@ -209,6 +210,10 @@ async def execute(kind: str, impl: StepImpl, mapper: Mapper, task: ActivityTask)
         if size > limit:
             raise StepFailure("OUTPUT_TOO_LARGE", f"step output is {size} bytes, over the limit of {limit} bytes",
                               detail="raise settings.limits.outputBytes or return less data")
+        problem = json_problem(result.output, "output")
+        if problem is not None:  # NaN, Infinity, a 5,000-digit number...: refused where it enters the run
+            raise StepFailure("VALIDATION_ERROR", f"the step's answer is not plain JSON: {problem}",
+                              detail="JSON has no NaN or Infinity; see docs/security.md (bounded values)")
     except asyncio.CancelledError:
         raise
     except Exception as exc:
@@ -223,6 +228,8 @@ async def execute(kind: str, impl: StepImpl, mapper: Mapper, task: ActivityTask)
                                           retryable=retryable, attempt=ctx.attempt,
                                           iteration=ctx.iteration), secrets)
         output = redact(failure.output, secrets)
+        if output is not None and json_problem(output) is not None:
+            output = None  # a failed answer's body that is not plain JSON does not enter the run either
         if output is not None and _json_size(output) > int(ctx.limits.get("outputBytes") or DEFAULT_OUTPUT_LIMIT):
             output = None
         console = redact(clip_console(ctx.console), secrets)

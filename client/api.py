@@ -23,7 +23,14 @@ from typing import Any
 from temporalio.client import Client, WorkflowHandle
 from temporalio.worker import Worker
 
-from flowtide.client.runs import TERMINAL_FAILURES, inline_sub_flows, run_error, start_run, wait_record
+from flowtide.client.runs import (
+    TERMINAL_FAILURES,
+    check_value,
+    inline_sub_flows,
+    run_error,
+    start_run,
+    wait_record,
+)
 from flowtide.workflows.errors import FlowValidationError
 from flowtide.workflows.language import Flow, load_flow_file, load_flow_text, parse_flow, validate_payload
 from flowtide.workflows.search_attributes import DEFAULT_TASK_QUEUE
@@ -88,11 +95,21 @@ class FlowHandle:
 
     async def signal(self, name: str, data: Any = None) -> None:
         """Send signal ``name`` with ``data`` (for a ``core.wait-for-signal`` step)."""
+        check_value(data, "data")  # FlowValidationError: NaN, Infinity... never enter the run
         await self.handle.signal(name, data)
 
-    async def cancel(self) -> None:
-        """Ask the run to cancel: it ends ``cancelled`` and starts nothing new."""
-        await self.handle.cancel()
+    async def cancel(self, grace_s: float | None = None) -> str:
+        """Ask the run to cancel and wait (up to ``grace_s``, default 10 s) for it to end.
+
+        A run whose workflow tasks keep failing cannot process the request: it is terminated instead
+        (reason "cancel requested; workflow task failing"), see ``flowtide.client.cancel``.
+
+        Returns:
+            ``cancelled``, ``terminated``, another status it ended with meanwhile, or ``cancel_requested``
+            (still cancelling its steps after ``grace_s``).
+        """
+        from flowtide.client.cancel import CANCEL_GRACE_S, cancel_run
+        return await cancel_run(self.handle, grace_s=CANCEL_GRACE_S if grace_s is None else grace_s)
 
 
 def load(flow: FlowSource, source: str = "") -> Flow:
@@ -136,6 +153,7 @@ def prepare(flow: FlowSource, payload: Any) -> tuple[Flow, dict[str, Any]]:
         FlowValidationError: the flow or the payload is invalid.
     """
     parsed = load(flow)
+    check_value(payload, "$")  # NaN, Infinity...: refused before anything starts
     problems = validate_payload(parsed, payload)
     if problems:
         raise FlowValidationError(problems, source="input")

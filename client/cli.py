@@ -69,6 +69,8 @@ def _register_core(sub: Any) -> None:
     sp.add_argument("--data", help="JSON payload")
     sp = add_command(sub, "cancel", f"{CMDS}:cmd_cancel", "cancel a run", "flowtide cancel 0194c2")
     sp.add_argument("run")
+    sp.add_argument("--grace", type=float, default=10.0, metavar="SECONDS",
+                    help="wait this long for the run to end; then terminate it if its workflow task is failing")
 
 
 def build_parser() -> argparse.ArgumentParser:

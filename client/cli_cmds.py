@@ -151,7 +151,9 @@ async def cmd_demo(args: argparse.Namespace) -> int:
 
 async def cmd_signal(args: argparse.Namespace) -> int:
     from flowtide.client.resolve import resolve_run
+    from flowtide.client.runs import check_value
     data = parse_json(args.data, "--data") if args.data is not None else None
+    check_value(data, "--data")
     async with temporal(args, ensure=False) as client:
         handle = await resolve_run(client, args.run)
         await handle.signal(args.name, data)
@@ -163,12 +165,15 @@ async def cmd_signal(args: argparse.Namespace) -> int:
 
 
 async def cmd_cancel(args: argparse.Namespace) -> int:
+    from flowtide.client.cancel import cancel_run
     from flowtide.client.resolve import resolve_run
     async with temporal(args, ensure=False) as client:
         handle = await resolve_run(client, args.run)
-        await handle.cancel()
+        ended = await cancel_run(handle, grace_s=args.grace)
     if args.json:
-        print(dump({"cancelRequested": {"workflowId": handle.id, "runId": handle.run_id}}))
+        print(dump({"cancelRequested": {"workflowId": handle.id, "runId": handle.run_id, "status": ended}}))
+    elif ended == "terminated":
+        print(f"{handle.id} terminated: its workflow task was failing, so the cancel could not be processed")
     else:
-        print(f"cancellation requested for {handle.id}")
+        print(f"cancellation requested for {handle.id}: {ended}")
     return EXIT_OK

@@ -140,7 +140,8 @@ def task_queue(args: argparse.Namespace) -> str:
 
 def dump(value: Any) -> str:
     """Indented JSON for ``--json`` output."""
-    return json.dumps(value, indent=2, default=str)
+    from flowtide.workflows.language import json_safe
+    return json.dumps(json_safe(value), indent=2, default=str)  # valid JSON even for NaN recorded in a run
 
 
 def note(msg: str) -> None:

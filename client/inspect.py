@@ -38,6 +38,7 @@ from flowtide.client.replay import processed, record_by_replay
 from flowtide.client.resolve import follow_chain
 from flowtide.client.runs import record_from_failure
 from flowtide.workflows.contracts import AttemptFailure
+from flowtide.workflows.language import json_safe
 
 EXECUTION_STATUS = {
     WorkflowExecutionStatus.RUNNING: "running",
@@ -185,7 +186,8 @@ async def inspect_run(handle: WorkflowHandle[Any, Any], client: Client | None = 
         record["status"] = status  # terminated / timed out: the workflow code never saw it
     pending = await _pending(desc, conv) if status == "running" else []
     merge_pending(record, pending)
-    return RunView(record=record, source=source, execution_status=status, task_queue=desc.task_queue,
+    # json_safe: a run recorded before values were judged may hold NaN/Infinity; readers answer valid JSON
+    return RunView(record=json_safe(record), source=source, execution_status=status, task_queue=desc.task_queue,
                    pending=pending, unprocessed=unprocessed)
 
 

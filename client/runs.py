@@ -14,7 +14,7 @@ from temporalio.exceptions import ApplicationError, CancelledError, TerminatedEr
 
 from flowtide.workflows.contracts import RunFailure
 from flowtide.workflows.errors import FlowValidationError, Problem
-from flowtide.workflows.language import Flow, load_flow_file
+from flowtide.workflows.language import Flow, json_problem, json_safe, load_flow_file
 from flowtide.workflows.search_attributes import (
     FLOW_ID,
     FLOW_STATUS,
@@ -69,6 +69,14 @@ class RunAction:
                 "execution_timeout": self.execution_timeout}
 
 
+def check_value(value: Any, where: str) -> None:
+    """Refuse (``FlowValidationError``, a ``VALIDATION_ERROR``) data that is not plain JSON before it enters a
+    run: NaN, Infinity, an enormous integer, nesting past the limit (``language.json_problem``)."""
+    problem = json_problem(value, where)
+    if problem is not None:
+        raise FlowValidationError([Problem(where, problem)], source=where)
+
+
 def run_action(wire: dict[str, Any], payload: Any, *, reuse: dict[str, Any] | None = None,
                rerun_of: str | None = None, project_id: str | None = None,
                memo: dict[str, Any] | None = None) -> RunAction:
@@ -77,6 +85,7 @@ def run_action(wire: dict[str, Any], payload: Any, *, reuse: dict[str, Any] | No
     ``project_id`` tags the run with the ``ProjectId`` search attribute (runs started by the service);
     ``memo`` adds entries to the run's memo.
     """
+    check_value(payload, "$")
     attrs: list[SearchAttributePair[Any]] = [
         SearchAttributePair(FLOW_ID, wire["id"]), SearchAttributePair(FLOW_VERSION, int(wire.get("version", 1))),
         SearchAttributePair(FLOW_STATUS, "running")]
@@ -147,11 +156,11 @@ def closed_status(err: WorkflowFailureError) -> str:
 async def wait_record(handle: WorkflowHandle[Any, Any]) -> dict[str, Any]:
     """Wait for the run to close and return its run record."""
     try:
-        return dict(await handle.result())
+        return dict(json_safe(await handle.result()))
     except WorkflowFailureError as err:
         rec = record_from_failure(err)
         if rec is not None:
-            return rec
+            return dict(json_safe(rec))
         from flowtide.client.inspect import fetch_record
         rec = await fetch_record(handle)
         rec["status"] = closed_status(err)

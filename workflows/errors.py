@@ -52,6 +52,11 @@ def _rows() -> list[CodeInfo]:
         ("AUTH_REAUTHORIZATION_REQUIRED", "Core", "auth",
          "The connection's token could not be refreshed (invalid_grant): reconnect it, then re-run"),
         ("OUTPUT_TOO_LARGE", "Core", "invalid-config", "The step output exceeds the output size limit"),
+        ("WORK_BUDGET_EXCEEDED", "Core", "invalid-config",
+         "The step's templates and conditions did more work than one step may (operations or characters built)"),
+        ("VALUE_TOO_LARGE", "Core", "invalid-config",
+         "A variable is larger than settings.limits.outputBytes, or the run's scope (variables and step "
+         "outputs) would grow past its limit"),
         ("INPUT_TOO_LARGE", "Core", "invalid-config",
          "The step's rendered input is larger than one Temporal payload can carry"),
         ("SIGNAL_TIMEOUT", "Core", "permanent", "No signal arrived before the wait-for-signal timeout"),
@@ -206,6 +211,14 @@ class TemplateError(FlowtideError):
 
     def __init__(self, message: str, path: str = "") -> None:
         self.path = path
+        super().__init__(message)
+
+
+class LimitError(TemplateError):
+    """Evaluating a step went past a limit of work or size; ``code`` is its taxonomy code."""
+
+    def __init__(self, code: str, message: str) -> None:
+        self.code = code
         super().__init__(message)
 
 

@@ -29,3 +29,15 @@ def limit(settings: dict[str, Any], name: str) -> int:
 CONNECTION_FIELD_CHARS: dict[str, int] = {"header": 128, "tokenUrl": 2_048, "clientId": 512, "username": 512,
                                           "scopes": 256, "*": 16_384}
 CONNECTION_MAX_SCOPES = 64
+# Work inside one workflow task (issue 23). Counted, never timed, so a replay decides exactly as the run did.
+# An operation is one template expression, filter call or condition operator, or one item a filter walks;
+# characters are those templates build. The worst case of one task (a step at its caps after the engine's
+# yield threshold) stays a small fraction of the SDK's 2 s deadlock detector on a busy machine.
+MAX_STEP_OPS = 50_000  # operations one step's templates and conditions may do (WORK_BUDGET_EXCEEDED)
+MAX_STEP_CHARS = 8_000_000  # characters one step's templates may build (WORK_BUDGET_EXCEEDED)
+TASK_OPS_YIELD = 20_000  # past this much work in one workflow task, the next step starts a new task
+TASK_CHARS_YIELD = 2_000_000
+# A variable is a step output: each one a set-variable sets is held to settings.limits.outputBytes as JSON.
+# The run's scope (variables and the step outputs it keeps, as JSON; a value shared by several entries
+# counts each time) is held to this (VALUE_TOO_LARGE).
+MAX_SCOPE_BYTES = 64 * 1024 * 1024

@@ -19,7 +19,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from flowtide.client.connect import TemporalUnreachable
 from flowtide.client.service.errors import ApiError, error_response
-from flowtide.workflows.language import FLOW_ID_RE, yaml_load
+from flowtide.workflows.language import FLOW_ID_RE, json_safe, yaml_load
 
 Handler = Callable[[Request], Awaitable[Response]]
 JSON_TYPES = ("application/json",)
@@ -79,7 +79,7 @@ def endpoint(fn: Handler) -> Handler:
 
 
 def ok(body: Any, status: int = 200) -> JSONResponse:
-    return JSONResponse(body, status_code=status)
+    return JSONResponse(json_safe(body), status_code=status)  # never a 500 for NaN recorded in a run
 
 
 async def read_limited(request: Request, max_body: int, timeout_s: float) -> bytes:

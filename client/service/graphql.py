@@ -19,6 +19,7 @@ from flowtide.client.service.auth import authenticate
 from flowtide.client.service.errors import ApiError, error_entry
 from flowtide.client.service.graphql_guard import cost_of, request_of
 from flowtide.client.service.ops import MAX_WAIT_S, deployed, find_run, start, wait_ended
+from flowtide.workflows.language import json_safe
 
 
 @strawberry.type
@@ -254,4 +255,4 @@ async def handle(request: Request, svc: Any) -> Response:
         out["errors"] = [_entry(e, rid) for e in result.errors]
         if result.data is None and all(_misfit(e) for e in result.errors):
             return JSONResponse({"errors": out["errors"]}, status_code=400)
-    return JSONResponse(out)
+    return JSONResponse(json_safe(out))  # runs recorded with NaN/Infinity still answer valid JSON

@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+import structlog
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
@@ -27,6 +28,8 @@ from flowtide.client.service.errors import ApiError, problems_of
 from flowtide.client.service.store import Store
 from flowtide.workflows.errors import FlowValidationError
 from flowtide.workflows.search_attributes import PROJECT_ID
+
+log = structlog.get_logger("flowtide.service")
 
 _REF = re.compile(r"^[A-Za-z0-9_.:#$-]{1,300}$")
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
@@ -160,7 +163,11 @@ async def start_answer(handle: WorkflowHandle[Any, Any], revision: Any, describe
     run_id, status = handle.result_run_id or handle.run_id, "running"
     if described or run_id is None:
         from flowtide.client.inspect import EXECUTION_STATUS
-        desc = await handle.describe()
+        try:
+            desc = await handle.describe()
+        except Exception as exc:  # the run has started: answer with what is known rather than an error (a retry
+            log.warning("start: cannot describe the started run", workflow_id=handle.id, error=str(exc)[:300])
+            return {"runId": run_id, "workflowId": handle.id, "status": status, "revision": revision}
         run_id = desc.run_id
         status = EXECUTION_STATUS.get(desc.status, "running") if desc.status else "running"
     return {"runId": run_id, "workflowId": handle.id, "status": status, "revision": revision}
@@ -173,6 +180,9 @@ async def wait_ended(handle: WorkflowHandle[Any, Any], seconds: float) -> dict[s
     try:
         return await asyncio.wait_for(wait_record(handle), timeout=min(seconds, MAX_WAIT_S))
     except TimeoutError:
+        return None
+    except Exception as exc:  # the run has started: the caller gets its id (202), never an error to retry
+        log.warning("start: cannot read the started run", workflow_id=handle.id, error=str(exc)[:300])
         return None
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import hashlib
@@ -10,20 +11,24 @@ import re
 import unicodedata
 from typing import Any
 
+import structlog
 from temporalio.client import WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
+from flowtide.client.cancel import settle
 from flowtide.client.history import start_info
 from flowtide.client.inspect import inspect_run
 from flowtide.client.listing import BadFilterError, list_page
 from flowtide.client.rerun import RerunPlan, RerunRefused, build_plan
-from flowtide.client.runs import start_run
+from flowtide.client.runs import check_value, start_run
 from flowtide.client.service._http import revision_value
 from flowtide.client.service.auth import Principal
 from flowtide.client.service.errors import ApiError, problems_of
 from flowtide.client.service.ops import Service, deployed, find_run, first_run, start_answer
 from flowtide.workflows.errors import FlowValidationError
 from flowtide.workflows.limits import MAX_TEMPORAL_ID_BYTES
+
+log = structlog.get_logger("flowtide.service")
 
 
 async def record(svc: Service, project: str, ref: str) -> dict[str, Any]:
@@ -170,6 +175,11 @@ def signal_name(name: str) -> str:
 async def signal(svc: Service, project: str, ref: str, name: str, data: Any) -> dict[str, Any]:
     """Send signal ``name`` to the project's run ``ref``."""
     signal_name(name)
+    try:
+        check_value(data, "data")
+    except FlowValidationError as err:
+        raise ApiError("INPUT_INVALID", "the signal's data is not plain JSON",
+                       problems=problems_of(err.problems)) from None
     handle, desc = await find_run(svc, project, ref)
     _open(desc)
     await _ended_is_conflict(handle.signal(name, data), desc.run_id)
@@ -181,7 +191,20 @@ async def cancel(svc: Service, project: str, ref: str) -> dict[str, Any]:
     handle, desc = await find_run(svc, project, ref)
     _open(desc)
     await _ended_is_conflict(handle.cancel(), desc.run_id)
+    # the answer does not wait; a run whose workflow task keeps failing is terminated after the grace period
+    task = asyncio.get_running_loop().create_task(settle(handle))
+    _SETTLING.add(task)
+    task.add_done_callback(_settled)
     return {"runId": desc.run_id, "workflowId": handle.id}
+
+
+_SETTLING: set[asyncio.Task[str]] = set()  # cancelled runs being watched (a reference keeps each task alive)
+
+
+def _settled(task: asyncio.Task[str]) -> None:
+    _SETTLING.discard(task)
+    if not task.cancelled() and task.exception() is not None:
+        log.warning("cancel: could not settle the run", error=str(task.exception())[:300])
 
 
 def _open(desc: Any) -> None:

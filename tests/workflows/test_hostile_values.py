@@ -36,21 +36,26 @@ CASES: dict[str, tuple[dict[str, Any], Any, str | None]] = {
                                     None, "HTTP_SERVER_ERROR"),
     "delay-1e15": (_step("core.delay", {"seconds": "{{ initial.s }}"}), {"s": 1e15}, "VALIDATION_ERROR"),
     "delay-nan": (_step("core.delay", {"seconds": "{{ initial.x }}"}), {"x": float("nan")}, "VALIDATION_ERROR"),
+    "delay-inf-from-template": (_step("core.delay", {"seconds": "{{ '1e400' | float }}"}), {}, "VALIDATION_ERROR"),
     "signal-timeout-inf": (_step("core.wait-for-signal", {"signal": "go", "timeout": "{{ initial.x }}"}),
                            {"x": float("inf")}, "VALIDATION_ERROR"),
     "activity-input-over-2mb": (_step("core.http", {"url": "{{ initial.url }}", "method": "POST",
                                                     "body": "{{ initial.s }}{{ initial.s }}{{ initial.s }}"}),
                                 {"s": "x" * 800_000}, "INPUT_TOO_LARGE"),
-    "input-600-deep": (_step("core.return", {"output": "{{ initial }}"}), _deep(600), None),
+    "input-600-deep": (_step("core.return", {"output": "{{ initial }}"}), _deep(600), "VALIDATION_ERROR"),
     "ref-to-nowhere": (_step("core.validate", {"data": 1, "schema": {"$ref": "#/nowhere"}}), {},
                        "VALIDATION_ERROR"),
     "catastrophic-regex": (_step("core.validate", {"data": "a" * 40 + "!", "schema": {"pattern": "(a+)+$"}}), {},
                            None),
-    "huge-integer": (_step("core.set-variable", {"x": "{{ initial.n | times: initial.n }}"}), {"n": 10**2000},
+    "huge-integer": (_step("core.set-variable", {"x": "{{ initial.n | times: initial.n }}"}), {"n": 10**1000},
                      "TEMPLATE_ERROR"),
     "lone-surrogate-signal": (_step("core.wait-for-signal", {"signal": "{{ initial.s }}", "timeout": 0.2}),
                               {"s": "\ud800"}, "SIGNAL_TIMEOUT"),
 }
+
+
+# values that are not plain JSON are refused where they enter the run (issue 23): the run fails before any step
+AT_ENTRY = {"delay-nan", "signal-timeout-inf", "input-600-deep"}
 
 
 @pytest.mark.parametrize("name", list(CASES))
@@ -68,7 +73,8 @@ async def test_hostile_input_ends_the_run_with_a_code(client: Any, task_queue: s
             await asyncio.wait_for(handle.result(), 15)
         cause = err.value.cause
         assert isinstance(cause, ApplicationError) and cause.type == code, (cause, getattr(cause, "type", None))
-        assert cause.message.startswith("step 's' failed")
+        assert cause.message.startswith("VALIDATION_ERROR: the flow or its input is invalid" if name in AT_ENTRY
+                                        else "step 's' failed"), cause.message
     assert time.monotonic() - started < 15
 
 

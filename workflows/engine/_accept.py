@@ -8,10 +8,12 @@ run with ``VALIDATION_ERROR`` at once. Nothing here may raise anything else.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from flowtide.workflows.engine._chain import check_resume
 from flowtide.workflows.errors import FlowValidationError, Problem
+from flowtide.workflows.language._json_values import json_problem
 from flowtide.workflows.language.dsl import parse_flow, validate_payload
 
 ARGUMENT_KEYS = frozenset({"flow", "input", "options"})
@@ -65,6 +67,14 @@ def accept(params: Any) -> tuple[dict[str, Any], Any, dict[str, Any]]:
         if problems:
             raise FlowValidationError(problems)
     return wire, payload, {k: v for k, v in options.items() if k in OPTION_KEYS}
+
+
+def check_input(payload: Any, bounded: Callable[[], bool]) -> None:
+    """Any client may start a run: its input must be plain JSON (``language.json_problem``); ``bounded``
+    says whether the judge applies (not in a run recorded before it)."""
+    problem = json_problem(payload, "input")
+    if problem is not None and bounded():
+        raise FlowValidationError([Problem("input", problem)], source="input")
 
 
 def problem_list(err: FlowValidationError) -> list[dict[str, str]]:

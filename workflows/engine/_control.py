@@ -14,7 +14,7 @@ from temporalio.exceptions import (
 )
 
 from flowtide.workflows.contracts import AttemptFailure, ErrorRecord, WireStep
-from flowtide.workflows.errors import StepFailure, TemplateError, classify
+from flowtide.workflows.errors import LimitError, StepFailure, TemplateError, classify
 
 
 @dataclass
@@ -66,6 +66,8 @@ def failure_from_exception(exc: Exception) -> StepFailure:
                            retryable=False)
     if isinstance(exc, OverflowError):
         return StepFailure("VALIDATION_ERROR", f"a number is out of range: {str(exc)[:300]}", retryable=False)
+    if isinstance(exc, LimitError):
+        return StepFailure(exc.code, str(exc), retryable=False)
     if isinstance(exc, TemplateError):
         return StepFailure("TEMPLATE_ERROR", str(exc), retryable=False)
     return StepFailure("INTERNAL_ERROR", f"{type(exc).__name__}: {str(exc)[:500]}", retryable=False)

@@ -21,6 +21,7 @@ from flowtide.workflows.engine._control import (
 )
 from flowtide.workflows.engine._control_kinds import CONTROL
 from flowtide.workflows.engine._state import Frame, new_meta, step_entry
+from flowtide.workflows.engine._weigh import judge_output, weigh_output, weigh_vars
 from flowtide.workflows.errors import StepFailure
 from flowtide.workflows.kinds import NOT_REUSABLE
 from flowtide.workflows.language._pure import PURE
@@ -38,6 +39,7 @@ STEPS_PER_TASK = 200
 # steps write ~60,000: past this many events a run that cannot continue as new (a cycle inside a branch, or
 # state too large to carry) fails with STEP_BUDGET_EXCEEDED instead, with its record.
 HISTORY_GUARD = 40_000
+BOUNDED_PATCH = "bounded-values"  # issue 23: the work meter's caps, its yields and VALUE_TOO_LARGE
 
 
 async def exec_step(wf: FlowWorkflow, step: WireStep, frame: Frame, block: dict[str, WireStep]
@@ -100,12 +102,27 @@ def _route(wf: FlowWorkflow, step: WireStep, frame: Frame, failed: bool = False)
 
 
 async def _yield_now_and_then(wf: FlowWorkflow) -> None:
-    """Deterministic: counts steps per workflow task (``workflow.now()`` is the task's time)."""
+    """Deterministic: counts steps and work per workflow task (``workflow.now()`` is the task's time)."""
     now, count = wf.task_steps
     count = count + 1 if now == workflow.now() else 1
+    if count == 1:
+        wf.work.new_task()
     wf.task_steps = (workflow.now(), count)
     if count >= STEPS_PER_TASK:
         await workflow.sleep(timedelta(milliseconds=1), summary="yield (many in-workflow steps)")
+        wf.work.new_task()
+    elif wf.work.tired() and bounded():
+        await workflow.sleep(timedelta(milliseconds=1), summary="yield (much template work)")
+        wf.work.new_task()
+    wf.work.new_step()
+
+
+def bounded() -> bool:
+    """Whether the work and size caps apply: always in a new run, not in one recorded before them.
+
+    Asked only when a cap is reached, so runs that never reach one record no marker.
+    """
+    return workflow.patched(BOUNDED_PATCH)
 
 
 def _budget(wf: FlowWorkflow, step: WireStep) -> None:
@@ -165,6 +182,8 @@ async def _attempt(wf: FlowWorkflow, step: WireStep, frame: Frame, rec: StepRow,
     else:
         try:
             result = await _dispatch(wf, step, frame, rec, block, cap)
+            if frame.iteration is None and step["kind"] != "core.set-variable":
+                weigh_output(wf, step["id"], result.get("output"))
         except (ControlSignal, asyncio.CancelledError):
             raise
         except StepFailure as f:
@@ -234,6 +253,9 @@ async def _dispatch(wf: FlowWorkflow, step: WireStep, frame: Frame, rec: StepRow
     if kind in PURE:
         out = PURE[kind](inp, workflow.now())
         if kind == "core.set-variable" and isinstance(out, dict):
+            weigh_vars(wf, out)  # judges the values too
             wf.vars.update(out)
+        elif frame.iteration is not None:
+            judge_output(out)  # (a top-level step's output is judged as the scope weighs it)
         return {"output": out, "attempt": 1}
     return await wf._activity(step, frame, inp, cap)  # a method: changed interpreters in tests override it

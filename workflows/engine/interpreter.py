@@ -32,11 +32,21 @@ with workflow.unsafe.imports_passed_through():
         error_record,
     )
     from flowtide.workflows.engine import _chain, _remote, _steps
-    from flowtide.workflows.engine._accept import accept, problem_list
+    from flowtide.workflows.engine._accept import accept, check_input, problem_list
     from flowtide.workflows.engine._control import Halt, Outcome, RetryWorkflow, ReturnNow, StopFlow
     from flowtide.workflows.engine._relay import Relay
     from flowtide.workflows.engine._state import Frame, RunState
-    from flowtide.workflows.errors import FlowtideError, FlowValidationError, StepFailure, TemplateError, wire_text
+    from flowtide.workflows.errors import (
+        FlowtideError,
+        FlowValidationError,
+        LimitError,
+        StepFailure,
+        TemplateError,
+        wire_text,
+    )
+    from flowtide.workflows.language._json_values import json_problem
+    from flowtide.workflows.language._tpl_work import Work
+    from flowtide.workflows.language._tpl_work import bind as bind_work
     from flowtide.workflows.language.templates import SECRET_NONCE
     from flowtide.workflows.search_attributes import (
         ERROR_CODE,
@@ -70,6 +80,11 @@ class FlowWorkflow:
         self.reuse: dict[str, Any] = {}
         self.task_steps: tuple[datetime | None, int] = (None, 0)  # (time of the current task, steps in it)
         self.chain = _chain.Chain()
+        # the run's work meter (templates, conditions): its caps apply from the patch on, see _steps.bounded
+        self.work = Work(_steps.bounded)
+        # the scope's variables and kept outputs: (the variable's value, its JSON size), see _weigh
+        self.scope_sizes: dict[str, tuple[Any, int]] = {}
+        self.scope_bytes = 0
 
     # ---- Temporal handlers -------------------------------------------------------------------
     @workflow.run
@@ -81,9 +96,11 @@ class FlowWorkflow:
         workflow *task*, which Temporal would retry forever with the run stuck in Running.
         """
         self._setup(params.get("options") if isinstance(params, dict) else None)
+        bind_work(self.work)  # this task and the loop lanes it starts charge the run's meter
         try:
             try:
                 flow, payload, options = accept(params)
+                check_input(payload, _steps.bounded)
             except FlowValidationError as err:
                 rec = error_record(step_id=None, step_type=None, code="VALIDATION_ERROR",
                                    message=f"the flow or its input is invalid: {err}")
@@ -117,6 +134,10 @@ class FlowWorkflow:
             data = workflow.payload_converter().from_payload(args[0].payload) if args else None
         except Exception as exc:  # a payload this worker cannot decode: drop it, never fail the workflow task
             workflow.logger.warning("signal %r dropped: its payload cannot be decoded (%s)", name[:100], exc)
+            return
+        problem = json_problem(data, "data")
+        if problem is not None and _steps.bounded():  # NaN, Infinity...: never enters the run
+            workflow.logger.warning("signal %r dropped: its data is not plain JSON (%s)", name[:100], problem)
             return
         await self.relay.deliver(name, data)
 
@@ -159,6 +180,7 @@ class FlowWorkflow:
                 self.workflow_retries += 1
                 self.info["attempt"] = self.workflow_retries + 1
                 self.vars = {}
+                self.scope_sizes, self.scope_bytes = {}, 0
                 self.state = RunState(flow=flow, total_steps=self.state.total_steps, chain=self.state.chain)
                 self.reuse = {}
                 at = _chain.Position()
@@ -167,7 +189,8 @@ class FlowWorkflow:
                 self.state.close_open_rows(workflow.now(), "cancelled", blocks="failed")
                 return await self._fail(halt.record)
             except TemplateError as exc:
-                return await self._fail_run(error_record(step_id=None, step_type=None, code="TEMPLATE_ERROR",
+                code = exc.code if isinstance(exc, LimitError) else "TEMPLATE_ERROR"
+                return await self._fail_run(error_record(step_id=None, step_type=None, code=code,
                                                          message=str(exc)))
         self.state.close_open_rows(workflow.now(), "cancelled", blocks="completed")  # a return or stop inside a block
         await self._publish_status()

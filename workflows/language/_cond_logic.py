@@ -23,6 +23,7 @@ from flowtide.workflows.language._tpl_values import (
     to_text,
     truthy,
 )
+from flowtide.workflows.language._tpl_work import current
 from flowtide.workflows.language.templates import render
 
 MAX_DEPTH = 64
@@ -219,11 +220,14 @@ class _Run:
 
     def __init__(self, scope: Any, strict: bool) -> None:
         self.scope, self.strict, self.left = scope, strict, MAX_OPS
+        self.work = current()
 
     def eval(self, node: Any, data: Any, depth: int) -> Any:
         if depth > MAX_DEPTH:
             raise TemplateError(f"condition nests deeper than {MAX_DEPTH} levels")
         self.left -= 1
+        if not self.left & 255:  # the step's meter, in chunks (cheap per operation)
+            self.work.add(256)
         if self.left < 0:
             raise TemplateError(f"condition does too much work (over {MAX_OPS} operations); "
                                 "filter the data in a step before testing it")

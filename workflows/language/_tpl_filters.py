@@ -27,6 +27,7 @@ from flowtide.workflows.language._tpl_values import (
     to_text,
     truthy,
 )
+from flowtide.workflows.language._tpl_work import current
 
 FilterFn = Callable[..., Any]
 MAX_ROUND_DIGITS = 20
@@ -240,6 +241,16 @@ def _bound(pick: Callable[[Any, Any], Any], name: str) -> FilterFn:
     return apply
 
 
+def _replace(text: str, old: str, new: str, count: int = -1) -> str:
+    """``str.replace``, refused before it builds more than the step may (a short ``old``, a long ``new``)."""
+    if len(new) > len(old):
+        hits = text.count(old) if old else len(text) + 1
+        grows = (hits if count < 0 else min(hits, count)) * (len(new) - len(old))
+        if len(text) + grows > current().room():
+            current().add(0, len(text) + grows)  # over the cap: fails the step (a recorded run: goes on)
+    return text.replace(old, new, count)
+
+
 def _text_fn(fn: Callable[..., str]) -> FilterFn:
     def apply(value: Any, *args: Any) -> str:
         if args:
@@ -247,6 +258,12 @@ def _text_fn(fn: Callable[..., str]) -> FilterFn:
         return fn(value if type(value) is str else to_text(value))
     return apply
 
+
+# What walking one item of a list or object costs a filter, in work-meter operations (``_tpl_work``);
+# filters not listed here do not walk their input (``size``, ``first``...) and cost one operation.
+WALK_OPS: dict[str, float] = {"map": 0.125, "where": 0.125, "compact": 0.125, "join": 0.125, "reverse": 0.125,
+                              "contains": 0.125, "keys": 0.125, "values": 0.125, "slice": 0.125, "sort": 1.0,
+                              "uniq": 1.0}
 
 FILTERS: dict[str, tuple[FilterFn, int, int]] = {
     "size": (_size, 0, 0),
@@ -260,8 +277,8 @@ FILTERS: dict[str, tuple[FilterFn, int, int]] = {
     "rstrip": (_text_fn(str.rstrip), 0, 0),
     "append": (_text_fn(lambda s, x: s + x), 1, 1),
     "prepend": (_text_fn(lambda s, x: x + s), 1, 1),
-    "replace": (_text_fn(lambda s, a, b: s.replace(a, b)), 2, 2),
-    "replace_first": (_text_fn(lambda s, a, b: s.replace(a, b, 1)), 2, 2),
+    "replace": (_text_fn(_replace), 2, 2),
+    "replace_first": (_text_fn(lambda s, a, b: _replace(s, a, b, 1)), 2, 2),
     "remove": (_text_fn(lambda s, a: s.replace(a, "")), 1, 1),
     "url_encode": (_text_fn(lambda s: quote(s, safe="")), 0, 0),
     "split": (_split, 0, 1),

@@ -38,6 +38,7 @@ from flowtide.workflows.errors import Problem, TemplateError
 from flowtide.workflows.language._cond_expr import compile_expression, test
 from flowtide.workflows.language._cond_logic import ARRAY_OPS, MAX_DEPTH, MAX_OPS, OPS, logic, operation
 from flowtide.workflows.language._tpl_values import truthy
+from flowtide.workflows.language._tpl_work import metered
 from flowtide.workflows.language.templates import check_syntax as template_syntax
 from flowtide.workflows.language.templates import expression_roots, join_path
 from flowtide.workflows.language.templates import references as template_references
@@ -59,9 +60,10 @@ def evaluate(condition: Any, scope: dict[str, Any], *, strict: bool = False) -> 
         TemplateError: bad syntax, an unknown operator, a failing filter or operator, or (strict) a missing path.
     """
     try:
-        if isinstance(condition, str):
-            return test(compile_expression(condition), scope, strict)
-        return truthy(logic(condition, scope, strict))
+        with metered():
+            if isinstance(condition, str):
+                return test(compile_expression(condition), scope, strict)
+            return truthy(logic(condition, scope, strict))
     except TemplateError:
         raise
     except RecursionError:

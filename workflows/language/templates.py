@@ -15,23 +15,28 @@ Rules (the contract of spec section 2):
   the nonce, so a ``{{ secrets.NAME }}`` arriving in data (a run input, a response body) is never resolved:
   only the flow document can name a secret. Without a nonce the reference is left as written.
 - Cost is bounded: a template string is at most 64 KiB, an expression has at most 32 filters, compiled
-  templates live in a bounded LRU cache. Every failure is a ``TemplateError``.
+  templates live in a bounded LRU cache, and every expression, filter call (with the items it walks) and
+  character built is charged to the work meter (``_tpl_work``), whose caps fail the step with
+  ``WORK_BUDGET_EXCEEDED`` (a ``LimitError``). Every failure is a ``TemplateError``.
 
 Pure and deterministic: the Temporal workflow sandbox imports this module.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
 
-from flowtide.workflows.errors import Problem, TemplateError
+from flowtide.workflows.errors import LimitError, Problem, TemplateError
+from flowtide.workflows.language._tpl_filters import WALK_OPS
 from flowtide.workflows.language._tpl_parse import MAX_TEMPLATE_CHARS as MAX_TEMPLATE_CHARS
 from flowtide.workflows.language._tpl_parse import Expr, Literal, Path, find_close, split_template
 from flowtide.workflows.language._tpl_values import MISSING, step_into, to_text
 from flowtide.workflows.language._tpl_values import iter_strings as iter_strings
 from flowtide.workflows.language._tpl_values import join_path as join_path
+from flowtide.workflows.language._tpl_work import current, metered
 
 CACHE_SIZE = 8192
 SECRET_NONCE = "\x00secretNonce"  # scope key; no template path can name it, so data cannot read it
@@ -63,12 +68,15 @@ class Compiled:
 
         def mixed(scope: Any, strict: bool) -> str:
             out = []
+            work = current()
             for p in fns:
                 if type(p) is str:
                     out.append(p)
                 else:
                     value = p(scope, strict)  # type: ignore[operator]
-                    out.append(value if type(value) is str else to_text(value))
+                    text = value if type(value) is str else to_text(value)
+                    work.add(1, len(text))  # before the join: a cap stops a doubling before it is built
+                    out.append(text)
             return "".join(out)
         return mixed
 
@@ -99,12 +107,23 @@ def hide_secret_nonce(value: Any, nonce: str | None) -> Any:
     if nonce is None:
         return value
     tail = f"@{nonce} }}}}"
+    if type(value) is dict or type(value) is list:
+        try:  # the common case, at C speed: no marker anywhere (the walk below costs ~5x more)
+            text = json.dumps(value, ensure_ascii=False, check_circular=False, default=str)
+        except (RecursionError, ValueError, TypeError):
+            text = tail
+        current().spend(chars=len(text))  # this task's work: it yields sooner (``_tpl_work``)
+        if tail not in text:
+            return value
+    walked = [0]
 
     def walk(node: Any, depth: int) -> Any:
         if type(node) is str:
             return node.replace(tail, " }}") if tail in node else node
         if depth > MAX_MARKER_DEPTH:  # deeper than any document: data, which holds no marker of this run
             return node
+        if type(node) is dict or type(node) is list:
+            walked[0] += len(node)
         if type(node) is dict:
             out = {k: walk(v, depth + 1) for k, v in node.items()}
             return node if all(out[k] is node[k] for k in node) else out
@@ -113,7 +132,9 @@ def hide_secret_nonce(value: Any, nonce: str | None) -> Any:
             return node if all(a is b for a, b in zip(items, node, strict=True)) else items
         return node
 
-    return walk(value, 0)
+    out = walk(value, 0)
+    current().spend(walked[0] // 4)  # the walk is work of this task: it yields sooner (``_tpl_work``)
+    return out
 
 
 @lru_cache(maxsize=CACHE_SIZE)
@@ -200,13 +221,20 @@ def _evaluator(expr: Expr) -> Evaluator:
         head_fn = _operand_fn(head, expr)
     if not expr.filters:
         return head_fn
-    calls = [(c.name, c.fn, [_operand_fn(a, expr) for a in c.args]) for c in expr.filters]
+    calls = [(c.name, c.fn, [_operand_fn(a, expr) for a in c.args], WALK_OPS.get(c.name, 0.0))
+             for c in expr.filters]
 
     def run(scope: Any, strict: bool) -> Any:
         value = head_fn(scope, strict)
-        for name, fn, arg_fns in calls:
+        work = current()
+        for name, fn, arg_fns, walk in calls:
+            work.add(1 + int(len(value) * walk) if walk and (type(value) is list or type(value) is dict) else 1)
             try:
                 value = fn(value, *[a(scope, strict) for a in arg_fns]) if arg_fns else fn(value)
+                if type(value) is str:
+                    work.add(0, len(value))
+            except LimitError:
+                raise
             except TemplateError as exc:
                 raise TemplateError(f"template {expr.source!r}: {exc}") from None
             except Exception as exc:  # a filter met data it cannot handle: still only a TemplateError
@@ -268,7 +296,8 @@ def render(value: Any, scope: dict[str, Any], *, strict: bool = False) -> Any:
         TemplateError: bad syntax, a filter that cannot apply, or (strict) a missing path.
     """
     try:
-        return _render(value, scope, strict)
+        with metered():
+            return _render(value, scope, strict)
     except TemplateError:
         raise
     except RecursionError:
