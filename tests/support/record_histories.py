@@ -107,6 +107,11 @@ CASES: list[Case] = [
         {"stepId": "answer", "stepType": "core.return",
          "input": {"output": {"name": "{{ fetch.body.name }}"}, "webhookResponse": {"status": 201}}},
         http("never", e.base + "/status/500"))),
+    # recorded before the newer validation rules (workflows/language/_rules.py): a header they refuse now
+    Case("webhook-header-before-rules", ("core.return", "newer-rules"), lambda e: flow(
+        "webhook-header", {"stepId": "answer", "stepType": "core.return",
+                           "input": {"output": {"ok": True},
+                                     "webhookResponse": {"status": 200, "headers": {"Set-Cookie": "seen=1"}}}})),
     Case("if", ("core.if",), lambda e: flow(
         "if", http("fetch", e.base + "/customers/7"),
         {"stepId": "known", "stepType": "core.if", "input": {"condition": {"==": [{"var": "fetch.body.id"}, "7"]},

@@ -11,8 +11,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from temporalio import workflow
+
 from flowtide.workflows.engine._chain import check_resume
 from flowtide.workflows.errors import FlowValidationError, Problem
+from flowtide.workflows.language import NEWER_RULES, without_newer_rules
 from flowtide.workflows.language._json_values import json_problem
 from flowtide.workflows.language.dsl import parse_flow, validate_payload
 
@@ -75,6 +78,21 @@ def check_input(payload: Any, bounded: Callable[[], bool]) -> None:
     problem = json_problem(payload, "input")
     if problem is not None and bounded():
         raise FlowValidationError([Problem("input", problem)], source="input")
+
+
+def accept_as_recorded(params: Any) -> tuple[dict[str, Any], Any, dict[str, Any]]:
+    """``accept`` with every rule; a run recorded before the newer rules checks again without them.
+
+    The patch is asked only when the check fails, so a valid flow records no marker (see
+    ``flowtide.workflows.language._rules``).
+    """
+    try:
+        return accept(params)
+    except FlowValidationError:
+        if workflow.patched(NEWER_RULES):
+            raise
+    with without_newer_rules():
+        return accept(params)
 
 
 def problem_list(err: FlowValidationError) -> list[dict[str, str]]:

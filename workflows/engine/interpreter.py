@@ -32,7 +32,7 @@ with workflow.unsafe.imports_passed_through():
         error_record,
     )
     from flowtide.workflows.engine import _chain, _remote, _steps
-    from flowtide.workflows.engine._accept import accept, check_input, problem_list
+    from flowtide.workflows.engine._accept import accept_as_recorded, check_input, problem_list
     from flowtide.workflows.engine._control import Halt, Outcome, RetryWorkflow, ReturnNow, StopFlow
     from flowtide.workflows.engine._relay import Relay
     from flowtide.workflows.engine._state import Frame, RunState
@@ -99,7 +99,7 @@ class FlowWorkflow:
         bind_work(self.work)  # this task and the loop lanes it starts charge the run's meter
         try:
             try:
-                flow, payload, options = accept(params)
+                flow, payload, options = accept_as_recorded(params)
                 check_input(payload, _steps.bounded)
             except FlowValidationError as err:
                 rec = error_record(step_id=None, step_type=None, code="VALIDATION_ERROR",

@@ -7,6 +7,7 @@ the modules with a leading underscore are its private helpers.
 
 from flowtide.workflows.language._dsl_raw import FLOW_ID_RE, parse_text, yaml_load
 from flowtide.workflows.language._json_values import json_problem, json_safe
+from flowtide.workflows.language._rules import NEWER_RULES, newer_rules, without_newer_rules
 from flowtide.workflows.language._webhook import webhook_header_problem
 from flowtide.workflows.language.dsl import (
     Flow,
@@ -19,6 +20,6 @@ from flowtide.workflows.language.dsl import (
 )
 from flowtide.workflows.language.templates import render
 
-__all__ = ["FLOW_ID_RE", "Flow", "flow_json_schema", "json_problem", "json_safe", "load_flow_file", "load_flow_text",
-           "parse_flow", "parse_text", "read_flow_file", "render", "validate_payload", "webhook_header_problem",
-           "yaml_load"]
+__all__ = ["FLOW_ID_RE", "NEWER_RULES", "Flow", "flow_json_schema", "json_problem", "json_safe", "load_flow_file",
+           "load_flow_text", "newer_rules", "parse_flow", "parse_text", "read_flow_file", "render", "validate_payload",
+           "webhook_header_problem", "without_newer_rules", "yaml_load"]

@@ -16,6 +16,7 @@ from flowtide.workflows.kinds import KINDS
 from flowtide.workflows.language import conditions, templates
 from flowtide.workflows.language._loop_policy import concurrency_problems, policy_problems, unknown_stop_codes
 from flowtide.workflows.language._pure import HASH_ALGORITHMS
+from flowtide.workflows.language._rules import newer_rules
 from flowtide.workflows.language._schemas import remote_refs
 from flowtide.workflows.language._tpl_values import did_you_mean, short
 from flowtide.workflows.language._webhook import webhook_header_problem
@@ -57,7 +58,8 @@ def schema_problems(schema: Any, path: str) -> list[Problem]:
     if not isinstance(schema, dict | bool):
         return [Problem(path, f"must be a JSON Schema object (got {short(schema)})")]
     remote = [Problem(_inside(path, where), f"{ref[:200]!r} points outside the document: only references inside "
-                      "it ('#/$defs/...') are resolved (nothing is fetched)") for where, ref in remote_refs(schema)]
+                      "it ('#/$defs/...') are resolved (nothing is fetched)")
+              for where, ref in (remote_refs(schema) if newer_rules() else [])]
     if remote:
         return remote
     try:
@@ -127,6 +129,8 @@ def _hash_algorithm(value: Any) -> str | None:
 
 
 def _one_line_addresses(value: Any) -> str | None:
+    if not newer_rules():
+        return None
     items = value if isinstance(value, list) else [value]
     if any(isinstance(i, str) and any(c in i for c in "\r\n\x00") for i in items):
         return "an address must not contain CR, LF or NUL (they would inject mail headers)"
@@ -172,7 +176,7 @@ def check_input(kind: str | None, sid: str, inp: dict[str, Any], ipath: str, dep
         problems.extend(schema_problems(inp["schema"], join_path(ipath, "schema")))
     if kind == "core.for-each":
         problems.extend(_loop_problems(inp, ipath))
-    if kind == "core.return":
+    if kind == "core.return" and newer_rules():
         problems.extend(_webhook_problems(inp.get("webhookResponse"), join_path(ipath, "webhookResponse")))
     if kind == "core.sub-flow":
         return _sub_flow(sid, inp, ipath, depth, problems, child_parser)
