@@ -29,8 +29,9 @@ import structlog
 from temporalio import activity
 from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
-from flowtide.activities import _breakers, metrics
-from flowtide.activities._connection import with_connection
+from flowtide.activities import metrics
+from flowtide.activities.connection.apply import with_connection
+from flowtide.store import breakers
 from flowtide.workflows.contracts import ActivityResult, ActivityTask, AttemptFailure, failure_to_record
 from flowtide.workflows.errors import StepFailure, wire_text
 from flowtide.workflows.language import json_problem
@@ -186,13 +187,13 @@ async def execute(kind: str, impl: StepImpl, mapper: Mapper, task: ActivityTask)
     metrics.attempt_started(kind, ctx.attempt)
     output: Any = None
     throttled = _throttled_before(info)
-    ticket: _breakers.Ticket | None = None
+    ticket: breakers.Ticket | None = None
     try:
         inp = resolve_secrets(task.get("input") or {}, ctx.secrets, task.get("secretNonce"))
         step = with_connection(impl, task["connection"], task.get("project")) if task.get("connection") else impl
         if task.get("circuitBreaker"):  # may fail the attempt at once with CIRCUIT_OPEN
-            key = _breakers.breaker_key(kind, inp, task.get("project"), task.get("connection"))
-            ticket = await _breakers.enter_async(key, task["circuitBreaker"], ctx.timeout_s + 10)
+            key = breakers.breaker_key(kind, inp, task.get("project"), task.get("connection"))
+            ticket = await breakers.enter_async(key, task["circuitBreaker"], ctx.timeout_s + 10)
         work = asyncio.ensure_future(_guarded(step, inp, ctx))
         beat = asyncio.ensure_future(_heartbeat_while(work, throttled)) if info.heartbeat_timeout else None
         try:
@@ -219,7 +220,7 @@ async def execute(kind: str, impl: StepImpl, mapper: Mapper, task: ActivityTask)
     except Exception as exc:
         inner = exc.inner if isinstance(exc, _StepRaisedTimeout) else exc
         failure = inner if isinstance(inner, StepFailure) else _map(mapper, inner)
-        await _breakers.leave_async(ticket, failure.code)
+        await breakers.leave_async(ticket, failure.code)
         secrets = list(ctx.secrets.values())
         retryable = failure.retryable if failure.retryable is not None else is_retryable(
             failure.code, settings, method=ctx.method, user_code=failure.user_code,
@@ -246,7 +247,7 @@ async def execute(kind: str, impl: StepImpl, mapper: Mapper, task: ActivityTask)
         raise ApplicationError(wire_text(record["message"]), *AttemptFailure(record, output, console).encode(),
                                type=failure.code,
                                non_retryable=not retryable, next_retry_delay=delay, category=category) from None
-    await _breakers.leave_async(ticket, None)
+    await breakers.leave_async(ticket, None)
     secrets = list(ctx.secrets.values())
     warnings = [redact(failure_to_record(w, step_id=ctx.step_id, step_type=kind, retryable=False,
                                          attempt=ctx.attempt, iteration=ctx.iteration), secrets)

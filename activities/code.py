@@ -35,8 +35,8 @@ from flowtide.activities._boundary import (
     StepResult,
     step_activity,
 )
-from flowtide.activities._netpolicy import METADATA_ADDRESSES, parse_allow
 from flowtide.activities._sandbox import Limits, Outcome, js_runtime, run_in_sandbox
+from flowtide.guards.netpolicy import METADATA_ADDRESSES, parse_allow
 from flowtide.workflows.errors import StepFailure
 from flowtide.workflows.kinds import KINDS
 

@@ -11,7 +11,7 @@ Output: ``{"rows": [{column: value}], "rowCount", "columns": [name]}``.
 Values are always bound, never spliced into the SQL: SQLite takes ``?`` / ``:name`` placeholders,
 PostgreSQL ``%s`` / ``%(name)s``. SQLite files must lie inside the file roots (``FLOWTIDE_FILE_ROOTS``,
 see ``activities.files``), and so must every file a statement opens (``ATTACH``, ``VACUUM INTO``; no
-``load_extension``): ``activities._sqlite_guard`` is the connection's authorizer. They run in a thread;
+``load_extension``): ``guards.sqlite`` is the connection's authorizer. They run in a thread;
 PostgreSQL uses psycopg 3 (``flowtide[postgres]``), imported only when a flow asks for it. Connection strings
 may hold ``{{ secrets.NAME }}``.
 """
@@ -33,8 +33,8 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 from flowtide.activities._boundary import StepContext, StepResult, step_activity
-from flowtide.activities._sqlite_guard import SqlFileGuard, refused
-from flowtide.activities.files import allowed_roots, resolve_path
+from flowtide.guards.files import allowed_roots, resolve_path
+from flowtide.guards.sqlite import SqlFileGuard, refused
 from flowtide.workflows.errors import StepFailure
 
 DEFAULT_MAX_ROWS = 10_000

@@ -27,7 +27,7 @@ from typing import Any
 import aiosmtplib
 
 from flowtide.activities._boundary import StepContext, StepResult, step_activity
-from flowtide.activities._netconnect import open_checked_socket
+from flowtide.guards.connect import open_checked_socket
 from flowtide.workflows.errors import StepFailure
 
 # Replies that mean "not now": the server throttles or is busy, so a later attempt may succeed.

@@ -34,9 +34,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from flowtide.activities._boundary import DEFAULT_OUTPUT_LIMIT, StepContext, StepResult, step_activity
+from flowtide.guards.files import allowed_roots, resolve_path
 from flowtide.workflows.errors import StepFailure
 
-ROOTS_ENV = "FLOWTIDE_FILE_ROOTS"
 DEFAULT_MAX_BYTES = 256 * 1024
 ENCODINGS = ("text", "base64", "json")
 MODES = ("overwrite", "append", "create")
@@ -84,39 +84,6 @@ def map_file_exception(exc: BaseException) -> StepFailure | None:
         code = "STORAGE_UNKNOWN_ERROR"
     where = f": {exc.filename}" if exc.filename else ""
     return StepFailure(code, f"{exc.strerror or exc}{where}", detail=f"{name} errno={exc.errno}")
-
-
-def allowed_roots() -> list[str]:
-    """The resolved roots from ``FLOWTIDE_FILE_ROOTS``, or ``./data`` under the working directory."""
-    raw = os.environ.get(ROOTS_ENV, "")
-    parts = [p.strip() for p in raw.split(os.pathsep) if p.strip()] or [os.path.join(os.getcwd(), "data")]
-    return [os.path.realpath(p) for p in parts]
-
-
-def _inside(real: str, root: str) -> bool:
-    try:
-        return os.path.commonpath([real, root]) == root
-    except ValueError:  # different drives on Windows: certainly not inside
-        return False
-
-
-def resolve_path(path: Any, roots: list[str]) -> str:
-    """The real path for ``path``, refusing anything that resolves outside every root.
-
-    Args:
-        path: the step's ``path`` input (absolute, or relative to the first root).
-        roots: resolved allowed roots.
-
-    Returns:
-        The resolved absolute path (symlinks followed, ``..`` removed).
-    """
-    if not isinstance(path, str) or not path.strip() or "\x00" in path:
-        raise StepFailure("FILE_INVALID_PATH", "'path' must be a non-empty string without NUL characters")
-    real = os.path.realpath(path if os.path.isabs(path) else os.path.join(roots[0], path))
-    if any(_inside(real, root) for root in roots):
-        return real
-    raise StepFailure("FILE_INVALID_PATH", f"path {path!r} resolves outside the allowed file roots",
-                      detail=f"allowed roots: {os.pathsep.join(roots)} (set {ROOTS_ENV} on the worker)")
 
 
 def _choice(inp: dict[str, Any], key: str, allowed: tuple[str, ...], default: str) -> str:

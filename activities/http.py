@@ -41,7 +41,7 @@ from flowtide.activities._http_body import (
     read_limited,
 )
 from flowtide.activities._http_errors import map_http_exception, status_failure
-from flowtide.activities._netguard import DestinationBlocked, pooled_client
+from flowtide.guards.network import DestinationBlocked, pooled_client
 from flowtide.workflows.errors import StepFailure
 from flowtide.workflows.limits import DEFAULT_LIMITS
 

@@ -13,7 +13,7 @@ Output: ``{"content", "model", "usage": {"promptTokens", "completionTokens", "to
 ``content_filter`` is the ``LLM_CONTENT_POLICY`` operational error.
 
 The base URL can come from the flow, so the call goes through the network guard of ``core.http``
-(``activities._netguard``: a local model server must be listed in ``FLOWTIDE_HTTP_ALLOW``; a refused one is
+(``guards.network``: a local model server must be listed in ``FLOWTIDE_HTTP_ALLOW``; a refused one is
 ``HTTP_DESTINATION_BLOCKED``). Every failure goes through ``map_llm_exception``, the AI / LLM family's one
 mapper.
 """
@@ -29,7 +29,7 @@ from typing import Any
 import httpx
 
 from flowtide.activities._boundary import StepContext, StepResult, step_activity
-from flowtide.activities._netguard import pooled_client
+from flowtide.guards.network import pooled_client
 from flowtide.workflows.errors import StepFailure
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"

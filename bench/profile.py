@@ -40,7 +40,7 @@ if sys.path[0] == str(ROOT / "bench"):  # `python bench/profile.py`: the project
 from bench import flows, rounds  # noqa: E402
 from bench.run import harness  # noqa: E402
 from bench.scenarios import RUN_TIMEOUT_S  # noqa: E402
-from flowtide.client.logs import configure  # noqa: E402
+from flowtide.client.cli.logs import configure  # noqa: E402
 from flowtide.client.runs import start_run, wait_record  # noqa: E402
 from flowtide.workflows.language import parse_flow  # noqa: E402
 

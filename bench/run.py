@@ -28,9 +28,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # `python bench/run.py` puts bench/ first on the path, not the project
 
 from bench import baseline, cli_timing, loop, report, scenarios, waiting  # noqa: E402
+from flowtide.client.cli.logs import configure  # noqa: E402
 from flowtide.client.connect import connect  # noqa: E402
-from flowtide.client.devserver import DevServer, free_port  # noqa: E402
-from flowtide.client.logs import configure  # noqa: E402
+from flowtide.dev.server import DevServer, free_port  # noqa: E402
 
 QUICK = {"seq_steps": 20, "seq_reps": 5, "thr_runs": 50, "thr_steps": 10, "thr_reps": 5, "pure_steps": 1000,
          "pure_reps": 2, "loop_items": 2000, "loop_concurrency": 50, "waiting_runs": 1000,

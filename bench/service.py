@@ -1,4 +1,4 @@
-"""Runs ``client.demo_service.DemoService`` in its own process for the benchmark.
+"""Runs ``dev.demo_service.DemoService`` in its own process for the benchmark.
 
 The benchmark's HTTP peer stands for an outside API: in a separate process it neither shares the GIL with
 the worker being measured nor counts in the worker's memory. Prints ``PORT <n>`` once listening and stops
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 
-from flowtide.client.demo_service import DemoService
+from flowtide.dev.demo_service import DemoService
 
 
 def main() -> None:

@@ -29,7 +29,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from flowtide.client.devserver import DevServer, free_port  # noqa: E402
+from flowtide.dev.server import DevServer, free_port  # noqa: E402
 
 FLOW = {"id": "bench-echo", "steps": [{"stepId": "answer", "stepType": "core.return",
                                        "input": {"output": {"got": "{{ initial.n }}"}}}]}
@@ -101,7 +101,7 @@ async def measure(base: str, key: str, temporal: str, requests: int, clients: in
 
 
 async def main(args: argparse.Namespace) -> dict[str, Any]:
-    from flowtide.client.service.store import Store
+    from flowtide.store.database import Store
     work = tempfile.mkdtemp(prefix="flowtide-bench-api-")
     env = {**os.environ, "FLOWTIDE_DATABASE_URL": f"sqlite:///{work}/flowtide.db", "FLOWTIDE_API_RATE": "100000",
            "FLOWTIDE_LOG_LEVEL": "ERROR"}
@@ -121,7 +121,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _spawn(commands: list[list[str]], env: dict[str, str], cwd: str) -> list[subprocess.Popen[bytes]]:
-    return [subprocess.Popen([sys.executable, "-m", "flowtide.client.cli", *cmd], env=env, cwd=cwd)
+    return [subprocess.Popen([sys.executable, "-m", "flowtide.client.cli.main", *cmd], env=env, cwd=cwd)
             for cmd in commands]
 
 

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from hypothesis import settings
 
-from flowtide.client.demo_service import DemoService
-from flowtide.client.devserver import DevServer, free_port
+from flowtide.dev.demo_service import DemoService
+from flowtide.dev.server import DevServer, free_port
 
 os.environ.setdefault("FLOWTIDE_HTTP_ALLOW", "127.0.0.1,::1,localhost")
 

@@ -1,6 +1,6 @@
 """``python -m flowtide.worker``: run a Flowtide worker (same as ``flowtide worker``)."""
 
-from flowtide.client.cli import main
+from flowtide.client.cli.main import main
 
 if __name__ == "__main__":
     raise SystemExit(main(["worker"]))

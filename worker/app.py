@@ -13,7 +13,7 @@ from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from flowtide.activities import all_activities
-from flowtide.activities._netguard import close_pools
+from flowtide.guards.network import close_pools
 from flowtide.workflows.engine import FlowLoopWorkflow, FlowWorkflow, RunMetrics
 from flowtide.workflows.search_attributes import DEFAULT_TASK_QUEUE
 

@@ -13,7 +13,7 @@ if TYPE_CHECKING:
 def _runtime(metrics_bind: str | None = None) -> Runtime:
     from temporalio.runtime import LogForwardingConfig, LoggingConfig, PrometheusConfig, Runtime, TelemetryConfig
     # the SDK core (Rust) writes its own text lines to stderr by default; forwarded, they go through the
-    # same formatter as every other line (JSON off a terminal, see client.logs)
+    # same formatter as every other line (JSON off a terminal, see client.cli.logs)
     logs = LoggingConfig(filter=LoggingConfig.default.filter,
                          forwarding=LogForwardingConfig(logger=logging.getLogger("temporalio.core")))
     metrics = PrometheusConfig(bind_address=metrics_bind) if metrics_bind else None

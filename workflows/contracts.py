@@ -214,7 +214,7 @@ def activity_task(kind: str, inp: dict[str, Any], *, step_id: str, title: str | 
         task["connection"] = connection
         if project:  # the run's project: only its own and the database-wide connections may be used
             task["project"] = project
-    if breaker:  # the step's (or settings') circuitBreaker, applied by activities._breakers
+    if breaker:  # the step's (or settings') circuitBreaker, applied by store.breakers
         task["circuitBreaker"] = breaker
         if project and breaker_project:
             task["project"] = project

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from flowtide.client.devserver import free_port
+from flowtide.dev.server import free_port
 from tests.support.cli import flowtide_process as flowtide
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -18,9 +18,9 @@ import pytest
 from sqlalchemy import update
 
 from flowtide.client.runs import start_run, wait_record
-from flowtide.client.service.connections import Connections
-from flowtide.client.service.schema import connections
-from flowtide.client.service.store import Store, now
+from flowtide.store.connections import Connections
+from flowtide.store.database import Store, now
+from flowtide.store.schema import connections
 from flowtide.workflows.language.dsl import parse_flow
 from tests.reliability.canary import history_json, hits
 from tests.support.cli import flowtide

@@ -18,7 +18,7 @@ from temporalio.client import Client
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.worker import Worker
 
-from flowtide.client.devserver import free_port, port_open
+from flowtide.dev.server import free_port, port_open
 from tests.support.cli import ROOT, until
 from tests.support.flows import run_flow
 
@@ -52,7 +52,7 @@ async def metrics_worker(dev_server, task_queue, tmp_path):
     env = {**os.environ, "TEMPORAL_ADDRESS": dev_server.address, "FLOWTIDE_METRICS_HOST": "127.0.0.1"}
     log_file = (tmp_path / "worker.log").open("wb")
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "flowtide.client.cli", "worker", "--metrics-port", str(port), "--task-queue",
+        sys.executable, "-m", "flowtide.client.cli.main", "worker", "--metrics-port", str(port), "--task-queue",
         task_queue, cwd=ROOT, env=env, stdout=log_file, stderr=log_file)
 
     async def up() -> bool:
@@ -126,7 +126,7 @@ async def test_workflow_side_helpers_record_labels_and_values(dev_server):
 async def test_flowtide_server_lines_are_json_too(tmp_path):
     port = free_port()
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "flowtide.client.cli", "server", "--port", str(port), "--ui-port", str(free_port()),
+        sys.executable, "-m", "flowtide.client.cli.main", "server", "--port", str(port), "--ui-port", str(free_port()),
         "--db-file", str(tmp_path / "t.db"), cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
 
     async def up() -> bool:

@@ -89,7 +89,7 @@ def test_wheel_adds_one_import_name_and_ships_the_examples(wheel_env: Path) -> N
     tops = json.loads(subprocess.run([str(py), "-c", code], check=True, capture_output=True, text=True,
                                      env=_env(wheel_env), cwd=wheel_env).stdout)
     assert [t for t in tops if not t.endswith(".dist-info") and t != ".."] == ["flowtide"], tops
-    code = "import flowtide.client.demo as d; print(d.DEMO_FLOW.is_file())"
+    code = "import flowtide.dev.demo as d; print(d.DEMO_FLOW.is_file())"
     assert subprocess.run([str(py), "-c", code], check=True, capture_output=True, text=True,
                           env=_env(wheel_env), cwd="/").stdout.strip() == "True"
 
@@ -128,7 +128,7 @@ def test_service_admin_commands_from_the_wheel_migrate_a_new_database(wheel_env:
 
 
 def test_wheel_ships_the_runs_page_templates_and_assets(wheel_env: Path) -> None:
-    code = ("import pathlib, sys, flowtide.client.web.auth as a; "
+    code = ("import pathlib, sys, flowtide.service.web.auth as a; "
             "[a.templates.get_template(n) for n in ('run.html', 'runs.html', 'flows.html', 'plan.html', "
             "'signin.html', 'error.html')]; d = pathlib.Path(a.__file__).parent / 'static'; "
             "print(a.__file__.startswith(sys.argv[1]), (d / 'app.js').is_file(), (d / 'app.css').is_file())")

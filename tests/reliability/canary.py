@@ -9,7 +9,7 @@ import re
 import subprocess
 from typing import Any
 
-from flowtide.client.devserver import temporal_binary
+from flowtide.dev.server import temporal_binary
 
 _B64 = re.compile(r"[A-Za-z0-9+/_-]{16,}={0,2}")
 

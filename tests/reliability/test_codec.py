@@ -23,7 +23,7 @@ from flowtide.client.codec import (
     key_id,
     load_key,
 )
-from flowtide.client.devserver import DevServer
+from flowtide.dev.server import DevServer
 from tests.reliability.canary import history_json, hits
 from tests.reliability.procs import WorkerProcess
 from tests.support.cli import flowtide_process

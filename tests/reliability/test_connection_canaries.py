@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from flowtide.client.runs import start_run, wait_record
-from flowtide.client.service.connections import Connections
-from flowtide.client.service.store import Store
+from flowtide.store.connections import Connections
+from flowtide.store.database import Store
 from flowtide.workflows.language.dsl import parse_flow
 from tests.reliability.canary import history_json, hits
 from tests.reliability.procs import WorkerProcess

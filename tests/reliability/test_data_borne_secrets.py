@@ -13,8 +13,8 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import Envelope, Session
 
-from flowtide.client._loopback import ThreadedServer
-from flowtide.client.devserver import free_port
+from flowtide.dev.loopback import ThreadedServer
+from flowtide.dev.server import free_port
 from tests.support.flows import run_flow
 
 REF = "{{ secrets.CANARY }}"

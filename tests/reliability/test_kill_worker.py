@@ -19,9 +19,9 @@ from typing import Any
 
 import pytest
 
-from flowtide.client.demo_service import DemoService
-from flowtide.client.devserver import DevServer
 from flowtide.client.runs import start_run, wait_record
+from flowtide.dev.demo_service import DemoService
+from flowtide.dev.server import DevServer
 from flowtide.workflows.language.dsl import parse_flow
 from tests.reliability.procs import WorkerProcess
 from tests.support.flows import step

@@ -21,8 +21,8 @@ from typing import Any
 import pytest
 
 from flowtide.client.connect import connect
-from flowtide.client.devserver import DevServer, free_port
 from flowtide.client.runs import start_run, wait_record
+from flowtide.dev.server import DevServer, free_port
 from flowtide.workflows.language.dsl import parse_flow
 from tests.support.flows import histories, step
 

@@ -17,9 +17,9 @@ from typing import Any
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowExecutionStatus
 
-from flowtide.client.demo_service import DemoService
-from flowtide.client.devserver import DevServer
 from flowtide.client.runs import start_run, wait_record
+from flowtide.dev.demo_service import DemoService
+from flowtide.dev.server import DevServer
 from flowtide.workflows.language.dsl import parse_flow
 from tests.reliability.procs import WorkerProcess
 

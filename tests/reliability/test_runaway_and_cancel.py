@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from flowtide.client.devserver import DevServer
 from flowtide.client.runs import start_run, wait_record
+from flowtide.dev.server import DevServer
 from flowtide.workflows.language.dsl import parse_flow
 from tests.support.cli import flowtide_process
 from tests.support.flows import run_flow

@@ -18,9 +18,9 @@ from typing import Any
 
 import pytest
 
-from flowtide.client.demo_service import DemoService
-from flowtide.client.devserver import DevServer, free_port
 from flowtide.client.runs import start_run, wait_record
+from flowtide.dev.demo_service import DemoService
+from flowtide.dev.server import DevServer, free_port
 from flowtide.workflows.language.dsl import parse_flow
 from tests.reliability.canary import history_json, hits, payload_texts
 from tests.reliability.procs import WorkerProcess

@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from flowtide.client.connect import TemporalUnreachable, connect
-from flowtide.client.devserver import DevServer, free_port
 from flowtide.client.runs import start_run, wait_record
+from flowtide.dev.server import DevServer, free_port
 from flowtide.workflows.language.dsl import parse_flow
 from tests.reliability.procs import WorkerProcess
 

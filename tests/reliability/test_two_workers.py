@@ -14,8 +14,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from flowtide.client.devserver import DevServer
 from flowtide.client.runs import start_run, wait_record
+from flowtide.dev.server import DevServer
 from flowtide.workflows.language.dsl import parse_flow
 from tests.reliability.procs import WorkerProcess
 

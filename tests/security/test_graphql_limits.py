@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from flowtide.client.service import limits
-from flowtide.client.service.auth import RateLimiter
+from flowtide.service import limits
+from flowtide.service.auth import RateLimiter
 from tests.service import conftest as service
 from tests.service.test_rest import assert_error
 from tests.support.service import ECHO, new_id

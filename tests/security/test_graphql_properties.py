@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis_graphql import Mode, from_schema, nodes
 
-from flowtide.client.service.graphql import SCHEMA
+from flowtide.service.graphql import SCHEMA
 from tests.support.service import ECHO, threaded_api
 
 SETTINGS = settings(max_examples=150, deadline=None, derandomize=True, database=None,

@@ -17,11 +17,11 @@ import pytest
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
-from flowtide.activities._oauth import access_token
+from flowtide.activities.connection.oauth import access_token
 from flowtide.activities.email import email_send
 from flowtide.activities.llm import llm_chat
-from flowtide.client.service.connections import Connections
-from flowtide.client.service.store import Store
+from flowtide.store.connections import Connections
+from flowtide.store.database import Store
 from flowtide.workflows.errors import StepFailure
 from tests.support.activities import step_task
 from tests.support.llm_server import KEY, LLMServer, OpenAIish

@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from flowtide.activities._oauth import early_margin
-from flowtide.client.service.connections import Connections
-from flowtide.client.service.store import Store
+from flowtide.activities.connection.oauth import early_margin
+from flowtide.store.connections import Connections
+from flowtide.store.database import Store
 from tests.support.flows import run_flow
 from tests.support.oauth_server import OAuthWorld
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from flowtide.client.service.hooks import respond
+from flowtide.service.hooks import respond
 from flowtide.workflows.errors import FlowValidationError
 from flowtide.workflows.language import parse_flow
 

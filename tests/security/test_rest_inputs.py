@@ -67,7 +67,7 @@ async def test_revisions_in_bodies_are_bounded_integers(api: Api, http: httpx.As
 
 
 async def test_forged_cursors_are_400(api: Api, http: httpx.AsyncClient) -> None:
-    from flowtide.client.service.steer import _cursor
+    from flowtide.service.steer import _cursor
     doc = {**ECHO, "id": new_id("cur")}
     await api.deploy(http, doc)
     for n in range(3):

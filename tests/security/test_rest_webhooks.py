@@ -18,8 +18,8 @@ import httpx
 import pytest
 import structlog
 
-from flowtide.client.devserver import free_port
-from flowtide.client.service.hooks import sign
+from flowtide.dev.server import free_port
+from flowtide.service.hooks import sign
 from tests.support.postgres import postgres_cluster
 from tests.support.service import Api, new_id, running_api
 
@@ -62,7 +62,7 @@ async def _database(kind: str, tmp: Path, request: pytest.FixtureRequest) -> str
 async def replicas(request: pytest.FixtureRequest, client: Any,
                    tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[tuple[Api, str]]:
     """Two service instances on one database: ``(first, base URL of the second)``."""
-    from flowtide.client.cli_service import serving
+    from flowtide.client.cli.service import serving
     url = await _database(request.param, Path(tmp_path_factory.mktemp("hooks")), request)
     tq = f"tq-hook-{uuid.uuid4().hex[:8]}"
     async with running_api(client, url, tq) as first:
@@ -133,7 +133,7 @@ async def test_expired_signatures_are_purged(replicas: tuple[Api, str]) -> None:
 
     from sqlalchemy import select
 
-    from flowtide.client.service.schema import webhook_signatures
+    from flowtide.store.schema import webhook_signatures
     store = (replicas[0]).svc.store
     soon, gone = datetime.now(UTC) + timedelta(seconds=300), datetime.now(UTC) - timedelta(seconds=1)
     hook = f"test/{uuid.uuid4().hex[:8]}"

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from flowtide.activities._breakers import breaker_key
 from flowtide.client.runs import start_run, wait_record
+from flowtide.store.breakers import breaker_key
 from flowtide.workflows.language.dsl import parse_flow
 from tests.support.cli import flowtide
 from tests.support.flows import step
@@ -76,7 +76,7 @@ async def test_a_breaker_the_operator_shares_is_every_projects(client: Any, task
 
 
 async def test_rows_of_an_older_breakers_file_stay_readable(breakers_db: Path, capsys: Any) -> None:
-    from flowtide.activities._breakers import SCHEMA
+    from flowtide.store.breakers import SCHEMA
     with sqlite3.connect(breakers_db) as conn:
         conn.execute(SCHEMA)
         conn.execute("INSERT INTO breakers VALUES ('api.example.test:443', 'open', '[]', ?, 0, 1, ?, ?)",

@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from flowtide.client.service.connections import Connections
+from flowtide.store.connections import Connections
 from tests.support.oauth_server import OAuthWorld
 from tests.support.service import Api, new_id, running_api
 
@@ -101,8 +101,8 @@ def test_migration_0003_keeps_the_rows_of_a_0002_database(tmp_path: Path,
     from alembic import command
     from alembic.config import Config
 
-    import flowtide.client.service.store as store_module
-    from flowtide.client.service.store import Store
+    import flowtide.store.database as store_module
+    from flowtide.store.database import Store
     monkeypatch.setenv("FLOWTIDE_SECRET_KEY", "tenancy-" + secrets.token_hex(16))
     store = Store(f"sqlite:///{tmp_path / 'old.db'}")
     cfg = Config()
@@ -112,7 +112,7 @@ def test_migration_0003_keeps_the_rows_of_a_0002_database(tmp_path: Path,
         command.upgrade(cfg, "0002")
         from sqlalchemy import text
 
-        from flowtide.client.service.secretbox import seal
+        from flowtide.store.secretbox import seal
         for name, project in (("ops", None), ("mine", "acme")):
             conn.execute(text("INSERT INTO connections VALUES (:n, :p, 'bearer', '{}', :s, 'ok', NULL, NULL, "
                               "'2026-01-01', '2026-01-01', '2026-01-01')"),

@@ -11,9 +11,9 @@ from typing import Any
 import httpx
 import pytest
 
-from flowtide.client.service.errors import ApiError
-from flowtide.client.web.headers import CSP
-from flowtide.client.web.session import SIGNIN_PER_ADDRESS, SIGNIN_PER_KEY, Sessions
+from flowtide.service.errors import ApiError
+from flowtide.service.web.headers import CSP
+from flowtide.service.web.session import SIGNIN_PER_ADDRESS, SIGNIN_PER_KEY, Sessions
 from tests.support.service import Api, running_api
 from tests.support.web import csrf
 

@@ -13,8 +13,8 @@ from temporalio.workflow import NondeterminismError
 
 from flowtide.client.api import FlowHandle
 from flowtide.client.cancel import TERMINATE_REASON
-from flowtide.client.devserver import DevServer
 from flowtide.client.runs import start_run
+from flowtide.dev.server import DevServer
 from flowtide.workflows.engine.interpreter import FlowWorkflow
 from flowtide.workflows.language.dsl import parse_flow
 from tests.support.cli import flowtide_process

@@ -15,8 +15,8 @@ import httpx
 import pytest
 
 from flowtide.client.api import FlowHandle, start_flow
-from flowtide.client.devserver import free_port
 from flowtide.client.runs import start_run, wait_record
+from flowtide.dev.server import free_port
 from flowtide.workflows.engine import _steps
 from flowtide.workflows.errors import FlowValidationError
 from flowtide.workflows.language import json_problem, json_safe

@@ -15,10 +15,10 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from flowtide.activities._oauth import _refresh_locked
-from flowtide.client.service.connections import Connections, connection_states
-from flowtide.client.service.secretbox import SecretKeyError
-from flowtide.client.service.store import Store, StoreError
+from flowtide.activities.connection.oauth import _refresh_locked
+from flowtide.store.connections import Connections, connection_states
+from flowtide.store.database import Store, StoreError
+from flowtide.store.secretbox import SecretKeyError
 from tests.support.oauth_server import OAuthWorld
 
 
@@ -63,7 +63,7 @@ def test_migration_0002_upgrades_a_0001_database(backend: str, request: pytest.F
         url = base.rsplit("/", 1)[0] + "/" + _database(base)
     store = Store(url)
     cfg = Config()
-    import flowtide.client.service.store as store_module
+    import flowtide.store.database as store_module
     cfg.set_main_option("script_location", str(Path(store_module.__file__).parent / "migrations"))
     with store.engine.begin() as conn:
         cfg.attributes["connection"] = conn
@@ -138,7 +138,7 @@ def test_one_refresh_for_callers_without_a_shared_process_lock(conns: Connection
 
 
 async def test_client_credentials_grant_with_scopes_and_a_refused_client(conns: Connections) -> None:
-    from flowtide.activities._oauth import access_token
+    from flowtide.activities.connection.oauth import access_token
     from flowtide.workflows.errors import StepFailure
     with OAuthWorld() as world:
         conns.add("svc", "oauth2", {"tokenUrl": world.url + "/token", "clientId": world.client_id,

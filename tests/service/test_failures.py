@@ -8,8 +8,8 @@ from pathlib import Path
 
 import httpx
 
-from flowtide.client.devserver import free_port
-from flowtide.client.service.app import build_service, create_app
+from flowtide.dev.server import free_port
+from flowtide.service.app import build_service, create_app
 from tests.service.test_rest import assert_error
 from tests.support.service import ECHO
 

@@ -6,7 +6,7 @@ import asyncio
 import json
 import time
 
-from flowtide.client.service.hooks import sign
+from flowtide.service.hooks import sign
 from tests.service.test_rest import assert_error
 from tests.support.service import new_id
 

@@ -25,8 +25,8 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.generation import GenerationMode
 from schemathesis.specs.openapi.checks import response_schema_conformance, status_code_conformance
 
-from flowtide.client.service.openapi import document
-from flowtide.client.web.session import COOKIE
+from flowtide.service.openapi import document
+from flowtide.service.web.session import COOKIE
 from tests.support.service import ECHO, WAITS, threaded_api
 from tests.support.web import csrf
 

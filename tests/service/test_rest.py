@@ -154,7 +154,7 @@ async def test_limits_and_unknown_paths_answer_in_the_error_shape(api, http, mon
 
 
 async def test_rate_limit_answers_429_with_retry_after(api, http, monkeypatch):
-    from flowtide.client.service.auth import RateLimiter
+    from flowtide.service.auth import RateLimiter
     monkeypatch.setattr(api.svc, "limiter", RateLimiter(rate=1, burst=3))
     codes = [(await http.get(api.url("/v1/flows"), headers=api.headers("read"))).status_code for _ in range(5)]
     assert codes[:3] == [200, 200, 200] and codes[3:] == [429, 429]
@@ -170,7 +170,7 @@ async def test_healthz_and_openapi(api, http):
     assert r.json() == {"ok": True, "temporal": True, "database": True}
     doc = (await http.get(api.url("/openapi.json"))).json()
     assert doc["openapi"].startswith("3.")
-    from flowtide.client.service.app import ROUTES
+    from flowtide.service.app import ROUTES
     for route in ROUTES:
         assert set(route.methods or ()) - {"HEAD"} <= {m.upper() for m in doc["paths"][route.path]}, route.path
 
@@ -189,14 +189,14 @@ async def _answering(url: str) -> Any:
 def _cli(*args: str, env: dict[str, str]) -> Any:
     import subprocess
     import sys
-    return subprocess.Popen([sys.executable, "-m", "flowtide.client.cli", *args], env=env,
+    return subprocess.Popen([sys.executable, "-m", "flowtide.client.cli.main", *args], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
 async def test_flowtide_serve_command_migrates_and_answers(dev_server, tmp_path):
     import os
 
-    from flowtide.client.devserver import free_port
+    from flowtide.dev.server import free_port
     port = free_port()
     env = {**os.environ, "TEMPORAL_ADDRESS": dev_server.address,
            "FLOWTIDE_DATABASE_URL": f"sqlite:///{tmp_path / 'serve.db'}"}
@@ -215,8 +215,8 @@ async def test_flowtide_dev_serves_the_api_next_to_its_server_and_worker(tmp_pat
 
     import httpx
 
-    from flowtide.client.devserver import free_port
-    from flowtide.client.service.store import Store
+    from flowtide.dev.server import free_port
+    from flowtide.store.database import Store
     url = f"sqlite:///{tmp_path / 'dev.db'}"
     store = Store(url)
     await asyncio.to_thread(store.migrate)

@@ -1,6 +1,6 @@
 """Run ``flowtide`` commands from async tests, in-process (fast) or as a real process (exit codes, stderr).
 
-In-process commands run ``client.cli.main`` in a thread with its own event loop, so the worker that shares
+In-process commands run ``client.cli.main.main`` in a thread with its own event loop, so the worker that shares
 the test's loop keeps serving its task queue meanwhile.
 """
 
@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from flowtide.client.cli import main
+from flowtide.client.cli.main import main
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -29,9 +29,9 @@ async def flowtide(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int,
 
 
 async def flowtide_process(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> tuple[int, str, str]:
-    """``python -m flowtide.client.cli ARGS`` as a child process: (exit code, stdout, stderr)."""
+    """``python -m flowtide.client.cli.main ARGS`` as a child process: (exit code, stdout, stderr)."""
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "flowtide.client.cli", *args, cwd=ROOT, env={**os.environ, **(env or {})},
+        sys.executable, "-m", "flowtide.client.cli.main", *args, cwd=ROOT, env={**os.environ, **(env or {})},
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     out, err = await asyncio.wait_for(proc.communicate(), timeout)
     assert proc.returncode is not None

@@ -1,6 +1,6 @@
 """An HTTP server on 127.0.0.1 for the edge cases the demo service does not cover.
 
-The demo service (``client.demo_service``) answers the ordinary routes; this one misbehaves at the
+The demo service (``dev.demo_service``) answers the ordinary routes; this one misbehaves at the
 protocol level, which needs raw control of the socket::
 
     GET /endless            200, chunked, never ends (counts bytes sent in ``sent``)
@@ -30,7 +30,7 @@ import zlib
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from flowtide.client._loopback import ThreadedServer
+from flowtide.dev.loopback import ThreadedServer
 
 
 class EdgeServer(ThreadedServer):

@@ -124,9 +124,9 @@ def tokens_in_a_process(database_url: str, secret_key: str, name: str, steps: in
     import os
 
     os.environ["FLOWTIDE_SECRET_KEY"] = secret_key
-    from flowtide.activities._oauth import access_token
-    from flowtide.client.service.connections import Connections
-    from flowtide.client.service.store import Store
+    from flowtide.activities.connection.oauth import access_token
+    from flowtide.store.connections import Connections
+    from flowtide.store.database import Store
     conns = Connections(Store(database_url))
 
     async def one() -> str:

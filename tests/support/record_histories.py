@@ -373,8 +373,8 @@ async def main_async(names: list[str], out: Path) -> int:
     from aiosmtpd.handlers import Sink
 
     from flowtide.client.connect import connect
-    from flowtide.client.demo_service import DemoService
-    from flowtide.client.devserver import DevServer, free_port
+    from flowtide.dev.demo_service import DemoService
+    from flowtide.dev.server import DevServer, free_port
     from flowtide.worker.app import build_worker
     from tests.support.llm_server import KEY, LLMServer
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 
-from flowtide.client.devserver import free_port
+from flowtide.dev.server import free_port
 
 ROLES = ("read", "run", "admin")
 ECHO = {"id": "echo", "name": "Echo", "input": {"type": "object", "required": ["n"],
@@ -48,8 +48,8 @@ class Api:
 async def running_api(client: Any, database_url: str, task_queue: str,
                       projects: tuple[str, ...] = ("acme", "other")) -> AsyncIterator[Api]:
     """Serve the API on a free loopback port, with a worker polling ``task_queue``."""
-    from flowtide.client.cli_service import serving
-    from flowtide.client.service.store import Store
+    from flowtide.client.cli.service import serving
+    from flowtide.store.database import Store
     from flowtide.worker.app import build_worker
     store = Store(database_url)
     await asyncio.to_thread(store.migrate)
@@ -75,7 +75,7 @@ def threaded_api(temporal_address: str, database_url: str) -> Any:
     """
     import threading
 
-    from flowtide.client.service.store import Store
+    from flowtide.store.database import Store
     store = Store(database_url)
     store.migrate()
     store.create_project("acme")
@@ -84,7 +84,7 @@ def threaded_api(temporal_address: str, database_url: str) -> Any:
     errors: list[BaseException] = []
 
     async def main() -> None:
-        from flowtide.client.cli_service import serving
+        from flowtide.client.cli.service import serving
         from flowtide.client.connect import connect
         from flowtide.worker.app import build_worker
         client = await connect(temporal_address)

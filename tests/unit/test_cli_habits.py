@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from flowtide.client.cli import build_parser
+from flowtide.client.cli.main import build_parser
+from flowtide.client.cli.term import colour, console, styled
 from flowtide.client.render import clip
-from flowtide.client.term import colour, console, styled
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -32,7 +32,7 @@ def test_dockerfile_installs_the_project():
 
 
 def test_cluster_gets_the_same_dynamic_config_as_the_embedded_server():
-    from flowtide.client.devserver import PERFORMANCE_CONFIG
+    from flowtide.dev.server import PERFORMANCE_CONFIG
     temporal = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]["temporal"]
     mount = next(v for v in temporal["volumes"] if "dynamicconfig" in v)
     host, inside = mount.split(":")[:2]

@@ -18,8 +18,8 @@ from temporalio.testing import ActivityEnvironment
 from flowtide.activities.email import email_send
 from flowtide.activities.http import http_request
 from flowtide.activities.llm import llm_chat
-from flowtide.client.service.connections import Connections
-from flowtide.client.service.store import Store
+from flowtide.store.connections import Connections
+from flowtide.store.database import Store
 from tests.support.activities import step_task
 from tests.support.llm_server import KEY, LLMServer
 from tests.unit.test_email_activity import Mailbox, check_password, free_port

@@ -21,7 +21,7 @@ import pytest
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
-import flowtide.activities._netguard as netguard
+import flowtide.guards.network as netguard
 from flowtide.activities._http_errors import HTTPX_EXCEPTION_CODES, retry_after_seconds
 from flowtide.activities.http import http_request, map_http_exception
 from flowtide.workflows.errors import TAXONOMY

@@ -14,7 +14,7 @@ from flowtide.workflows.engine._control_kinds import CONTROL
 from flowtide.workflows.errors import TAXONOMY
 from flowtide.workflows.kinds import ENGINE_CODES, KINDS, Kind
 from flowtide.workflows.language._dsl_inputs import LITERAL_CHECKS
-from flowtide.workflows.language._pure import PURE
+from flowtide.workflows.language.pure import PURE
 from flowtide.workflows.retry import FAMILY_DEFAULTS
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flowtide.activities import ACTIVITIES
 from flowtide.workflows.engine._control_kinds import CONTROL as _CONTROL
 from flowtide.workflows.kinds import ALIASES, KINDS, activity_kinds, canonical_kind
-from flowtide.workflows.language._pure import PURE
+from flowtide.workflows.language.pure import PURE
 
 
 def test_every_kind_is_pure_or_an_activity():

@@ -27,10 +27,10 @@ from cryptography.x509.oid import NameOID
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
-import flowtide.activities._netguard as netguard
-from flowtide.activities._netguard import DestinationBlocked, GuardedBackend, close_pools, guarded_client
-from flowtide.activities._netpolicy import check_address, embedded_ipv4, hostname_verdict, literal_address, parse_allow
+import flowtide.guards.network as netguard
 from flowtide.activities.http import http_request
+from flowtide.guards.netpolicy import check_address, embedded_ipv4, hostname_verdict, literal_address, parse_allow
+from flowtide.guards.network import DestinationBlocked, GuardedBackend, close_pools, guarded_client
 from tests.support.activities import step_task
 
 BLOCKED = "HTTP_DESTINATION_BLOCKED"

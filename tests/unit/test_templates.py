@@ -259,7 +259,7 @@ def test_datetime_format_and_the_date_filter_read_instants_alike() -> None:
     from datetime import UTC, datetime
 
     from flowtide.workflows.errors import StepFailure
-    from flowtide.workflows.language._pure import datetime_format
+    from flowtide.workflows.language.pure import datetime_format
     now = datetime(2026, 1, 1, tzinfo=UTC)
     for value, year in ((0, "1970"), ("1700000000", "2023"), ("2024-03-05T10:20:00Z", "2024")):
         assert datetime_format({"value": value, "format": "%Y"}, now)["formatted"] == year

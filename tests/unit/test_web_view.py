@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from flowtide.client.inspect import RunView
-from flowtide.client.web.auth import templates
-from flowtide.client.web.runview import CONSOLE_EMPTY, run_page
-from flowtide.client.web.values import JSON_LIMIT, resolve, view
+from flowtide.service.web.auth import templates
+from flowtide.service.web.runview import CONSOLE_EMPTY, run_page
+from flowtide.service.web.values import JSON_LIMIT, resolve, view
 
 HOSTILE = '<script>alert(1)</script>"><img src=x onerror=alert(2)>'
 

@@ -20,8 +20,8 @@ from temporalio.client import Client
 
 from flowtide.client.api import create_worker, run_flow
 from flowtide.client.codec import ENCODING, KEY_ENV, data_converter
-from flowtide.client.devserver import free_port
-from flowtide.client.web.codec_server import codec_app
+from flowtide.dev.server import free_port
+from flowtide.service.web.codec_server import codec_app
 
 UI = "http://127.0.0.1:8233"
 STARTED = EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED

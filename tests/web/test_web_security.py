@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from flowtide.client.web.headers import CSP
+from flowtide.service.web.headers import CSP
 from tests.support.service import ECHO, new_id
 from tests.support.web import HOSTILE, csrf, sign_in_http, signin_token, start
 
@@ -111,7 +111,7 @@ async def test_flows_page_reverts_and_escapes(site, echo_run):
 
 
 async def test_a_connection_that_needs_reauthorization_is_an_alert_on_the_pages(site, monkeypatch):
-    from flowtide.client.service.connections import Connections
+    from flowtide.store.connections import Connections
     monkeypatch.setenv("FLOWTIDE_SECRET_KEY", "web-alert-test-key-" + "x" * 32)
     conns = Connections(site.svc.store)
     name = f"crm-{uuid.uuid4().hex[:6]}"

@@ -21,7 +21,7 @@ from temporalio.client import WorkflowFailureError
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
 
-from flowtide.workflows.language import _pure
+from flowtide.workflows.language import pure as _pure
 
 LIST_STYLE = {"id": "list-raw", "steps": [
     {"stepId": "add", "stepType": "core.set-variable", "input": {"total": "{{ initial.a | plus: initial.b }}"}},

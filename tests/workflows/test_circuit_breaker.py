@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from flowtide.activities._breakers import breaker_key
 from flowtide.client.runs import start_run, wait_record
+from flowtide.store.breakers import breaker_key
 from flowtide.workflows.language.dsl import parse_flow
 from tests.support.cli import flowtide
 from tests.support.flows import step
@@ -75,15 +75,15 @@ def test_breaker_keys_name_the_host_or_connection_never_credentials():
 
 async def test_breaker_state_is_shared_with_other_processes(tmp_path, monkeypatch):
     # What one process (a worker) noted, another one (a restarted worker, the CLI) sees: state is in the file.
-    from flowtide.activities import _breakers
+    from flowtide.store import breakers
     from tests.support.cli import flowtide_process
     monkeypatch.setenv("FLOWTIDE_BREAKERS_DB", str(tmp_path / "b.db"))
     cfg = {"failureThreshold": 2, "windowSeconds": 60.0, "openSeconds": 300.0}
     for _ in range(2):
-        _breakers.leave(_breakers.enter("h:1", cfg, 10), "HTTP_SERVER_ERROR")
+        breakers.leave(breakers.enter("h:1", cfg, 10), "HTTP_SERVER_ERROR")
     code, out, err = await flowtide_process("breakers", "list", "--json")
     assert code == 0, err
     assert [(b["key"], b["state"], b["recentFailures"]) for b in json.loads(out)] == [("h:1", "open", 2)]
     with pytest.raises(Exception) as exc:
-        _breakers.enter("h:1", cfg, 10)
+        breakers.enter("h:1", cfg, 10)
     assert getattr(exc.value, "code", None) == "CIRCUIT_OPEN" and exc.value.retry_after_s > 290  # type: ignore[attr-defined]

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from flowtide.client.runs import start_run, wait_record
-from flowtide.client.service.connections import Connections
-from flowtide.client.service.store import Store
+from flowtide.store.connections import Connections
+from flowtide.store.database import Store
 from flowtide.workflows.language.dsl import parse_flow
 
 pytestmark = pytest.mark.usefixtures("worker")

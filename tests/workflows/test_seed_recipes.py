@@ -1,5 +1,5 @@
 """Every adapted seed recipe in ``examples/seeds/`` run from its file, on the real dev server, against the local
-demo service (``client/demo_service.py``), checking what seed 003 / 004 says each one does.
+demo service (``dev/demo_service.py``), checking what seed 003 / 004 says each one does.
 
 The files take the service's address from the input (``{{ initial.baseUrl }}``); failures the seed talks about
 are scripted with ``service.plan(path, statuses...)``, and every test counts the calls the service received.
@@ -69,7 +69,7 @@ def uid() -> str:
 async def test_seed_003_fallback_lookup(client, task_queue, service):
     """primary-lookup fails (absorbed by continueOnError) -> fallback-lookup asks the backup; primary succeeds
     -> fallback-lookup is skipped ($meta.skipped, success) and the backup is never called."""
-    from flowtide.client.demo_service import DemoService
+    from flowtide.dev.demo_service import DemoService
     with DemoService() as backup:
         down, fine, flaky = uid(), uid(), uid()
         service.plan(f"/customers/{down}", 404)

@@ -16,8 +16,8 @@ from temporalio import workflow
 from flowtide.workflows.engine._chain import check_resume
 from flowtide.workflows.errors import FlowValidationError, Problem
 from flowtide.workflows.language import NEWER_RULES, without_newer_rules
-from flowtide.workflows.language._json_values import json_problem
 from flowtide.workflows.language.dsl import parse_flow, validate_payload
+from flowtide.workflows.language.json_values import json_problem
 
 ARGUMENT_KEYS = frozenset({"flow", "input", "options"})
 # resume: a continued run's state (workflows.engine._chain)

@@ -28,7 +28,7 @@ from flowtide.workflows.engine._commands import check_payload, child_id, suffix_
 from flowtide.workflows.engine._iterate import MAX_KEPT_FAILURES, Tally, history_length, iterate
 from flowtide.workflows.engine._state import Frame, RunState
 from flowtide.workflows.errors import StepFailure
-from flowtide.workflows.language._loop_policy import Control, FailurePolicy, Throttle
+from flowtide.workflows.language.loop_policy import Control, FailurePolicy, Throttle
 from flowtide.workflows.language.templates import SECRET_NONCE, references
 
 if TYPE_CHECKING:

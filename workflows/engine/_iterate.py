@@ -16,7 +16,7 @@ from flowtide.workflows.contracts import ErrorRecord, WireStep, error_record
 from flowtide.workflows.engine._control import BudgetSpent, Halt, ReturnNow, StopFlow
 from flowtide.workflows.engine._state import Frame
 from flowtide.workflows.errors import TemplateError
-from flowtide.workflows.language._loop_policy import Control, threshold_record
+from flowtide.workflows.language.loop_policy import Control, threshold_record
 
 if TYPE_CHECKING:
     from flowtide.workflows.engine._host import LoopHost

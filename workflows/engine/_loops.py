@@ -26,7 +26,7 @@ from flowtide.workflows.engine._control import BudgetSpent, ReturnNow, StopFlow
 from flowtide.workflows.engine._iterate import MAX_KEPT_RESULTS, RESULTS_BUDGET_BYTES, Tally, history_length, iterate
 from flowtide.workflows.engine._state import Frame
 from flowtide.workflows.errors import StepFailure
-from flowtide.workflows.language._loop_policy import Control, Throttle, concurrency_problems, failure_policy
+from flowtide.workflows.language.loop_policy import Control, Throttle, concurrency_problems, failure_policy
 from flowtide.workflows.language.templates import render
 
 if TYPE_CHECKING:

@@ -41,7 +41,7 @@ async def run_activity(wf: FlowWorkflow, step: WireStep, frame: Frame, inp: dict
         inp = dict(inp, **{"$context": code_context(wf, frame)})
     breaker = step.get("circuitBreaker") or wf.settings.get("circuitBreaker")
     project = wf.info.get("project")
-    # a breaker is the run's project's own (activities._breakers): the task names the project for it too
+    # a breaker is the run's project's own (store.breakers): the task names the project for it too
     scoped = bool(breaker and project and workflow.patched("breaker-per-project"))
     task = activity_task(kind.name, inp, step_id=step["id"], title=step.get("title"), timeout=timeout,
                          retry=settings.to_dict(), run_id=wf.info["runId"],

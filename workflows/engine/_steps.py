@@ -24,8 +24,8 @@ from flowtide.workflows.engine._state import Frame, new_meta, step_entry
 from flowtide.workflows.engine._weigh import judge_output, weigh_output, weigh_vars
 from flowtide.workflows.errors import StepFailure
 from flowtide.workflows.kinds import NOT_REUSABLE
-from flowtide.workflows.language._pure import PURE
 from flowtide.workflows.language.conditions import evaluate
+from flowtide.workflows.language.pure import PURE
 from flowtide.workflows.language.templates import SECRET_NONCE, hide_secret_nonce, render
 
 if TYPE_CHECKING:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from flowtide.workflows import limits
 from flowtide.workflows.engine._state import json_size
 from flowtide.workflows.errors import StepFailure
-from flowtide.workflows.language._json_values import json_problem
+from flowtide.workflows.language.json_values import json_problem
 
 if TYPE_CHECKING:
     from flowtide.workflows.engine.interpreter import FlowWorkflow

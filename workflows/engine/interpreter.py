@@ -1,7 +1,7 @@
 """The one generic Temporal workflow that interprets a flow (the canonical wire dict of ``workflows.language.dsl``).
 
 The run, its blocks and the run record live here; one step's run (retries, onError, routing) in ``_steps``,
-pure step kinds in ``_pure``, control kinds (if, delay, sub-flow, ...) in ``_control_kinds``, step activities
+pure step kinds in ``language.pure``, control kinds (if, delay, sub-flow, ...) in ``_control_kinds``, step activities
 in ``_remote``, continuing as new in ``_chain``. Deterministic, no I/O.
 
 Workflow input: ``{"flow": <the document, either spelling, or the wire form>, "input": <payload>,
@@ -44,10 +44,10 @@ with workflow.unsafe.imports_passed_through():
         TemplateError,
         wire_text,
     )
-    from flowtide.workflows.language._json_values import json_problem
-    from flowtide.workflows.language._tpl_work import Work
-    from flowtide.workflows.language._tpl_work import bind as bind_work
+    from flowtide.workflows.language.json_values import json_problem
     from flowtide.workflows.language.templates import SECRET_NONCE
+    from flowtide.workflows.language.work import Work
+    from flowtide.workflows.language.work import bind as bind_work
     from flowtide.workflows.search_attributes import (
         ERROR_CODE,
         FAILED_STEP,

@@ -6,7 +6,6 @@ the modules with a leading underscore are its private helpers.
 """
 
 from flowtide.workflows.language._dsl_raw import FLOW_ID_RE, parse_text, yaml_load
-from flowtide.workflows.language._json_values import json_problem, json_safe
 from flowtide.workflows.language._rules import NEWER_RULES, newer_rules, without_newer_rules
 from flowtide.workflows.language._webhook import webhook_header_problem
 from flowtide.workflows.language.dsl import (
@@ -18,6 +17,7 @@ from flowtide.workflows.language.dsl import (
     read_flow_file,
     validate_payload,
 )
+from flowtide.workflows.language.json_values import json_problem, json_safe
 from flowtide.workflows.language.templates import render
 
 __all__ = ["FLOW_ID_RE", "NEWER_RULES", "Flow", "flow_json_schema", "json_problem", "json_safe", "load_flow_file",

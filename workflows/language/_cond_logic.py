@@ -23,8 +23,8 @@ from flowtide.workflows.language._tpl_values import (
     to_text,
     truthy,
 )
-from flowtide.workflows.language._tpl_work import current
 from flowtide.workflows.language.templates import render
+from flowtide.workflows.language.work import current
 
 MAX_DEPTH = 64
 MAX_OPS = 100_000  # operations per evaluation (~0.1-0.3 s of CPU at worst)

@@ -14,12 +14,12 @@ from jsonschema.validators import Draft202012Validator, validator_for
 from flowtide.workflows.errors import Problem
 from flowtide.workflows.kinds import KINDS
 from flowtide.workflows.language import conditions, templates
-from flowtide.workflows.language._loop_policy import concurrency_problems, policy_problems, unknown_stop_codes
-from flowtide.workflows.language._pure import HASH_ALGORITHMS
 from flowtide.workflows.language._rules import newer_rules
 from flowtide.workflows.language._schemas import remote_refs
 from flowtide.workflows.language._tpl_values import did_you_mean, short
 from flowtide.workflows.language._webhook import webhook_header_problem
+from flowtide.workflows.language.loop_policy import concurrency_problems, policy_problems, unknown_stop_codes
+from flowtide.workflows.language.pure import HASH_ALGORITHMS
 from flowtide.workflows.language.templates import join_path
 from flowtide.workflows.limits import MAX_WAIT_S
 

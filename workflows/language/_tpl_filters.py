@@ -27,7 +27,7 @@ from flowtide.workflows.language._tpl_values import (
     to_text,
     truthy,
 )
-from flowtide.workflows.language._tpl_work import current
+from flowtide.workflows.language.work import current
 
 FilterFn = Callable[..., Any]
 MAX_ROUND_DIGITS = 20
@@ -259,7 +259,7 @@ def _text_fn(fn: Callable[..., str]) -> FilterFn:
     return apply
 
 
-# What walking one item of a list or object costs a filter, in work-meter operations (``_tpl_work``);
+# What walking one item of a list or object costs a filter, in work-meter operations (``work``);
 # filters not listed here do not walk their input (``size``, ``first``...) and cost one operation.
 WALK_OPS: dict[str, float] = {"map": 0.125, "where": 0.125, "compact": 0.125, "join": 0.125, "reverse": 0.125,
                               "contains": 0.125, "keys": 0.125, "values": 0.125, "slice": 0.125, "sort": 1.0,

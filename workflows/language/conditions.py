@@ -38,10 +38,10 @@ from flowtide.workflows.errors import Problem, TemplateError
 from flowtide.workflows.language._cond_expr import compile_expression, test
 from flowtide.workflows.language._cond_logic import ARRAY_OPS, MAX_DEPTH, MAX_OPS, OPS, logic, operation
 from flowtide.workflows.language._tpl_values import truthy
-from flowtide.workflows.language._tpl_work import metered
 from flowtide.workflows.language.templates import check_syntax as template_syntax
 from flowtide.workflows.language.templates import expression_roots, join_path
 from flowtide.workflows.language.templates import references as template_references
+from flowtide.workflows.language.work import metered
 
 __all__ = ["MAX_DEPTH", "MAX_OPS", "OPS", "check_syntax", "evaluate", "references"]
 

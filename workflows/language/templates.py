@@ -16,7 +16,7 @@ Rules (the contract of spec section 2):
   only the flow document can name a secret. Without a nonce the reference is left as written.
 - Cost is bounded: a template string is at most 64 KiB, an expression has at most 32 filters, compiled
   templates live in a bounded LRU cache, and every expression, filter call (with the items it walks) and
-  character built is charged to the work meter (``_tpl_work``), whose caps fail the step with
+  character built is charged to the work meter (``work``), whose caps fail the step with
   ``WORK_BUDGET_EXCEEDED`` (a ``LimitError``). Every failure is a ``TemplateError``.
 
 Pure and deterministic: the Temporal workflow sandbox imports this module.
@@ -36,7 +36,7 @@ from flowtide.workflows.language._tpl_parse import Expr, Literal, Path, find_clo
 from flowtide.workflows.language._tpl_values import MISSING, step_into, to_text
 from flowtide.workflows.language._tpl_values import iter_strings as iter_strings
 from flowtide.workflows.language._tpl_values import join_path as join_path
-from flowtide.workflows.language._tpl_work import current, metered
+from flowtide.workflows.language.work import current, metered
 
 CACHE_SIZE = 8192
 SECRET_NONCE = "\x00secretNonce"  # scope key; no template path can name it, so data cannot read it
@@ -112,7 +112,7 @@ def hide_secret_nonce(value: Any, nonce: str | None) -> Any:
             text = json.dumps(value, ensure_ascii=False, check_circular=False, default=str)
         except (RecursionError, ValueError, TypeError):
             text = tail
-        current().spend(chars=len(text))  # this task's work: it yields sooner (``_tpl_work``)
+        current().spend(chars=len(text))  # this task's work: it yields sooner (``work``)
         if tail not in text:
             return value
     walked = [0]
@@ -133,7 +133,7 @@ def hide_secret_nonce(value: Any, nonce: str | None) -> Any:
         return node
 
     out = walk(value, 0)
-    current().spend(walked[0] // 4)  # the walk is work of this task: it yields sooner (``_tpl_work``)
+    current().spend(walked[0] // 4)  # the walk is work of this task: it yields sooner (``work``)
     return out
 
 

@@ -1,0 +1,157 @@
+"""``flowtide``: the argument parser and ``main``; the commands live in the ``cli_*`` modules, imported when run.
+
+Exit codes: 0 the run completed (also with errors), 1 it failed / was cancelled / timed out or Temporal
+refused a request, 2 the flow or the input is invalid (nothing was started), 3 Temporal cannot be reached,
+130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable
+from importlib import import_module
+from typing import Any
+
+from flowtide import __version__
+from flowtide.client.cli.common import EXIT_OK
+from flowtide.client.cli.errors import report
+from flowtide.client.cli.parsers import Parser, add_command, add_input, finish_help, register_runs
+from flowtide.dev import DEFAULT_DB
+
+CMDS = "flowtide.client.cli.cmds"
+OFFLINE = "flowtide.client.cli.offline"
+LOGLESS = frozenset({"validate", "schema", "codes", "completion"})  # print only: no logging setup (fast)
+
+
+def _server_args(sp: argparse.ArgumentParser) -> None:
+    sp.add_argument("--port", type=int, default=7233)
+    sp.add_argument("--ui-port", type=int, default=8233)
+    sp.add_argument("--db-file", default=DEFAULT_DB)
+
+
+def _register_core(sub: Any) -> None:
+    sp = add_command(sub, "server", f"{CMDS}:cmd_server", "run the embedded Temporal dev server (foreground)",
+                     "flowtide server --port 7233 --db-file .flowtide/temporal.db", temporal=False)
+    _server_args(sp)
+    sp = add_command(sub, "dev", f"{CMDS}:cmd_dev", "embedded server + worker in one command",
+                     "flowtide dev --task-queue flowtide", temporal=False, env=("FLOWTIDE_TASK_QUEUE",))
+    _server_args(sp)
+    sp.add_argument("--task-queue")
+    sp = add_command(sub, "worker", f"{CMDS}:cmd_worker", "run a worker for every step kind",
+                     "flowtide worker --address temporal:7233 --metrics-port 9464",
+                     env=("FLOWTIDE_TASK_QUEUE", "FLOWTIDE_METRICS_PORT", "FLOWTIDE_LOG_LEVEL"))
+    sp.add_argument("--task-queue")
+    sp.add_argument("--metrics-port", type=int,
+                    help="serve Prometheus metrics on this port (interface: FLOWTIDE_METRICS_HOST, default 0.0.0.0)")
+    sp = add_command(sub, "run", f"{CMDS}:cmd_run", "validate, start, wait and print a run",
+                     "flowtide run examples/hello.yaml --input '{\"customerId\": \"7\"}'",
+                     env=("FLOWTIDE_TASK_QUEUE", "FLOWTIDE_DB", "FLOWTIDE_MAX_INPUT_BYTES"))
+    sp.add_argument("file")
+    add_input(sp)
+    sp.add_argument("--no-worker", action="store_true", help="rely on workers already polling")
+    sp.add_argument("--task-queue")
+    sp = add_command(sub, "demo", f"{CMDS}:cmd_demo", "run the demo flow against a local service that fails on "
+                     "purpose", "flowtide demo")
+    sp.add_argument("--task-queue")
+    sp = add_command(sub, "validate", f"{OFFLINE}:cmd_validate", "check flow files", "flowtide validate flows/*.yaml",
+                     temporal=False)
+    sp.add_argument("files", nargs="+")
+    add_command(sub, "schema", f"{OFFLINE}:cmd_schema", "print the JSON Schema of flow documents",
+                "flowtide schema > flow.schema.json", temporal=False)
+    sp = add_command(sub, "codes", f"{OFFLINE}:cmd_codes", "print the error taxonomy", "flowtide codes --permanent",
+                     temporal=False)
+    sp.add_argument("--permanent", action="store_true", help="only the custom-mode denylist")
+    sp = add_command(sub, "signal", f"{CMDS}:cmd_signal", "send a named signal to a run",
+                     "flowtide signal 0194c2 approval --data '{\"approved\": true}'")
+    sp.add_argument("run")
+    sp.add_argument("name")
+    sp.add_argument("--data", help="JSON payload")
+    sp = add_command(sub, "cancel", f"{CMDS}:cmd_cancel", "cancel a run", "flowtide cancel 0194c2")
+    sp.add_argument("run")
+    sp.add_argument("--grace", type=float, default=10.0, metavar="SECONDS",
+                    help="wait this long for the run to end; then terminate it if its workflow task is failing")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``flowtide`` parser; each ``register`` adds one family of subcommands."""
+    p = Parser(prog="flowtide", description="Durable JSON/YAML flows on Temporal",
+               epilog="Exit codes: 0 ok, 1 run failed or Temporal refused, 2 invalid flow/input, "
+                      "3 Temporal unreachable, 130 interrupted.")
+    p.add_argument("--version", action="version", version=f"flowtide {__version__}")
+    sub = p.add_subparsers(dest="cmd", required=True, parser_class=Parser)
+    _register_core(sub)
+    register_runs(sub)
+    from flowtide.client.cli.parsers import register_schedule, register_tools
+    register_schedule(sub)
+    register_tools(sub)
+    from flowtide.client.cli.service import register as register_service  # stdlib only at import: --help stays fast
+    register_service(sub)
+    from flowtide.client.cli.connections import register as register_connections
+    register_connections(sub)
+    from flowtide.client.cli.breakers import register as register_breakers
+    register_breakers(sub)
+    finish_help(p)
+    return p
+
+
+def _resolve(fn: str | Callable[..., Any]) -> Callable[..., Any]:
+    # commands are named "module:function" so --help imports no command module (and no Temporal SDK)
+    if callable(fn):
+        return fn
+    module, _, name = fn.partition(":")
+    return getattr(import_module(module), name)  # type: ignore[no-any-return]
+
+
+def _safe_streams() -> None:
+    # user data may hold lone surrogates or characters the terminal's encoding lacks: escape, never crash
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.reconfigure(errors="backslashreplace")  # type: ignore[union-attr]
+        except (AttributeError, ValueError):
+            pass
+
+
+def _execute(args: argparse.Namespace) -> int:
+    result = _resolve(args.fn)(args)
+    if hasattr(result, "__await__"):  # an async command (asyncio is imported only then)
+        import asyncio
+        try:
+            result = asyncio.run(result)
+        finally:
+            # Free the Temporal client's native objects now, not during interpreter shutdown, where
+            # they crashed ~1 run in 10 with "Fatal Python error: PyGILState_Release" (sdk-python #300)
+            import gc
+            gc.collect()
+    return int(result)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run ``flowtide ARGV``; every failure is one line on stderr (or JSON on stdout) and an exit code."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    _safe_streams()
+    as_json = "--json" in argv
+    try:
+        args = build_parser().parse_args(argv)
+        as_json = bool(getattr(args, "json", False))
+        if args.cmd not in LOGLESS:
+            from flowtide.client.cli.logs import configure
+            configure("INFO" if args.cmd in ("worker", "dev", "server") else "WARNING")
+            if args.cmd != "worker":  # the worker installs its own (with metrics) before connecting
+                from flowtide.worker.telemetry import install_runtime
+                install_runtime()
+        return _execute(args)
+    except BrokenPipeError:  # `flowtide schema | head`: the reader left; say nothing more
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
+    except SystemExit:
+        raise
+    except BaseException as exc:
+        if os.environ.get("FLOWTIDE_DEBUG"):
+            raise
+        return report(exc, as_json)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

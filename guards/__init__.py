@@ -1,0 +1,1 @@
+"""The guards every room shares: one for the network (every outbound connection), one for the files SQLite opens."""

@@ -1,0 +1,99 @@
+"""What the run page shows, from the run record: the same helpers as ``flowtide runs show`` (client.render)."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote
+
+from flowtide.client.inspect import OPEN_STATUSES, RunView
+from flowtide.client.render import (
+    counts_line,
+    duration,
+    first_failed,
+    retry_advice,
+    retry_lines,
+    row_mark,
+    when,
+)
+from flowtide.service.web.values import view
+from flowtide.workflows.errors import classify
+
+ICONS = {"completed": "✓", "warning": "!", "failed": "✗", "skipped": "-", "running": "…", "retrying": "↻",
+         "pending": "○", "cancelled": "⊘"}
+CONSOLE_EMPTY = "No console output. Call console.log() from your code to capture diagnostics."
+
+
+def error_panel(err: dict[str, Any], step: dict[str, Any] | None = None, link: str = "") -> dict[str, Any]:
+    """Title (code or "Error"), message, provider status with retryability, pending retry, advice, details.
+
+    ``link`` is the URL of the error as JSON (the page cuts a long message and links to the whole of it).
+    """
+    status = err.get("providerStatus")
+    provider = None
+    if status is not None:
+        provider = f"Provider status: {status}{' (retryable)' if err.get('retryable') else ''}"
+    code = err.get("code") or "Error"
+    cls = err.get("class") or classify(str(err.get("code")))
+    retry = [line.strip() for line in retry_lines((step or {}).get("retry") or {}, "")]
+    return {"title": code, "message": str(err.get("message") or ""), "link": link, "provider": provider, "retry": retry,
+            "advice": retry_advice(err), "detail": err.get("detail"),
+            "code_line": f"Code: {code}   class: {cls}   type: {err.get('type')}   attempt: {err.get('attempt', 1)}"}
+
+
+NOTES = {"first": "First failed step", "retrying": "Retrying", "absorbed": "Absorbed: the run went on",
+         "retried": "Retried by onError: retry-step",
+         "downstream": "Downstream of the first failed step (step {first_n})", "reused": "Reused from the earlier run"}
+
+
+def _note(n: int, s: dict[str, Any], first_n: int | None) -> str:
+    """Why a row is marked (``render.row_mark``), in the page's words."""
+    mark = row_mark(n, s, first_n)
+    return NOTES[mark].format(first_n=first_n) if mark else ""
+
+
+def step_row(run_id: str, n: int, s: dict[str, Any], first_n: int | None) -> dict[str, Any]:
+    """One timeline entry with its error panel and its Input / Output / Console views."""
+    base = f"/runs/{quote(run_id)}/data?step={n}&part="
+    err = s.get("error") or ((s.get("retry") or {}).get("lastError") if s.get("retry") else None)
+    extra = [("Attempts", s.get("attempts")), ("Started", when(s.get("startedAt"))),
+             ("Completed", when(s.get("completedAt"))), ("Duration", duration(s.get("durationMs")))]
+    console = "\n".join(s.get("console") or [])
+    it = f" [{s['iteration']}]" if s.get("iteration") is not None else ""
+    return {"n": n, "id": f"step-{n}", "stepId": s["stepId"], "title": f"{s.get('title') or s['stepId']}{it}",
+            "kind": s["stepType"], "status": s["status"], "icon": ICONS.get(s["status"], "?"),
+            "duration": duration(s.get("durationMs")), "attempts": int(s.get("attempts") or 0),
+            "note": _note(n, s, first_n), "open": n == first_n,
+            "error": error_panel(err, s, base + "error") if err else None,
+            "input": view(s.get("input"), base + "input", extra), "output": view(s.get("output"), base + "output",
+                                                                                  extra),
+            "console": view(console, base + "console") if console else None,
+            "has_console": bool(console) or s["stepType"] == "core.code"}
+
+
+def flow_data(record: dict[str, Any], initial: Any) -> dict[str, Any]:
+    """The run's final scope (the Flow Data panel): its input, each step's last output, the run's output."""
+    steps: dict[str, Any] = {}
+    for s in record.get("steps") or []:
+        if s["status"] in ("completed", "warning") and s.get("iteration") is None:
+            steps[s["stepId"]] = s.get("output")
+    return {"initial": initial, "steps": steps, "output": record.get("output"), "errors": record.get("errors") or []}
+
+
+def run_page(v: RunView, initial: Any) -> dict[str, Any]:
+    """The template context of ``/runs/{runId}``."""
+    rec = v.record
+    found = first_failed(rec)
+    first_n = found[0] if found else None
+    run_id = str(rec.get("runId"))
+    prog = rec.get("progress") or {}
+    return {"run": rec, "run_id": run_id, "run8": run_id[:8], "status": rec.get("status"),
+            "open": v.execution_status == "running" and rec.get("status") in OPEN_STATUSES,
+            "progress": f"{prog.get('done', 0)} / {prog.get('total', 0)} steps",
+            "started": when(rec.get("startedAt")), "completed": when(rec.get("completedAt")),
+            "duration": duration(rec.get("durationMs")), "summary": counts_line(rec),
+            "run_error": error_panel(rec["error"], link=f"/runs/{quote(run_id)}/data?part=error")
+            if rec.get("error") else None,
+            "first_failed": f"step-{first_n}" if found and found[1]["status"] == "failed" else None,
+            "steps": [step_row(run_id, n, s, first_n) for n, s in enumerate(rec.get("steps") or [], 1)],
+            "flow_data": view(flow_data(rec, initial), f"/runs/{quote(run_id)}/data?part=flow"),
+            "notes": v.notes(), "failed": rec.get("status") in ("failed", "cancelled", "timed_out", "terminated")}

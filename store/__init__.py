@@ -1,0 +1,1 @@
+"""What Flowtide keeps outside Temporal: the database, its migrations, projects, keys, revisions, connections."""
