@@ -18,10 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
-import re
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, cast
 
@@ -30,109 +27,19 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
 from flowtide.activities import metrics
+from flowtide.activities._secrets import redact, resolve_secrets
+from flowtide.activities._step import DEFAULT_OUTPUT_LIMIT, Mapper, StepContext, StepImpl, StepResult
 from flowtide.activities.connection.apply import with_connection
 from flowtide.store import breakers
 from flowtide.workflows.contracts import ActivityResult, ActivityTask, AttemptFailure, failure_to_record
 from flowtide.workflows.errors import StepFailure, wire_text
 from flowtide.workflows.language import json_problem
-from flowtide.workflows.limits import DEFAULT_LIMITS
 from flowtide.workflows.retry import RetrySettings, is_retryable
 
 log = structlog.get_logger("flowtide.activity")
 
-SECRET_PREFIX = "FLOWTIDE_SECRET_"
-_SECRET_RE = re.compile(r"\{\{\s*secrets\.([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
-DEFAULT_OUTPUT_LIMIT = DEFAULT_LIMITS["outputBytes"]
 CONSOLE_MAX_LINES = 100
 CONSOLE_MAX_BYTES = 10 * 1024
-REDACTED = "***"
-
-
-@dataclass
-class StepResult:
-    """What a step implementation returns on success (warnings do not fail the step)."""
-
-    output: Any
-    warnings: list[StepFailure] = field(default_factory=list)
-    console: list[str] = field(default_factory=list)
-
-
-@dataclass
-class StepContext:
-    """What a step implementation may know about the call it serves."""
-
-    step_id: str
-    step_type: str
-    title: str
-    run_id: str
-    workflow_id: str
-    iteration: int | None
-    attempt: int
-    timeout_s: float
-    retry: RetrySettings
-    limits: dict[str, Any]
-    secrets: dict[str, str] = field(default_factory=dict)
-    console: list[str] = field(default_factory=list)
-    method: str | None = None  # set by HTTP steps for the POST/PATCH retry rule
-
-    def idempotency_key(self) -> str:
-        """Stable across retries of one call: run id + step id + iteration."""
-        suffix = f"#{self.iteration}" if self.iteration is not None else ""
-        return f"{self.run_id}:{self.step_id}{suffix}"
-
-    def log(self, line: str) -> None:
-        self.console.append(line)
-
-
-StepImpl = Callable[[dict[str, Any], StepContext], Awaitable[StepResult]]
-Mapper = Callable[[BaseException], StepFailure | None]
-
-
-def resolve_secrets(value: Any, found: dict[str, str], nonce: str | None = None) -> Any:
-    """Replace the flow document's secret references with ``FLOWTIDE_SECRET_NAME``; AUTH_MISSING when unset.
-
-    With the run's ``nonce`` (every task the interpreter makes has one) only ``{{ secrets.NAME@<nonce> }}``
-    is resolved: a reference that arrived in data is left as it is. Without one (a task scheduled by an
-    older worker, or a direct call) the plain ``{{ secrets.NAME }}`` form is resolved, as before.
-    """
-    pattern = _SECRET_RE if nonce is None else re.compile(
-        r"\{\{ secrets\.([A-Za-z_][A-Za-z0-9_]*)@" + re.escape(nonce) + r" \}\}")
-
-    def sub(m: re.Match[str]) -> str:
-        name = m.group(1)
-        secret = os.environ.get(SECRET_PREFIX + name)
-        if secret is None:
-            raise StepFailure("AUTH_MISSING", f"secret '{name}' is not configured "
-                              f"(set {SECRET_PREFIX}{name} on the worker)", retryable=False)
-        found[name] = secret
-        return secret
-
-    def walk(node: Any) -> Any:
-        if isinstance(node, str):
-            return pattern.sub(sub, node) if "secrets." in node else node
-        if isinstance(node, dict):
-            return {k: walk(v) for k, v in node.items()}
-        if isinstance(node, list):
-            return [walk(v) for v in node]
-        return node
-
-    return walk(value)
-
-
-def redact(value: Any, secrets: list[str]) -> Any:
-    """Replace every secret value inside strings (and dict keys) by ``***``."""
-    if not secrets:
-        return value
-    if isinstance(value, str):
-        for s in secrets:
-            if s and s in value:
-                value = value.replace(s, REDACTED)
-        return value
-    if isinstance(value, dict):
-        return {redact(k, secrets): redact(v, secrets) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [redact(v, secrets) for v in value]
-    return value
 
 
 def clip_console(lines: list[str]) -> list[str]:

@@ -26,16 +26,10 @@ from typing import Any
 
 import structlog
 
-from flowtide.activities._boundary import (
-    CONSOLE_MAX_BYTES,
-    CONSOLE_MAX_LINES,
-    DEFAULT_OUTPUT_LIMIT,
-    SECRET_PREFIX,
-    StepContext,
-    StepResult,
-    step_activity,
-)
+from flowtide.activities._boundary import CONSOLE_MAX_BYTES, CONSOLE_MAX_LINES, step_activity
 from flowtide.activities._sandbox import Limits, Outcome, js_runtime, run_in_sandbox
+from flowtide.activities._secrets import SECRET_PREFIX
+from flowtide.activities._step import DEFAULT_OUTPUT_LIMIT, StepContext, StepResult
 from flowtide.guards.netpolicy import METADATA_ADDRESSES, parse_allow
 from flowtide.workflows.errors import StepFailure
 from flowtide.workflows.kinds import KINDS

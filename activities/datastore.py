@@ -32,7 +32,8 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from flowtide.activities._boundary import StepContext, StepResult, step_activity
+from flowtide.activities._boundary import step_activity
+from flowtide.activities._step import StepContext, StepResult
 from flowtide.guards.files import allowed_roots, resolve_path
 from flowtide.guards.sqlite import SqlFileGuard, refused
 from flowtide.workflows.errors import StepFailure

@@ -26,7 +26,8 @@ from typing import Any
 
 import aiosmtplib
 
-from flowtide.activities._boundary import StepContext, StepResult, step_activity
+from flowtide.activities._boundary import step_activity
+from flowtide.activities._step import StepContext, StepResult
 from flowtide.guards.connect import open_checked_socket
 from flowtide.workflows.errors import StepFailure
 

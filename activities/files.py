@@ -33,7 +33,8 @@ import tempfile
 from datetime import UTC, datetime
 from typing import Any
 
-from flowtide.activities._boundary import DEFAULT_OUTPUT_LIMIT, StepContext, StepResult, step_activity
+from flowtide.activities._boundary import step_activity
+from flowtide.activities._step import DEFAULT_OUTPUT_LIMIT, StepContext, StepResult
 from flowtide.guards.files import allowed_roots, resolve_path
 from flowtide.workflows.errors import StepFailure
 

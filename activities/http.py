@@ -30,7 +30,7 @@ from typing import Any
 
 import httpx
 
-from flowtide.activities._boundary import StepContext, StepResult, step_activity
+from flowtide.activities._boundary import step_activity
 from flowtide.activities._http_body import (
     ACCEPT_ENCODING,
     RESPONSE_TYPES,
@@ -41,6 +41,7 @@ from flowtide.activities._http_body import (
     read_limited,
 )
 from flowtide.activities._http_errors import map_http_exception, status_failure
+from flowtide.activities._step import StepContext, StepResult
 from flowtide.guards.network import DestinationBlocked, pooled_client
 from flowtide.workflows.errors import StepFailure
 from flowtide.workflows.limits import DEFAULT_LIMITS

@@ -28,7 +28,8 @@ from typing import Any
 
 import httpx
 
-from flowtide.activities._boundary import StepContext, StepResult, step_activity
+from flowtide.activities._boundary import step_activity
+from flowtide.activities._step import StepContext, StepResult
 from flowtide.guards.network import pooled_client
 from flowtide.workflows.errors import StepFailure
 

@@ -17,8 +17,8 @@ from typing import Any
 from temporalio.client import Client, WorkflowExecution, WorkflowExecutionStatus
 
 from flowtide.client.inspect import EXECUTION_STATUS, OPEN_STATUSES
-from flowtide.client.resolve import follow_chain
-from flowtide.workflows.search_attributes import MEMO_FIRST_RUN, WORKFLOW_TYPE
+from flowtide.client.resolve import first_run_of, follow_chain
+from flowtide.workflows.search_attributes import WORKFLOW_TYPE
 
 STATUSES = ("running", "waiting", "paused", "completed", "completed_with_errors", "failed", "cancelled",
             "timed_out", "terminated")
@@ -135,15 +135,6 @@ async def list_runs(client: Client, *, status: str | None = None, flow: str | No
         row = row_of(wf, first)
         rows.setdefault((row.workflow_id, row.run_id), row)
     return list(rows.values())
-
-
-async def first_run_of(wf: WorkflowExecution) -> str | None:
-    """The first run id of the continue-as-new chain ``wf`` belongs to (kept in its memo), or None."""
-    try:
-        value = (await wf.memo()).get(MEMO_FIRST_RUN)
-    except Exception:  # a memo this client cannot decode (another codec key): the row stands as it is
-        return None
-    return value if isinstance(value, str) else None
 
 
 async def list_page(client: Client, *, project: str, status: str | None = None, flow: str | None = None,

@@ -15,16 +15,13 @@ from typing import Any
 
 from jsonschema.validators import Draft202012Validator, validator_for
 
+from flowtide.client.rerun_items import failed_items_reuse
+from flowtide.client.reuse import RerunRefused, restart_index, reusable
 from flowtide.workflows.engine import ITEMS_KEY
 from flowtide.workflows.errors import FlowValidationError, Problem
-from flowtide.workflows.kinds import KINDS, NOT_REUSABLE
+from flowtide.workflows.kinds import KINDS
 
-DONE = frozenset({"completed", "warning"})
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-
-
-class RerunRefused(Exception):  # noqa: N818 - shown to the user as one line (exit 2)
-    """The rerun cannot be planned as asked."""
 
 
 @dataclass
@@ -49,52 +46,6 @@ class RerunPlan:
     steps: list[PlanStep] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     restart_at: str | None = None
-
-
-def restart_index(record: dict[str, Any]) -> int | None:
-    """Index in ``record["steps"]`` of the first failed step, else of the first unfinished one."""
-    rows = record.get("steps") or []
-    first = record.get("firstFailedStep")
-    for i, s in enumerate(rows):
-        if first and s["stepId"] == first and s["status"] == "failed" and not s.get("retried"):
-            return i
-    for i, s in enumerate(rows):
-        if s["status"] not in DONE | {"skipped"} and not s.get("retried") and s["stepType"] not in ("core.if",):
-            return i
-    return None
-
-
-def _meta(row: dict[str, Any]) -> dict[str, Any]:
-    return {"success": True, "skipped": False, "operationalStatus": "warning" if row["status"] == "warning" else "ok",
-            "error": None, "operationalErrors": row.get("warnings") or [], "attempts": row.get("attempts") or 1,
-            "durationMs": row.get("durationMs") or 0, "reusedFrom": row.get("startedAt")}
-
-
-def reusable(record: dict[str, Any], notes: list[str], stop: int | None = None) -> dict[str, Any]:
-    """``options.reuse`` for the steps that completed before the restart point (outside loop iterations):
-    ``stop``, else the first failed or unfinished step."""
-    stop = restart_index(record) if stop is None else stop
-    if stop is None:
-        raise RerunRefused(f"run {record.get('runId')} has no failed or unfinished step to start from; "
-                           "re-run it from the start without --from-failed")
-    if record.get("stepsTruncated"):
-        notes.append(f"the run record kept only its newest steps ({record['stepsTruncated']} older rows were cut): "
-                     "those steps run again")
-    if record.get("stepsSummarised"):
-        notes.append(f"the long run's record summarised its {record['stepsSummarised']['rows']} oldest step rows "
-                     "as counts: those steps run again")
-    reuse: dict[str, Any] = {}
-    for row in (record.get("steps") or [])[:stop]:
-        sid = row["stepId"]
-        if row["status"] not in DONE or row.get("iteration") is not None or row.get("path") or row.get("retried") \
-                or row["stepType"] in NOT_REUSABLE or sid in reuse:
-            continue
-        out = row.get("output")
-        if isinstance(out, dict) and out.get("$truncated"):
-            notes.append(f"step '{sid}': its recorded output was cut to a preview (too large), so it runs again")
-            continue
-        reuse[sid] = {"output": out, "meta": _meta(row)}
-    return reuse
 
 
 def walk(steps: list[dict[str, Any]], depth: int = 0) -> list[tuple[dict[str, Any], int]]:
@@ -191,7 +142,6 @@ def build_plan(params: dict[str, Any], record: dict[str, Any], *, from_failed: b
     notes: list[str] = []
     idx: int | None
     if failed_items:
-        from flowtide.client.rerun_items import failed_items_reuse
         reuse, idx = failed_items_reuse(record, notes)
     else:
         reuse = reusable(record, notes) if from_failed else {}
@@ -208,6 +158,21 @@ def build_plan(params: dict[str, Any], record: dict[str, Any], *, from_failed: b
 
 
 async def rerun_failed_items(client: Any, run: str, *, task_queue: str | None = None) -> Any:
-    """Start ``rerun RUN --failed-items`` and return the new run's handle (see ``client.rerun_items``)."""
-    from flowtide.client.rerun_items import rerun_failed_items as start
-    return await start(client, run, task_queue=task_queue)
+    """Python API: start a failed-items re-run of ``run`` (id, prefix or workflow id); return its handle.
+
+    Raises:
+        RerunRefused: the run has nothing to run again.
+        RunNotFound: ``run`` matches no run (or several).
+    """
+    from flowtide.client.history import start_info
+    from flowtide.client.inspect import inspect_run
+    from flowtide.client.resolve import resolve_run
+    from flowtide.client.runs import start_run
+
+    handle = await resolve_run(client, run)
+    view = await inspect_run(handle, client)
+    old = client.get_workflow_handle(handle.id, run_id=view.record.get("runId") or handle.run_id)
+    info = await start_info(await old.fetch_history(), client.data_converter)
+    plan = build_plan(info.params, view.record, from_failed=True, failed_items=True)
+    return await start_run(client, plan.flow, plan.payload, task_queue=task_queue or info.task_queue,
+                           reuse=plan.reuse or None, rerun_of=old.run_id)

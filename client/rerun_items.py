@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flowtide.client.rerun import DONE, RerunRefused, reusable
+from flowtide.client.reuse import DONE, RerunRefused, reusable
 from flowtide.workflows.engine import ITEMS_KEY
 
 MAX_RERUN_INDEXES = 10_000  # the indexes ride in the run's input and the loop's child specs (2 MiB payloads)
@@ -86,25 +86,3 @@ def failed_items_reuse(record: dict[str, Any], notes: list[str]) -> tuple[dict[s
 def items_to_run(reuse: dict[str, Any]) -> int:
     """How many loop items the re-run runs again (over all loops with a plan)."""
     return sum(len(v["rerun"]) for k, v in reuse.items() if k.endswith(ITEMS_KEY))
-
-
-async def rerun_failed_items(client: Any, run: str, *, task_queue: str | None = None) -> Any:
-    """Python API: start a failed-items re-run of ``run`` (id, prefix or workflow id); return its handle.
-
-    Raises:
-        RerunRefused: the run has nothing to run again.
-        RunNotFound: ``run`` matches no run (or several).
-    """
-    from flowtide.client.history import start_info
-    from flowtide.client.inspect import inspect_run
-    from flowtide.client.rerun import build_plan
-    from flowtide.client.resolve import resolve_run
-    from flowtide.client.runs import start_run
-
-    handle = await resolve_run(client, run)
-    view = await inspect_run(handle, client)
-    old = client.get_workflow_handle(handle.id, run_id=view.record.get("runId") or handle.run_id)
-    info = await start_info(await old.fetch_history(), client.data_converter)
-    plan = build_plan(info.params, view.record, from_failed=True, failed_items=True)
-    return await start_run(client, plan.flow, plan.payload, task_queue=task_queue or info.task_queue,
-                           reuse=plan.reuse or None, rerun_of=old.run_id)

@@ -10,10 +10,10 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
+from temporalio.client import Client, WorkflowExecution, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.service import RPCError, RPCStatusCode
 
-from flowtide.workflows.search_attributes import WORKFLOW_TYPE
+from flowtide.workflows.search_attributes import MEMO_FIRST_RUN, WORKFLOW_TYPE
 
 _REF = re.compile(r"^[A-Za-z0-9_.:#$-]+$")
 SHOWN = 5
@@ -33,11 +33,19 @@ async def _exists(client: Client, workflow_id: str) -> bool:
         raise
 
 
+async def first_run_of(wf: WorkflowExecution) -> str | None:
+    """The first run id of the continue-as-new chain ``wf`` belongs to (kept in its memo), or None."""
+    try:
+        value = (await wf.memo()).get(MEMO_FIRST_RUN)
+    except Exception:  # a memo this client cannot decode (another codec key): the row stands as it is
+        return None
+    return value if isinstance(value, str) else None
+
+
 async def _matches(client: Client, query: str) -> list[tuple[str, str]]:
     """(workflow id, run id) of the matching runs; the runs of one continue-as-new chain count once (as
     the chain's first run, the id its run record names)."""
     found: dict[tuple[str, str], tuple[str, str]] = {}
-    from flowtide.client.listing import first_run_of
     async for wf in client.list_workflows(query, limit=4 * SHOWN):
         first = await first_run_of(wf) or wf.run_id
         found.setdefault((wf.id, first), (wf.id, first))

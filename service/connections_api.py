@@ -109,29 +109,3 @@ ROUTES = [
     Route("/v1/connections/{name}", get_connection, methods=["GET"]),
     Route("/v1/connections/{name}", remove_connection, methods=["DELETE"]),
 ]
-
-
-def openapi_parts() -> dict[str, dict[str, Any]]:
-    """The paths, schemas and parameters of ``/v1/connections`` for the OpenAPI document."""
-    from flowtide.service.openapi import NSTR, STR, _obj, _op, _param
-    name = _param("name", "path", {"type": "string", "pattern": "^[A-Za-z][A-Za-z0-9_.-]{0,99}$"})
-    conn = _obj({"name": STR, "kind": STR, "state": {"enum": ["ok", "error"]}, "reason": NSTR, "project": NSTR,
-                 "config": {"type": "object"}, "updatedAt": STR, "stateAt": STR, "tokenExpiresAt": NSTR})
-    body = {"type": "object", "description": "kind (bearer, basic, api-key, oauth2) and its fields: token | "
-            "username, password | header, value | tokenUrl, clientId, clientSecret, refreshToken?, scopes?; "
-            "credential values are write-only", "properties": {"kind": {"enum": list(FIELDS)}}}
-    removed = _op("remove a connection", {}, (404,), params=("ConnectionName",))
-    removed["responses"]["204"] = {"description": "removed"}
-    return {
-        "paths": {
-            "/v1/connections": {"get": _op("connections (settings and state, never secrets)", {200: "ConnectionList"},
-                                           ())},
-            "/v1/connections/{name}": {
-                "put": _op("add (201) or reconnect (200) a connection", {200: "Connection", 201: "Connection"},
-                           (404,), body="ConnectionBody", params=("ConnectionName",)),
-                "get": _op("one connection", {200: "Connection"}, (404,), params=("ConnectionName",)),
-                "delete": removed}},
-        "schemas": {"Connection": conn, "ConnectionBody": body,
-                    "ConnectionList": _obj({"connections": {"type": "array", "items": conn}})},
-        "parameters": {"ConnectionName": name},
-    }

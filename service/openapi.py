@@ -6,6 +6,7 @@ from typing import Any
 
 from flowtide.service.http import MAX_REVISION
 from flowtide.service.ops import MAX_WAIT_S
+from flowtide.store.connection_kinds import FIELDS
 from flowtide.store.database import PROJECT_ID
 from flowtide.workflows.language import FLOW_ID_RE
 from flowtide.workflows.limits import MAX_TEMPORAL_ID_BYTES
@@ -197,10 +198,34 @@ def _hook_responses() -> dict[str, Any]:
     return out
 
 
+def _connection_parts() -> dict[str, dict[str, Any]]:
+    """The paths, schemas and parameters of ``/v1/connections`` for the OpenAPI document."""
+    name = _param("name", "path", {"type": "string", "pattern": "^[A-Za-z][A-Za-z0-9_.-]{0,99}$"})
+    conn = _obj({"name": STR, "kind": STR, "state": {"enum": ["ok", "error"]}, "reason": NSTR, "project": NSTR,
+                 "config": {"type": "object"}, "updatedAt": STR, "stateAt": STR, "tokenExpiresAt": NSTR})
+    body = {"type": "object", "description": "kind (bearer, basic, api-key, oauth2) and its fields: token | "
+            "username, password | header, value | tokenUrl, clientId, clientSecret, refreshToken?, scopes?; "
+            "credential values are write-only", "properties": {"kind": {"enum": list(FIELDS)}}}
+    removed = _op("remove a connection", {}, (404,), params=("ConnectionName",))
+    removed["responses"]["204"] = {"description": "removed"}
+    return {
+        "paths": {
+            "/v1/connections": {"get": _op("connections (settings and state, never secrets)", {200: "ConnectionList"},
+                                           ())},
+            "/v1/connections/{name}": {
+                "put": _op("add (201) or reconnect (200) a connection", {200: "Connection", 201: "Connection"},
+                           (404,), body="ConnectionBody", params=("ConnectionName",)),
+                "get": _op("one connection", {200: "Connection"}, (404,), params=("ConnectionName",)),
+                "delete": removed}},
+        "schemas": {"Connection": conn, "ConnectionBody": body,
+                    "ConnectionList": _obj({"connections": {"type": "array", "items": conn}})},
+        "parameters": {"ConnectionName": name},
+    }
+
+
 def document() -> dict[str, Any]:
     """The OpenAPI document."""
-    from flowtide.service.connections_api import openapi_parts
-    extra = openapi_parts()
+    extra = _connection_parts()
     return {
         "openapi": "3.1.0",
         "info": {"title": "Flowtide API", "version": "1",

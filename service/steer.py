@@ -19,7 +19,8 @@ from flowtide.client.cancel import settle
 from flowtide.client.history import start_info
 from flowtide.client.inspect import inspect_run
 from flowtide.client.listing import BadFilterError, list_page
-from flowtide.client.rerun import RerunPlan, RerunRefused, build_plan
+from flowtide.client.rerun import RerunPlan, build_plan
+from flowtide.client.reuse import RerunRefused
 from flowtide.client.runs import check_value, start_run
 from flowtide.service.auth import Principal
 from flowtide.service.errors import ApiError, problems_of

@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, NotRequired, TypedDict, cast
 
+from flowtide.workflows.errors import ErrorRecord as ErrorRecord  # declared beside the taxonomy it carries
 from flowtide.workflows.errors import ErrorType, Severity, StepFailure, classify
 
 StepStatus = Literal["running", "completed", "failed", "skipped", "warning", "cancelled", "retrying"]
@@ -65,25 +66,6 @@ class ActivityTask(TypedDict):
     circuitBreaker: NotRequired[dict[str, Any]]
 
 
-# The one error shape (spec section 5): step rows, ``$errors``, ``$meta.error``, the run's error. The
-# functional form because one key, ``class`` (the taxonomy class of ``code``), is a Python keyword.
-ErrorRecord = TypedDict("ErrorRecord", {
-    "stepId": str | None,
-    "stepType": str | None,
-    "type": ErrorType,
-    "code": str,
-    "message": str,
-    "severity": Severity,
-    "retryable": bool,
-    "isRetryable": bool,
-    "providerStatus": int | None,
-    "detail": str | None,
-    "attempt": int,
-    "class": str,
-    "iteration": NotRequired[int],
-    "problems": NotRequired[list[dict[str, str]]],
-    "absorbed": NotRequired[bool],  # continueOnError or onError took it: the run goes on
-})
 
 
 class ActivityResult(TypedDict):

@@ -14,10 +14,7 @@ Classes decide retries (see ``workflows.retry``): transient, rate-limit, permane
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
-
-if TYPE_CHECKING:
-    from flowtide.workflows.contracts import ErrorRecord
+from typing import Any, Literal, NotRequired, TypedDict
 
 ErrorClass = Literal["transient", "rate-limit", "permanent", "auth", "invalid-config", "unknown"]
 ErrorType = Literal["execution", "operational"]
@@ -220,6 +217,28 @@ class LimitError(TemplateError):
     def __init__(self, code: str, message: str) -> None:
         self.code = code
         super().__init__(message)
+
+
+
+# The one error shape: step rows, ``$errors``, ``$meta.error``, the run's error. The
+# functional form because one key, ``class`` (the taxonomy class of ``code``), is a Python keyword.
+ErrorRecord = TypedDict("ErrorRecord", {
+    "stepId": str | None,
+    "stepType": str | None,
+    "type": ErrorType,
+    "code": str,
+    "message": str,
+    "severity": Severity,
+    "retryable": bool,
+    "isRetryable": bool,
+    "providerStatus": int | None,
+    "detail": str | None,
+    "attempt": int,
+    "class": str,
+    "iteration": NotRequired[int],
+    "problems": NotRequired[list[dict[str, str]]],
+    "absorbed": NotRequired[bool],  # continueOnError or onError took it: the run goes on
+})
 
 
 @dataclass

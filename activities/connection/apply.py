@@ -18,7 +18,7 @@ from urllib.parse import quote, urlsplit, urlunsplit
 from flowtide.workflows.errors import StepFailure
 
 if TYPE_CHECKING:
-    from flowtide.activities._boundary import StepContext, StepImpl, StepResult
+    from flowtide.activities._step import StepContext, StepImpl, StepResult
     from flowtide.store.connections import Conn, Connections
 
 @functools.lru_cache(maxsize=4)

@@ -6,7 +6,6 @@ import argparse
 import asyncio
 import contextlib
 import os
-import signal
 import sys
 import uuid
 from pathlib import Path
@@ -23,8 +22,10 @@ from flowtide.client.cli.common import (
     maybe_worker,
     parse_json,
     read_payload,
+    stop_event,
     task_queue,
     temporal,
+    wait_for_stop,
 )
 from flowtide.client.connect import connect, resolve_target
 from flowtide.client.runs import TERMINAL_FAILURES
@@ -33,28 +34,14 @@ from flowtide.dev.server import DevServer
 log = structlog.get_logger("flowtide.cli")
 
 
-def _stop_event() -> asyncio.Event:
-    """An event set by SIGINT/SIGTERM. Install it before starting anything: a signal that arrives while a
-    server starts must stop it cleanly, not kill this process and orphan the server child."""
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    return stop
-
-
-async def _wait_for_stop(stop: asyncio.Event | None = None) -> None:
-    await (stop or _stop_event()).wait()
-
-
 async def cmd_server(args: argparse.Namespace) -> int:
-    stop = _stop_event()
+    stop = stop_event()
     server = DevServer(port=args.port, ui_port=args.ui_port, db_file=args.db_file, quiet=False)
     await asyncio.to_thread(server.start)
     log.info("Temporal dev server running; Ctrl-C stops it", address=server.address,
              web_ui=f"http://127.0.0.1:{args.ui_port}", data=args.db_file)
     try:
-        await _wait_for_stop(stop)
+        await wait_for_stop(stop)
     finally:
         await asyncio.to_thread(server.stop)
     return EXIT_OK
@@ -78,14 +65,14 @@ async def cmd_worker(args: argparse.Namespace) -> int:
     log.info("flowtide worker polling task queue", task_queue=task_queue(args), address=resolve_target(options).address,
              metrics=f":{port}/metrics" if port else None)
     async with running(client, task_queue(args)):
-        await _wait_for_stop()
+        await wait_for_stop()
         log.info("flowtide worker stopping; in-flight steps may finish (graceful shutdown)")
     return EXIT_OK
 
 
 async def cmd_dev(args: argparse.Namespace) -> int:
     from flowtide.worker.app import running
-    stop = _stop_event()
+    stop = stop_event()
     server = DevServer(port=args.port, ui_port=args.ui_port, db_file=args.db_file)
     await asyncio.to_thread(server.start)
     try:
@@ -94,7 +81,7 @@ async def cmd_dev(args: argparse.Namespace) -> int:
             log.info("flowtide dev running; Ctrl-C stops", address=server.address,
                      web_ui=f"http://127.0.0.1:{args.ui_port}", task_queue=task_queue(args),
                      api=f"http://127.0.0.1:{args.api_port}" if getattr(args, "api_port", 0) else None)
-            await _wait_for_stop(stop)
+            await wait_for_stop(stop)
     finally:
         await asyncio.to_thread(server.stop)
     return EXIT_OK

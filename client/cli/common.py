@@ -6,11 +6,13 @@ This module is imported to print ``--help``, so it imports nothing heavy at the 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import datetime as dt
 import json
 import math
 import os
+import signal
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -190,3 +192,18 @@ async def maybe_worker(client: Any, tq: str, enabled: bool) -> AsyncIterator[Non
     from flowtide.worker.app import running
     async with running(client, tq, graceful_shutdown_s=5):
         yield
+
+
+def stop_event() -> asyncio.Event:
+    """An event set by SIGINT/SIGTERM. Install it before starting anything: a signal that arrives while a
+    server starts must stop it cleanly, not kill this process and orphan the server child."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    return stop
+
+
+async def wait_for_stop(stop: asyncio.Event | None = None) -> None:
+    """Wait for SIGINT/SIGTERM (through ``stop``, or a new event)."""
+    await (stop or stop_event()).wait()

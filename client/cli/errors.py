@@ -14,7 +14,7 @@ from flowtide.client.cli.common import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_INVAL
 _INVALID = {
     ("flowtide.client.resolve", "RunNotFound"): "RUN_NOT_FOUND",
     ("flowtide.client.listing", "BadFilterError"): "INVALID_FILTER",
-    ("flowtide.client.rerun", "RerunRefused"): "RERUN_REFUSED",
+    ("flowtide.client.reuse", "RerunRefused"): "RERUN_REFUSED",
     ("flowtide.client.replay", "BadHistoryError"): "INVALID_HISTORY",
     ("flowtide.client.codec", "CodecKeyError"): "CODEC_KEY",
     ("flowtide.client.connect", "ConnectConfigError"): "CONNECT_CONFIG",

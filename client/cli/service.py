@@ -78,11 +78,11 @@ async def serving(host: str, port: int, client: Any = None, task_queue: str | No
 
 
 async def cmd_serve(args: argparse.Namespace) -> int:
-    from flowtide.client.cli.cmds import _wait_for_stop
+    from flowtide.client.cli.common import wait_for_stop
     async with serving(args.host, args.port):
         print(f"flowtide serve: http://{args.host}:{args.port} (runs page /runs, REST /v1, POST /graphql, "
               "/openapi.json). Ctrl-C stops.", file=sys.stderr)
-        await _wait_for_stop()
+        await wait_for_stop()
     return EXIT_OK
 
 

@@ -27,7 +27,7 @@ from flowtide.workflows.language.templates import SECRET_NONCE
 from flowtide.workflows.search_attributes import MEMO_FIRST_RUN
 
 if TYPE_CHECKING:
-    from flowtide.workflows.engine.interpreter import FlowWorkflow
+    from flowtide.workflows.engine._host import RunHost
 
 VERSION = 1
 ROWS_BUDGET_BYTES = 400_000  # step rows carried to the next run; older ones are summarised as counts
@@ -56,7 +56,7 @@ class Chain:
         self.started = 0  # top-level steps started in this run: the first always runs (every run progresses)
         self.blocked = False  # the carried state does not fit one payload: this run goes on without chaining
 
-    def step(self, wf: FlowWorkflow, frame: Frame, at: Position) -> None:
+    def step(self, wf: RunHost, frame: Frame, at: Position) -> None:
         """Called before each top-level step; raises ``ContinueAsNewError`` when the run continues as new."""
         self.started += 1
         if self.started == 1 or self.blocked or not _due(wf.settings):
@@ -77,7 +77,7 @@ class Chain:
         workflow.continue_as_new(arg, memo=memo, search_attributes=workflow.info().typed_search_attributes)
 
 
-def _argument(wf: FlowWorkflow, frame: Frame, at: Position) -> dict[str, Any]:
+def _argument(wf: RunHost, frame: Frame, at: Position) -> dict[str, Any]:
     return {"flow": wf.state.flow, "input": frame.scope.get("initial"), "options": {"resume": carry(wf, frame, at)}
             | ({"project": wf.info["project"]} if wf.info.get("project") else {})}
 
@@ -88,7 +88,7 @@ def _due(settings: dict[str, Any]) -> bool:
     return info.is_continue_as_new_suggested() or info.get_current_history_length() >= limit
 
 
-def carry(wf: FlowWorkflow, frame: Frame, at: Position) -> dict[str, Any]:
+def carry(wf: RunHost, frame: Frame, at: Position) -> dict[str, Any]:
     """``options.resume`` for the next run (see the module docstring); fold old step rows into counts first."""
     state = wf.state
     _trim_rows(wf)
@@ -103,7 +103,7 @@ def carry(wf: FlowWorkflow, frame: Frame, at: Position) -> dict[str, Any]:
             "signals": {name: list(q) for name, q in wf.relay.queues.items() if q}, "at": at.to_dict()}
 
 
-def _trim_rows(wf: FlowWorkflow) -> None:
+def _trim_rows(wf: RunHost) -> None:
     rows, used, keep = wf.state.steps, 0, 0
     for row in reversed(rows[-MAX_ROWS:]):
         used += json_size(row)
@@ -113,7 +113,7 @@ def _trim_rows(wf: FlowWorkflow) -> None:
     wf.state.summarise_rows(keep)
 
 
-def restore(wf: FlowWorkflow, resume: dict[str, Any]) -> Position:
+def restore(wf: RunHost, resume: dict[str, Any]) -> Position:
     """Put the carried state in place (before the run's scope is built); return where the block goes on."""
     info = workflow.info()
     wf.info.update(runId=resume["runId"], startedAt=datetime.fromisoformat(resume["startedAt"]),

@@ -22,11 +22,11 @@ from flowtide.workflows.limits import MAX_WAIT_S
 from flowtide.workflows.search_attributes import FLOW_STATUS, WORKFLOW_TYPE
 
 if TYPE_CHECKING:
-    from flowtide.workflows.engine.interpreter import FlowWorkflow
+    from flowtide.workflows.engine._host import RunHost
 
 
 
-async def k_if(wf: FlowWorkflow, step: WireStep, frame: Frame, rec: StepRow,
+async def k_if(wf: RunHost, step: WireStep, frame: Frame, rec: StepRow,
                block: dict[str, WireStep]) -> dict[str, Any]:
     """``core.if``: run the branch the condition picks, in the same frame."""
     cond = (step.get("input") or {}).get("condition")
@@ -37,7 +37,7 @@ async def k_if(wf: FlowWorkflow, step: WireStep, frame: Frame, rec: StepRow,
     return {"output": {"result": hit, "branch": branch}, "attempt": 1}
 
 
-async def k_return(wf: FlowWorkflow, step: WireStep, frame: Frame, rec: StepRow,
+async def k_return(wf: RunHost, step: WireStep, frame: Frame, rec: StepRow,
                    block: dict[str, WireStep]) -> dict[str, Any]:
     """``core.return``: set the run's output and end the run."""
     inp = render(step.get("input") or {}, frame.scope, strict=wf.strict())
@@ -48,7 +48,7 @@ async def k_return(wf: FlowWorkflow, step: WireStep, frame: Frame, rec: StepRow,
     raise ReturnNow()
 
 
-async def k_delay(wf: FlowWorkflow, step: WireStep, frame: Frame, rec: StepRow,
+async def k_delay(wf: RunHost, step: WireStep, frame: Frame, rec: StepRow,
                   block: dict[str, WireStep]) -> dict[str, Any]:
     """``core.delay``: a durable timer (``seconds`` or ``until``); the run shows ``waiting`` meanwhile."""
     inp = render(step.get("input") or {}, frame.scope, strict=wf.strict())
@@ -60,7 +60,7 @@ async def k_delay(wf: FlowWorkflow, step: WireStep, frame: Frame, rec: StepRow,
     return {"output": {"delayedSeconds": seconds}, "attempt": 1}
 
 
-async def k_signal(wf: FlowWorkflow, step: WireStep, frame: Frame, rec: StepRow,
+async def k_signal(wf: RunHost, step: WireStep, frame: Frame, rec: StepRow,
                    block: dict[str, WireStep]) -> dict[str, Any]:
     """``core.wait-for-signal``: wait (``timeout`` optional) for a signal this run or a parent relays."""
     inp = render(step.get("input") or {}, frame.scope, strict=wf.strict())
@@ -81,14 +81,14 @@ async def k_signal(wf: FlowWorkflow, step: WireStep, frame: Frame, rec: StepRow,
     return {"output": {"signal": name, "data": wf.relay.take(name)}, "attempt": 1}
 
 
-async def _waiting(wf: FlowWorkflow, status: str, details: str | None) -> None:
+async def _waiting(wf: RunHost, status: str, details: str | None) -> None:
     wf.state.status = status
     workflow.upsert_search_attributes([FLOW_STATUS.value_set(status)])
     if details:
         workflow.set_current_details(details)
 
 
-async def k_sub_flow(wf: FlowWorkflow, step: WireStep, frame: Frame, rec: StepRow,
+async def k_sub_flow(wf: RunHost, step: WireStep, frame: Frame, rec: StepRow,
                      block: dict[str, WireStep]) -> dict[str, Any]:
     """``core.sub-flow``: run the flow as a child run; its failure is this step's."""
     raw = step.get("input") or {}
@@ -121,7 +121,7 @@ async def k_sub_flow(wf: FlowWorkflow, step: WireStep, frame: Frame, rec: StepRo
     return {"output": result.get("output") if isinstance(result, dict) else result, "attempt": 1}
 
 
-async def k_for_each(wf: FlowWorkflow, step: WireStep, frame: Frame, rec: StepRow,
+async def k_for_each(wf: RunHost, step: WireStep, frame: Frame, rec: StepRow,
                      block: dict[str, WireStep]) -> dict[str, Any]:
     """``core.for-each``: see ``workflows.engine._loops``."""
     return await _loops.for_each(wf, step, frame, rec, block)
@@ -154,7 +154,7 @@ def duration_seconds(value: Any, what: str) -> float:
     return seconds
 
 
-ControlKind = Callable[["FlowWorkflow", WireStep, Frame, StepRow, dict[str, WireStep]],
+ControlKind = Callable[["RunHost", WireStep, Frame, StepRow, dict[str, WireStep]],
                        Awaitable[dict[str, Any]]]
 CONTROL: dict[str, ControlKind] = {
     "core.if": k_if,

@@ -20,12 +20,12 @@ from flowtide.workflows.language.templates import SECRET_NONCE
 from flowtide.workflows.retry import effective, temporal_policy
 
 if TYPE_CHECKING:
-    from flowtide.workflows.engine.interpreter import FlowWorkflow
+    from flowtide.workflows.engine._host import RunHost
 
 TIMEOUT_SLACK_S = 10.0
 
 
-async def run_activity(wf: FlowWorkflow, step: WireStep, frame: Frame, inp: dict[str, Any],
+async def run_activity(wf: RunHost, step: WireStep, frame: Frame, inp: dict[str, Any],
                        cap: int | None) -> dict[str, Any]:
     """Run ``step`` as its kind's activity (or local activity); a failure is raised as a ``StepFailure``."""
     kind = KINDS[step["kind"]]
@@ -73,7 +73,7 @@ async def run_activity(wf: FlowWorkflow, step: WireStep, frame: Frame, inp: dict
         raise failure from None
 
 
-def code_context(wf: FlowWorkflow, frame: Frame) -> dict[str, Any]:
+def code_context(wf: RunHost, frame: Frame) -> dict[str, Any]:
     """What a code step sees besides its input: the trigger, vars, errors, step outputs, the loop item."""
     scope = frame.scope
     skip = {"initial", "vars", "$errors", "$run", "$item", "$index", SECRET_NONCE}

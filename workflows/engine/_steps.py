@@ -21,7 +21,7 @@ from flowtide.workflows.engine._control import (
 )
 from flowtide.workflows.engine._control_kinds import CONTROL
 from flowtide.workflows.engine._state import Frame, new_meta, step_entry
-from flowtide.workflows.engine._weigh import judge_output, weigh_output, weigh_vars
+from flowtide.workflows.engine._weigh import bounded, judge_output, weigh_output, weigh_vars
 from flowtide.workflows.errors import StepFailure
 from flowtide.workflows.kinds import NOT_REUSABLE
 from flowtide.workflows.language.conditions import evaluate
@@ -29,7 +29,7 @@ from flowtide.workflows.language.pure import PURE
 from flowtide.workflows.language.templates import SECRET_NONCE, hide_secret_nonce, render
 
 if TYPE_CHECKING:
-    from flowtide.workflows.engine.interpreter import FlowWorkflow
+    from flowtide.workflows.engine._host import RunHost
 
 # In-workflow steps (set-variable, if, a `next` cycle of them) run inside one workflow task; past this many
 # in one task, the run sleeps 1 ms so the task ends before the SDK's 2 s deadlock detector fails it (which
@@ -39,10 +39,9 @@ STEPS_PER_TASK = 200
 # steps write ~60,000: past this many events a run that cannot continue as new (a cycle inside a branch, or
 # state too large to carry) fails with STEP_BUDGET_EXCEEDED instead, with its record.
 HISTORY_GUARD = 40_000
-BOUNDED_PATCH = "bounded-values"  # issue 23: the work meter's caps, its yields and VALUE_TOO_LARGE
 
 
-async def exec_step(wf: FlowWorkflow, step: WireStep, frame: Frame, block: dict[str, WireStep]
+async def exec_step(wf: RunHost, step: WireStep, frame: Frame, block: dict[str, WireStep]
                     ) -> Outcome:
     """Run one step with skip, runLimit, retries, onError and routing; return where to go next."""
     sid = step["id"]
@@ -77,7 +76,7 @@ async def exec_step(wf: FlowWorkflow, step: WireStep, frame: Frame, block: dict[
         return _after_failure(wf, step, frame, failure, on_error, action)
 
 
-def _after_failure(wf: FlowWorkflow, step: WireStep, frame: Frame, failure: ErrorRecord,
+def _after_failure(wf: RunHost, step: WireStep, frame: Frame, failure: ErrorRecord,
                    on_error: dict[str, Any], action: str) -> Outcome:
     if step.get("continueOnError") or action == "continue-workflow":
         failure["absorbed"] = True
@@ -91,7 +90,7 @@ def _after_failure(wf: FlowWorkflow, step: WireStep, frame: Frame, failure: Erro
     raise Halt(failure)
 
 
-def _route(wf: FlowWorkflow, step: WireStep, frame: Frame, failed: bool = False) -> list[str]:
+def _route(wf: RunHost, step: WireStep, frame: Frame, failed: bool = False) -> list[str]:
     cond = step.get("condition")
     if cond and not failed:
         hit = evaluate(cond["if"], frame.scope, strict=wf.strict())
@@ -101,7 +100,7 @@ def _route(wf: FlowWorkflow, step: WireStep, frame: Frame, failed: bool = False)
     return list(step.get("next") or [])
 
 
-async def _yield_now_and_then(wf: FlowWorkflow) -> None:
+async def _yield_now_and_then(wf: RunHost) -> None:
     """Deterministic: counts steps and work per workflow task (``workflow.now()`` is the task's time)."""
     now, count = wf.task_steps
     count = count + 1 if now == workflow.now() else 1
@@ -117,15 +116,7 @@ async def _yield_now_and_then(wf: FlowWorkflow) -> None:
     wf.work.new_step()
 
 
-def bounded() -> bool:
-    """Whether the work and size caps apply: always in a new run, not in one recorded before them.
-
-    Asked only when a cap is reached, so runs that never reach one record no marker.
-    """
-    return workflow.patched(BOUNDED_PATCH)
-
-
-def _budget(wf: FlowWorkflow, step: WireStep) -> None:
+def _budget(wf: RunHost, step: WireStep) -> None:
     wf.state.executions += 1
     limit = limits.limit(wf.settings, "maxStepExecutions")
     events = workflow.info().get_current_history_length()
@@ -142,7 +133,7 @@ def _budget(wf: FlowWorkflow, step: WireStep) -> None:
     raise BudgetSpent(rec)
 
 
-def _skipped(wf: FlowWorkflow, step: WireStep, frame: Frame) -> Outcome:
+def _skipped(wf: RunHost, step: WireStep, frame: Frame) -> Outcome:
     rec = wf.state.begin(step, frame, workflow.now())
     rec["status"], rec["durationMs"], rec["completedAt"] = "skipped", 0, rec["startedAt"]
     meta = new_meta() | {"skipped": True}
@@ -151,7 +142,7 @@ def _skipped(wf: FlowWorkflow, step: WireStep, frame: Frame) -> Outcome:
     return Outcome(next=_route(wf, step, frame))
 
 
-def _reused(wf: FlowWorkflow, step: WireStep, frame: Frame, entry: dict[str, Any]) -> Outcome:
+def _reused(wf: RunHost, step: WireStep, frame: Frame, entry: dict[str, Any]) -> Outcome:
     rec = wf.state.begin(step, frame, workflow.now())
     rec["status"], rec["reused"], rec["output"] = "completed", True, entry.get("output")
     rec["durationMs"], rec["completedAt"] = 0, rec["startedAt"]
@@ -160,7 +151,7 @@ def _reused(wf: FlowWorkflow, step: WireStep, frame: Frame, entry: dict[str, Any
     return Outcome(next=_route(wf, step, frame))
 
 
-def _run_limit_cap(wf: FlowWorkflow, step: WireStep, frame: Frame) -> int | None:
+def _run_limit_cap(wf: RunHost, step: WireStep, frame: Frame) -> int | None:
     limit = step.get("runLimit")
     if limit is None or int(limit) < 0:
         return None
@@ -168,7 +159,7 @@ def _run_limit_cap(wf: FlowWorkflow, step: WireStep, frame: Frame) -> int | None
     return int(limit) - used
 
 
-async def _attempt(wf: FlowWorkflow, step: WireStep, frame: Frame, rec: StepRow,
+async def _attempt(wf: RunHost, step: WireStep, frame: Frame, rec: StepRow,
                    block: dict[str, WireStep]) -> ErrorRecord | None:
     """Execute the step once (Temporal retries included); record it; return the error record or None."""
     key = step["id"] + frame.suffix
@@ -201,7 +192,7 @@ async def _attempt(wf: FlowWorkflow, step: WireStep, frame: Frame, rec: StepRow,
     return finish(wf, step, frame, rec, result, failure, attempts, started)
 
 
-def finish(wf: FlowWorkflow, step: WireStep, frame: Frame, rec: StepRow, result: dict[str, Any],
+def finish(wf: RunHost, step: WireStep, frame: Frame, rec: StepRow, result: dict[str, Any],
            failure: StepFailure | None, attempts: int, started: Any) -> ErrorRecord | None:
     """Record a step's result or failure in its row, ``$meta`` and the scope; return its error record."""
     now = workflow.now()
@@ -243,7 +234,7 @@ def finish(wf: FlowWorkflow, step: WireStep, frame: Frame, rec: StepRow, result:
     return err
 
 
-async def _dispatch(wf: FlowWorkflow, step: WireStep, frame: Frame, rec: StepRow,
+async def _dispatch(wf: RunHost, step: WireStep, frame: Frame, rec: StepRow,
                     block: dict[str, WireStep], cap: int | None) -> dict[str, Any]:
     kind = step["kind"]
     if kind in CONTROL:

@@ -2,7 +2,7 @@
 
 Sizes are counted as JSON (``json_size``) when a value enters the scope; a value shared by several entries
 counts each time. Past a cap the step fails with ``VALUE_TOO_LARGE`` and its value is not kept (in a run
-recorded before the caps, ``_steps.bounded`` says no and the value is kept as it was then).
+recorded before the caps, ``bounded`` says no and the value is kept as it was then).
 """
 
 from __future__ import annotations
@@ -10,16 +10,29 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
+from temporalio import workflow
+
 from flowtide.workflows import limits
 from flowtide.workflows.engine._state import json_size
 from flowtide.workflows.errors import StepFailure
 from flowtide.workflows.language.json_values import json_problem
 
 if TYPE_CHECKING:
-    from flowtide.workflows.engine.interpreter import FlowWorkflow
+    from flowtide.workflows.engine._host import RunHost
 
 
-def _size(wf: FlowWorkflow, value: Any, where: str) -> int:
+BOUNDED_PATCH = "bounded-values"  # issue 23: the work meter's caps, its yields and VALUE_TOO_LARGE
+
+
+def bounded() -> bool:
+    """Whether the work and size caps apply: always in a new run, not in one recorded before them.
+
+    Asked only when a cap is reached, so runs that never reach one record no marker.
+    """
+    return workflow.patched(BOUNDED_PATCH)
+
+
+def _size(wf: RunHost, value: Any, where: str) -> int:
     """``value``'s compact-JSON size; measuring is charged to the task's work (it yields when tired).
 
     Raises ``VALIDATION_ERROR`` when ``value`` is not plain JSON (NaN, Infinity...: the JSON encoder refuses
@@ -35,7 +48,6 @@ def _size(wf: FlowWorkflow, value: Any, where: str) -> int:
 
 
 def _judge(value: Any, where: str) -> None:
-    from flowtide.workflows.engine._steps import bounded
     problem = json_problem(value, where)
     if problem is not None and bounded():
         raise StepFailure("VALIDATION_ERROR", f"the step's output is not plain JSON: {problem}", retryable=False)
@@ -46,9 +58,8 @@ def _too_large(message: str) -> StepFailure:
                        detail="keep large data outside the run (a file, a datastore row) and pass a reference")
 
 
-def _admit(wf: FlowWorkflow, sizes: dict[str, tuple[Any, int]]) -> None:
+def _admit(wf: RunHost, sizes: dict[str, tuple[Any, int]]) -> None:
     """Enter ``sizes`` into the scope's tally, or raise ``VALUE_TOO_LARGE`` when the total passes the cap."""
-    from flowtide.workflows.engine._steps import bounded
     total = wf.scope_bytes + sum(size - wf.scope_sizes.get(key, (None, 0))[1] for key, (_, size) in sizes.items())
     if total > limits.MAX_SCOPE_BYTES and bounded():
         raise _too_large(f"the run's scope (variables and step outputs) would be {total} bytes as JSON, over "
@@ -57,9 +68,8 @@ def _admit(wf: FlowWorkflow, sizes: dict[str, tuple[Any, int]]) -> None:
     wf.scope_bytes = total
 
 
-def weigh_vars(wf: FlowWorkflow, values: dict[str, Any]) -> None:
+def weigh_vars(wf: RunHost, values: dict[str, Any]) -> None:
     """Check the variables a set-variable sets: each against ``settings.limits.outputBytes``, then the scope."""
-    from flowtide.workflows.engine._steps import bounded
     cap = limits.limit(wf.settings, "outputBytes")
     sizes = {}
     for name, value in values.items():
@@ -81,6 +91,6 @@ def judge_output(output: Any) -> None:
         _judge(output, "output")
 
 
-def weigh_output(wf: FlowWorkflow, step_id: str, output: Any) -> None:
+def weigh_output(wf: RunHost, step_id: str, output: Any) -> None:
     """Check the output a top-level step keeps in the scope against the scope's cap."""
     _admit(wf, {step_id: (None, _size(wf, output, 'output'))})

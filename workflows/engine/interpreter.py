@@ -31,7 +31,7 @@ with workflow.unsafe.imports_passed_through():
         WireStep,
         error_record,
     )
-    from flowtide.workflows.engine import _chain, _remote, _steps
+    from flowtide.workflows.engine import _chain, _remote, _steps, _weigh
     from flowtide.workflows.engine._accept import accept_as_recorded, check_input, problem_list
     from flowtide.workflows.engine._control import Halt, Outcome, RetryWorkflow, ReturnNow, StopFlow
     from flowtide.workflows.engine._relay import Relay
@@ -80,8 +80,8 @@ class FlowWorkflow:
         self.reuse: dict[str, Any] = {}
         self.task_steps: tuple[datetime | None, int] = (None, 0)  # (time of the current task, steps in it)
         self.chain = _chain.Chain()
-        # the run's work meter (templates, conditions): its caps apply from the patch on, see _steps.bounded
-        self.work = Work(_steps.bounded)
+        # the run's work meter (templates, conditions): its caps apply from the patch on, see _weigh.bounded
+        self.work = Work(_weigh.bounded)
         # the scope's variables and kept outputs: (the variable's value, its JSON size), see _weigh
         self.scope_sizes: dict[str, tuple[Any, int]] = {}
         self.scope_bytes = 0
@@ -100,7 +100,7 @@ class FlowWorkflow:
         try:
             try:
                 flow, payload, options = accept_as_recorded(params)
-                check_input(payload, _steps.bounded)
+                check_input(payload, _weigh.bounded)
             except FlowValidationError as err:
                 rec = error_record(step_id=None, step_type=None, code="VALIDATION_ERROR",
                                    message=f"the flow or its input is invalid: {err}")
@@ -136,7 +136,7 @@ class FlowWorkflow:
             workflow.logger.warning("signal %r dropped: its payload cannot be decoded (%s)", name[:100], exc)
             return
         problem = json_problem(data, "data")
-        if problem is not None and _steps.bounded():  # NaN, Infinity...: never enters the run
+        if problem is not None and _weigh.bounded():  # NaN, Infinity...: never enters the run
             workflow.logger.warning("signal %r dropped: its data is not plain JSON (%s)", name[:100], problem)
             return
         await self.relay.deliver(name, data)

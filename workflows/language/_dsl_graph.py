@@ -12,9 +12,8 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from flowtide.workflows.errors import Problem
-from flowtide.workflows.language._dsl_models import Settings, Step, edges, is_graph
+from flowtide.workflows.language._dsl_models import Settings, Step, StepInfo, edges, is_graph
 from flowtide.workflows.language._dsl_refs import check_references
-from flowtide.workflows.language._dsl_steps import StepInfo
 from flowtide.workflows.language._tpl_values import did_you_mean
 from flowtide.workflows.language.templates import join_path
 

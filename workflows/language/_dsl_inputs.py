@@ -24,8 +24,7 @@ from flowtide.workflows.language.templates import join_path
 from flowtide.workflows.limits import MAX_WAIT_S
 
 if TYPE_CHECKING:
-    from flowtide.workflows.language._dsl_models import Step
-    from flowtide.workflows.language._dsl_steps import StepInfo
+    from flowtide.workflows.language._dsl_models import Step, StepInfo
 
 ChildParser = Callable[[Any, str, int, str], dict[str, Any] | None]
 

@@ -8,12 +8,14 @@ interpreter reads, as a fresh copy each time.
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 from pydantic.alias_generators import to_camel
 
 from flowtide.workflows.errors import Problem
+from flowtide.workflows.language.templates import join_path
 from flowtide.workflows.limits import DEFAULT_LIMITS, UNBOUNDED_STEPS
 from flowtide.workflows.retry import RetryMode
 
@@ -234,3 +236,14 @@ def edges(block: list[Step]) -> dict[str, list[str]]:
             targets.append(block[i + 1].id)
         out.setdefault(s.id, []).extend(t for t in targets if t in ids)
     return out
+
+
+@dataclass
+class StepInfo:
+    """Where a built step came from: its JSON path and the key spellings it used."""
+
+    path: str
+    written: dict[str, str]
+
+    def key_path(self, canonical: str) -> str:
+        return join_path(self.path, self.written.get(canonical, canonical))

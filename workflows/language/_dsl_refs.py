@@ -19,8 +19,7 @@ from flowtide.workflows.language._tpl_values import did_you_mean
 from flowtide.workflows.language.templates import join_path
 
 if TYPE_CHECKING:
-    from flowtide.workflows.language._dsl_models import Step
-    from flowtide.workflows.language._dsl_steps import StepInfo
+    from flowtide.workflows.language._dsl_models import Step, StepInfo
 
 BUILTINS = frozenset({"initial", "vars", "$errors", "$run", "$item", "$index", "secrets"})
 LOOP_NAMES = frozenset({"$item", "$index"})

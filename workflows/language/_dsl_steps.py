@@ -15,7 +15,7 @@ from pydantic import BaseModel, ValidationError
 from flowtide.workflows.errors import Problem
 from flowtide.workflows.kinds import ALIASES, CONNECTION_KINDS, KINDS, canonical_kind
 from flowtide.workflows.language import _dsl_inputs
-from flowtide.workflows.language._dsl_models import CircuitBreaker, Condition, OnError, RetryPolicy, Step
+from flowtide.workflows.language._dsl_models import CircuitBreaker, Condition, OnError, RetryPolicy, Step, StepInfo
 from flowtide.workflows.language._dsl_raw import STEP_ID_RE
 from flowtide.workflows.language._tpl_values import did_you_mean, short
 from flowtide.workflows.language.templates import join_path
@@ -134,17 +134,6 @@ def validate_model(model: type[BaseModel], data: dict[str, Any], path: str, writ
                 bad.add(loc[0] if loc else "")
             data = {k: v for k, v in data.items() if k not in bad}
     return model.model_validate(data)
-
-
-@dataclass
-class StepInfo:
-    """Where a built step came from: its JSON path and the key spellings it used."""
-
-    path: str
-    written: dict[str, str]
-
-    def key_path(self, canonical: str) -> str:
-        return join_path(self.path, self.written.get(canonical, canonical))
 
 
 @dataclass
