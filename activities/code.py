@@ -198,5 +198,7 @@ def _warn_missing_layers(out: Outcome) -> None:
     for layer in missing:
         if layer not in _warned_layers:
             _warned_layers.add(layer)
-            log.warning("code sandbox layer unavailable on this worker", layer=layer, detail=out.limit_error,
-                        hint="run workers on Linux >= 6.7 with Landlock enabled, or in a container per tenant")
+            # the logger of the configuration in force now: a cached one may hold a stream closed since
+            structlog.get_logger("flowtide.code").warning(
+                "code sandbox layer unavailable on this worker", layer=layer, detail=out.limit_error,
+                hint="run workers on Linux >= 6.7 with Landlock enabled, or in a container per tenant")

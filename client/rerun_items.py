@@ -2,7 +2,7 @@
 
 The steps that completed before the restart point (the first failed step or the first loop with failed
 items) are reused as with ``--from-failed``; each loop from there on with failed items gets
-``reuse["<loopId>#items"]`` (see ``workflows.engine._loop_reuse``): its item count, the indexes to run again and
+``reuse["<loopId>#items"]`` (see ``workflows.engine.loops.reuse``): its item count, the indexes to run again and
 the recorded results, which the new run keeps for the items that succeeded.
 """
 

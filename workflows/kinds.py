@@ -1,7 +1,7 @@
 """The step kinds, each declared once: name, aliases, family, where it runs, connection, inputs, error codes.
 
 Everything else about a kind is derived from ``KINDS``: the validator's required and known input keys
-(``workflows.language._dsl_inputs``), the per-kind input part of the editors' JSON Schema, ``ALIASES``,
+(``workflows.language.dsl.inputs``), the per-kind input part of the editors' JSON Schema, ``ALIASES``,
 ``CONNECTION_KINDS`` and ``activity_kinds()``. ``tests/unit/test_kinds_declared.py`` holds the rest to
 it: one registered activity per activity kind and none other, an in-workflow implementation per workflow
 kind, a ``retry.FAMILY_DEFAULTS`` row per family, only ``errors.TAXONOMY`` codes, and the input tables of

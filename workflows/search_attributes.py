@@ -7,7 +7,8 @@ from temporalio.common import SearchAttributeKey
 
 WORKFLOW_TYPE = "FlowWorkflow"  # the workflow type of every flow run (and of sub-flow runs)
 DEFAULT_TASK_QUEUE = "flowtide"  # where workers poll unless FLOWTIDE_TASK_QUEUE or --task-queue says otherwise
-MEMO_FIRST_RUN = "firstRunId"  # memo key: the first run id of a run that continued as new (workflows.engine._chain)
+# memo key: the first run id of a run that continued as new (workflows.engine._continue_as_new)
+MEMO_FIRST_RUN = "firstRunId"
 
 FLOW_ID = SearchAttributeKey.for_keyword("FlowId")
 FLOW_VERSION = SearchAttributeKey.for_int("FlowVersion")

@@ -24,8 +24,8 @@ import pytest
 from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError
 
 from flowtide.workflows.kinds import KINDS
-from flowtide.workflows.language._tpl_filters import FILTERS
 from flowtide.workflows.language.conditions import OPS
+from flowtide.workflows.language.templates.filters import FILTERS
 
 CI_FLOWS = int(os.environ.get("FLOWTIDE_CHAOS_FLOWS", "80"))
 SLOW_FLOWS = 600

@@ -72,7 +72,7 @@ def test_flow_language_alias_table_is_the_code_table() -> None:
 
 
 def test_flow_language_lists_every_filter() -> None:
-    from flowtide.workflows.language._tpl_filters import FILTERS
+    from flowtide.workflows.language.templates.filters import FILTERS
     text = (ROOT / "docs" / "flow-language.md").read_text(encoding="utf-8")
     table = text[text.index("### Filters"):text.index("### Missing values")]
     documented = set(re.findall(r"^\| `(\w+)|, `(\w+)", table, flags=re.M))

@@ -11,7 +11,6 @@ import pytest
 import yaml
 
 from flowtide.workflows.errors import FlowValidationError, Problem
-from flowtide.workflows.language._dsl_flow import from_wire
 from flowtide.workflows.language.dsl import (
     flow_json_schema,
     load_flow_file,
@@ -19,6 +18,7 @@ from flowtide.workflows.language.dsl import (
     parse_flow,
     validate_payload,
 )
+from flowtide.workflows.language.dsl.flow import from_wire
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = sorted(p for p in (ROOT / "examples").rglob("*") if p.suffix in (".json", ".yaml", ".yml"))

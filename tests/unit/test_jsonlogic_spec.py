@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from flowtide.workflows.errors import TemplateError
-from flowtide.workflows.language._cond_logic import MAX_OPS, logic
 from flowtide.workflows.language.conditions import evaluate
+from flowtide.workflows.language.conditions.logic import MAX_OPS, logic
 
 INTS = {"integers": [1, 2, 3, 4, 5]}
 PIES = {"pies": [{"filling": "pumpkin", "temp": 110}, {"filling": "rhubarb", "temp": 210},

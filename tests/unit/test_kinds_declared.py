@@ -10,10 +10,10 @@ from dataclasses import replace
 from pathlib import Path
 
 from flowtide.activities import all_activities
-from flowtide.workflows.engine._control_kinds import CONTROL
+from flowtide.workflows.engine._workflow_kinds import CONTROL
 from flowtide.workflows.errors import TAXONOMY
 from flowtide.workflows.kinds import ENGINE_CODES, KINDS, Kind
-from flowtide.workflows.language._dsl_inputs import LITERAL_CHECKS
+from flowtide.workflows.language.dsl.inputs import LITERAL_CHECKS
 from flowtide.workflows.language.pure import PURE
 from flowtide.workflows.retry import FAMILY_DEFAULTS
 

@@ -22,10 +22,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from flowtide.workflows.errors import FlowValidationError, TemplateError
-from flowtide.workflows.language._dsl_flow import from_wire
 from flowtide.workflows.language.conditions import check_syntax as condition_syntax
 from flowtide.workflows.language.conditions import evaluate
 from flowtide.workflows.language.dsl import flow_json_schema, load_flow_text, parse_flow
+from flowtide.workflows.language.dsl.flow import from_wire
 from flowtide.workflows.language.templates import check_syntax, find_templates, references, render
 
 # A failing example names its seed (``seed=123``): ``random.Random(seed)`` rebuilds exactly what it generated.

@@ -21,7 +21,7 @@ from temporalio.converter import DataConverter
 
 from flowtide.client.history import start_info
 from flowtide.client.replay import BadHistoryError, ReplayReport, load_history, record_by_replay, replay_history
-from flowtide.workflows.engine.loop_workflow import FlowLoopWorkflow
+from flowtide.workflows.engine.loops.workflow import FlowLoopWorkflow
 from flowtide.workflows.errors import FlowValidationError
 from flowtide.workflows.kinds import KINDS
 from flowtide.workflows.language import without_newer_rules

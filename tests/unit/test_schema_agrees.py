@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 
 import flowtide
 from flowtide.workflows.errors import FlowValidationError
-from flowtide.workflows.language._dsl_raw import parse_text
 from flowtide.workflows.language.dsl import flow_json_schema
+from flowtide.workflows.language.dsl.raw import parse_text
 
 SCHEMA = jsonschema.Draft202012Validator(flow_json_schema())
 EDGES = [0, 1, -1, 2.0, 0.5, 100, 101, 1000, 1023, 1024, 10_000, 10_001, 86_400_000, 86_400_001, 31_536_000,

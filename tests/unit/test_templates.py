@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 
 from flowtide.workflows.errors import TemplateError
-from flowtide.workflows.language._tpl_filters import FILTERS
 from flowtide.workflows.language.templates import check_syntax, find_templates, references, render
+from flowtide.workflows.language.templates.filters import FILTERS
 
 SCOPE: dict[str, Any] = {
     "initial": {"name": "ada", "items": [{"id": 1, "ok": True, "tag": "b"}, {"id": 2, "ok": False, "tag": "a"},

@@ -12,7 +12,7 @@ import pytest
 from temporalio.client import Client, WorkflowHandle
 
 from flowtide.client.runs import start_run, wait_record
-from flowtide.workflows.engine import _batches
+from flowtide.workflows.engine.loops import batches as _batches
 from flowtide.workflows.language.dsl import parse_flow
 from tests.support.flows import histories, step
 

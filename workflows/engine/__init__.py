@@ -5,9 +5,9 @@
 leading underscore are the interpreter's private helpers (steps, control kinds, loops, state, continue-as-new).
 """
 
-from flowtide.workflows.engine._loop_reuse import ITEMS_KEY
 from flowtide.workflows.engine.interpreter import FlowWorkflow
-from flowtide.workflows.engine.loop_workflow import FlowLoopWorkflow
+from flowtide.workflows.engine.loops.reuse import ITEMS_KEY
+from flowtide.workflows.engine.loops.workflow import FlowLoopWorkflow
 from flowtide.workflows.engine.metrics import RunMetrics
 
 __all__ = ["ITEMS_KEY", "FlowLoopWorkflow", "FlowWorkflow", "RunMetrics"]

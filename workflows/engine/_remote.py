@@ -12,15 +12,15 @@ from temporalio.exceptions import ActivityError, ApplicationError, CancelledErro
 from temporalio.exceptions import TimeoutError as TemporalTimeout
 
 from flowtide.workflows.contracts import WireStep, activity_task
-from flowtide.workflows.engine._commands import check_payload
-from flowtide.workflows.engine._control import failure_from_activity
+from flowtide.workflows.engine._flow_control import failure_from_activity
 from flowtide.workflows.engine._state import Frame
+from flowtide.workflows.engine._temporal_limits import check_payload
 from flowtide.workflows.kinds import KINDS
 from flowtide.workflows.language.templates import SECRET_NONCE
 from flowtide.workflows.retry import effective, temporal_policy
 
 if TYPE_CHECKING:
-    from flowtide.workflows.engine._host import RunHost
+    from flowtide.workflows.engine._protocols import RunHost
 
 TIMEOUT_SLACK_S = 10.0
 

@@ -71,7 +71,7 @@ class RunState:
     total_steps: int = 0
     loops: dict[str, dict[str, Any]] = field(default_factory=dict)
     # step rows of earlier runs of a continued-as-new chain that the record no longer lists, as counts
-    # ({"rows", "counts", "done": [step ids]}); see workflows.engine._chain
+    # ({"rows", "counts", "done": [step ids]}); see workflows.engine._continue_as_new
     earlier: dict[str, Any] = field(default_factory=dict)
     chain: dict[str, Any] = field(default_factory=dict)  # {"runs", "currentRunId"} once the run continued
 

@@ -11,7 +11,7 @@ from temporalio import workflow
 from flowtide.workflows import limits
 from flowtide.workflows.contracts import ErrorRecord, StepRow, WireStep, error_record
 from flowtide.workflows.engine import metrics
-from flowtide.workflows.engine._control import (
+from flowtide.workflows.engine._flow_control import (
     BudgetSpent,
     ControlSignal,
     Halt,
@@ -19,9 +19,9 @@ from flowtide.workflows.engine._control import (
     RetryWorkflow,
     failure_from_exception,
 )
-from flowtide.workflows.engine._control_kinds import CONTROL
 from flowtide.workflows.engine._state import Frame, new_meta, step_entry
 from flowtide.workflows.engine._weigh import bounded, judge_output, weigh_output, weigh_vars
+from flowtide.workflows.engine._workflow_kinds import CONTROL
 from flowtide.workflows.errors import StepFailure
 from flowtide.workflows.kinds import NOT_REUSABLE
 from flowtide.workflows.language.conditions import evaluate
@@ -29,7 +29,7 @@ from flowtide.workflows.language.pure import PURE
 from flowtide.workflows.language.templates import SECRET_NONCE, hide_secret_nonce, render
 
 if TYPE_CHECKING:
-    from flowtide.workflows.engine._host import RunHost
+    from flowtide.workflows.engine._protocols import RunHost
 
 # In-workflow steps (set-variable, if, a `next` cycle of them) run inside one workflow task; past this many
 # in one task, the run sleeps 1 ms so the task ends before the SDK's 2 s deadlock detector fails it (which

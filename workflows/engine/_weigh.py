@@ -18,7 +18,7 @@ from flowtide.workflows.errors import StepFailure
 from flowtide.workflows.language.json_values import json_problem
 
 if TYPE_CHECKING:
-    from flowtide.workflows.engine._host import RunHost
+    from flowtide.workflows.engine._protocols import RunHost
 
 
 BOUNDED_PATCH = "bounded-values"  # issue 23: the work meter's caps, its yields and VALUE_TOO_LARGE

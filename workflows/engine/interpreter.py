@@ -31,10 +31,10 @@ with workflow.unsafe.imports_passed_through():
         WireStep,
         error_record,
     )
-    from flowtide.workflows.engine import _chain, _remote, _steps, _weigh
-    from flowtide.workflows.engine._accept import accept_as_recorded, check_input, problem_list
-    from flowtide.workflows.engine._control import Halt, Outcome, RetryWorkflow, ReturnNow, StopFlow
-    from flowtide.workflows.engine._relay import Relay
+    from flowtide.workflows.engine import _continue_as_new, _remote, _steps, _weigh
+    from flowtide.workflows.engine._argument import accept_as_recorded, check_input, problem_list
+    from flowtide.workflows.engine._flow_control import Halt, Outcome, RetryWorkflow, ReturnNow, StopFlow
+    from flowtide.workflows.engine._signals import Relay
     from flowtide.workflows.engine._state import Frame, RunState
     from flowtide.workflows.errors import (
         FlowtideError,
@@ -79,7 +79,7 @@ class FlowWorkflow:
         self.workflow_retries = 0
         self.reuse: dict[str, Any] = {}
         self.task_steps: tuple[datetime | None, int] = (None, 0)  # (time of the current task, steps in it)
-        self.chain = _chain.Chain()
+        self.chain = _continue_as_new.Chain()
         # the run's work meter (templates, conditions): its caps apply from the patch on, see _weigh.bounded
         self.work = Work(_weigh.bounded)
         # the scope's variables and kept outputs: (the variable's value, its JSON size), see _weigh
@@ -165,10 +165,10 @@ class FlowWorkflow:
     async def _run_with_restarts(self, flow: dict[str, Any], payload: Any, options: dict[str, Any]
                                  ) -> RunRecord:
         self.reuse = dict(options.get("reuse") or {})
-        at = _chain.restore(self, options["resume"]) if options.get("resume") else _chain.Position()
+        at = _continue_as_new.restore(self, options["resume"]) if options.get("resume") else _continue_as_new.Position()
         while True:
             frame = Frame(scope=self._scope(payload))
-            _chain.fill_scope(frame.scope, at)
+            _continue_as_new.fill_scope(frame.scope, at)
             try:
                 await self.run_block(flow["steps"], frame, at=at)
                 self.state.status = "completed_with_errors" if self.state.errors else "completed"
@@ -183,7 +183,7 @@ class FlowWorkflow:
                 self.scope_sizes, self.scope_bytes = {}, 0
                 self.state = RunState(flow=flow, total_steps=self.state.total_steps, chain=self.state.chain)
                 self.reuse = {}
-                at = _chain.Position()
+                at = _continue_as_new.Position()
                 continue
             except Halt as halt:
                 self.state.close_open_rows(workflow.now(), "cancelled", blocks="failed")
@@ -221,11 +221,11 @@ class FlowWorkflow:
 
     # ---- blocks -------------------------------------------------------------------------------
     async def run_block(self, steps: list[WireStep], frame: Frame, *, start: list[str] | None = None,
-                        at: _chain.Position | None = None) -> None:
+                        at: _continue_as_new.Position | None = None) -> None:
         """Run a list of steps: in list order, or as a graph when any step has ``next``/``condition``.
 
         ``at``: this is the flow's top-level block, from that position; between its steps the run may
-        continue as new (``workflows.engine._chain``).
+        continue as new (``workflows.engine._continue_as_new``).
         """
         by_id = {s["id"]: s for s in steps}
         graph = start is not None or any(s.get("next") or s.get("condition") for s in steps)
@@ -233,7 +233,7 @@ class FlowWorkflow:
             i = at.index if at is not None else 0
             while i < len(steps):
                 if at is not None:
-                    self.chain.step(self, frame, _chain.Position(index=i))
+                    self.chain.step(self, frame, _continue_as_new.Position(index=i))
                 out = await self.exec_step(steps[i], frame, by_id)
                 if out.goto is not None:
                     i = next((k for k, s in enumerate(steps) if s["id"] == out.goto), len(steps))
@@ -246,7 +246,7 @@ class FlowWorkflow:
             queue, stopping = deque(at.queue), at.stopping
         while queue:
             if at is not None:
-                self.chain.step(self, frame, _chain.Position(queue=list(queue), stopping=stopping))
+                self.chain.step(self, frame, _continue_as_new.Position(queue=list(queue), stopping=stopping))
             out = await self.exec_step(by_id[queue.popleft()], frame, by_id)
             if stopping:
                 if not queue:

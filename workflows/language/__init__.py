@@ -5,7 +5,6 @@ engine (``flowtide.workflows.engine``) interprets what it produces. Outside this
 the modules with a leading underscore are its private helpers.
 """
 
-from flowtide.workflows.language._dsl_raw import FLOW_ID_RE, parse_text, yaml_load
 from flowtide.workflows.language._rules import NEWER_RULES, newer_rules, without_newer_rules
 from flowtide.workflows.language._webhook import webhook_header_problem
 from flowtide.workflows.language.dsl import (
@@ -17,6 +16,7 @@ from flowtide.workflows.language.dsl import (
     read_flow_file,
     validate_payload,
 )
+from flowtide.workflows.language.dsl.raw import FLOW_ID_RE, parse_text, yaml_load
 from flowtide.workflows.language.json_values import json_problem, json_safe
 from flowtide.workflows.language.templates import render
 

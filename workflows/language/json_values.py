@@ -14,8 +14,8 @@ import json
 import math
 from typing import Any
 
-from flowtide.workflows.language._dsl_raw import MAX_JSON_DEPTH
-from flowtide.workflows.language._tpl_values import MAX_INT_BITS, join_path
+from flowtide.workflows.language.dsl.raw import MAX_JSON_DEPTH
+from flowtide.workflows.language.values import MAX_INT_BITS, join_path
 
 NON_FINITE = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}
 

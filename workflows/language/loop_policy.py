@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from flowtide.workflows.errors import ERROR_CLASSES, TAXONOMY, StepFailure
-from flowtide.workflows.language._tpl_values import did_you_mean
+from flowtide.workflows.language.values import did_you_mean
 
 if TYPE_CHECKING:
     from flowtide.workflows.contracts import ErrorRecord

@@ -18,8 +18,8 @@ import jsonschema
 
 from flowtide.workflows.errors import StepFailure
 from flowtide.workflows.language._schemas import remote_refs, safe_validator
-from flowtide.workflows.language._tpl_values import parse_instant
 from flowtide.workflows.language.templates import render
+from flowtide.workflows.language.values import parse_instant
 
 PureFn = Callable[[dict[str, Any], datetime], Any]
 

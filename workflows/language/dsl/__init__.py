@@ -28,11 +28,11 @@ from pathlib import Path
 from typing import Any
 
 from flowtide.workflows.errors import FlowValidationError, Problem
-from flowtide.workflows.language._dsl_flow import Document, build_flow
-from flowtide.workflows.language._dsl_models import Condition, Flow, Limits, OnError, RetryPolicy, Settings, Step
-from flowtide.workflows.language._dsl_raw import parse_text, slug_from_source, to_json_data
-from flowtide.workflows.language._dsl_schema import flow_json_schema
 from flowtide.workflows.language._schemas import safe_validator
+from flowtide.workflows.language.dsl.flow import Document, build_flow
+from flowtide.workflows.language.dsl.models import Condition, Flow, Limits, OnError, RetryPolicy, Settings, Step
+from flowtide.workflows.language.dsl.raw import parse_text, slug_from_source, to_json_data
+from flowtide.workflows.language.dsl.schema import flow_json_schema
 from flowtide.workflows.language.templates import join_path
 from flowtide.workflows.limits import MAX_FLOW_FILE_BYTES
 

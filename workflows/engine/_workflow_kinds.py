@@ -11,10 +11,10 @@ from temporalio import workflow
 from temporalio.exceptions import ApplicationError, CancelledError, ChildWorkflowError
 
 from flowtide.workflows.contracts import RunFailure, StepRow, WireStep
-from flowtide.workflows.engine import _loops
-from flowtide.workflows.engine._commands import check_payload, child_id, suffix_id
-from flowtide.workflows.engine._control import ReturnNow
+from flowtide.workflows.engine._flow_control import ReturnNow
 from flowtide.workflows.engine._state import Frame
+from flowtide.workflows.engine._temporal_limits import check_payload, child_id, suffix_id
+from flowtide.workflows.engine.loops import for_each as _loops
 from flowtide.workflows.errors import StepFailure
 from flowtide.workflows.language.conditions import evaluate
 from flowtide.workflows.language.templates import SECRET_NONCE, hide_secret_nonce, render
@@ -22,7 +22,7 @@ from flowtide.workflows.limits import MAX_WAIT_S
 from flowtide.workflows.search_attributes import FLOW_STATUS, WORKFLOW_TYPE
 
 if TYPE_CHECKING:
-    from flowtide.workflows.engine._host import RunHost
+    from flowtide.workflows.engine._protocols import RunHost
 
 
 
@@ -123,7 +123,7 @@ async def k_sub_flow(wf: RunHost, step: WireStep, frame: Frame, rec: StepRow,
 
 async def k_for_each(wf: RunHost, step: WireStep, frame: Frame, rec: StepRow,
                      block: dict[str, WireStep]) -> dict[str, Any]:
-    """``core.for-each``: see ``workflows.engine._loops``."""
+    """``core.for-each``: see ``workflows.engine.loops.for_each``."""
     return await _loops.for_each(wf, step, frame, rec, block)
 
 

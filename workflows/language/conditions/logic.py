@@ -13,8 +13,9 @@ from collections.abc import Callable
 from typing import Any
 
 from flowtide.workflows.errors import TemplateError
-from flowtide.workflows.language._cond_expr import COMPARISONS
-from flowtide.workflows.language._tpl_values import (
+from flowtide.workflows.language.conditions.expr import COMPARISONS
+from flowtide.workflows.language.templates import render
+from flowtide.workflows.language.values import (
     MISSING,
     bounded,
     did_you_mean,
@@ -23,7 +24,6 @@ from flowtide.workflows.language._tpl_values import (
     to_text,
     truthy,
 )
-from flowtide.workflows.language.templates import render
 from flowtide.workflows.language.work import current
 
 MAX_DEPTH = 64

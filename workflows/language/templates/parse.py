@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from flowtide.workflows.errors import TemplateError
-from flowtide.workflows.language._tpl_filters import FILTERS, FilterFn
-from flowtide.workflows.language._tpl_values import did_you_mean, parse_number
+from flowtide.workflows.language.templates.filters import FILTERS, FilterFn
+from flowtide.workflows.language.values import did_you_mean, parse_number
 
 MAX_TEMPLATE_CHARS = 65_536
 MAX_FILTERS = 32

@@ -12,10 +12,10 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from flowtide.workflows.errors import Problem
-from flowtide.workflows.language._dsl_models import Settings, Step, StepInfo, edges, is_graph
-from flowtide.workflows.language._dsl_refs import check_references
-from flowtide.workflows.language._tpl_values import did_you_mean
+from flowtide.workflows.language.dsl.models import Settings, Step, StepInfo, edges, is_graph
+from flowtide.workflows.language.dsl.refs import check_references
 from flowtide.workflows.language.templates import join_path
+from flowtide.workflows.language.values import did_you_mean
 
 WORDS = ("stop-workflow", "continue-workflow")
 

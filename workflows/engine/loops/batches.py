@@ -24,15 +24,15 @@ from temporalio import workflow
 from temporalio.exceptions import ApplicationError, CancelledError, ChildWorkflowError
 
 from flowtide.workflows.contracts import WireStep
-from flowtide.workflows.engine._commands import check_payload, child_id, suffix_id
-from flowtide.workflows.engine._iterate import MAX_KEPT_FAILURES, Tally, history_length, iterate
 from flowtide.workflows.engine._state import Frame, RunState
+from flowtide.workflows.engine._temporal_limits import check_payload, child_id, suffix_id
+from flowtide.workflows.engine.loops.iterate import MAX_KEPT_FAILURES, Tally, history_length, iterate
 from flowtide.workflows.errors import StepFailure
 from flowtide.workflows.language.loop_policy import Control, FailurePolicy, Throttle
 from flowtide.workflows.language.templates import SECRET_NONCE, references
 
 if TYPE_CHECKING:
-    from flowtide.workflows.engine._host import LoopHost
+    from flowtide.workflows.engine._protocols import LoopHost
 
 LOOP_WORKFLOW = "FlowLoop"
 HISTORY_BUDGET = 8000  # a batch child takes no new item past this (in-flight items add at most ~1,600)

@@ -14,11 +14,11 @@ from pydantic import BaseModel, ValidationError
 
 from flowtide.workflows.errors import Problem
 from flowtide.workflows.kinds import ALIASES, CONNECTION_KINDS, KINDS, canonical_kind
-from flowtide.workflows.language import _dsl_inputs
-from flowtide.workflows.language._dsl_models import CircuitBreaker, Condition, OnError, RetryPolicy, Step, StepInfo
-from flowtide.workflows.language._dsl_raw import STEP_ID_RE
-from flowtide.workflows.language._tpl_values import did_you_mean, short
+from flowtide.workflows.language.dsl import inputs as _dsl_inputs
+from flowtide.workflows.language.dsl.models import CircuitBreaker, Condition, OnError, RetryPolicy, Step, StepInfo
+from flowtide.workflows.language.dsl.raw import STEP_ID_RE
 from flowtide.workflows.language.templates import join_path
+from flowtide.workflows.language.values import did_you_mean, short
 from flowtide.workflows.retry import RETRY_MODES
 
 MAX_STEPS = 5000

@@ -21,8 +21,9 @@ from functools import lru_cache
 from typing import Any
 
 from flowtide.workflows.errors import TemplateError
-from flowtide.workflows.language._tpl_parse import find_close
-from flowtide.workflows.language._tpl_values import (
+from flowtide.workflows.language.templates import Compiled, compile_template
+from flowtide.workflows.language.templates.parse import find_close
+from flowtide.workflows.language.values import (
     compare,
     contains,
     loose_equal,
@@ -31,7 +32,6 @@ from flowtide.workflows.language._tpl_values import (
     to_text,
     truthy,
 )
-from flowtide.workflows.language.templates import Compiled, compile_template
 
 MAX_CONDITION_CHARS = 65_536
 MAX_NESTING = 64

@@ -8,11 +8,11 @@ Two forms, both reading data through templates:
   ``{"<": [1, x, 10]}`` is "between", ``{">": [10, x, 1]}`` the same read downwards), ``in``, ``var``,
   ``missing``, ``missing_some``, ``if`` (``?:``), ``+``, ``-``, ``*``, ``/``, ``%``, ``cat``, ``substr``,
   ``min``, ``max``, ``merge``, ``map``, ``filter``, ``reduce``, ``all``, ``some``, ``none``, ``log``
-  (``workflows.language._cond_logic``; inside the array operators ``var`` reads the item). An object with one key is
+  (``conditions.logic``; inside the array operators ``var`` reads the item). An object with one key is
   an operation (an unknown key is an error); any other object is data. One evaluation may do at most
   ``MAX_OPS`` operations.
 - Expression strings: ``"{{validate-critical-data.output.valid}} == false"``,
-  ``"{{ x }} > 3 and {{ y }} != 'a'"`` (see ``workflows.language._cond_expr``). Each ``{{ }}`` is bound as a value.
+  ``"{{ x }} > 3 and {{ y }} != 'a'"`` (see ``workflows.language.conditions.expr``). Each ``{{ }}`` is bound as a value.
   A string that is only a template is tested for truthiness.
 
 Values and the missing rule (one rule for both forms):
@@ -35,12 +35,12 @@ from __future__ import annotations
 from typing import Any
 
 from flowtide.workflows.errors import Problem, TemplateError
-from flowtide.workflows.language._cond_expr import compile_expression, test
-from flowtide.workflows.language._cond_logic import ARRAY_OPS, MAX_DEPTH, MAX_OPS, OPS, logic, operation
-from flowtide.workflows.language._tpl_values import truthy
+from flowtide.workflows.language.conditions.expr import compile_expression, test
+from flowtide.workflows.language.conditions.logic import ARRAY_OPS, MAX_DEPTH, MAX_OPS, OPS, logic, operation
 from flowtide.workflows.language.templates import check_syntax as template_syntax
 from flowtide.workflows.language.templates import expression_roots, join_path
 from flowtide.workflows.language.templates import references as template_references
+from flowtide.workflows.language.values import truthy
 from flowtide.workflows.language.work import metered
 
 __all__ = ["MAX_DEPTH", "MAX_OPS", "OPS", "check_syntax", "evaluate", "references"]

@@ -12,11 +12,11 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from flowtide.workflows.contracts import WireStep
-from flowtide.workflows.engine._iterate import Tally
 from flowtide.workflows.engine._state import Frame
+from flowtide.workflows.engine.loops.iterate import Tally
 
 if TYPE_CHECKING:
-    from flowtide.workflows.engine._host import LoopHost
+    from flowtide.workflows.engine._protocols import LoopHost
 
 ITEMS_KEY = "#items"
 

@@ -20,14 +20,14 @@ from typing import TYPE_CHECKING, Any
 from temporalio import workflow
 
 from flowtide.workflows import limits
-from flowtide.workflows.engine._commands import MAX_COMMAND_PAYLOAD_BYTES
 from flowtide.workflows.engine._state import TERMINAL_STEP_STATUSES, Frame, json_size, step_entry
+from flowtide.workflows.engine._temporal_limits import MAX_COMMAND_PAYLOAD_BYTES
 from flowtide.workflows.errors import Problem
 from flowtide.workflows.language.templates import SECRET_NONCE
 from flowtide.workflows.search_attributes import MEMO_FIRST_RUN
 
 if TYPE_CHECKING:
-    from flowtide.workflows.engine._host import RunHost
+    from flowtide.workflows.engine._protocols import RunHost
 
 VERSION = 1
 ROWS_BUDGET_BYTES = 400_000  # step rows carried to the next run; older ones are summarised as counts

@@ -13,14 +13,14 @@ from typing import Any
 
 from temporalio import workflow
 
-from flowtide.workflows.engine._chain import check_resume
+from flowtide.workflows.engine._continue_as_new import check_resume
 from flowtide.workflows.errors import FlowValidationError, Problem
 from flowtide.workflows.language import NEWER_RULES, without_newer_rules
 from flowtide.workflows.language.dsl import parse_flow, validate_payload
 from flowtide.workflows.language.json_values import json_problem
 
 ARGUMENT_KEYS = frozenset({"flow", "input", "options"})
-# resume: a continued run's state (workflows.engine._chain)
+# resume: a continued run's state (workflows.engine._continue_as_new)
 OPTION_KEYS = frozenset({"reuse", "rerunOf", "resume", "project"})
 MAX_PROBLEMS_IN_DETAILS = 100
 

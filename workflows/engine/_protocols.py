@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from datetime import datetime
 
     from flowtide.workflows.contracts import ErrorRecord, StepRow, WireStep
-    from flowtide.workflows.engine._relay import Relay
+    from flowtide.workflows.engine._signals import Relay
     from flowtide.workflows.engine._state import Frame, RunState
     from flowtide.workflows.errors import StepFailure
     from flowtide.workflows.language.work import Work

@@ -16,15 +16,15 @@ from flowtide.workflows.kinds import KINDS
 from flowtide.workflows.language import conditions, templates
 from flowtide.workflows.language._rules import newer_rules
 from flowtide.workflows.language._schemas import remote_refs
-from flowtide.workflows.language._tpl_values import did_you_mean, short
 from flowtide.workflows.language._webhook import webhook_header_problem
 from flowtide.workflows.language.loop_policy import concurrency_problems, policy_problems, unknown_stop_codes
 from flowtide.workflows.language.pure import HASH_ALGORITHMS
 from flowtide.workflows.language.templates import join_path
+from flowtide.workflows.language.values import did_you_mean, short
 from flowtide.workflows.limits import MAX_WAIT_S
 
 if TYPE_CHECKING:
-    from flowtide.workflows.language._dsl_models import Step, StepInfo
+    from flowtide.workflows.language.dsl.models import Step, StepInfo
 
 ChildParser = Callable[[Any, str, int, str], dict[str, Any] | None]
 

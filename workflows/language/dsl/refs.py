@@ -14,12 +14,12 @@ from typing import TYPE_CHECKING, Any
 
 from flowtide.workflows.errors import Problem
 from flowtide.workflows.language import conditions, templates
-from flowtide.workflows.language._dsl_models import edges, is_graph
-from flowtide.workflows.language._tpl_values import did_you_mean
+from flowtide.workflows.language.dsl.models import edges, is_graph
 from flowtide.workflows.language.templates import join_path
+from flowtide.workflows.language.values import did_you_mean
 
 if TYPE_CHECKING:
-    from flowtide.workflows.language._dsl_models import Step, StepInfo
+    from flowtide.workflows.language.dsl.models import Step, StepInfo
 
 BUILTINS = frozenset({"initial", "vars", "$errors", "$run", "$item", "$index", "secrets"})
 LOOP_NAMES = frozenset({"$item", "$index"})

@@ -14,7 +14,7 @@ from typing import Any, get_args
 from pydantic import BaseModel
 
 from flowtide.workflows.kinds import ALIASES, KINDS, Kind
-from flowtide.workflows.language._dsl_models import (
+from flowtide.workflows.language.dsl.models import (
     CircuitBreaker,
     Flow,
     Limits,
@@ -24,8 +24,8 @@ from flowtide.workflows.language._dsl_models import (
     Settings,
     Step,
 )
-from flowtide.workflows.language._dsl_raw import FLOW_ID_RE, STEP_ID_RE
-from flowtide.workflows.language._dsl_steps import RESERVED_IDS
+from flowtide.workflows.language.dsl.raw import FLOW_ID_RE, STEP_ID_RE
+from flowtide.workflows.language.dsl.steps import RESERVED_IDS
 from flowtide.workflows.limits import DEFAULT_LIMITS
 
 NULL = {"type": "null"}

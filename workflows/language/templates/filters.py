@@ -16,7 +16,7 @@ from typing import Any
 from urllib.parse import quote
 
 from flowtide.workflows.errors import TemplateError
-from flowtide.workflows.language._tpl_values import (
+from flowtide.workflows.language.values import (
     bounded,
     contains,
     loose_equal,

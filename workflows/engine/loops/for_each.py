@@ -3,7 +3,7 @@
 A loop runs its iterations inside the run itself only while that keeps the run's history small: at most
 one batch of items (``settings.limits.loopBatchSize``, default 500, fewer when the body has many steps)
 and an estimated history below ``INLINE_BUDGET`` events. Otherwise, or when an inline loop finds the
-history fuller than estimated, the remaining items run in child runs (``workflows.engine._batches``), so that no
+history fuller than estimated, the remaining items run in child runs (``workflows.engine.loops.batches``), so that no
 history grows with the number of items.
 
 Iterations start in item order, at most ``concurrency`` at a time, each in its own frame (its own step
@@ -21,16 +21,24 @@ from typing import TYPE_CHECKING, Any
 
 from flowtide.workflows import limits
 from flowtide.workflows.contracts import StepRow, WireStep, error_record
-from flowtide.workflows.engine import _batches, _loop_reuse, metrics
-from flowtide.workflows.engine._control import BudgetSpent, ReturnNow, StopFlow
-from flowtide.workflows.engine._iterate import MAX_KEPT_RESULTS, RESULTS_BUDGET_BYTES, Tally, history_length, iterate
+from flowtide.workflows.engine import metrics
+from flowtide.workflows.engine._flow_control import BudgetSpent, ReturnNow, StopFlow
 from flowtide.workflows.engine._state import Frame
+from flowtide.workflows.engine.loops import batches
+from flowtide.workflows.engine.loops import reuse as loop_reuse
+from flowtide.workflows.engine.loops.iterate import (
+    MAX_KEPT_RESULTS,
+    RESULTS_BUDGET_BYTES,
+    Tally,
+    history_length,
+    iterate,
+)
 from flowtide.workflows.errors import StepFailure
 from flowtide.workflows.language.loop_policy import Control, Throttle, concurrency_problems, failure_policy
 from flowtide.workflows.language.templates import render
 
 if TYPE_CHECKING:
-    from flowtide.workflows.engine._host import LoopHost
+    from flowtide.workflows.engine._protocols import LoopHost
 
 MAX_CONCURRENCY = 200
 # History events one body step of one item may cost in the worst case: a remote activity completing on
@@ -101,9 +109,9 @@ async def for_each(wf: LoopHost, step: WireStep, frame: Frame, rec: StepRow,
     body, start = _body(step, block)
     batch = batch_size(wf.settings, body)
     rec["input"] = {"items": len(items), "concurrency": concurrency, "continueOnError": coe}
-    plan = _loop_reuse.planned(wf, step, frame, len(items))
+    plan = loop_reuse.planned(wf, step, frame, len(items))
     if plan is not None:  # rerun --failed-items: only these items run, the others keep their results
-        count, items, control.indexes = len(items), _loop_reuse.subset(items, plan), plan["rerun"]
+        count, items, control.indexes = len(items), loop_reuse.subset(items, plan), plan["rerun"]
         rec["input"]["rerunItems"] = len(items)
     if control.policy is not None:
         rec["input"]["failurePolicy"] = control.policy.to_dict()
@@ -118,11 +126,11 @@ async def for_each(wf: LoopHost, step: WireStep, frame: Frame, rec: StepRow,
                               budget=INLINE_BUDGET, control=control)
     batched = tally.done < len(items) and not tally.halted(coe) and tally.ended is None
     if batched:
-        await _batches.run_loop(wf, step, frame, items, tally, concurrency=concurrency, coe=coe, batch=batch,
+        await batches.run_loop(wf, step, frame, items, tally, concurrency=concurrency, coe=coe, batch=batch,
                                 control=control)
     metrics.loop_items(step["kind"], tally.done)  # the items run now, not the ones a rerun reuses
     if plan is not None:
-        tally = _loop_reuse.combine(tally, plan, count)
+        tally = loop_reuse.combine(tally, plan, count)
     return _finish(wf, step, frame, tally, coe, batched=batched)
 
 

@@ -10,13 +10,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flowtide.workflows.errors import Problem
-from flowtide.workflows.language._dsl_graph import GraphChecker
-from flowtide.workflows.language._dsl_inputs import schema_problems
-from flowtide.workflows.language._dsl_models import CircuitBreaker, Flow, Limits, OnError, RetryPolicy, Settings
-from flowtide.workflows.language._dsl_raw import FLOW_ID_RE
-from flowtide.workflows.language._dsl_steps import StepBuilder, known_keys, model_keys, validate_model
-from flowtide.workflows.language._tpl_values import short
+from flowtide.workflows.language.dsl.graph import GraphChecker
+from flowtide.workflows.language.dsl.inputs import schema_problems
+from flowtide.workflows.language.dsl.models import CircuitBreaker, Flow, Limits, OnError, RetryPolicy, Settings
+from flowtide.workflows.language.dsl.raw import FLOW_ID_RE
+from flowtide.workflows.language.dsl.steps import StepBuilder, known_keys, model_keys, validate_model
 from flowtide.workflows.language.templates import join_path
+from flowtide.workflows.language.values import short
 
 TOP_KEYS = ("id", "version", "name", "description", "input", "settings", "steps", "$schema")
 SUBMODELS: dict[str, Any] = {"retryPolicy": RetryPolicy, "onError": OnError, "limits": Limits,

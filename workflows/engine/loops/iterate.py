@@ -1,6 +1,6 @@
 """Running loop iterations: in item order, at most ``concurrency`` at a time, with exact counts.
 
-Shared by inline loops (``workflows.engine._loops``) and the loop's child runs (``workflows.engine._batches``).
+Shared by inline loops (``loops.for_each``) and the loop's child runs (``loops.batches``).
 """
 
 from __future__ import annotations
@@ -13,13 +13,13 @@ from typing import TYPE_CHECKING, Any, cast
 from temporalio import workflow
 
 from flowtide.workflows.contracts import ErrorRecord, WireStep, error_record
-from flowtide.workflows.engine._control import BudgetSpent, Halt, ReturnNow, StopFlow
+from flowtide.workflows.engine._flow_control import BudgetSpent, Halt, ReturnNow, StopFlow
 from flowtide.workflows.engine._state import Frame
 from flowtide.workflows.errors import TemplateError
 from flowtide.workflows.language.loop_policy import Control, threshold_record
 
 if TYPE_CHECKING:
-    from flowtide.workflows.engine._host import LoopHost
+    from flowtide.workflows.engine._protocols import LoopHost
 
 MAX_KEPT_RESULTS = 1000
 MAX_KEPT_FAILURES = 100
@@ -145,7 +145,7 @@ async def _run_item(wf: LoopHost, body: list[WireStep], start: list[str] | None,
     except Halt as h:
         if isinstance(h, BudgetSpent) and workflow.patched("budget-ends-the-loop"):
             # the run's step budget is spent: no item may run another step, and no continueOnError absorbs
-            # that; the loop stops and the run fails with this record (workflows.engine._loops._finish)
+            # that; the loop stops and the run fails with this record (workflows.engine.loops.for_each._finish)
             tally.fail(index, h.record)
             if tally.ended is None:
                 tally.ended, tally.first_halt = "budget", h.record

@@ -1,4 +1,4 @@
-"""``FlowLoop``: the workflow type of a big for-each loop's child runs (see ``workflows.engine._batches``).
+"""``FlowLoop``: the workflow type of a big for-each loop's child runs (see ``workflows.engine.loops.batches``).
 
 It is the interpreter (same queries, same step execution) started on a part of one loop. A type of its
 own keeps loop parts out of listings of flow runs (``WorkflowType = "FlowWorkflow"``) and names them
@@ -12,8 +12,8 @@ from typing import Any
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from flowtide.workflows.engine import _batches
     from flowtide.workflows.engine.interpreter import FAILURE_TYPES, FlowWorkflow
+    from flowtide.workflows.engine.loops import batches as _batches
 
 
 @workflow.defn(name=_batches.LOOP_WORKFLOW, failure_exception_types=FAILURE_TYPES, sandboxed=False)

@@ -30,12 +30,12 @@ from functools import lru_cache
 from typing import Any
 
 from flowtide.workflows.errors import LimitError, Problem, TemplateError
-from flowtide.workflows.language._tpl_filters import WALK_OPS
-from flowtide.workflows.language._tpl_parse import MAX_TEMPLATE_CHARS as MAX_TEMPLATE_CHARS
-from flowtide.workflows.language._tpl_parse import Expr, Literal, Path, find_close, split_template
-from flowtide.workflows.language._tpl_values import MISSING, step_into, to_text
-from flowtide.workflows.language._tpl_values import iter_strings as iter_strings
-from flowtide.workflows.language._tpl_values import join_path as join_path
+from flowtide.workflows.language.templates.filters import WALK_OPS
+from flowtide.workflows.language.templates.parse import MAX_TEMPLATE_CHARS as MAX_TEMPLATE_CHARS
+from flowtide.workflows.language.templates.parse import Expr, Literal, Path, find_close, split_template
+from flowtide.workflows.language.values import MISSING, step_into, to_text
+from flowtide.workflows.language.values import iter_strings as iter_strings
+from flowtide.workflows.language.values import join_path as join_path
 from flowtide.workflows.language.work import current, metered
 
 CACHE_SIZE = 8192
