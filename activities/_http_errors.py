@@ -1,7 +1,7 @@
 """The HTTP family's error mapping: response statuses and httpx exceptions to taxonomy codes.
 
 ``map_http_exception`` is the family mapper given to ``step_activity``; ``status_failure`` turns a
-4xx/5xx response into the operational error of spec section 5. The provider's own text is always kept
+4xx/5xx response into the operational error of docs/error-handling.md. The provider's own text is always kept
 in the message.
 """
 

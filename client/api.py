@@ -23,6 +23,7 @@ from typing import Any
 from temporalio.client import Client, WorkflowHandle
 from temporalio.worker import Worker
 
+from flowtide.client.flowfiles import load_flow_file
 from flowtide.client.runs import (
     TERMINAL_FAILURES,
     check_value,
@@ -32,7 +33,7 @@ from flowtide.client.runs import (
     wait_record,
 )
 from flowtide.workflows.errors import FlowValidationError
-from flowtide.workflows.language import Flow, load_flow_file, load_flow_text, parse_flow, validate_payload
+from flowtide.workflows.language import Flow, load_flow_text, parse_flow, validate_payload
 from flowtide.workflows.search_attributes import DEFAULT_TASK_QUEUE
 
 __all__ = ["FlowHandle", "FlowSource", "RunFailed", "create_worker", "load", "prepare", "run_flow", "start_flow",

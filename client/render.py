@@ -1,6 +1,6 @@
-"""Plain-text views of run records for the terminal (the run record itself is spec section 7).
+"""Plain-text views of run records for the terminal (the run record itself is docs/runs.md).
 
-``record_text`` is the run page of seed 001 in text: the overview (status, flow, ``3 / 7 steps``, and a
+``record_text`` is the run page (docs/runs.md) in text: the overview (status, flow, ``3 / 7 steps``, and a
 one-line answer to "which step, what code, will a retry help"), the run-level error banner, the counts
 line, the timeline, and the first failed step expanded (code as title, message, provider status,
 ``Retrying in N s``, technical details, then Input / Output / Console). Later failures are marked as

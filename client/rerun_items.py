@@ -12,6 +12,7 @@ from typing import Any
 
 from flowtide.client.reuse import DONE, RerunRefused, reusable
 from flowtide.workflows.engine import ITEMS_KEY
+from flowtide.workflows.kinds import FOR_EACH
 
 MAX_RERUN_INDEXES = 10_000  # the indexes ride in the run's input and the loop's child specs (2 MiB payloads)
 
@@ -49,7 +50,7 @@ def _loop_plan(row: dict[str, Any], notes: list[str]) -> dict[str, Any] | None:
 
 def _has_failed_items(row: dict[str, Any]) -> bool:
     out = row.get("output")
-    return (row["stepType"] == "core.for-each" and isinstance(out, dict)
+    return (row["stepType"] == FOR_EACH and isinstance(out, dict)
             and bool(out.get("failed") or out.get("notRun")))
 
 

@@ -1,4 +1,4 @@
-"""Start runs, wait for them, and turn Temporal's answer into the run record (spec section 7)."""
+"""Start runs, wait for them, and turn Temporal's answer into the run record (docs/runs.md)."""
 
 from __future__ import annotations
 
@@ -12,9 +12,10 @@ from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from temporalio.exceptions import ApplicationError, CancelledError, TerminatedError, TimeoutError
 
+from flowtide.client.flowfiles import load_flow_file
 from flowtide.workflows.contracts import RunFailure
 from flowtide.workflows.errors import FlowValidationError, Problem
-from flowtide.workflows.language import Flow, json_problem, json_safe, load_flow_file
+from flowtide.workflows.language import Flow, json_problem, json_safe
 from flowtide.workflows.search_attributes import (
     FLOW_ID,
     FLOW_STATUS,

@@ -1,4 +1,4 @@
-"""The one error shape of every non-2xx answer (seed 002): ``{"errors": [{"message", "extensions": {"code"}}]}``."""
+"""The one error shape of every non-2xx answer (docs/api.md): ``{"errors": [{"message", "extensions": {"code"}}]}``."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from typing import Any
 
 from starlette.responses import JSONResponse
 
-# status of each code (spec section 3); GraphQL partial failures reuse the codes with HTTP 200
+# status of each code (docs/api.md); GraphQL partial failures reuse the codes with HTTP 200
 STATUS = {"BAD_REQUEST": 400, "INPUT_INVALID": 400, "UNAUTHENTICATED": 401, "FORBIDDEN": 403, "NOT_FOUND": 404,
           "REQUEST_TIMEOUT": 408, "CONFLICT": 409, "PAYLOAD_TOO_LARGE": 413, "UNSUPPORTED_MEDIA_TYPE": 415,
           "RATE_LIMITED": 429, "INTERNAL": 500, "RUN_FAILED": 502, "TEMPORAL_UNAVAILABLE": 503}

@@ -1,4 +1,4 @@
-"""``POST /graphql`` (spec section 5): the same flows and runs as REST, through the same ``ops`` and ``steer``."""
+"""``POST /graphql`` (docs/api.md): the same flows and runs as REST, through the same ``ops`` and ``steer``."""
 
 from __future__ import annotations
 

@@ -102,7 +102,7 @@ class StepRow(TypedDict):
 
 
 class RunRecord(TypedDict):
-    """The run record (spec section 7): the ``record`` query, the run's result, a failed run's details."""
+    """The run record (docs/runs.md): the ``record`` query, the run's result, a failed run's details."""
 
     runId: str
     workflowId: str
@@ -142,7 +142,7 @@ def error_record(
     attempt: int = 1,
     iteration: int | None = None,
 ) -> ErrorRecord:
-    """Build the one error record shape of spec section 5 (keys in a stable order)."""
+    """Build the one error record shape of docs/error-handling.md (keys in a stable order)."""
     rec: ErrorRecord = {
         "stepId": step_id,
         "stepType": step_type,

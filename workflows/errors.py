@@ -7,7 +7,8 @@ Exception tree (all pure, importable inside the workflow sandbox)::
     +-- TemplateError                   a template cannot be parsed or (strict mode) a path is missing
     +-- StepFailure                     a step failed; carries the fields of the error record
 
-An error *record* is the one JSON shape every failure takes (spec section 5); ``contracts.error_record`` builds it.
+An error *record* is the one JSON shape every failure takes (docs/error-handling.md); ``contracts.error_record``
+builds it.
 Classes decide retries (see ``workflows.retry``): transient, rate-limit, permanent, auth, invalid-config, unknown.
 """
 

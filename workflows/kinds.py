@@ -78,6 +78,8 @@ ENGINE_CODES = codes("UNKNOWN_ERROR CANCELLED TIMEOUT RUN_LIMIT_REACHED STEP_BUD
 
 _ENCODING = "text (default), base64 or json"
 
+FOR_EACH = "core.for-each"  # the loop kind, named in code by this constant (loops, rerun of items, the parser)
+
 _DECLARED = [
     Kind("core.http", "HTTP", "activity", connection=True, aliases=("http.request", "http::request", "core::http"),
          inputs=inputs({
@@ -106,7 +108,7 @@ _DECLARED = [
          inputs=inputs({"condition": "a JsonLogic object or an expression string",
                         "then": "the steps run when the condition holds",
                         "else": "the steps run when it does not"}, ("condition",), other_keys=False)),
-    Kind("core.for-each", "Core", "workflow", blocks=("steps",), aliases=("logic::loop",),
+    Kind(FOR_EACH, "Core", "workflow", blocks=("steps",), aliases=("logic::loop",),
          inputs=inputs({"items": "the list to run the steps for (or a number of items)",
                         "concurrency": "iterations at a time: a number or {max, adaptive}",
                         "continueOnError": "go on with the other items when one fails",

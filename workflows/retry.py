@@ -1,6 +1,6 @@
 """Retry presets and per-family defaults, mapped onto one Temporal ``RetryPolicy`` per activity call.
 
-This module is the one table of spec section 6. The workflow builds the ``RetryPolicy`` with
+This module is the one table of docs/error-handling.md. The workflow builds the ``RetryPolicy`` with
 ``temporal_policy``; the activity boundary decides ``non_retryable`` for each failure with ``is_retryable``,
 so codes outside the taxonomy (a Code step's own ``$error`` codes) and the POST/PATCH rule follow the
 same rules as the listed codes.
@@ -102,7 +102,7 @@ def effective(family: str, spec: dict[str, Any] | None, flow_default: dict[str, 
 
 def is_retryable(code: str, settings: RetrySettings, *, method: str | None = None,
                  user_code: bool = False, provider_status: int | None = None) -> bool:
-    """Whether a failure with ``code`` may be retried under ``settings`` (spec section 6).
+    """Whether a failure with ``code`` may be retried under ``settings`` (docs/error-handling.md).
 
     Args:
         code: the taxonomy code (or a Code step's own code).

@@ -131,7 +131,7 @@ def read_payload(args: argparse.Namespace) -> Any:
 
 def load_flow(path: str) -> Any:
     """The validated flow in ``path`` (``FlowValidationError`` when it is not valid)."""
-    from flowtide.workflows.language import load_flow_file
+    from flowtide.client.flowfiles import load_flow_file
     return load_flow_file(path)
 
 

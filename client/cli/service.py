@@ -158,9 +158,10 @@ def cmd_flows(args: argparse.Namespace) -> int:
 def _read_document(path: Path) -> Any:
     """The flow file as the flow parser reads it (YAML 1.2 booleans, duplicate keys refused, size checked):
     what is deployed is exactly what ``flowtide run`` would run."""
+    from flowtide.client.flowfiles import read_flow_file
     from flowtide.store.database import StoreError
     from flowtide.workflows.errors import FlowValidationError
-    from flowtide.workflows.language import parse_text, read_flow_file
+    from flowtide.workflows.language import parse_text
     try:
         return parse_text(read_flow_file(path), str(path))
     except FlowValidationError as exc:

@@ -1,1 +1,1 @@
-"""The runs page in the browser (spec section 7): server-rendered HTML next to the API, in the same app."""
+"""The runs page in the browser (docs/runs.md): server-rendered HTML next to the API, in the same app."""

@@ -18,7 +18,7 @@ async def home(request: Request) -> Response:
 
 
 def web_routes() -> list[BaseRoute]:
-    """Routes of the runs page (spec section 7)."""
+    """Routes of the runs page (docs/runs.md)."""
     return [
         Route("/", home, methods=["GET"]),
         Route("/signin", auth.signin_page, methods=["GET"]),

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from flowtide.client.flowfiles import read_flow_file
 from flowtide.workflows.errors import FlowValidationError
-from flowtide.workflows.language import read_flow_file
 from flowtide.workflows.limits import MAX_FLOW_FILE_BYTES
 from tests.support.cli import flowtide_process
 

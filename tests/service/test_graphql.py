@@ -1,4 +1,4 @@
-"""GraphQL over real HTTP: queries and mutations of spec section 5, seed-002 errors, project isolation."""
+"""GraphQL over real HTTP: queries and mutations of docs/error-handling.md, seed-002 errors, project isolation."""
 
 from __future__ import annotations
 

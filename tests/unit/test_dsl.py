@@ -10,10 +10,10 @@ import jsonschema
 import pytest
 import yaml
 
+from flowtide.client.flowfiles import load_flow_file
 from flowtide.workflows.errors import FlowValidationError, Problem
 from flowtide.workflows.language.dsl import (
     flow_json_schema,
-    load_flow_file,
     load_flow_text,
     parse_flow,
     validate_payload,

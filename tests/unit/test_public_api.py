@@ -1,4 +1,4 @@
-"""The public face: ``import flowtide`` exports the Python API of spec section 1, and nothing heavier loads."""
+"""The public face: ``import flowtide`` exports the Python API of docs/flow-language.md, and nothing heavier loads."""
 
 from __future__ import annotations
 

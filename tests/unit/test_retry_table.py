@@ -1,4 +1,4 @@
-"""One test per row of spec section 6: family defaults, presets, and the always-rules."""
+"""One test per row of docs/error-handling.md: family defaults, presets, and the always-rules."""
 
 from __future__ import annotations
 

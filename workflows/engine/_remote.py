@@ -36,7 +36,7 @@ async def run_activity(wf: RunHost, step: WireStep, frame: Frame, inp: dict[str,
         # onError.maxRetries re-runs the step; without a retryPolicy of its own those runs are the whole
         # budget (1 + maxRetries calls), not maxRetries times the family's default Temporal retries
         settings = replace(settings, max_retries=0)
-    timeout = float(step.get("timeout") or wf.settings.get("stepTimeout") or kind.default_timeout_s)
+    timeout = float(step.get("timeout") or kind.default_timeout_s)
     if step["kind"] == "core.code":
         inp = dict(inp, **{"$context": code_context(wf, frame)})
     breaker = step.get("circuitBreaker") or wf.settings.get("circuitBreaker")

@@ -143,7 +143,7 @@ class RunState:
         return {"done": len(done), "total": max(self.total_steps, len(done))}
 
     def record(self, info: dict[str, Any], now: datetime) -> RunRecord:
-        """The run record of spec section 7 (bounded to fit one Temporal payload)."""
+        """The run record of docs/runs.md (bounded to fit one Temporal payload)."""
         started = info["startedAt"]
         done = self.status not in ("running", "waiting", "paused")
         rec: RunRecord = {

@@ -23,7 +23,7 @@ from flowtide.workflows.engine._state import Frame, new_meta, step_entry
 from flowtide.workflows.engine._weigh import bounded, judge_output, weigh_output, weigh_vars
 from flowtide.workflows.engine._workflow_kinds import CONTROL
 from flowtide.workflows.errors import StepFailure
-from flowtide.workflows.kinds import NOT_REUSABLE
+from flowtide.workflows.kinds import FOR_EACH, NOT_REUSABLE
 from flowtide.workflows.language.conditions import evaluate
 from flowtide.workflows.language.pure import PURE
 from flowtide.workflows.language.templates import SECRET_NONCE, hide_secret_nonce, render
@@ -95,7 +95,7 @@ def _route(wf: RunHost, step: WireStep, frame: Frame, failed: bool = False) -> l
     if cond and not failed:
         hit = evaluate(cond["if"], frame.scope, strict=wf.strict())
         return list(cond.get("then" if hit else "else") or [])
-    if step["kind"] == "core.for-each" and not (step.get("blocks") or {}).get("steps"):
+    if step["kind"] == FOR_EACH and not (step.get("blocks") or {}).get("steps"):
         return []  # graph style: the loop's next steps are its body, already run once per item
     return list(step.get("next") or [])
 

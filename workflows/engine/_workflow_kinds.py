@@ -16,6 +16,7 @@ from flowtide.workflows.engine._state import Frame
 from flowtide.workflows.engine._temporal_limits import check_payload, child_id, suffix_id
 from flowtide.workflows.engine.loops import for_each as _loops
 from flowtide.workflows.errors import StepFailure
+from flowtide.workflows.kinds import FOR_EACH
 from flowtide.workflows.language.conditions import evaluate
 from flowtide.workflows.language.templates import SECRET_NONCE, hide_secret_nonce, render
 from flowtide.workflows.limits import MAX_WAIT_S
@@ -162,5 +163,5 @@ CONTROL: dict[str, ControlKind] = {
     "core.delay": k_delay,
     "core.wait-for-signal": k_signal,
     "core.sub-flow": k_sub_flow,
-    "core.for-each": k_for_each,
+    FOR_EACH: k_for_each,
 }

@@ -10,16 +10,14 @@ from flowtide.workflows.language._webhook import webhook_header_problem
 from flowtide.workflows.language.dsl import (
     Flow,
     flow_json_schema,
-    load_flow_file,
     load_flow_text,
     parse_flow,
-    read_flow_file,
     validate_payload,
 )
 from flowtide.workflows.language.dsl.raw import FLOW_ID_RE, parse_text, yaml_load
 from flowtide.workflows.language.json_values import json_problem, json_safe
 from flowtide.workflows.language.templates import render
 
-__all__ = ["FLOW_ID_RE", "NEWER_RULES", "Flow", "flow_json_schema", "json_problem", "json_safe", "load_flow_file",
-           "load_flow_text", "newer_rules", "parse_flow", "parse_text", "read_flow_file", "render", "validate_payload",
-           "webhook_header_problem", "without_newer_rules", "yaml_load"]
+__all__ = ["FLOW_ID_RE", "NEWER_RULES", "Flow", "flow_json_schema", "json_problem", "json_safe", "load_flow_text",
+           "newer_rules", "parse_flow", "parse_text", "render", "validate_payload", "webhook_header_problem",
+           "without_newer_rules", "yaml_load"]

@@ -34,6 +34,7 @@ from flowtide.workflows.engine.loops.iterate import (
     iterate,
 )
 from flowtide.workflows.errors import StepFailure
+from flowtide.workflows.kinds import FOR_EACH
 from flowtide.workflows.language.loop_policy import Control, Throttle, concurrency_problems, failure_policy
 from flowtide.workflows.language.templates import render
 
@@ -140,7 +141,7 @@ def _finish(wf: LoopHost, step: WireStep, frame: Frame, tally: Tally, coe: bool,
         wf.state.add_error(e)
     if tally.errors_omitted:
         wf.state.add_error(error_record(
-            step_id=step["id"], step_type="core.for-each", code="UNKNOWN_ERROR", severity="warning",
+            step_id=step["id"], step_type=FOR_EACH, code="UNKNOWN_ERROR", severity="warning",
             message=f"{tally.errors_omitted} more error record(s) from the loop's iterations are not kept "
                     f"(the loop output counts every failed item)"))
     if tally.results is not None and len(json.dumps(tally.results, default=str)) > RESULTS_BUDGET_BYTES:

@@ -4,7 +4,6 @@ Public API::
 
     parse_flow(doc, source="") -> Flow            # dict, or a bare list of steps (id = slug of the file stem)
     load_flow_text(text, source) -> Flow          # JSON or YAML text
-    load_flow_file(path) -> Flow                  # a .json / .yaml / .yml file
     validate_payload(flow, payload) -> list[Problem]
     flow_json_schema() -> dict                    # JSON Schema of flow documents, for editors
     Flow.to_wire() -> dict                        # exactly the shape of docs/internals.md
@@ -22,9 +21,6 @@ one function that reads a file (the CLI uses it).
 from __future__ import annotations
 
 import itertools
-import os
-import stat
-from pathlib import Path
 from typing import Any
 
 from flowtide.workflows.errors import FlowValidationError, Problem
@@ -34,10 +30,9 @@ from flowtide.workflows.language.dsl.models import Condition, Flow, Limits, OnEr
 from flowtide.workflows.language.dsl.raw import parse_text, slug_from_source, to_json_data
 from flowtide.workflows.language.dsl.schema import flow_json_schema
 from flowtide.workflows.language.templates import join_path
-from flowtide.workflows.limits import MAX_FLOW_FILE_BYTES
 
 __all__ = ["Condition", "Flow", "Limits", "OnError", "RetryPolicy", "Settings", "Step", "flow_json_schema",
-           "load_flow_file", "load_flow_text", "parse_flow", "read_flow_file", "validate_payload"]
+           "load_flow_text", "parse_flow", "validate_payload"]
 
 MAX_PAYLOAD_PROBLEMS = 100
 
@@ -93,57 +88,6 @@ def load_flow_text(text: str, source: str = "") -> Flow:
         FlowValidationError: a syntax error (with line and column) or any validation error.
     """
     return parse_flow(parse_text(text, source), source)
-
-
-def read_flow_file(path: str | Path) -> str:
-    """The text of a flow file, read through the one bounded reader (every flow file the CLI opens).
-
-    Regular files only (a FIFO, a device such as ``/dev/zero`` or a directory is refused at once, before any
-    read), at most ``MAX_FLOW_FILE_BYTES`` (one more byte is read to know a file is larger), UTF-8.
-
-    Raises:
-        FlowValidationError: missing, not a regular file, unreadable, too large or not UTF-8; one problem.
-    """
-    source = str(path)
-
-    def fail(message: str) -> FlowValidationError:
-        return FlowValidationError([Problem("", message)], source)
-
-    try:
-        # O_NONBLOCK: opening a FIFO must not wait for a writer; it is refused by the check below anyway.
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-    except FileNotFoundError:
-        raise fail(f"file not found: {source}") from None
-    except IsADirectoryError:
-        raise fail(f"{source} is a directory, not a flow file") from None
-    except OSError as exc:
-        raise fail(f"cannot read {source}: {exc.strerror or exc}") from None
-    mode = os.fstat(fd).st_mode
-    if not stat.S_ISREG(mode):
-        os.close(fd)
-        if stat.S_ISDIR(mode):
-            raise fail(f"{source} is a directory, not a flow file")
-        raise fail(f"{source} is not a regular file (a device, FIFO or socket cannot be a flow file)")
-    with os.fdopen(fd, "rb") as fh:
-        try:
-            data = fh.read(MAX_FLOW_FILE_BYTES + 1)
-        except OSError as exc:
-            raise fail(f"cannot read {source}: {exc.strerror or exc}") from None
-    if len(data) > MAX_FLOW_FILE_BYTES:
-        raise fail(f"the file is larger than {MAX_FLOW_FILE_BYTES // 1024} KiB")
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise fail(f"the file is not UTF-8 text (byte {exc.start})") from None
-
-
-def load_flow_file(path: str | Path) -> Flow:
-    """Read (``read_flow_file``) and validate a flow file (``.json``, ``.yaml``, ``.yml``).
-
-    Raises:
-        FlowValidationError: the file is missing, unreadable, too large, not UTF-8, or not a valid flow.
-    """
-    return load_flow_text(read_flow_file(path), str(path))
 
 
 def validate_payload(flow: Flow, payload: Any) -> list[Problem]:

@@ -12,7 +12,7 @@ from jsonschema import SchemaError
 from jsonschema.validators import Draft202012Validator, validator_for
 
 from flowtide.workflows.errors import Problem
-from flowtide.workflows.kinds import KINDS
+from flowtide.workflows.kinds import FOR_EACH, KINDS
 from flowtide.workflows.language import conditions, templates
 from flowtide.workflows.language._rules import newer_rules
 from flowtide.workflows.language._schemas import remote_refs
@@ -173,7 +173,7 @@ def check_input(kind: str | None, sid: str, inp: dict[str, Any], ipath: str, dep
             problems.extend(templates.check_syntax(value, where))
     if kind == "core.validate" and isinstance(inp.get("schema"), dict) and not templates.references(inp["schema"]):
         problems.extend(schema_problems(inp["schema"], join_path(ipath, "schema")))
-    if kind == "core.for-each":
+    if kind == FOR_EACH:
         problems.extend(_loop_problems(inp, ipath))
     if kind == "core.return" and newer_rules():
         problems.extend(_webhook_problems(inp.get("webhookResponse"), join_path(ipath, "webhookResponse")))

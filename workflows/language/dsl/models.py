@@ -97,7 +97,7 @@ class Condition(_Model):
 
 
 class Limits(_Model):
-    """``settings.limits`` (spec section 9)."""
+    """``settings.limits`` (docs/flow-language.md)."""
 
     output_bytes: Whole = Field(DEFAULT_LIMITS["outputBytes"], ge=1024, le=100_000_000)
     http_response_bytes: Whole = Field(DEFAULT_LIMITS["httpResponseBytes"], ge=1024, le=100_000_000)

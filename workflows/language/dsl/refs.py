@@ -13,6 +13,7 @@ from collections import deque
 from typing import TYPE_CHECKING, Any
 
 from flowtide.workflows.errors import Problem
+from flowtide.workflows.kinds import FOR_EACH
 from flowtide.workflows.language import conditions, templates
 from flowtide.workflows.language.dsl.models import edges, is_graph
 from flowtide.workflows.language.templates import join_path
@@ -29,7 +30,7 @@ REACH_BUDGET = 2_000_000  # node visits for graph reachability; beyond it refere
 def _owned(step: Step) -> set[str]:
     """Ids a step puts into its own scope: itself and the steps of its if-branches (not loop bodies)."""
     out = {step.id}
-    if step.kind != "core.for-each":
+    if step.kind != FOR_EACH:
         for sub in step.blocks.values():
             for s in sub:
                 out |= _owned(s)
@@ -108,7 +109,7 @@ class _Checker:
         loop_body: set[str] = set()
         if reach is not None:
             for s in block:
-                if s.kind == "core.for-each" and "steps" not in s.blocks:
+                if s.kind == FOR_EACH and "steps" not in s.blocks:
                     for t in s.next or []:
                         loop_body |= {t} | (reach.from_(t) or set())
 
@@ -133,7 +134,7 @@ class _Checker:
                 continue
             inner = visible | {x for x in owner if can_see(s, x, False)}
             for sub in s.blocks.values():
-                self.block(sub, frozenset(inner), looping or s.kind == "core.for-each")
+                self.block(sub, frozenset(inner), looping or s.kind == FOR_EACH)
 
     def name(self, step: Step, where: str, name: str, in_loop: bool, visible: bool | None) -> None:
         if name in LOOP_NAMES:

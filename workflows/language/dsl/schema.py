@@ -13,7 +13,7 @@ from typing import Any, get_args
 
 from pydantic import BaseModel
 
-from flowtide.workflows.kinds import ALIASES, KINDS, Kind
+from flowtide.workflows.kinds import ALIASES, FOR_EACH, KINDS, Kind
 from flowtide.workflows.language.dsl.models import (
     CircuitBreaker,
     Flow,
@@ -48,7 +48,7 @@ def kind_names(kind: str | None = None) -> list[str]:
 # Input keys whose schema says more than the declaration's description (block keys are added by kind).
 _TYPED_INPUTS: dict[str, dict[str, Any]] = {
     "core.if": {"condition": {"$ref": "#/$defs/condition"}},
-    "core.for-each": {"concurrency": {"$ref": "#/$defs/loopConcurrency"},
+    FOR_EACH: {"concurrency": {"$ref": "#/$defs/loopConcurrency"},
                       "failurePolicy": {"$ref": "#/$defs/failurePolicy"}},
 }
 

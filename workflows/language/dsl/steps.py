@@ -13,7 +13,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from flowtide.workflows.errors import Problem
-from flowtide.workflows.kinds import ALIASES, CONNECTION_KINDS, KINDS, canonical_kind
+from flowtide.workflows.kinds import ALIASES, CONNECTION_KINDS, FOR_EACH, KINDS, canonical_kind
 from flowtide.workflows.language.dsl import inputs as _dsl_inputs
 from flowtide.workflows.language.dsl.models import CircuitBreaker, Condition, OnError, RetryPolicy, Step, StepInfo
 from flowtide.workflows.language.dsl.raw import STEP_ID_RE
@@ -256,7 +256,7 @@ class StepBuilder:
                 raw = inp.pop(name, None)
                 blocks[name] = self.steps([] if raw is None else raw, join_path(ipath, name), depth + 1,
                                           allow_empty=True)
-        if kind == "core.for-each" and "steps" not in blocks and not has_next:
+        if kind == FOR_EACH and "steps" not in blocks and not has_next:
             self.error(ipath, "core.for-each needs 'steps' (the loop body) or, in graph style, 'next'")
         return inp, blocks
 

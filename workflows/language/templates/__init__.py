@@ -1,6 +1,6 @@
 """Templates: ``{{ path | filter: arg }}`` inside any string of a step's input, rendered against JSON data.
 
-Rules (the contract of spec section 2):
+Rules (the contract of docs/flow-language.md):
 
 - A string that is exactly one template keeps the native type (``"{{ initial.items }}"`` is a list);
   mixed text renders to a string (null -> "", true/false, lists and objects as compact JSON).
