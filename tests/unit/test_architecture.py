@@ -239,3 +239,13 @@ def test_the_checks_can_fail(tmp_path: Path) -> None:
     assert "flowtide.workflows.engine.y imports flowtide.activities._z" in room_violations(g)
     assert private_imports(g) == ["flowtide.workflows.engine.y imports flowtide.activities._z, private to "
                                   "flowtide.activities"]
+
+
+MAX_MODULE_LINES = 400
+
+
+def test_no_module_over_400_lines() -> None:
+    """A module that long holds more than one concern: split it by concern (CONTRIBUTING.md)."""
+    long = {name: n for name, path in build().modules.items()
+            if (n := len(path.read_text(encoding="utf-8").splitlines())) > MAX_MODULE_LINES}
+    assert long == {}, long
