@@ -74,3 +74,25 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 settings.register_profile("flowtide", derandomize=True, print_blob=True)
 settings.register_profile("explore", print_blob=True)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "flowtide"))
+
+
+@pytest.fixture
+def conns(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """A connection store on SQLite in ``tmp_path``, with the database URL and a secret key set for the
+    in-process worker, which reads connections at the moment of use."""
+    import secrets
+
+    from flowtide.store.connections import Connections
+    from flowtide.store.database import Store
+    url = f"sqlite:///{tmp_path / 'flowtide.db'}"
+    monkeypatch.setenv("FLOWTIDE_DATABASE_URL", url)
+    monkeypatch.setenv("FLOWTIDE_SECRET_KEY", "test-" + secrets.token_hex(20))
+    store = Store(url)
+    store.migrate()
+    return Connections(store)
+
+
+@pytest.fixture
+def cli_env(monkeypatch: pytest.MonkeyPatch, dev_server: DevServer) -> None:
+    """In-process CLI commands talk to the test's Temporal server."""
+    monkeypatch.setenv("TEMPORAL_ADDRESS", dev_server.address)

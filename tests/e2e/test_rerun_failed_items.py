@@ -17,11 +17,6 @@ ITEMS = 20
 BAD = [3, 7, 11, 15, 19]  # their first call answers 404 (not retried); a second call answers 200
 
 
-@pytest.fixture
-def cli_env(monkeypatch: pytest.MonkeyPatch, dev_server: Any) -> None:
-    monkeypatch.setenv("TEMPORAL_ADDRESS", dev_server.address)
-
-
 def loop_flow(batch: int) -> dict[str, Any]:
     url = "{{ initial.base }}/flaky?status=404&fail={{ $item }}&key={{ initial.key }}-{{ $index }}"
     return {"id": "failed-items", "settings": {"limits": {"loopBatchSize": batch}}, "steps": [

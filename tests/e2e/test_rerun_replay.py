@@ -23,11 +23,6 @@ from flowtide.workflows.language.dsl import parse_flow
 from tests.support.cli import flowtide, until
 
 
-@pytest.fixture
-def cli_env(monkeypatch: pytest.MonkeyPatch, dev_server: Any) -> None:
-    monkeypatch.setenv("TEMPORAL_ADDRESS", dev_server.address)
-
-
 def order_flow(fid: str, key: str, *, charge: str = "/flaky?fail=1&key={{ initial.key }}") -> dict[str, Any]:
     """A POST that succeeds (the side effect), a pure step, then a call that fails once on purpose."""
     return {"id": fid, "version": 3, "input": {"type": "object", "required": ["base", "key"]}, "steps": [

@@ -11,21 +11,11 @@ import time
 import uuid
 from typing import Any
 
-import pytest
-
 from flowtide.client.runs import start_run, wait_record
 from flowtide.worker.app import build_worker
 from flowtide.workflows.language.dsl import parse_flow
 from tests.support.cli import flowtide, flowtide_process, listed, until
-
-
-@pytest.fixture
-def cli_env(monkeypatch: pytest.MonkeyPatch, dev_server: Any) -> None:
-    monkeypatch.setenv("TEMPORAL_ADDRESS", dev_server.address)
-
-
-def http(step_id: str, url: str, **extra: Any) -> dict[str, Any]:
-    return {"stepId": step_id, "stepType": "core.http", "input": {"url": url}, **extra}
+from tests.support.steps import http
 
 
 def flow_id(name: str) -> str:

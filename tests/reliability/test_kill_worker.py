@@ -31,7 +31,8 @@ FULL_SEEDS = list(range(1000, 1050))
 POSTS = ("create-order", "update-order")
 
 
-def http(step_id: str, url: str, *, call: str | None = None, **inp: Any) -> dict[str, Any]:
+def counted_http(step_id: str, url: str, *, call: str | None = None, **inp: Any) -> dict[str, Any]:
+    """A retried HTTP step whose calls the service counts by X-Call (a duplicate after a kill shows)."""
     headers = {"X-Call": "{{ $run.workflowId }}/" + (call or step_id)}
     return {"stepId": step_id, "stepType": "core.http", "timeout": 5,
             "retryPolicy": {"maxRetries": 3, "delayMs": 100}, "input": {"url": url, "headers": headers, **inp}}
@@ -40,22 +41,23 @@ def http(step_id: str, url: str, *, call: str | None = None, **inp: Any) -> dict
 def twelve_steps(base: str) -> dict[str, Any]:
     """HTTP GETs and two POSTs, a for-each of HTTP calls, a 1 s durable timer and a code step."""
     return {"id": "kill-me", "version": 1, "steps": [
-        http("get-customer", base + "/customers/{{ initial.customer }}"),
-        http("create-order", base + "/echo", method="POST",
+        counted_http("get-customer", base + "/customers/{{ initial.customer }}"),
+        counted_http("create-order", base + "/echo", method="POST",
              json={"customer": "{{ get-customer.body.id }}", "items": "{{ initial.items }}"}),
         {"stepId": "remember", "stepType": "core.set-variable", "input": {"owner": "{{ get-customer.body.name }}"}},
         {"stepId": "each", "stepType": "core.for-each", "input": {
             "items": "{{ initial.items }}", "concurrency": 1,
-            "steps": [http("fetch-item", base + "/customers/item-{{ $item }}", call="fetch-item-{{ $item }}")]}},
+            "steps": [counted_http("fetch-item", base + "/customers/item-{{ $item }}",
+                                   call="fetch-item-{{ $item }}")]}},
         {"stepId": "pause", "stepType": "core.delay", "input": {"seconds": 1}},
         {"stepId": "compute", "stepType": "core.code", "timeout": 10, "input": {"script": (
             "names = [r['body']['name'] for r in steps['each']['results']]\n"
             "return {'names': names, 'owner': vars['owner'], 'n': len(names) * 10}")}},
-        http("slow", base + "/slow?ms=400"),
-        http("update-order", base + "/slow?ms=300", method="POST", json={"total": "{{ compute.n }}"}),
-        http("get-again", base + "/customers/{{ initial.customer }}-2"),
+        counted_http("slow", base + "/slow?ms=400"),
+        counted_http("update-order", base + "/slow?ms=300", method="POST", json={"total": "{{ compute.n }}"}),
+        counted_http("get-again", base + "/customers/{{ initial.customer }}-2"),
         {"stepId": "mark", "stepType": "core.set-variable", "input": {"done": True}},
-        http("ping", base + "/ok"),
+        counted_http("ping", base + "/ok"),
         {"stepId": "result", "stepType": "core.return", "input": {"output": {
             "customer": "{{ get-customer.body }}", "order": "{{ create-order.body.body }}",
             "owner": "{{ vars.owner }}", "items": "{{ each.count }}", "computed": "{{ compute.output }}",
@@ -187,8 +189,8 @@ async def test_kill_9_worker_mid_flow_50_seeds(harness: Harness) -> None:
 
 async def test_sigterm_lets_the_in_flight_step_finish(harness: Harness, service: DemoService) -> None:
     flow = parse_flow({"id": "graceful", "steps": [
-        http("slow", service.url + "/slow?ms=2000"),
-        http("after", service.url + "/ok")]}, source="test")
+        counted_http("slow", service.url + "/slow?ms=2000"),
+        counted_http("after", service.url + "/ok")]}, source="test")
     first = await asyncio.to_thread(harness.worker().start)
     handle = await start_run(harness.client, flow, {}, task_queue=harness.tq)
 

@@ -8,9 +8,7 @@ see nothing.
 from __future__ import annotations
 
 import asyncio
-import secrets
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,7 +19,6 @@ from flowtide.activities.connection.oauth import access_token
 from flowtide.activities.email import email_send
 from flowtide.activities.llm import llm_chat
 from flowtide.store.connections import Connections
-from flowtide.store.database import Store
 from flowtide.workflows.errors import StepFailure
 from tests.support.activities import step_task
 from tests.support.llm_server import KEY, LLMServer, OpenAIish
@@ -84,14 +81,6 @@ async def test_smtp_host_on_loopback_not_allowed_is_refused(no_loopback: None, l
     assert err.type == "HTTP_DESTINATION_BLOCKED" and err.non_retryable
     await asyncio.sleep(0.05)
     assert lst.accepted == 0
-
-
-@pytest.fixture
-def conns(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Connections:
-    monkeypatch.setenv("FLOWTIDE_SECRET_KEY", "k-" + secrets.token_hex(20))
-    store = Store(f"sqlite:///{tmp_path / 'flowtide.db'}")
-    store.migrate()
-    return Connections(store)
 
 
 def oauth(conns: Connections, world: OAuthWorld, token_url: str) -> Any:

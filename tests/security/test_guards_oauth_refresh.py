@@ -6,27 +6,12 @@ the steps against a real SQLite service database.
 
 from __future__ import annotations
 
-import secrets
-from pathlib import Path
 from typing import Any
-
-import pytest
 
 from flowtide.activities.connection.oauth import early_margin
 from flowtide.store.connections import Connections
-from flowtide.store.database import Store
 from tests.support.flows import run_flow
 from tests.support.oauth_server import OAuthWorld
-
-
-@pytest.fixture
-def conns(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Connections:
-    url = f"sqlite:///{tmp_path / 'flowtide.db'}"
-    monkeypatch.setenv("FLOWTIDE_DATABASE_URL", url)
-    monkeypatch.setenv("FLOWTIDE_SECRET_KEY", "k-" + secrets.token_hex(20))
-    store = Store(url)
-    store.migrate()
-    return Connections(store)
 
 
 def fanout(api: str, n: int) -> dict[str, Any]:

@@ -30,6 +30,8 @@ from typing import Any
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowFailureError, WorkflowHandle, WorkflowHistory
 
+from tests.support.steps import http
+
 OUT_DIR = Path(__file__).resolve().parents[1] / "histories"
 TASK_QUEUE = "corpus"
 Drive = Callable[[WorkflowHandle[Any, Any], "Env"], Awaitable[None]]
@@ -56,10 +58,6 @@ class Case:
     rerun_of: str | None = None  # record a `rerun --from-failed` of this (earlier) case instead
     as_written: bool = False  # start FlowWorkflow with the document as written (as any Temporal client may)
     failed_items: bool = False  # with rerun_of: a `rerun --failed-items`
-
-
-def http(step_id: str, url: str, **extra: Any) -> dict[str, Any]:
-    return {"stepId": step_id, "stepType": "core.http", "input": {"url": url}, **extra}
 
 
 def flow(fid: str, *steps: dict[str, Any], **top: Any) -> dict[str, Any]:

@@ -7,7 +7,6 @@ connection's name travels; the credential comes from the service database and is
 from __future__ import annotations
 
 import secrets
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,22 +18,11 @@ from flowtide.activities.email import email_send
 from flowtide.activities.http import http_request
 from flowtide.activities.llm import llm_chat
 from flowtide.store.connections import Connections
-from flowtide.store.database import Store
 from tests.support.activities import step_task
 from tests.support.llm_server import KEY, LLMServer
 from tests.unit.test_email_activity import Mailbox, check_password, free_port
 
 pytestmark = pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS:UserWarning")
-
-
-@pytest.fixture
-def conns(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Connections:
-    url = f"sqlite:///{tmp_path / 'flowtide.db'}"
-    monkeypatch.setenv("FLOWTIDE_DATABASE_URL", url)
-    monkeypatch.setenv("FLOWTIDE_SECRET_KEY", "unit-" + secrets.token_hex(16))
-    store = Store(url)
-    store.migrate()
-    return Connections(store)
 
 
 async def run(impl: Any, kind: str, inp: dict[str, Any], connection: str) -> dict[str, Any]:

@@ -19,14 +19,11 @@ from flowtide.workflows.language.dsl import (
     validate_payload,
 )
 from flowtide.workflows.language.dsl.flow import from_wire
+from tests.support.steps import http
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = sorted(p for p in (ROOT / "examples").rglob("*") if p.suffix in (".json", ".yaml", ".yml"))
 SEEDS = sorted((ROOT / "examples" / "seeds").glob("*"))
-
-
-def http(step_id: str, url: str = "http://127.0.0.1/x", **extra: Any) -> dict[str, Any]:
-    return {"stepId": step_id, "stepType": "core.http", "input": {"url": url}, **extra}
 
 
 def problems_of(doc: Any, source: str = "") -> list[Problem]:

@@ -5,27 +5,21 @@ the connection up within it."""
 from __future__ import annotations
 
 import secrets
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from flowtide.client.runs import start_run, wait_record
 from flowtide.store.connections import Connections
-from flowtide.store.database import Store
 from flowtide.workflows.language.dsl import parse_flow
 
 pytestmark = pytest.mark.usefixtures("worker")
 
 
 @pytest.fixture
-def conns(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Connections:
-    url = f"sqlite:///{tmp_path / 'flowtide.db'}"
-    monkeypatch.setenv("FLOWTIDE_DATABASE_URL", url)  # read by the in-process worker at the moment of use
-    monkeypatch.setenv("FLOWTIDE_SECRET_KEY", "scope-" + secrets.token_hex(16))
-    store = Store(url)
-    store.migrate()
-    c = Connections(store)
+def conns(conns: Connections) -> Connections:
+    """The shared store (tests/conftest.py) with one connection of each project and one database-wide."""
+    c = conns
     c.add("ours", "bearer", {"token": "t-" + secrets.token_hex(8)}, "acme")
     c.add("theirs", "bearer", {"token": "t-" + secrets.token_hex(8)}, "other")
     c.add("shared", "bearer", {"token": "t-" + secrets.token_hex(8)})

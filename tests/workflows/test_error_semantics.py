@@ -12,12 +12,9 @@ import pytest
 from temporalio.client import WorkflowExecutionStatus
 
 from tests.support.flows import run_flow, step
+from tests.support.steps import http
 
 pytestmark = pytest.mark.usefixtures("worker")
-
-
-def http(step_id: str, url: str, **extra: Any) -> dict[str, Any]:
-    return {"stepId": step_id, "stepType": "core.http", "input": {"url": url}, **extra}
 
 
 def fast(max_retries: int, **kw: Any) -> dict[str, Any]:
