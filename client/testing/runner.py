@@ -27,7 +27,7 @@ from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from flowtide.activities.mocks import MockTable, mocked_activities
-from flowtide.client.runs import start_run, wait_record
+from flowtide.client.runs import run_error, start_run, wait_record
 from flowtide.client.testing.expect import Mismatch, check
 from flowtide.client.testing.spec import Case
 from flowtide.worker.app import build_worker
@@ -95,7 +95,7 @@ class CaseResult:
 
     def explain(self) -> str:
         """The readable reason the case failed (diffs, then notes)."""
-        error = self.record.get("error") or {}
+        error = run_error(self.record) or {}
         cause = [f"the run's error: {error.get('code')} at step '{error.get('stepId')}': {error.get('message')}"
                  ] if error and self.mismatches else []
         return "\n".join([*(m.diff() for m in self.mismatches), *cause, *self.notes])
