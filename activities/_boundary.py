@@ -80,8 +80,13 @@ def _retry_after_seen(output: Any) -> bool:
     return isinstance(headers, dict) and any(str(k).lower() == "retry-after" for k in headers)
 
 
-async def execute(kind: str, impl: StepImpl, mapper: Mapper, task: ActivityTask) -> ActivityResult:
-    """Run one attempt of a step through the boundary (see module docstring)."""
+async def execute(kind: str, impl: StepImpl, mapper: Mapper, task: ActivityTask, *,
+                  outside: bool = True) -> ActivityResult:
+    """Run one attempt of a step through the boundary (see module docstring).
+
+    ``outside=False`` (a mocked step of ``flowtide test``): no secret, connection or circuit breaker is
+    looked up, since the step reaches nothing; its answer and failure take exactly the same path.
+    """
     info = activity.info()
     settings = RetrySettings.from_dict(task["retry"])
     ctx = StepContext(
@@ -96,9 +101,11 @@ async def execute(kind: str, impl: StepImpl, mapper: Mapper, task: ActivityTask)
     throttled = _throttled_before(info)
     ticket: breakers.Ticket | None = None
     try:
-        inp = resolve_secrets(task.get("input") or {}, ctx.secrets, task.get("secretNonce"))
-        step = with_connection(impl, task["connection"], task.get("project")) if task.get("connection") else impl
-        if task.get("circuitBreaker"):  # may fail the attempt at once with CIRCUIT_OPEN
+        inp = resolve_secrets(task.get("input") or {}, ctx.secrets, task.get("secretNonce")) if outside else dict(
+            task.get("input") or {})
+        step = with_connection(impl, task["connection"], task.get("project")) if task.get("connection") and outside \
+            else impl
+        if task.get("circuitBreaker") and outside:  # may fail the attempt at once with CIRCUIT_OPEN
             key = breakers.breaker_key(kind, inp, task.get("project"), task.get("connection"))
             ticket = await breakers.enter_async(key, task["circuitBreaker"], ctx.timeout_s + 10)
         work = asyncio.ensure_future(_guarded(step, inp, ctx))

@@ -68,6 +68,9 @@ def _rows() -> list[CodeInfo]:
         ("CIRCUIT_OPEN", "Core", "transient",
          "The step's circuit breaker (per connection or host, shared by all runs) is open: the provider was not "
          "called; retried once the breaker's open time has passed"),
+        ("MOCK_MISSING", "Core", "invalid-config",
+         "`flowtide test`: the step would reach the outside world but the test case gives it no mock "
+         "(add one under `mocks`, or run with --allow-network)"),
         # HTTP
         ("HTTP_CLIENT_ERROR", "HTTP", "permanent", "The server answered 4xx (other than 408/429)"),
         ("HTTP_UNAUTHORIZED", "HTTP", "auth", "The server answered 401 or 403"),

@@ -71,10 +71,11 @@ class Kind:
 
 
 # Codes of no kind in particular: the engine's (budgets, templates, payload sizes, cancellation, its own bugs)
-# and the activity boundary's (attempt timeout, output limit, missing secret or connection, circuit breaker).
+# and the activity boundary's (attempt timeout, output limit, missing secret or connection, circuit breaker,
+# a step `flowtide test` has no mock for).
 ENGINE_CODES = codes("UNKNOWN_ERROR CANCELLED TIMEOUT RUN_LIMIT_REACHED STEP_BUDGET_EXCEEDED TEMPLATE_ERROR "
                      "OUTPUT_TOO_LARGE INPUT_TOO_LARGE INTERNAL_ERROR AUTH_MISSING CIRCUIT_OPEN "
-                     "WORK_BUDGET_EXCEEDED VALUE_TOO_LARGE VALIDATION_ERROR")
+                     "WORK_BUDGET_EXCEEDED VALUE_TOO_LARGE VALIDATION_ERROR MOCK_MISSING")
 
 _ENCODING = "text (default), base64 or json"
 

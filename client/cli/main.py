@@ -92,6 +92,8 @@ def build_parser() -> argparse.ArgumentParser:
     register_connections(sub)
     from flowtide.client.cli.breakers import register as register_breakers
     register_breakers(sub)
+    from flowtide.client.cli.testing import register as register_test
+    register_test(sub)
     finish_help(p)
     return p
 
@@ -137,7 +139,9 @@ def main(argv: list[str] | None = None) -> int:
         as_json = bool(getattr(args, "json", False))
         if args.cmd not in LOGLESS:
             from flowtide.client.cli.logs import configure
-            configure("INFO" if args.cmd in ("worker", "dev", "server") else "WARNING")
+            # `test` talks to the test server only: the SDK's warnings about its capabilities are noise there
+            configure("INFO" if args.cmd in ("worker", "dev", "server") else "ERROR" if args.cmd == "test"
+                      else "WARNING")
             if args.cmd != "worker":  # the worker installs its own (with metrics) before connecting
                 from flowtide.worker.telemetry import install_runtime
                 install_runtime()

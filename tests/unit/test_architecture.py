@@ -23,7 +23,7 @@ FOLDERS = ("workflows", "activities", "worker", "client", "service", "store", "d
 
 # Which rooms each room may import besides itself; the most specific room wins (client.cli before client).
 ALLOWED: dict[str, set[str]] = {
-    "flowtide": {"flowtide.client", "flowtide.workflows"},  # the public face loads the Python API lazily
+    "flowtide": {"flowtide.client", "flowtide.client.testing", "flowtide.workflows"},  # the public faces
     "flowtide.worker.__main__": {"flowtide.client.cli"},  # `python -m flowtide.worker`: the CLI's worker command
     "flowtide.workflows": set(),      # the facts every room shares: errors, kinds, retry, limits, contracts
     "flowtide.workflows.language": {"flowtide.workflows"},
@@ -38,9 +38,12 @@ ALLOWED: dict[str, set[str]] = {
     "flowtide.service": {"flowtide.client", "flowtide.store", "flowtide.workflows", "flowtide.workflows.language",
                          "flowtide.guards"},
     "flowtide.dev": {"flowtide.workflows", "flowtide.workflows.language"},
-    "flowtide.client.cli": {"flowtide", "flowtide.client", "flowtide.service", "flowtide.store", "flowtide.worker",
-                            "flowtide.dev", "flowtide.activities", "flowtide.guards", "flowtide.workflows",
-                            "flowtide.workflows.language"},
+    # `flowtide test`: a worker whose step activities are the mocked ones (activities.mocks)
+    "flowtide.client.testing": {"flowtide.client", "flowtide.workflows", "flowtide.workflows.language",
+                                "flowtide.worker", "flowtide.activities"},
+    "flowtide.client.cli": {"flowtide", "flowtide.client", "flowtide.client.testing", "flowtide.service",
+                            "flowtide.store", "flowtide.worker", "flowtide.dev", "flowtide.activities",
+                            "flowtide.guards", "flowtide.workflows", "flowtide.workflows.language"},
 }
 
 
@@ -53,6 +56,7 @@ class Graph:
 
 def _modules(root: Path) -> dict[str, Path]:
     found = {"flowtide": root / "flowtide" / "__init__.py"}
+    found |= {f"flowtide.{p.stem}": p for p in (root / "flowtide").glob("[!_]*.py")}  # public faces (testing)
     for folder in FOLDERS:
         for path in (root / folder).rglob("*.py"):
             parts = path.relative_to(root).with_suffix("").parts
