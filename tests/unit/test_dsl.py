@@ -22,7 +22,8 @@ from flowtide.workflows.language.dsl.flow import from_wire
 from tests.support.steps import http
 
 ROOT = Path(__file__).resolve().parents[2]
-EXAMPLES = sorted(p for p in (ROOT / "examples").rglob("*") if p.suffix in (".json", ".yaml", ".yml"))
+EXAMPLES = sorted(p for p in (ROOT / "examples").rglob("*")  # flows; their *.test.yaml files are test cases
+                  if p.suffix in (".json", ".yaml", ".yml") and ".test." not in p.name)
 SEEDS = sorted((ROOT / "examples" / "seeds").glob("*"))
 
 
