@@ -17,7 +17,7 @@ import pytest
 from flowtide.client.api import FlowHandle, start_flow
 from flowtide.client.runs import start_run, wait_record
 from flowtide.dev.server import free_port
-from flowtide.workflows.engine import _steps
+from flowtide.workflows.engine import _steps, _weigh
 from flowtide.workflows.errors import FlowValidationError
 from flowtide.workflows.language import json_problem, json_safe
 from flowtide.workflows.language.dsl import parse_flow
@@ -109,7 +109,8 @@ async def test_a_template_that_makes_infinity_fails_its_step(client, task_queue,
 async def test_every_reader_answers_valid_json_for_a_run_recorded_with_infinity(
         client, tmp_path: Path, dev_server, monkeypatch, capsys):
     # a run as recorded before the judge: patched("bounded-values") is False when such a history replays
-    monkeypatch.setattr(_steps, "bounded", lambda: False)
+    monkeypatch.setattr(_weigh, "bounded", lambda: False)  # read by the interpreter and the weighing
+    monkeypatch.setattr(_steps, "bounded", lambda: False)  # _steps holds its own name for it
     tq = f"tq-old-{tmp_path.name[-8:]}"
     async with running_api(client, f"sqlite:///{tmp_path / 'f.db'}", tq) as api, httpx.AsyncClient(timeout=30) as http:
         await api.deploy(http, INFINITE)

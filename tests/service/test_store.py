@@ -39,7 +39,7 @@ def test_migrations_are_versioned_and_idempotent(store):
         version = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
     from alembic.script import ScriptDirectory
 
-    from flowtide.service import store as store_module
+    from flowtide.store import database as store_module
     assert version == ScriptDirectory(str(Path(store_module.__file__).parent / "migrations")).get_current_head()
     assert {"projects", "api_keys", "flow_revisions", "idempotency_keys", "hook_secrets", "connections",
             "webhook_signatures"} <= set(inspect(store.engine).get_table_names())
