@@ -64,7 +64,7 @@ class Limits:
 
 
 @dataclass
-class Outcome:
+class SandboxOutcome:
     """What happened to one script run.
 
     ``status``: ``ok`` (``value`` holds the result), ``raised``, ``syntax``, ``invalid`` (not JSON),
@@ -238,7 +238,7 @@ def _parse_frame(data: bytes | None, nonce: str) -> dict[str, Any] | None:
 
 
 async def run_in_sandbox(language: str, script: str, context: dict[str, Any], limits: Limits,
-                         js_path: str | None = None) -> Outcome:
+                         js_path: str | None = None) -> SandboxOutcome:
     """Run one script in a fresh child process and report what happened.
 
     Args:
@@ -298,7 +298,7 @@ async def _remove_later(scratch: str) -> None:
         await asyncio.shield(future)  # a second cancellation must not leave the directory behind
 
 
-async def _supervise(run: _Run, payload: bytes, read_fd: int, nonce: str, started: float) -> Outcome:
+async def _supervise(run: _Run, payload: bytes, read_fd: int, nonce: str, started: float) -> SandboxOutcome:
     """Feed the request, read every stream, enforce the deadline and the watchdog, and judge the end."""
     proc, limits = run.proc, run.limits
     assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
@@ -338,8 +338,8 @@ async def _feed(stdin: asyncio.StreamWriter, payload: bytes) -> None:
         stdin.close()
 
 
-def _judge(run: _Run, frame: dict[str, Any] | None, overflow: bool, rc: int | None, stderr: str) -> Outcome:
-    """Turn the exit status and the frame into an Outcome; the parent's own observations win."""
+def _judge(run: _Run, frame: dict[str, Any] | None, overflow: bool, rc: int | None, stderr: str) -> SandboxOutcome:
+    """Turn the exit status and the frame into an SandboxOutcome; the parent's own observations win."""
     limits = run.limits
     console = list(run.lines)
     dropped = run.extra_lines
@@ -350,7 +350,7 @@ def _judge(run: _Run, frame: dict[str, Any] | None, overflow: bool, rc: int | No
         dropped += int(frame.get("consoleDropped") or 0)
         report = frame.get("sandbox") or {}
         layers, limit_error = list(report.get("layers") or []), str(report.get("limitError") or "")
-    out = Outcome("crashed", console=console_with_note(console[: limits.console_lines], dropped, limits),
+    out = SandboxOutcome("crashed", console=console_with_note(console[: limits.console_lines], dropped, limits),
                   layers=layers, limit_error=limit_error)
     memory_hint = any(s in stderr for s in ("MemoryError", "out of memory", "Cannot allocate memory"))
     if run.killed_for == "timeout" or rc == -signal.SIGXCPU:

@@ -27,7 +27,7 @@ from typing import Any
 import structlog
 
 from flowtide.activities._boundary import CONSOLE_MAX_BYTES, CONSOLE_MAX_LINES, step_activity
-from flowtide.activities._sandbox import Limits, Outcome, js_runtime, run_in_sandbox
+from flowtide.activities._sandbox import Limits, SandboxOutcome, js_runtime, run_in_sandbox
 from flowtide.activities._secrets import SECRET_PREFIX
 from flowtide.activities._step import DEFAULT_OUTPUT_LIMIT, StepContext, StepResult
 from flowtide.guards.netpolicy import METADATA_ADDRESSES, parse_allow
@@ -131,7 +131,7 @@ def _success(value: Any) -> StepResult:
     return StepResult(rest, warnings=[_user_error(s, "warning") for s in specs])
 
 
-def _failure(out: Outcome) -> StepFailure:
+def _failure(out: SandboxOutcome) -> StepFailure:
     """The failure for every outcome but ``ok``."""
     err = out.error
     if out.status == "raised":
@@ -187,7 +187,7 @@ async def code_step(inp: dict[str, Any], ctx: StepContext) -> StepResult:
     raise _failure(out)
 
 
-def _warn_missing_layers(out: Outcome) -> None:
+def _warn_missing_layers(out: SandboxOutcome) -> None:
     """Say once per worker when a layer could not be applied (old kernel, other OS, seccomp off)."""
     if out.layers is None:
         return  # the child did not report (killed, crashed): nothing learned

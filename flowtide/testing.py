@@ -24,7 +24,7 @@ import pytest_asyncio
 
 from flowtide.client.testing import (
     CaseResult,
-    Outcome,
+    SuiteOutcome,
     TestFileError,
     TestServerMissing,
     check,
@@ -36,8 +36,21 @@ from flowtide.client.testing import (
     test_environment,
 )
 
-__all__ = ["CaseResult", "Outcome", "TestFileError", "TestServerMissing", "check", "find_test_files",
-           "flow_test", "flowtide_env", "load_test_file", "make_case", "run_case", "run_paths", "test_environment"]
+__all__ = [
+    "CaseResult",
+    "SuiteOutcome",
+    "TestFileError",
+    "TestServerMissing",
+    "check",
+    "find_test_files",
+    "flow_test",
+    "flowtide_env",
+    "load_test_file",
+    "make_case",
+    "run_case",
+    "run_paths",
+    "test_environment",
+]
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")

@@ -10,7 +10,7 @@ FIELDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "api-key": (("header", "value"), ()),
     "oauth2": (("tokenUrl", "clientId", "clientSecret"), ("refreshToken", "scopes")),
 }
-KINDS = tuple(FIELDS)
+AUTH_SCHEMES = tuple(FIELDS)
 SECRET_FIELDS = frozenset({"token", "password", "value", "clientSecret", "refreshToken", "accessToken"})
 LIST_FIELDS = frozenset({"scopes"})  # given as a repeated flag (`--scope a --scope b`)
 

@@ -20,7 +20,7 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from flowtide.store.connection_checks import check_fields
-from flowtide.store.connection_kinds import FIELDS, KINDS, SECRET_FIELDS
+from flowtide.store.connection_kinds import AUTH_SCHEMES, FIELDS, SECRET_FIELDS
 from flowtide.store.database import Store, StoreError, now, utc
 from flowtide.store.schema import connections
 from flowtide.store.secretbox import seal, unseal
@@ -56,7 +56,7 @@ def check_name(name: str) -> None:
 def split_values(kind: str, values: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     """``(config, secret)`` of a complete set of ``values`` for ``kind``; StoreError names what is wrong."""
     if kind not in FIELDS:
-        raise StoreError(f"connection kind {kind!r}: one of {', '.join(KINDS)}")
+        raise StoreError(f"connection kind {kind!r}: one of {', '.join(AUTH_SCHEMES)}")
     required, optional = FIELDS[kind]
     missing = [f for f in required if not values.get(f)]
     if missing:

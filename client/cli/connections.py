@@ -15,7 +15,7 @@ import sys
 from typing import Any
 
 from flowtide.client.cli.service import _print, _store
-from flowtide.store.connection_kinds import KINDS, LIST_FIELDS, SECRET_FIELDS, all_fields
+from flowtide.store.connection_kinds import AUTH_SCHEMES, LIST_FIELDS, SECRET_FIELDS, all_fields
 
 
 def _flag(field: str) -> str:
@@ -53,7 +53,7 @@ def cmd_connections(args: argparse.Namespace) -> int:
     try:
         if args.action == "add":
             if not args.kind:
-                raise StoreError(f"--kind is required: {', '.join(KINDS)}")
+                raise StoreError(f"--kind is required: {', '.join(AUTH_SCHEMES)}")
             conns.add(args.name, args.kind, _values(args))
             print(f"connection '{args.name}' added ({args.kind})")
         elif args.action == "reconnect":
@@ -108,7 +108,7 @@ def _call(c: Any, token: str | None, url: str) -> int:
 
 
 def _credential_flags(sp: argparse.ArgumentParser) -> None:
-    sp.add_argument("--kind", choices=KINDS)
+    sp.add_argument("--kind", choices=AUTH_SCHEMES)
     for dest, field in FLAGS.items():
         if field in LIST_FIELDS:
             sp.add_argument(f"--{_flag(field)}", action="append", help="an OAuth2 scope (repeat for several)")

@@ -34,13 +34,31 @@ from flowtide.client.testing.spec import (
     make_case,
 )
 
-__all__ = ["INSTALL_HINT", "Case", "CaseResult", "Coverage", "Mismatch", "Outcome", "Signal", "TestFile",
-           "TestFileError", "TestServerMissing", "check", "find_test_files", "junit_xml", "load_test_file",
-           "make_case", "run_case", "run_paths", "test_environment", "test_server_binary"]
+__all__ = [
+    "INSTALL_HINT",
+    "Case",
+    "CaseResult",
+    "Coverage",
+    "Mismatch",
+    "Signal",
+    "SuiteOutcome",
+    "TestFile",
+    "TestFileError",
+    "TestServerMissing",
+    "check",
+    "find_test_files",
+    "junit_xml",
+    "load_test_file",
+    "make_case",
+    "run_case",
+    "run_paths",
+    "test_environment",
+    "test_server_binary",
+]
 
 
 @dataclass
-class Outcome:
+class SuiteOutcome:
     """Everything a ``flowtide test`` session did: case results, bad files, coverage per flow file."""
 
     results: list[CaseResult] = field(default_factory=list)
@@ -54,9 +72,9 @@ class Outcome:
 
 
 async def run_paths(paths: list[str], *, env: WorkflowEnvironment, allow_network: bool = False,
-                    on_result: Callable[[CaseResult], None] | None = None) -> Outcome:
+                    on_result: Callable[[CaseResult], None] | None = None) -> SuiteOutcome:
     """Load every test file under ``paths`` and run its cases on ``env`` (a bad file is reported, not run)."""
-    outcome = Outcome()
+    outcome = SuiteOutcome()
     try:
         files = find_test_files(paths)
     except TestFileError as err:

@@ -315,12 +315,12 @@ def _read(path: str) -> bytes:
 def test_a_missing_kernel_layer_is_logged_once(monkeypatch: pytest.MonkeyPatch) -> None:
     from structlog.testing import capture_logs
 
-    from flowtide.activities._sandbox import Outcome
+    from flowtide.activities._sandbox import SandboxOutcome
 
     monkeypatch.setattr(code_mod, "_warned_layers", set())
     with capture_logs() as logs:
         for _ in range(2):
-            code_mod._warn_missing_layers(Outcome("ok", layers=["no_new_privs", "seccomp"]))
-        code_mod._warn_missing_layers(Outcome("timeout"))  # no report: nothing to say
+            code_mod._warn_missing_layers(SandboxOutcome("ok", layers=["no_new_privs", "seccomp"]))
+        code_mod._warn_missing_layers(SandboxOutcome("timeout"))  # no report: nothing to say
     assert [(e["event"], e["layer"]) for e in logs] == [("code sandbox layer unavailable on this worker", "landlock")]
 

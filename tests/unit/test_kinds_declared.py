@@ -10,7 +10,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from flowtide.activities import all_activities
-from flowtide.workflows.engine._workflow_kinds import CONTROL
+from flowtide.workflows.engine._workflow_kinds import WORKFLOW_KINDS
 from flowtide.workflows.errors import TAXONOMY
 from flowtide.workflows.kinds import ENGINE_CODES, KINDS, Kind
 from flowtide.workflows.language.dsl.inputs import LITERAL_CHECKS
@@ -43,10 +43,10 @@ def test_every_activity_kind_has_exactly_one_registered_activity_and_back() -> N
 def test_workflow_kinds_have_an_implementation_in_the_workflow() -> None:
     for kind in KINDS.values():
         if kind.runs == "workflow":
-            assert (kind.name in PURE) != (kind.name in CONTROL), kind.name
+            assert (kind.name in PURE) != (kind.name in WORKFLOW_KINDS), kind.name
         elif kind.runs == "child":
-            assert kind.name in CONTROL and kind.name not in PURE, kind.name
-    assert set(PURE) | set(CONTROL) == {k.name for k in KINDS.values() if k.runs != "activity"}
+            assert kind.name in WORKFLOW_KINDS and kind.name not in PURE, kind.name
+    assert set(PURE) | set(WORKFLOW_KINDS) == {k.name for k in KINDS.values() if k.runs != "activity"}
 
 
 def test_declared_error_codes_are_taxonomy_codes() -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from flowtide.activities import ACTIVITIES
-from flowtide.workflows.engine._workflow_kinds import CONTROL as _CONTROL
+from flowtide.workflows.engine._workflow_kinds import WORKFLOW_KINDS as _CONTROL
 from flowtide.workflows.kinds import ALIASES, KINDS, activity_kinds, canonical_kind
 from flowtide.workflows.language.pure import PURE
 

@@ -21,7 +21,7 @@ from flowtide.workflows.engine._flow_control import (
 )
 from flowtide.workflows.engine._state import Frame, new_meta, step_entry
 from flowtide.workflows.engine._weigh import bounded, judge_output, weigh_output, weigh_vars
-from flowtide.workflows.engine._workflow_kinds import CONTROL
+from flowtide.workflows.engine._workflow_kinds import WORKFLOW_KINDS
 from flowtide.workflows.errors import StepFailure
 from flowtide.workflows.kinds import FOR_EACH, NOT_REUSABLE
 from flowtide.workflows.language.conditions import evaluate
@@ -237,8 +237,8 @@ def finish(wf: RunHost, step: WireStep, frame: Frame, rec: StepRow, result: dict
 async def _dispatch(wf: RunHost, step: WireStep, frame: Frame, rec: StepRow,
                     block: dict[str, WireStep], cap: int | None) -> dict[str, Any]:
     kind = step["kind"]
-    if kind in CONTROL:
-        return await CONTROL[kind](wf, step, frame, rec, block)
+    if kind in WORKFLOW_KINDS:
+        return await WORKFLOW_KINDS[kind](wf, step, frame, rec, block)
     inp = render(step.get("input") or {}, frame.scope, strict=wf.strict())
     rec["input"] = hide_secret_nonce(inp, frame.scope.get(SECRET_NONCE))
     if kind in PURE:

@@ -157,7 +157,7 @@ def duration_seconds(value: Any, what: str) -> float:
 
 ControlKind = Callable[["RunHost", WireStep, Frame, StepRow, dict[str, WireStep]],
                        Awaitable[dict[str, Any]]]
-CONTROL: dict[str, ControlKind] = {
+WORKFLOW_KINDS: dict[str, ControlKind] = {
     "core.if": k_if,
     "core.return": k_return,
     "core.delay": k_delay,
