@@ -18,7 +18,7 @@ from flowtide import __version__
 from flowtide.client.cli.common import EXIT_OK
 from flowtide.client.cli.errors import report
 from flowtide.client.cli.parsers import Parser, add_command, add_input, finish_help, register_runs
-from flowtide.dev import DEFAULT_DB
+from flowtide.dev import DEFAULT_DB, DEMO_PORT
 
 CMDS = "flowtide.client.cli.cmds"
 OFFLINE = "flowtide.client.cli.offline"
@@ -35,10 +35,14 @@ def _register_core(sub: Any) -> None:
     sp = add_command(sub, "server", f"{CMDS}:cmd_server", "run the embedded Temporal dev server (foreground)",
                      "flowtide server --port 7233 --db-file .flowtide/temporal.db", temporal=False)
     _server_args(sp)
-    sp = add_command(sub, "dev", f"{CMDS}:cmd_dev", "embedded server + worker in one command",
-                     "flowtide dev --task-queue flowtide", temporal=False, env=("FLOWTIDE_TASK_QUEUE",))
+    sp = add_command(sub, "dev", f"{CMDS}:cmd_dev", "embedded server, Web UI, worker, HTTP API and the local demo "
+                     "service in one command", "flowtide dev --task-queue flowtide", temporal=False,
+                     env=("FLOWTIDE_TASK_QUEUE",))
     _server_args(sp)
     sp.add_argument("--task-queue")
+    sp.add_argument("--demo-port", type=int, default=DEMO_PORT,
+                    help=f"port of the local demo service the examples call (default {DEMO_PORT}; 0: none)")
+    sp.add_argument("--verbose", action="store_true", help="log every start-up step (database migrations too)")
     sp = add_command(sub, "worker", f"{CMDS}:cmd_worker", "run a worker for every step kind",
                      "flowtide worker --address temporal:7233 --metrics-port 9464",
                      env=("FLOWTIDE_TASK_QUEUE", "FLOWTIDE_METRICS_PORT", "FLOWTIDE_LOG_LEVEL"))
@@ -138,6 +142,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.cmd not in LOGLESS:
             from flowtide.client.cli.logs import configure
             configure("INFO" if args.cmd in ("worker", "dev", "server") else "WARNING")
+            if args.cmd == "dev" and not args.verbose:  # the first screen says where things are, not how
+                import logging
+                logging.getLogger("alembic").setLevel(logging.WARNING)
             if args.cmd != "worker":  # the worker installs its own (with metrics) before connecting
                 from flowtide.worker.telemetry import install_runtime
                 install_runtime()
