@@ -22,7 +22,7 @@ from flowtide.dev import DEFAULT_DB, DEMO_PORT
 
 CMDS = "flowtide.client.cli.cmds"
 OFFLINE = "flowtide.client.cli.offline"
-LOGLESS = frozenset({"validate", "schema", "codes", "completion"})  # print only: no logging setup (fast)
+LOGLESS = frozenset({"validate", "schema", "codes", "completion", "examples"})  # print only: no logging setup (fast)
 
 
 def _server_args(sp: argparse.ArgumentParser) -> None:
@@ -64,6 +64,9 @@ def _register_core(sub: Any) -> None:
     sp.add_argument("files", nargs="+")
     add_command(sub, "schema", f"{OFFLINE}:cmd_schema", "print the JSON Schema of flow documents",
                 "flowtide schema > flow.schema.json", temporal=False)
+    sp = add_command(sub, "examples", f"{OFFLINE}:cmd_examples", "list the example flows shipped with Flowtide",
+                     "flowtide run $(flowtide examples greet) --input '{\"name\": \"Ada\"}'", temporal=False)
+    sp.add_argument("name", nargs="?", help="print the path of this example")
     sp = add_command(sub, "codes", f"{OFFLINE}:cmd_codes", "print the error taxonomy", "flowtide codes --permanent",
                      temporal=False)
     sp.add_argument("--permanent", action="store_true", help="only the custom-mode denylist")

@@ -52,3 +52,24 @@ def cmd_codes(args: argparse.Namespace) -> int:
     for r in rows:
         print(f"{r.code:32} {r.family:11} {r.cls:15} {r.description}")
     return EXIT_OK
+
+
+def cmd_examples(args: argparse.Namespace) -> int:
+    from flowtide.client.cli.common import UsageError
+    from flowtide.client.examples import example, examples
+    if args.name:  # the path of one: `flowtide run $(flowtide examples greet)`
+        try:
+            print(example(args.name))
+        except FileNotFoundError as exc:
+            raise UsageError(str(exc)) from None
+        return EXIT_OK
+    rows = [{"name": name, "path": str(example(name)), "about": about} for name, about in examples().items()]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return EXIT_OK
+    width = max(len(r["name"]) for r in rows)
+    for r in rows:
+        print(f"{r['name']:{width}}  {r['about']}")
+    print(f"\nIn {example('hello').parent}. `flowtide examples NAME` prints one's path: "
+          "flowtide run $(flowtide examples greet)")
+    return EXIT_OK
