@@ -2,7 +2,7 @@
 
 Exit codes: 0 the run completed (also with errors), 1 it failed / was cancelled / timed out or Temporal
 refused a request, 2 the flow or the input is invalid (nothing was started), 3 Temporal cannot be reached,
-130 interrupted.
+4 what the command names does not exist (a run, a schedule, an example), 130 interrupted.
 """
 
 from __future__ import annotations
@@ -85,7 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The ``flowtide`` parser; each ``register`` adds one family of subcommands."""
     p = Parser(prog="flowtide", description="Durable JSON/YAML flows on Temporal",
                epilog="Exit codes: 0 ok, 1 run failed or Temporal refused, 2 invalid flow/input, "
-                      "3 Temporal unreachable, 130 interrupted.")
+                      "3 Temporal unreachable, 4 not found, 130 interrupted.")
     p.add_argument("--version", action="version", version=f"flowtide {__version__}")
     sub = p.add_subparsers(dest="cmd", required=True, parser_class=Parser)
     _register_core(sub)

@@ -55,13 +55,13 @@ def cmd_codes(args: argparse.Namespace) -> int:
 
 
 def cmd_examples(args: argparse.Namespace) -> int:
-    from flowtide.client.cli.common import UsageError
+    from flowtide.client.cli.common import NotFound
     from flowtide.client.examples import example, examples
     if args.name:  # the path of one: `flowtide run $(flowtide examples greet)`
         try:
             print(example(args.name))
         except FileNotFoundError as exc:
-            raise UsageError(str(exc)) from None
+            raise NotFound(str(exc)) from None
         return EXIT_OK
     rows = [{"name": name, "path": str(example(name)), "about": about} for name, about in examples().items()]
     if args.json:

@@ -17,7 +17,7 @@ CONNECTION_ENV = ("TEMPORAL_ADDRESS", "TEMPORAL_NAMESPACE", "TEMPORAL_PROFILE", 
                   "TEMPORAL_API_KEY", "TEMPORAL_TLS", "TEMPORAL_TLS_SERVER_CA_CERT_PATH",
                   "TEMPORAL_TLS_CLIENT_CERT_PATH", "TEMPORAL_TLS_CLIENT_KEY_PATH", "FLOWTIDE_CODEC_KEY")
 EXIT_CODES = "0 ok, 1 run failed or Temporal refused the request, 2 invalid flow/input/arguments, " \
-             "3 Temporal unreachable, 130 interrupted"
+             "3 Temporal unreachable, 4 not found (run, schedule, example), 130 interrupted"
 
 
 class Parser(argparse.ArgumentParser):

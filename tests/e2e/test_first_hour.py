@@ -72,3 +72,22 @@ async def test_a_taken_demo_port_is_one_clear_line_before_anything_starts() -> N
         code, _, err = await flowtide("dev", "--demo-port", str(port), "--port", str(free_port()), timeout=60)
     assert code == 2, err
     assert f"port {port}" in err and "--demo-port" in err and "Traceback" not in err
+
+
+async def test_an_unreachable_server_says_what_and_where_without_transport_text() -> None:
+    port = free_port()  # nothing listens there
+    code, _, err = await flowtide("runs", "list", env={"TEMPORAL_ADDRESS": f"127.0.0.1:{port}"}, timeout=60)
+    assert code == 3, err
+    assert err.strip() == (f"flowtide: cannot reach Temporal at 127.0.0.1:{port}: nothing is listening there "
+                           "(connection refused). Start one with `flowtide server` or set --address / "
+                           "TEMPORAL_ADDRESS"), err
+    code, _, err = await flowtide("runs", "list", env={"TEMPORAL_ADDRESS": f"127.0.0.1:{port}", "FLOWTIDE_DEBUG": "1"},
+                                  timeout=60)
+    assert "tcp connect error" in err  # the transport's own words, for whoever debugs
+
+
+async def test_not_found_has_its_own_exit_code() -> None:
+    code, out, err = await flowtide("examples", "nope", "--json")
+    assert code == 4 and json.loads(out)["error"]["code"] == "NOT_FOUND", (out, err)
+    code, out, _ = await flowtide("examples", "greet")
+    assert code == 0 and out.strip().endswith("examples/greet.yaml")
