@@ -8,6 +8,7 @@ refused a request, 2 the flow or the input is invalid (nothing was started), 3 T
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import sys
 from collections.abc import Callable
@@ -17,7 +18,14 @@ from typing import Any
 from flowtide import __version__
 from flowtide.client.cli.common import EXIT_OK
 from flowtide.client.cli.errors import report
-from flowtide.client.cli.parsers import Parser, add_command, add_input, finish_help, register_runs
+from flowtide.client.cli.parsers import (
+    Parser,
+    add_command,
+    add_input,
+    add_output_formats,
+    finish_help,
+    register_runs,
+)
 from flowtide.dev import DEFAULT_DB, DEMO_PORT
 
 CMDS = "flowtide.client.cli.cmds"
@@ -100,6 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
     from flowtide.client.cli.breakers import register as register_breakers
     register_breakers(sub)
     finish_help(p)
+    add_output_formats(p)
     return p
 
 
@@ -109,6 +118,27 @@ def _resolve(fn: str | Callable[..., Any]) -> Callable[..., Any]:
         return fn
     module, _, name = fn.partition(":")
     return getattr(import_module(module), name)  # type: ignore[no-any-return]
+
+
+def _as_lines(args: argparse.Namespace) -> int:
+    """``-o jsonl``: the command's JSON, one compact object per line (a list: one line per row)."""
+    import contextlib
+    import io
+    import json
+    buffer = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(buffer):
+            code = _execute(args)
+    finally:
+        text = buffer.getvalue()
+        try:
+            value = json.loads(text)
+        except ValueError:  # not one JSON document: as it came
+            sys.stdout.write(text)
+        else:
+            for row in value if isinstance(value, list) else [value]:
+                print(json.dumps(row, ensure_ascii=False))
+    return code
 
 
 def _safe_streams() -> None:
@@ -138,9 +168,13 @@ def main(argv: list[str] | None = None) -> int:
     """Run ``flowtide ARGV``; every failure is one line on stderr (or JSON on stdout) and an exit code."""
     argv = sys.argv[1:] if argv is None else list(argv)
     _safe_streams()
-    as_json = "--json" in argv
+    as_json = "--json" in argv or any(flag in ("-o", "--output") and value in ("json", "jsonl")
+                                      for flag, value in itertools.pairwise(argv))
     try:
         args = build_parser().parse_args(argv)
+        fmt = getattr(args, "format", None)
+        if fmt is not None:  # -o json|jsonl is --json; -o table is the text, even with --json before it
+            args.json = fmt != "table"
         as_json = bool(getattr(args, "json", False))
         if args.cmd not in LOGLESS:
             from flowtide.client.cli.logs import configure
@@ -151,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
             if args.cmd != "worker":  # the worker installs its own (with metrics) before connecting
                 from flowtide.worker.telemetry import install_runtime
                 install_runtime()
-        return _execute(args)
+        return _as_lines(args) if fmt == "jsonl" else _execute(args)
     except BrokenPipeError:  # `flowtide schema | head`: the reader left; say nothing more
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_OK

@@ -175,6 +175,25 @@ ADMIN_EXAMPLES = {
 ADMIN_ENV = ("FLOWTIDE_DATABASE_URL", "FLOWTIDE_SECRET_KEY", "FLOWTIDE_BREAKERS_DB")
 
 
+FORMATS = ("table", "json", "jsonl")
+
+
+def add_output_formats(parser: argparse.ArgumentParser) -> None:
+    """``-o/--output table|json|jsonl`` (as in the ``temporal`` CLI) on every command that takes ``--json``;
+    ``--json`` stays, the same as ``-o json``. A command with an ``-o`` of its own (``runs export -o FILE``)
+    keeps it."""
+    for action in parser._actions:
+        if not isinstance(action, argparse._SubParsersAction):
+            continue
+        for child in action.choices.values():
+            if any(isinstance(a, argparse._SubParsersAction) for a in child._actions):
+                add_output_formats(child)
+            elif not any("-o" in a.option_strings for a in child._actions):
+                child.add_argument("-o", "--output", dest="format", choices=FORMATS,
+                                   help="table (default: text for people), json (as --json), or jsonl (one "
+                                   "JSON object per line: each row of a list)")
+
+
 def finish_help(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()) -> None:
     """Give every command registered without ``add_command`` the same help shape: an example, the environment
     it reads, the exit codes, and ``--json`` (errors as ``{"error": ...}``)."""

@@ -3,6 +3,7 @@ another, against the demo service it serves, with nothing from the internet."""
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
 import os
@@ -10,6 +11,7 @@ import signal
 import socket
 import sys
 from pathlib import Path
+from typing import Any
 
 from flowtide.dev.server import free_port
 from tests.support.cli import flowtide_process as flowtide
@@ -58,6 +60,12 @@ async def test_the_readme_tour_runs_against_flowtide_dev(tmp_path: Path) -> None
                                         "--no-worker", env=env)
         assert code == 1, err
         assert "HTTP_CLIENT_ERROR" in out and "Traceback" not in out + err
+        for _ in range(50):  # -o jsonl: one run per line (visibility is eventually consistent)
+            code, out, err = await flowtide("runs", "list", "-o", "jsonl", env=env)
+            if code == 0 and len(out.splitlines()) == 2:
+                break
+            await asyncio.sleep(0.2)
+        assert code == 0 and {json.loads(line)["status"] for line in out.splitlines()} == {"completed", "failed"}, out
     finally:
         proc.send_signal(signal.SIGINT)
         await asyncio.wait_for(proc.wait(), 60)
@@ -91,3 +99,27 @@ async def test_not_found_has_its_own_exit_code() -> None:
     assert code == 4 and json.loads(out)["error"]["code"] == "NOT_FOUND", (out, err)
     code, out, _ = await flowtide("examples", "greet")
     assert code == 0 and out.strip().endswith("examples/greet.yaml")
+
+
+async def test_every_command_that_prints_data_takes_an_output_format() -> None:
+    code, out, _ = await flowtide("codes", "-o", "jsonl")
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert code == 0 and len(rows) > 50 and all("code" in r for r in rows)
+    code, out, _ = await flowtide("codes", "-o", "json")
+    assert code == 0 and len(json.loads(out)) == len(rows)
+    code, out, _ = await flowtide("codes", "--json", "-o", "table")
+    assert code == 0 and out.startswith("CODE")
+    code, out, _ = await flowtide("runs", "export", "--help")  # its -o is still the file
+    assert "file (default: standard output)" in out
+    from flowtide.client.cli.main import build_parser
+    leaves = []
+
+    def walk(parser: Any, path: tuple[str, ...]) -> None:
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for name, child in action.choices.items():
+                    walk(child, (*path, name))
+        if not any(isinstance(a, argparse._SubParsersAction) for a in parser._actions):
+            leaves.append((path, {s for a in parser._actions for s in a.option_strings}))
+    walk(build_parser(), ())
+    assert [p for p, flags in leaves if not {"--json", "-o"} <= flags] == []
