@@ -117,8 +117,14 @@ def report(exc: BaseException, as_json: bool) -> int:
 
 
 def _problem_lines(err: Any) -> None:
-    # a flow's problems are one line each: the file, the path in the document and the message
-    src = f"{err.source}: " if err.source else ""
     for p in err.problems:
-        where = f"{p.path}: " if p.path else ""
-        print(f"{src}{p.severity}: {where}{one_line(p.message)}", file=sys.stderr)
+        print(problem_line(err.source, p), file=sys.stderr)
+
+
+def problem_line(source: str, p: Any) -> str:
+    """One problem of a flow on one line, as compilers write them: ``file:line:column: severity: path: message``
+    (without ``line:column`` when the problem has no place in a text)."""
+    at = f":{p.line}:{p.column}" if getattr(p, "line", None) else ""
+    src = f"{source}{at}: " if source else ""
+    where = f"{p.path}: " if p.path else ""
+    return f"{src}{p.severity}: {where}{one_line(p.message)}"

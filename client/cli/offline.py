@@ -6,6 +6,7 @@ import argparse
 import json
 
 from flowtide.client.cli.common import EXIT_INVALID, EXIT_OK, load_flow
+from flowtide.client.cli.errors import problem_line
 from flowtide.workflows.errors import FlowValidationError
 
 
@@ -19,13 +20,13 @@ def cmd_validate(args: argparse.Namespace) -> int:
             if not args.json:
                 print(f"{f}: ok ({len(flow.warnings)} warning(s))")
                 for w in flow.warnings:
-                    print(f"{f}: warning: {w}")
+                    print(problem_line(f, w))
         except FlowValidationError as err:
             worst = EXIT_INVALID
             results.append({"file": f, "valid": False, "problems": [p.to_dict() for p in err.problems]})
             if not args.json:
                 for p in err.problems:
-                    print(f"{f}: {p.severity}: {p}")
+                    print(problem_line(f, p))
     if args.json:
         print(json.dumps(results, indent=2))
     return worst
