@@ -30,7 +30,8 @@ from flowtide.dev import DEFAULT_DB, DEMO_PORT
 
 CMDS = "flowtide.client.cli.cmds"
 OFFLINE = "flowtide.client.cli.offline"
-LOGLESS = frozenset({"validate", "schema", "codes", "completion", "examples"})  # print only: no logging setup (fast)
+# print only: no logging setup (fast)
+LOGLESS = frozenset({"validate", "schema", "codes", "completion", "examples", "init"})
 
 
 def _server_args(sp: argparse.ArgumentParser) -> None:
@@ -72,6 +73,9 @@ def _register_core(sub: Any) -> None:
     sp.add_argument("files", nargs="+")
     add_command(sub, "schema", f"{OFFLINE}:cmd_schema", "print the JSON Schema of flow documents",
                 "flowtide schema > flow.schema.json", temporal=False)
+    sp = add_command(sub, "init", "flowtide.client.cli.init:cmd_init", "write a starter project: a flow, a worker "
+                     "module, a test and a README", "flowtide init my-flows", temporal=False)
+    sp.add_argument("name", help="the new project's directory")
     sp = add_command(sub, "examples", f"{OFFLINE}:cmd_examples", "list the example flows shipped with Flowtide",
                      "flowtide run $(flowtide examples greet) --input '{\"name\": \"Ada\"}'", temporal=False)
     sp.add_argument("name", nargs="?", help="print the path of this example")

@@ -60,12 +60,31 @@ async def test_the_readme_tour_runs_against_flowtide_dev(tmp_path: Path) -> None
                                         "--no-worker", env=env)
         assert code == 1, err
         assert "HTTP_CLIENT_ERROR" in out and "Traceback" not in out + err
+        # `flowtide init`: the starter project's flow validates and runs as written; its test passes
+        project = tmp_path / "acme"
+        code, out, err = await flowtide("init", str(project))
+        assert code == 0, err
+        assert sorted(str(p.relative_to(project)) for p in project.rglob("*") if p.is_file()) == [
+            "README.md", "flows/hello.yaml", "tests/test_flows.py", "worker.py"]
+        code, out, err = await flowtide("run", str(project / "flows" / "hello.yaml"), "--input",
+                                        json.dumps({"customerId": "8", "baseUrl": base}), "--no-worker", "--json",
+                                        env=env)
+        assert code == 0 and json.loads(out)["output"] == {"message": "Hello Customer 8"}, err
+        tested = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(project / "tests"), cwd=ROOT,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+        report = (await asyncio.wait_for(tested.communicate(), 120))[0].decode()
+        assert tested.returncode == 0 and "1 passed" in report, report
+        compile((project / "worker.py").read_text(), "worker.py", "exec")
+        code, _, err = await flowtide("init", str(project))
+        assert code == 2 and "already exists" in err
         for _ in range(50):  # -o jsonl: one run per line (visibility is eventually consistent)
             code, out, err = await flowtide("runs", "list", "-o", "jsonl", env=env)
-            if code == 0 and len(out.splitlines()) == 2:
+            if code == 0 and len(out.splitlines()) == 3:
                 break
             await asyncio.sleep(0.2)
-        assert code == 0 and {json.loads(line)["status"] for line in out.splitlines()} == {"completed", "failed"}, out
+        assert code == 0 and sorted(json.loads(line)["status"] for line in out.splitlines()) == [
+            "completed", "completed", "failed"], out
     finally:
         proc.send_signal(signal.SIGINT)
         await asyncio.wait_for(proc.wait(), 60)
