@@ -21,15 +21,20 @@ from collections.abc import Mapping, Sequence
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from temporalio.api.common.v1 import Payload
+from temporalio.api.failure.v1 import Failure
 from temporalio.converter import (
     DataConverter,
-    DefaultFailureConverterWithEncodedAttributes,
+    DefaultFailureConverter,
     PayloadCodec,
+    PayloadConverter,
 )
+
+from flowtide.workflows.errors import TAXONOMY
 
 KEY_ENV = "FLOWTIDE_CODEC_KEY"
 ENCODING = b"binary/flowtide-aes-gcm"
 KEY_ID = "encryption-key-id"
+DEBUG_ENV = "FLOWTIDE_DEBUG"
 NONCE_BYTES = 12
 
 
@@ -104,6 +109,37 @@ def data_converter(env: Mapping[str, str] | None = None) -> DataConverter:
     """
     text = (env if env is not None else os.environ).get(KEY_ENV, "")
     if not text.strip():
-        return DataConverter(payload_codec=AesGcmCodec(None))
+        return DataConverter(payload_codec=AesGcmCodec(None), failure_converter_class=FailureConverter)
     return DataConverter(payload_codec=AesGcmCodec(load_key(text)),
-                         failure_converter_class=DefaultFailureConverterWithEncodedAttributes)
+                         failure_converter_class=EncodedFailureConverter)
+
+
+class FailureConverter(DefaultFailureConverter):
+    """The SDK's converter, without the Python stack of a failure Flowtide raises on purpose.
+
+    A failed run's failure (and a step attempt's) is an ``ApplicationError`` whose type is a taxonomy code:
+    its code, message and step say what happened, and the interpreter's or the step boundary's stack would
+    only bury them in ``temporal workflow show`` and the Web UI. ``FLOWTIDE_DEBUG`` (set on the worker) keeps
+    the stacks. Other failures (an SDK error, a bug's own exception type) keep theirs.
+    """
+
+    encode = False
+
+    def __init__(self) -> None:
+        super().__init__(encode_common_attributes=False)
+
+    def to_failure(self, exception: BaseException, payload_converter: PayloadConverter, failure: Failure) -> None:
+        super().to_failure(exception, payload_converter, failure)  # calls back here for each cause
+        if failure.application_failure_info.type in TAXONOMY and not os.environ.get(DEBUG_ENV):
+            failure.stack_trace = ""
+        if self.encode:  # what DefaultFailureConverterWithEncodedAttributes does: into the encrypted payload
+            failure.encoded_attributes.CopyFrom(payload_converter.to_payloads(
+                [{"message": failure.message, "stack_trace": failure.stack_trace}])[0])
+            failure.message = "Encoded failure"
+            failure.stack_trace = ""
+
+
+class EncodedFailureConverter(FailureConverter):
+    """``FailureConverter`` that moves each failure's message and stack into its (encrypted) payload."""
+
+    encode = True

@@ -10,6 +10,7 @@ Configuration follows the ``temporal`` CLI: a TOML profile file (``TEMPORAL_CONF
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,28 @@ STARTING_WAIT_S = 10.0  # how long connect() waits for a server that is still st
 
 class TemporalUnreachable(Exception):  # noqa: N818 - the CLI turns it into exit code 3
     """Temporal cannot be reached at the configured address."""
+
+
+# what the transport's own text says, in words (the raw text only with FLOWTIDE_DEBUG): first match wins
+_REASONS = (
+    (("certificate", "unknownissuer", "invalidcertificate"), "the server's TLS certificate is not trusted"),
+    (("connectionrefused", "connection refused"), "nothing is listening there (connection refused)"),
+    (("dns error", "failed to lookup", "name or service not known", "nodename nor servname"),
+     "the host name does not resolve"),
+    (("timed out", "timedout", "deadline"), "no answer in time (connection timed out)"),
+    (("unreachable",), "the network cannot reach that address"),
+    (("handshake", "tls", "invalidcontenttype", "corrupt message"),
+     "the TLS handshake failed (is the server plain text, or TLS where --tls is off?)"),
+)
+
+
+def unreachable_reason(text: str) -> str:
+    """Why a connection failed, in a few words, from the transport error's text."""
+    low = text.lower()
+    reason = next((words for keys, words in _REASONS if any(k in low for k in keys)), "the connection failed")
+    if os.environ.get("FLOWTIDE_DEBUG"):
+        reason += f" [{' '.join(text.split())}]"
+    return reason
 
 
 class ConnectConfigError(Exception):
@@ -133,5 +156,5 @@ async def connect(address: str | None = None, namespace: str | None = None, *,
             if "not healthy yet" in str(exc) and time.monotonic() < deadline:
                 await asyncio.sleep(0.1)
                 continue
-            raise TemporalUnreachable(f"cannot reach Temporal at {addr}: {' '.join(str(exc).split())}") from None
+            raise TemporalUnreachable(f"cannot reach Temporal at {addr}: {unreachable_reason(str(exc))}") from None
 

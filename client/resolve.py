@@ -23,6 +23,10 @@ class RunNotFound(Exception):  # noqa: N818 - shown to the user as one line
     """No run, or more than one, matches."""
 
 
+class NoSuchRun(RunNotFound):
+    """No run matches a well-formed reference (the CLI's "not found" exit code, 4)."""
+
+
 async def _exists(client: Client, workflow_id: str) -> bool:
     try:
         await client.get_workflow_handle(workflow_id).describe()
@@ -103,7 +107,7 @@ async def resolve_run(client: Client, ref: str) -> WorkflowHandle[Any, Any]:
             return client.get_workflow_handle(workflows[0][0])
         runs = workflows
     if not runs:
-        raise RunNotFound(f"no run matches '{ref}' (give a run id, a unique prefix of one, or a workflow id)")
+        raise NoSuchRun(f"no run matches '{ref}' (give a run id, a unique prefix of one, or a workflow id)")
     if len(runs) > 1:
         n = short_ids([r for _, r in runs])
         listing = ", ".join(f"{r[:n]} ({w})" for w, r in runs[:SHOWN])

@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 __all__ = ["FlowHandle", "FlowValidationError", "RunFailed", "__version__", "create_schedule", "create_worker",
-           "delete_schedule", "describe_schedule", "list_schedules", "pause_schedule", "run_flow", "start_flow",
-           "trigger_schedule", "unpause_schedule", "validate"]
+           "delete_schedule", "describe_schedule", "example", "examples", "list_schedules", "pause_schedule",
+           "run_flow", "start_flow", "trigger_schedule", "unpause_schedule", "validate"]
 
 # public name -> the module that defines it
 _EXPORTS = {
@@ -29,6 +29,8 @@ _EXPORTS = {
     "start_flow": "flowtide.client.api",
     "validate": "flowtide.client.api",
     "FlowValidationError": "flowtide.workflows.errors",
+    "example": "flowtide.client.examples",
+    "examples": "flowtide.client.examples",
     "create_schedule": "flowtide.client.schedules",
     "delete_schedule": "flowtide.client.schedules",
     "describe_schedule": "flowtide.client.schedules",
@@ -40,6 +42,7 @@ _EXPORTS = {
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and editors only
     from flowtide.client.api import FlowHandle, RunFailed, create_worker, run_flow, start_flow, validate
+    from flowtide.client.examples import example, examples
     from flowtide.client.schedules import (
         create_schedule,
         delete_schedule,

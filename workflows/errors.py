@@ -186,12 +186,17 @@ class Problem:
     path: str
     message: str
     severity: Severity = "error"
+    line: int | None = None  # where the path is in the document's text (1-based), when it came from text
+    column: int | None = None
 
     def __str__(self) -> str:
         return f"{self.path}: {self.message}" if self.path else self.message
 
-    def to_dict(self) -> dict[str, str]:
-        return {"path": self.path, "message": self.message, "severity": self.severity}
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"path": self.path, "message": self.message, "severity": self.severity}
+        if self.line is not None:
+            out["line"], out["column"] = self.line, self.column
+        return out
 
 
 class FlowValidationError(FlowtideError):

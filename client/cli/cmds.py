@@ -17,6 +17,7 @@ from flowtide.client import render
 from flowtide.client.cli.common import (
     EXIT_FAILED,
     EXIT_OK,
+    UsageError,
     connect_options,
     dump,
     maybe_worker,
@@ -73,18 +74,42 @@ async def cmd_worker(args: argparse.Namespace) -> int:
 async def cmd_dev(args: argparse.Namespace) -> int:
     from flowtide.worker.app import running
     stop = stop_event()
-    server = DevServer(port=args.port, ui_port=args.ui_port, db_file=args.db_file)
-    await asyncio.to_thread(server.start)
-    try:
-        client = await connect(server.address)
-        async with running(client, task_queue(args)), _api(args, client):
-            log.info("flowtide dev running; Ctrl-C stops", address=server.address,
-                     web_ui=f"http://127.0.0.1:{args.ui_port}", task_queue=task_queue(args),
-                     api=f"http://127.0.0.1:{args.api_port}" if getattr(args, "api_port", 0) else None)
-            await wait_for_stop(stop)
-    finally:
-        await asyncio.to_thread(server.stop)
+    with _demo_service(args.demo_port) as demo:
+        server = DevServer(port=args.port, ui_port=args.ui_port, db_file=args.db_file)
+        await asyncio.to_thread(server.start)
+        try:
+            client = await connect(server.address)
+            async with running(client, task_queue(args)), _api(args, client):
+                log.info("flowtide dev running; Ctrl-C stops", address=server.address,
+                         web_ui=f"http://127.0.0.1:{args.ui_port}", task_queue=task_queue(args),
+                         api=f"http://127.0.0.1:{args.api_port}" if getattr(args, "api_port", 0) else None,
+                         demo_service=demo)
+                await wait_for_stop(stop)
+        finally:
+            await asyncio.to_thread(server.stop)
     return EXIT_OK
+
+
+@contextlib.contextmanager
+def _demo_service(port: int) -> Any:
+    """The local service the examples call (``examples/hello.yaml``: ``/customers/{id}``), on ``port`` (0: none);
+    this process's worker may reach it (``FLOWTIDE_HTTP_ALLOW`` gains 127.0.0.1, as for ``flowtide demo``)."""
+    if not port:
+        yield None
+        return
+    import socket
+
+    from flowtide.dev.demo_service import DemoService
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            raise UsageError(f"port {port} on 127.0.0.1 is taken, so the demo service cannot start there: "
+                             "pass --demo-port with a free port (0: no demo service)") from None
+    allow = os.environ.get("FLOWTIDE_HTTP_ALLOW", "")
+    os.environ["FLOWTIDE_HTTP_ALLOW"] = ",".join(x for x in (allow, "127.0.0.1") if x)
+    with DemoService(port=port) as service:
+        yield service.url
 
 
 def _api(args: argparse.Namespace, client: Any) -> Any:

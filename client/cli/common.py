@@ -20,7 +20,7 @@ from typing import Any
 
 from flowtide.dev import DEFAULT_DB
 
-EXIT_OK, EXIT_FAILED, EXIT_INVALID, EXIT_UNREACHABLE, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+EXIT_OK, EXIT_FAILED, EXIT_INVALID, EXIT_UNREACHABLE, EXIT_NOT_FOUND, EXIT_INTERRUPTED = 0, 1, 2, 3, 4, 130
 # Temporal refuses payloads over 2 MB by default (the server's limits.blobSize.error); refusing here
 # says so in words instead of a gRPC error after the flow has been sent
 MAX_INPUT_BYTES = 2 * 1024 * 1024
@@ -30,6 +30,12 @@ class UsageError(Exception):
     """Bad input from the user: printed as one line, exit code 2."""
 
     code = "INVALID_INPUT"
+
+
+class NotFound(UsageError):  # noqa: N818 - shown to the user as one line
+    """What the command names does not exist: printed as one line, exit code 4."""
+
+    code = "NOT_FOUND"
 
 
 def max_input_bytes() -> int:

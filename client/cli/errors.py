@@ -7,7 +7,15 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any
 
-from flowtide.client.cli.common import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_INVALID, EXIT_UNREACHABLE, UsageError
+from flowtide.client.cli.common import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_INVALID,
+    EXIT_NOT_FOUND,
+    EXIT_UNREACHABLE,
+    NotFound,
+    UsageError,
+)
 
 # (module, class) -> error code; exit 2. Looked up in sys.modules: an exception of a module that was never
 # imported cannot have been raised, and printing --help must not import the Temporal SDK to find out.
@@ -51,14 +59,16 @@ def _rpc(exc: Any) -> Failure:
     if status in (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED):
         return Failure(EXIT_UNREACHABLE, "TEMPORAL_UNREACHABLE", f"Temporal stopped answering: {exc.message}")
     hint = _SA_HINT if "search attribute" in exc.message else ""
-    invalid = status in (RPCStatusCode.INVALID_ARGUMENT, RPCStatusCode.NOT_FOUND, RPCStatusCode.ALREADY_EXISTS,
-                         RPCStatusCode.OUT_OF_RANGE)
-    return Failure(EXIT_INVALID if invalid else EXIT_FAILED, f"TEMPORAL_{status.name}",
+    invalid = status in (RPCStatusCode.INVALID_ARGUMENT, RPCStatusCode.ALREADY_EXISTS, RPCStatusCode.OUT_OF_RANGE)
+    exit_code = EXIT_NOT_FOUND if status == RPCStatusCode.NOT_FOUND else EXIT_INVALID if invalid else EXIT_FAILED
+    return Failure(exit_code, f"TEMPORAL_{status.name}",
                    f"Temporal refused the request ({status.name}): {exc.message.rstrip('.')}.{hint}")
 
 
 def classify(exc: BaseException) -> Failure | None:
     """The ``Failure`` for an expected exception; ``None`` for a bug (the caller still prints one line)."""
+    if isinstance(exc, NotFound) or _is(exc, "flowtide.client.resolve", "NoSuchRun"):
+        return Failure(EXIT_NOT_FOUND, "RUN_NOT_FOUND" if not isinstance(exc, NotFound) else exc.code, str(exc))
     if isinstance(exc, UsageError):
         return Failure(EXIT_INVALID, exc.code, str(exc))
     if _is(exc, "flowtide.workflows.errors", "FlowValidationError"):
@@ -75,8 +85,7 @@ def classify(exc: BaseException) -> Failure | None:
         return Failure(EXIT_INVALID, "REFUSED", str(exc),
                        {"problems": getattr(exc, "extensions", {}).get("problems") or []})
     if _is(exc, "flowtide.client.connect", "TemporalUnreachable"):
-        hint = (" The server's TLS certificate is not trusted: give its CA with --tls-ca-path "
-                "(TEMPORAL_TLS_SERVER_CA_CERT_PATH)" if "Certificate" in str(exc) else
+        hint = (" Give its CA with --tls-ca-path (TEMPORAL_TLS_SERVER_CA_CERT_PATH)" if "certificate" in str(exc) else
                 " Start one with `flowtide server` or set --address / TEMPORAL_ADDRESS")
         return Failure(EXIT_UNREACHABLE, "TEMPORAL_UNREACHABLE", f"{exc}.{hint}")
     if _is(exc, "temporalio.service", "RPCError"):
@@ -108,8 +117,14 @@ def report(exc: BaseException, as_json: bool) -> int:
 
 
 def _problem_lines(err: Any) -> None:
-    # a flow's problems are one line each: the file, the path in the document and the message
-    src = f"{err.source}: " if err.source else ""
     for p in err.problems:
-        where = f"{p.path}: " if p.path else ""
-        print(f"{src}{p.severity}: {where}{one_line(p.message)}", file=sys.stderr)
+        print(problem_line(err.source, p), file=sys.stderr)
+
+
+def problem_line(source: str, p: Any) -> str:
+    """One problem of a flow on one line, as compilers write them: ``file:line:column: severity: path: message``
+    (without ``line:column`` when the problem has no place in a text)."""
+    at = f":{p.line}:{p.column}" if getattr(p, "line", None) else ""
+    src = f"{source}{at}: " if source else ""
+    where = f"{p.path}: " if p.path else ""
+    return f"{src}{p.severity}: {where}{one_line(p.message)}"

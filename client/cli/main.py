@@ -2,12 +2,13 @@
 
 Exit codes: 0 the run completed (also with errors), 1 it failed / was cancelled / timed out or Temporal
 refused a request, 2 the flow or the input is invalid (nothing was started), 3 Temporal cannot be reached,
-130 interrupted.
+4 what the command names does not exist (a run, a schedule, an example), 130 interrupted.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import sys
 from collections.abc import Callable
@@ -17,12 +18,20 @@ from typing import Any
 from flowtide import __version__
 from flowtide.client.cli.common import EXIT_OK
 from flowtide.client.cli.errors import report
-from flowtide.client.cli.parsers import Parser, add_command, add_input, finish_help, register_runs
-from flowtide.dev import DEFAULT_DB
+from flowtide.client.cli.parsers import (
+    Parser,
+    add_command,
+    add_input,
+    add_output_formats,
+    finish_help,
+    register_runs,
+)
+from flowtide.dev import DEFAULT_DB, DEMO_PORT
 
 CMDS = "flowtide.client.cli.cmds"
 OFFLINE = "flowtide.client.cli.offline"
-LOGLESS = frozenset({"validate", "schema", "codes", "completion"})  # print only: no logging setup (fast)
+# print only: no logging setup (fast)
+LOGLESS = frozenset({"validate", "schema", "codes", "completion", "examples", "init"})
 
 
 def _server_args(sp: argparse.ArgumentParser) -> None:
@@ -35,10 +44,14 @@ def _register_core(sub: Any) -> None:
     sp = add_command(sub, "server", f"{CMDS}:cmd_server", "run the embedded Temporal dev server (foreground)",
                      "flowtide server --port 7233 --db-file .flowtide/temporal.db", temporal=False)
     _server_args(sp)
-    sp = add_command(sub, "dev", f"{CMDS}:cmd_dev", "embedded server + worker in one command",
-                     "flowtide dev --task-queue flowtide", temporal=False, env=("FLOWTIDE_TASK_QUEUE",))
+    sp = add_command(sub, "dev", f"{CMDS}:cmd_dev", "embedded server, Web UI, worker, HTTP API and the local demo "
+                     "service in one command", "flowtide dev --task-queue flowtide", temporal=False,
+                     env=("FLOWTIDE_TASK_QUEUE",))
     _server_args(sp)
     sp.add_argument("--task-queue")
+    sp.add_argument("--demo-port", type=int, default=DEMO_PORT,
+                    help=f"port of the local demo service the examples call (default {DEMO_PORT}; 0: none)")
+    sp.add_argument("--verbose", action="store_true", help="log every start-up step (database migrations too)")
     sp = add_command(sub, "worker", f"{CMDS}:cmd_worker", "run a worker for every step kind",
                      "flowtide worker --address temporal:7233 --metrics-port 9464",
                      env=("FLOWTIDE_TASK_QUEUE", "FLOWTIDE_METRICS_PORT", "FLOWTIDE_LOG_LEVEL"))
@@ -60,6 +73,12 @@ def _register_core(sub: Any) -> None:
     sp.add_argument("files", nargs="+")
     add_command(sub, "schema", f"{OFFLINE}:cmd_schema", "print the JSON Schema of flow documents",
                 "flowtide schema > flow.schema.json", temporal=False)
+    sp = add_command(sub, "init", "flowtide.client.cli.init:cmd_init", "write a starter project: a flow, a worker "
+                     "module, a test and a README", "flowtide init my-flows", temporal=False)
+    sp.add_argument("name", help="the new project's directory")
+    sp = add_command(sub, "examples", f"{OFFLINE}:cmd_examples", "list the example flows shipped with Flowtide",
+                     "flowtide run $(flowtide examples greet) --input '{\"name\": \"Ada\"}'", temporal=False)
+    sp.add_argument("name", nargs="?", help="print the path of this example")
     sp = add_command(sub, "codes", f"{OFFLINE}:cmd_codes", "print the error taxonomy", "flowtide codes --permanent",
                      temporal=False)
     sp.add_argument("--permanent", action="store_true", help="only the custom-mode denylist")
@@ -78,7 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The ``flowtide`` parser; each ``register`` adds one family of subcommands."""
     p = Parser(prog="flowtide", description="Durable JSON/YAML flows on Temporal",
                epilog="Exit codes: 0 ok, 1 run failed or Temporal refused, 2 invalid flow/input, "
-                      "3 Temporal unreachable, 130 interrupted.")
+                      "3 Temporal unreachable, 4 not found, 130 interrupted.")
     p.add_argument("--version", action="version", version=f"flowtide {__version__}")
     sub = p.add_subparsers(dest="cmd", required=True, parser_class=Parser)
     _register_core(sub)
@@ -95,6 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
     from flowtide.client.cli.testing import register as register_test
     register_test(sub)
     finish_help(p)
+    add_output_formats(p)
     return p
 
 
@@ -104,6 +124,27 @@ def _resolve(fn: str | Callable[..., Any]) -> Callable[..., Any]:
         return fn
     module, _, name = fn.partition(":")
     return getattr(import_module(module), name)  # type: ignore[no-any-return]
+
+
+def _as_lines(args: argparse.Namespace) -> int:
+    """``-o jsonl``: the command's JSON, one compact object per line (a list: one line per row)."""
+    import contextlib
+    import io
+    import json
+    buffer = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(buffer):
+            code = _execute(args)
+    finally:
+        text = buffer.getvalue()
+        try:
+            value = json.loads(text)
+        except ValueError:  # not one JSON document: as it came
+            sys.stdout.write(text)
+        else:
+            for row in value if isinstance(value, list) else [value]:
+                print(json.dumps(row, ensure_ascii=False))
+    return code
 
 
 def _safe_streams() -> None:
@@ -133,19 +174,26 @@ def main(argv: list[str] | None = None) -> int:
     """Run ``flowtide ARGV``; every failure is one line on stderr (or JSON on stdout) and an exit code."""
     argv = sys.argv[1:] if argv is None else list(argv)
     _safe_streams()
-    as_json = "--json" in argv
+    as_json = "--json" in argv or any(flag in ("-o", "--output") and value in ("json", "jsonl")
+                                      for flag, value in itertools.pairwise(argv))
     try:
         args = build_parser().parse_args(argv)
+        fmt = getattr(args, "format", None)
+        if fmt is not None:  # -o json|jsonl is --json; -o table is the text, even with --json before it
+            args.json = fmt != "table"
         as_json = bool(getattr(args, "json", False))
         if args.cmd not in LOGLESS:
             from flowtide.client.cli.logs import configure
             # `test` talks to the test server only: the SDK's warnings about its capabilities are noise there
             configure("INFO" if args.cmd in ("worker", "dev", "server") else "ERROR" if args.cmd == "test"
                       else "WARNING")
+            if args.cmd == "dev" and not args.verbose:  # the first screen says where things are, not how
+                import logging
+                logging.getLogger("alembic").setLevel(logging.WARNING)
             if args.cmd != "worker":  # the worker installs its own (with metrics) before connecting
                 from flowtide.worker.telemetry import install_runtime
                 install_runtime()
-        return _execute(args)
+        return _as_lines(args) if fmt == "jsonl" else _execute(args)
     except BrokenPipeError:  # `flowtide schema | head`: the reader left; say nothing more
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_OK

@@ -17,7 +17,7 @@ CONNECTION_ENV = ("TEMPORAL_ADDRESS", "TEMPORAL_NAMESPACE", "TEMPORAL_PROFILE", 
                   "TEMPORAL_API_KEY", "TEMPORAL_TLS", "TEMPORAL_TLS_SERVER_CA_CERT_PATH",
                   "TEMPORAL_TLS_CLIENT_CERT_PATH", "TEMPORAL_TLS_CLIENT_KEY_PATH", "FLOWTIDE_CODEC_KEY")
 EXIT_CODES = "0 ok, 1 run failed or Temporal refused the request, 2 invalid flow/input/arguments, " \
-             "3 Temporal unreachable, 130 interrupted"
+             "3 Temporal unreachable, 4 not found (run, schedule, example), 130 interrupted"
 
 
 class Parser(argparse.ArgumentParser):
@@ -173,6 +173,25 @@ ADMIN_EXAMPLES = {
     "breakers reset": "flowtide breakers reset api.example.com:443",
 }
 ADMIN_ENV = ("FLOWTIDE_DATABASE_URL", "FLOWTIDE_SECRET_KEY", "FLOWTIDE_BREAKERS_DB")
+
+
+FORMATS = ("table", "json", "jsonl")
+
+
+def add_output_formats(parser: argparse.ArgumentParser) -> None:
+    """``-o/--output table|json|jsonl`` (as in the ``temporal`` CLI) on every command that takes ``--json``;
+    ``--json`` stays, the same as ``-o json``. A command with an ``-o`` of its own (``runs export -o FILE``)
+    keeps it."""
+    for action in parser._actions:
+        if not isinstance(action, argparse._SubParsersAction):
+            continue
+        for child in action.choices.values():
+            if any(isinstance(a, argparse._SubParsersAction) for a in child._actions):
+                add_output_formats(child)
+            elif not any("-o" in a.option_strings for a in child._actions):
+                child.add_argument("-o", "--output", dest="format", choices=FORMATS,
+                                   help="table (default: text for people), json (as --json), or jsonl (one "
+                                   "JSON object per line: each row of a list)")
 
 
 def finish_help(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()) -> None:

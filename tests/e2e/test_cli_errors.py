@@ -81,9 +81,9 @@ async def test_lone_surrogate_in_input_does_not_crash_runs_show(env, echo):
 
 async def test_cancel_of_an_unknown_run(env):
     code, _, err = await flowtide("cancel", "no-such-run-42", env=env)
-    assert code == 2 and "no run matches" in one_line(err)
+    assert code == 4 and "no run matches" in one_line(err)  # 4: not found
     code, out, err = await flowtide("cancel", "no-such-run-42", "--json", env=env)
-    assert code == 2 and json.loads(out)["error"]["code"] == "RUN_NOT_FOUND" and not err.strip()
+    assert code == 4 and json.loads(out)["error"]["code"] == "RUN_NOT_FOUND" and not err.strip()
 
 
 async def test_signal_with_bad_json_data():
@@ -100,7 +100,7 @@ async def test_replay_of_a_binary_history_file(tmp_path):
 
 async def test_server_refusal_is_not_unreachable(env):
     code, _, err = await flowtide("runs", "list", "--namespace", "no-such-namespace", env=env)
-    assert code == 2 and "refused" in one_line(err) and "no-such-namespace" in err
+    assert code == 4 and "refused" in one_line(err) and "no-such-namespace" in err  # 4: not found
 
 
 async def test_only_an_unreachable_server_exits_3():

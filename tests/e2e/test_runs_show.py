@@ -178,10 +178,10 @@ async def test_watch_refreshes_until_the_run_ends(client, task_queue, service, w
 
 async def test_bad_references_and_unreachable_temporal(dev_server, cli_env, capsys):
     code, _, err = await flowtide(capsys, "runs", "show", "no-such-run-anywhere")
-    assert code == 2 and "no run matches 'no-such-run-anywhere'" in err and "Traceback" not in err
+    assert code == 4 and "no run matches 'no-such-run-anywhere'" in err and "Traceback" not in err
     code, _, err = await flowtide(capsys, "runs", "show", "bad ref!")
     assert code == 2 and len(err.strip().splitlines()) == 1
     code, _, err = await flowtide_process("runs", "list", env={"TEMPORAL_ADDRESS": "127.0.0.1:1"})
     assert code == 3 and "127.0.0.1:1" in err and "Traceback" not in err
     code, _, err = await flowtide_process("runs", "show", "x", env={"TEMPORAL_ADDRESS": dev_server.address})
-    assert code == 2 and "Traceback" not in err
+    assert code == 4 and "Traceback" not in err

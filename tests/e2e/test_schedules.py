@@ -45,7 +45,7 @@ async def test_cli_schedule_create_trigger_run_completes_and_delete(dev_server, 
     code, _, err = await flowtide_cli("schedule", "delete", fid, env=env)
     assert code == 0, err
     code, out, err = await flowtide_cli("schedule", "trigger", fid, "--json", env=env)
-    assert code == 2 and json.loads(out)["error"]["code"] == "TEMPORAL_NOT_FOUND"
+    assert code == 4 and json.loads(out)["error"]["code"] == "TEMPORAL_NOT_FOUND"
 
 
 def flowtide_attr(name: str):

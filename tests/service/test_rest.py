@@ -225,7 +225,7 @@ async def test_flowtide_dev_serves_the_api_next_to_its_server_and_worker(tmp_pat
     env = {k: v for k, v in os.environ.items() if k != "TEMPORAL_ADDRESS"} | {"FLOWTIDE_DATABASE_URL": url}
     api = free_port()
     proc = _cli("dev", "--port", str(free_port()), "--ui-port", str(free_port()), "--db-file",
-                str(tmp_path / "t.db"), "--api-port", str(api), env=env)
+                str(tmp_path / "t.db"), "--api-port", str(api), "--demo-port", "0", env=env)
     try:
         assert (await _answering(f"http://127.0.0.1:{api}/healthz")).status_code == 200
         headers = {"authorization": f"Bearer {key}", "x-project-id": "acme"}

@@ -20,6 +20,7 @@ GRAPH = {"id": "graph-hello", "steps": [
 def test_every_exported_name_exists_and_all_is_exact() -> None:
     assert sorted(flowtide.__all__) == sorted(["FlowHandle", "FlowValidationError", "RunFailed", "__version__",
                                                "create_worker", "run_flow", "start_flow", "validate",
+                                               "example", "examples",
                                                "create_schedule", "delete_schedule", "describe_schedule",
                                                "list_schedules", "pause_schedule", "trigger_schedule",
                                                "unpause_schedule"])
@@ -57,3 +58,14 @@ def test_load_accepts_a_path_text_dict_list_and_flow(tmp_path: Path) -> None:
     with pytest.raises(flowtide.FlowValidationError) as err:
         load(str(tmp_path / "missing.yaml"))
     assert "file not found" in str(err.value)
+
+
+def test_the_shipped_examples_are_found_by_name() -> None:
+    listed = flowtide.examples()
+    assert {"hello", "greet", "demo", "seeds/004-timeouts"} <= set(listed)
+    assert "greeting" in listed["hello"]
+    assert flowtide.example("greet") == ROOT / "examples" / "greet.yaml"
+    assert flowtide.validate(flowtide.example("seeds/003-charge-card")) == []
+    with pytest.raises(FileNotFoundError) as err:
+        flowtide.example("../pyproject")
+    assert "greet" in str(err.value)

@@ -73,8 +73,8 @@ async def test_hostile_input_ends_the_run_with_a_code(client: Any, task_queue: s
             await asyncio.wait_for(handle.result(), 15)
         cause = err.value.cause
         assert isinstance(cause, ApplicationError) and cause.type == code, (cause, getattr(cause, "type", None))
-        assert cause.message.startswith("VALIDATION_ERROR: the flow or its input is invalid" if name in AT_ENTRY
-                                        else "step 's' failed"), cause.message
+        assert str(cause).startswith("VALIDATION_ERROR: the flow or its input is invalid" if name in AT_ENTRY
+                                     else f"{code}: step 's' failed"), str(cause)
     assert time.monotonic() - started < 15
 
 

@@ -65,3 +65,26 @@ async def test_handle_signal_and_cancel(client: Any, task_queue: str) -> None:
         with pytest.raises(flowtide.RunFailed) as err:
             await handle.result()
     assert err.value.status == "cancelled"
+
+
+async def test_the_documented_program_runs_as_written(dev_server: Any) -> None:
+    """docs/python-api.md's program, against this session's server instead of 127.0.0.1:7233."""
+    import asyncio
+    import contextlib
+    import io
+    import re
+
+    text = (ROOT / "docs" / "python-api.md").read_text(encoding="utf-8")
+    program = re.search(r"## Python\n.*?```python\n(.*?)```", text, re.S)
+    assert program is not None
+    source = program.group(1).replace('"127.0.0.1:7233"', f'"{dev_server.address}"')
+    assert dev_server.address in source
+    out = io.StringIO()
+
+    def run() -> None:
+        with contextlib.redirect_stdout(out):
+            exec(compile(source, "docs/python-api.md", "exec"), {"__name__": "__main__"})
+    await asyncio.to_thread(run)
+    lines = out.getvalue().splitlines()
+    assert lines[0] == "completed {'message': 'Hello Ada'}", lines
+    assert lines[1].startswith("VALIDATION_ERROR check data does not match the schema"), lines

@@ -34,7 +34,7 @@ with workflow.unsafe.imports_passed_through():
     from flowtide.workflows.engine import _continue_as_new, _remote, _steps, _weigh
     from flowtide.workflows.engine._argument import accept_as_recorded, check_input, problem_list
     from flowtide.workflows.engine._flow_control import Halt, Outcome, RetryWorkflow, ReturnNow, StopFlow
-    from flowtide.workflows.engine._signals import Relay
+    from flowtide.workflows.engine._signals import CHILD_STATUS, Relay
     from flowtide.workflows.engine._state import Frame, RunState
     from flowtide.workflows.errors import (
         FlowtideError,
@@ -68,7 +68,8 @@ FAILURE_TYPES: tuple[type[BaseException], ...] = (
 
 @workflow.defn(name=WORKFLOW_TYPE, failure_exception_types=FAILURE_TYPES, sandboxed=False)
 class FlowWorkflow:
-    """Interprets one flow run. Queries: ``record``. Signals: any name (for ``core.wait-for-signal``)."""
+    """Interprets one flow run. Queries: ``record``. Signals: any name (for ``core.wait-for-signal``); the names the
+    flow's steps wait for get named handlers as the run starts (``_declare_signals``)."""
 
     def __init__(self) -> None:
         self.state = RunState(flow={})
@@ -109,6 +110,7 @@ class FlowWorkflow:
             self.settings = flow.get("settings") or {}
             self.state = RunState(flow=flow, total_steps=_count_steps(flow["steps"]))
             _tag_run(flow)
+            self._declare_signals(flow["steps"])
             return await self._run_with_restarts(flow, payload, options)
         except asyncio.CancelledError:
             self.state.status = "cancelled"
@@ -135,6 +137,21 @@ class FlowWorkflow:
         except Exception as exc:  # a payload this worker cannot decode: drop it, never fail the workflow task
             workflow.logger.warning("signal %r dropped: its payload cannot be decoded (%s)", name[:100], exc)
             return
+        await self._accept_signal(name, data)
+
+    def _declare_signals(self, steps: list[WireStep]) -> None:
+        """A named handler for each signal name the flow's own steps wait for (a literal name, not a template),
+        so ``temporal workflow metadata`` and the Web UI list them. They do what the dynamic handler does;
+        registering one issues no command (other names still reach ``on_signal``)."""
+        for name in _signal_names(steps):
+            workflow.set_signal_handler(name, self._named_handler(name))
+
+    def _named_handler(self, name: str) -> Any:
+        async def handler(*args: Any) -> None:  # decoded without type hints; an undecodable one the SDK drops
+            await self._accept_signal(name, args[0] if args else None)
+        return handler
+
+    async def _accept_signal(self, name: str, data: Any) -> None:
         problem = json_problem(data, "data")
         if problem is not None and _weigh.bounded():  # NaN, Infinity...: never enters the run
             workflow.logger.warning("signal %r dropped: its data is not plain JSON (%s)", name[:100], problem)
@@ -205,9 +222,8 @@ class FlowWorkflow:
     async def _fail(self, rec: ErrorRecord) -> RunRecord:
         self.state.status = "failed"
         await self._publish_status(rec)
-        raise ApplicationError(wire_text(f"step '{rec.get('stepId')}' failed: {rec['code']}: {rec['message']}"
-                                         if rec.get("stepId") else f"{rec['code']}: {rec['message']}"),
-                               *RunFailure(rec, self.record()).encode(), type=rec["code"], non_retryable=True) from None
+        raise ApplicationError(wire_text(_failure_message(rec)), *RunFailure(rec, self.record()).encode(),
+                               type=rec["code"], non_retryable=True) from None
 
     async def _publish_status(self, rec: ErrorRecord | None = None) -> None:
         updates = [FLOW_STATUS.value_set(self.state.status)]
@@ -296,6 +312,29 @@ def _tag_run(flow: dict[str, Any]) -> None:
         workflow.upsert_search_attributes([FLOW_ID.value_set(str(flow["id"])),
                                            FLOW_VERSION.value_set(int(flow.get("version") or 1)),
                                            FLOW_STATUS.value_set("running")])
+
+
+def _failure_message(rec: ErrorRecord) -> str:
+    """The run's failure message: the step and the message. The code is the failure's type, and the SDK's
+    ``str()`` puts it in front (``HTTP_ERROR: step 'x' failed: ...``); runs recorded before the patch named
+    it in the message too."""
+    code = "" if workflow.patched("failure-names-code-once") else f"{rec['code']}: "
+    where = f"step '{rec['stepId']}' failed: " if rec.get("stepId") else ""
+    return f"{where}{code}{rec['message']}"
+
+
+def _signal_names(steps: list[WireStep]) -> list[str]:
+    """The literal signal names the ``core.wait-for-signal`` steps of ``steps`` (and their blocks) wait for."""
+    names: list[str] = []
+    for s in steps:
+        inp = s.get("input") or {}
+        name = inp.get("signal") or inp.get("name")
+        if s["kind"] == "core.wait-for-signal" and isinstance(name, str) and "{{" not in name \
+                and name != CHILD_STATUS and name not in names:
+            names.append(name)
+        for sub in (s.get("blocks") or {}).values():
+            names += [n for n in _signal_names(sub) if n not in names]
+    return names
 
 
 def _count_steps(steps: list[WireStep]) -> int:

@@ -26,6 +26,7 @@ from typing import Any
 from flowtide.workflows.errors import FlowValidationError, Problem
 from flowtide.workflows.language._schemas import safe_validator
 from flowtide.workflows.language.dsl.flow import Document, build_flow
+from flowtide.workflows.language.dsl.locate import locate
 from flowtide.workflows.language.dsl.models import Condition, Flow, Limits, OnError, RetryPolicy, Settings, Step
 from flowtide.workflows.language.dsl.raw import parse_text, slug_from_source, to_json_data
 from flowtide.workflows.language.dsl.schema import flow_json_schema
@@ -87,7 +88,13 @@ def load_flow_text(text: str, source: str = "") -> Flow:
     Raises:
         FlowValidationError: a syntax error (with line and column) or any validation error.
     """
-    return parse_flow(parse_text(text, source), source)
+    doc = parse_text(text, source)
+    try:
+        flow = parse_flow(doc, source)
+    except FlowValidationError as err:
+        raise FlowValidationError(locate(err.problems, text), source) from None
+    flow.warnings = locate(flow.warnings, text)
+    return flow
 
 
 def validate_payload(flow: Flow, payload: Any) -> list[Problem]:

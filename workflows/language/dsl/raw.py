@@ -114,6 +114,22 @@ def _syntax_error(source: str, message: str) -> FlowValidationError:
     return FlowValidationError([Problem("", message)], source=source)
 
 
+def _yaml_error(source: str, exc: yaml.MarkedYAMLError) -> FlowValidationError:
+    """A YAML syntax error at the line where the construct that is not closed or not well formed opens
+    (``context_mark``: the mapping, list or quoted text), with where the parser gave up in the message."""
+    problem, opens = exc.problem_mark, exc.context_mark
+    mark = opens or problem
+    what = exc.problem or exc.context or "syntax error"
+    message = f"invalid YAML at line {mark.line + 1} column {mark.column + 1}" if mark else "invalid YAML"
+    if opens is not None and exc.context:
+        message += f": {exc.context.removeprefix('while ')}, which opens here"
+        if problem is not None and (problem.line, problem.column) != (opens.line, opens.column):
+            message += f"; at line {problem.line + 1} column {problem.column + 1}"
+    message += f": {what}" if what != exc.context else ""
+    return FlowValidationError([Problem("", message, line=mark.line + 1 if mark else None,
+                                        column=mark.column + 1 if mark else None)], source=source)
+
+
 def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
@@ -123,7 +139,8 @@ def parse_json_text(text: str, source: str) -> Any:
     try:
         return json.loads(text, parse_constant=_reject_constant)
     except json.JSONDecodeError as exc:
-        raise _syntax_error(source, f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
+        raise FlowValidationError([Problem("", f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}",
+                                           line=exc.lineno, column=exc.colno)], source=source) from None
     except RecursionError:
         raise _syntax_error(source, "invalid JSON: the document nests too deeply") from None
     except ValueError as exc:
@@ -181,10 +198,7 @@ def parse_yaml_text(text: str, source: str) -> Any:
     try:
         return yaml_load(text)
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        where = f" at line {mark.line + 1} column {mark.column + 1}" if mark else ""
-        what = exc.problem or exc.context or "syntax error"
-        raise _syntax_error(source, f"invalid YAML{where}: {what}") from None
+        raise _yaml_error(source, exc) from None
     except RecursionError:
         raise _syntax_error(source, "invalid YAML: the document nests too deeply") from None
     except Exception as exc:  # e.g. a timestamp with month 13: still a syntax problem of the document
