@@ -16,7 +16,7 @@ SUFFIXES = (".yaml", ".yml", ".json")
 def examples() -> dict[str, str]:
     """``{name: what it shows}`` of every shipped example flow (the name is its path without the suffix)."""
     out = {}
-    for path in sorted(p for p in EXAMPLES.rglob("*") if p.suffix in SUFFIXES):
+    for path in sorted(p for p in EXAMPLES.rglob("*") if p.suffix in SUFFIXES and ".test." not in p.name):
         name = path.relative_to(EXAMPLES).with_suffix("").as_posix()
         out[name] = _summary(path)
     return out

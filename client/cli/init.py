@@ -3,6 +3,7 @@
     NAME/
       flows/hello.yaml   the README's first flow (examples/hello.yaml): it calls the demo service of flowtide dev
       worker.py          Flowtide's worker inside your own worker process (for users who embed it)
+      flows/hello.test.yaml  its test cases: mocked steps, virtual time (flowtide test flows/)
       tests/test_flows.py  every flow of flows/ validates (pytest)
       README.md          what to run, in order
 """
@@ -52,7 +53,7 @@ import pytest
 
 import flowtide
 
-FLOWS = sorted((Path(__file__).resolve().parents[1] / "flows").glob("*.y*ml"))
+FLOWS = sorted(p for p in (Path(__file__).resolve().parents[1] / "flows").glob("*.y*ml") if ".test." not in p.name)
 
 
 @pytest.mark.parametrize("flow", FLOWS, ids=lambda p: p.name)
@@ -70,6 +71,7 @@ flowtide dev                                   # terminal 1: Temporal, the Web U
                                                # a worker and the demo service the flow calls; Ctrl-C stops
 flowtide validate flows/*.yaml                 # terminal 2: every problem, with its line and column
 flowtide run flows/hello.yaml --input '{{"customerId": "7"}}' --no-worker
+flowtide test flows/                           # the flows' test cases (*.test.yaml): mocked steps, virtual time
 pytest                                         # tests/test_flows.py: every flow validates
 ```
 
@@ -89,6 +91,7 @@ def cmd_init(args: argparse.Namespace) -> int:
     name = root.resolve().name
     files = {
         "flows/hello.yaml": example("hello").read_text(encoding="utf-8"),
+        "flows/hello.test.yaml": example("hello.test").read_text(encoding="utf-8").replace("examples/", "flows/"),
         "worker.py": WORKER,
         "tests/test_flows.py": TEST,
         "README.md": README.format(name=name),

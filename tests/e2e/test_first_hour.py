@@ -65,7 +65,9 @@ async def test_the_readme_tour_runs_against_flowtide_dev(tmp_path: Path) -> None
         code, out, err = await flowtide("init", str(project))
         assert code == 0, err
         assert sorted(str(p.relative_to(project)) for p in project.rglob("*") if p.is_file()) == [
-            "README.md", "flows/hello.yaml", "tests/test_flows.py", "worker.py"]
+            "README.md", "flows/hello.test.yaml", "flows/hello.yaml", "tests/test_flows.py", "worker.py"]
+        code, out, err = await flowtide("test", str(project / "flows"))  # its test cases pass as written
+        assert code == 0 and "3 passed, 0 failed" in out, out + err
         code, out, err = await flowtide("run", str(project / "flows" / "hello.yaml"), "--input",
                                         json.dumps({"customerId": "8", "baseUrl": base}), "--no-worker", "--json",
                                         env=env)
