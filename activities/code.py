@@ -118,7 +118,7 @@ def _user_error(spec: Any, severity: str) -> StepFailure:
                        user_code=True)
 
 
-def _success(value: Any) -> StepResult:
+def script_result(value: Any) -> StepResult:
     """A returned value as a result: ``$warning`` becomes warnings, ``$error`` is raised."""
     if not isinstance(value, dict) or not ({"$error", "$warning"} & value.keys()):
         return StepResult(value)
@@ -183,7 +183,7 @@ async def code_step(inp: dict[str, Any], ctx: StepContext) -> StepResult:
     log.debug("code step ran", step_id=ctx.step_id, status=out.status, elapsed_s=round(out.elapsed_s, 3),
               layers=out.layers)
     if out.status == "ok":
-        return _success(out.value)
+        return script_result(out.value)
     raise _failure(out)
 
 

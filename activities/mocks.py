@@ -11,7 +11,9 @@ for every call, or a list of answers, one per call in order (the last one repeat
 * ``{status, headers?, body?}``: an HTTP answer; a status of 400 or more (not in ``okStatuses``) fails like
   the real step (``HTTP_SERVER_ERROR``, ``HTTP_RATE_LIMITED`` with ``Retry-After``, ...);
 * ``{error: CODE, message?, retryable?}``: a failure with that taxonomy code, for any kind;
-* ``{output: VALUE}``: the step's output, for any kind (LLM, e-mail, data store, code results...).
+* ``{output: VALUE}``: the step's output, for any kind (LLM, e-mail, data store, code results...); for
+  ``core.code`` it is the script's return value, so ``{$error: {code, message}}`` in it fails the step with the
+  script's own code (custom retry mode) and ``$warning`` adds warnings, as in production.
 """
 
 from __future__ import annotations
@@ -27,10 +29,12 @@ from temporalio import activity
 from flowtide.activities._boundary import REGISTERED, execute
 from flowtide.activities._http_errors import status_failure
 from flowtide.activities._step import StepContext, StepResult
+from flowtide.activities.code import script_result
 from flowtide.workflows.contracts import ActivityTask
 from flowtide.workflows.errors import TAXONOMY, StepFailure
 
 HTTP = "core.http"
+CODE = "core.code"
 _METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
 _ANSWER_KEYS = frozenset({"status", "headers", "body", "error", "message", "retryable", "output"})
 
@@ -104,8 +108,8 @@ def answer_result(kind: str, answer: dict[str, Any], inp: dict[str, Any]) -> Ste
         code = str(answer["error"])
         raise StepFailure(code, str(answer.get("message") or f"mocked {code}"), retryable=answer.get("retryable"),
                           output=answer.get("output"))
-    if "status" not in answer:
-        return StepResult(answer.get("output"))
+    if "status" not in answer:  # a code step's output is its script's return: `$error` / `$warning` act
+        return script_result(answer.get("output")) if kind == CODE else StepResult(answer.get("output"))
     status = int(answer["status"])
     headers = {str(k).lower(): str(v) for k, v in (answer.get("headers") or {}).items()}
     output = {"status": status, "headers": headers, "body": answer.get("body")}

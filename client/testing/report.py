@@ -38,9 +38,8 @@ class Coverage:
             if row.get("status") == "skipped":
                 continue
             self.ran.add(row.get("stepId"))
-            out = row.get("output")
-            if row.get("stepType") == "core.if" and isinstance(out, dict) and out.get("branch"):
-                self.taken.add(f"{row['stepId']}.{out['branch']}")
+            if row.get("stepType") == "core.if" and (branch := _branch(row)):
+                self.taken.add(f"{row['stepId']}.{branch}")
 
     def lines(self) -> list[str]:
         """``steps 5/6 (not run: x)`` and ``branches 1/2 (not taken: check.else)``."""
@@ -48,6 +47,17 @@ class Coverage:
         if self.branches:
             out.append(_line("branches taken", self.branches, self.taken, "not taken"))
         return out
+
+
+def _branch(row: dict[str, Any]) -> str | None:
+    """The branch a ``core.if`` row took: its output says so, or (when the branch ended the run with a
+    ``core.return`` and the row has no output) the condition's result in its input."""
+    out, inp = row.get("output"), row.get("input")
+    if isinstance(out, dict) and out.get("branch"):
+        return str(out["branch"])
+    if isinstance(inp, dict) and isinstance(inp.get("result"), bool):
+        return "then" if inp["result"] else "else"
+    return None
 
 
 def _line(label: str, every: list[str], seen: set[str], missing_label: str) -> str:

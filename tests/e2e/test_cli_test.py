@@ -42,9 +42,17 @@ tests:
 
 
 async def test_the_shipped_examples_pass():
+    """The top folder's and the seed recipes' tests (examples/seeds/, found recursively) all pass."""
+    seeds = sorted(p for p in (ROOT / "examples" / "seeds").iterdir() if ".test." not in p.name)
+    tests = [p.name.split(".test.")[0] for p in (ROOT / "examples" / "seeds").glob("*.test.yaml")]
+    assert sorted(p.stem for p in seeds) == sorted(tests), "every seed recipe ships with its *.test.yaml"
     code, out, err = await flowtide("test", "examples/")
     assert code == 0, out + err
     assert "examples/hello.test.yaml :: greets the customer by name" in out
+    for p in seeds:
+        assert f"PASS examples/seeds/{p.stem}.test.yaml :: " in out, p.name
+    # a core.if whose branches end the run with core.return: both branches count as taken
+    assert "coverage examples/seeds/003-validate-input.test.yaml: steps run: 4/4; branches taken: 2/2" in out
     assert " 0 failed, 0 bad file(s)" in out
 
 

@@ -92,6 +92,12 @@ def test_wheel_adds_one_import_name_and_ships_the_examples(wheel_env: Path) -> N
     code = "import flowtide.dev.demo as d; print(d.DEMO_FLOW.is_file())"
     assert subprocess.run([str(py), "-c", code], check=True, capture_output=True, text=True,
                           env=_env(wheel_env), cwd="/").stdout.strip() == "True"
+    # the seed recipes ship with their flowtide test cases (package-data "examples/seeds/*")
+    code = ("import flowtide, pathlib; d = pathlib.Path(flowtide.__file__).parent / 'examples' / 'seeds'; "
+            "print(len(list(d.glob('*.test.yaml'))), len([p for p in d.iterdir() if '.test.' not in p.name]))")
+    tests, flows = subprocess.run([str(py), "-c", code], check=True, capture_output=True, text=True,
+                                  env=_env(wheel_env), cwd="/").stdout.split()
+    assert tests == flows != "0"
 
 
 def test_run_flow_from_a_project_with_its_own_workflows_module(wheel_env: Path, dev_server: Any,

@@ -105,3 +105,31 @@ def test_a_bad_case_says_what_and_where():
                  "mocks.charge[1].error: 'NOPE' is not a taxonomy code",
                  "signals[0].after: 'soon' is not a duration", "expect: unknown key(s) outptu"):
         assert part in text
+
+
+async def test_a_mocked_code_output_is_the_scripts_return_so_its_own_error_codes_act(flow_test):
+    """custom mode: the script's `$error` code decides, as in production (seed 003-call-partner-api)."""
+    flow = {"id": "partner", "steps": [
+        {"stepId": "call", "stepType": "core.code", "input": {"script": "return 1"},
+         "retryPolicy": {"mode": "custom", "maxRetries": 5, "delayMs": 2000, "nonRetryableErrorCodes": ["NOPE"]}},
+        {"stepId": "warn", "stepType": "core.code", "input": {"script": "return 1"}}]}
+    result = await flow_test(flow, mocks={
+        "call": [{"output": {"$error": {"code": "PARTNER_DOWN", "message": "503"}}}, {"output": {"id": 1}}],
+        "warn": {"output": {"v": 2, "$warning": {"code": "STALE", "message": "old"}}}},
+        expect={"status": "completed_with_errors", "steps": {"call": {"calls": 2, "output": {"id": 1}},
+                                                  "warn": {"output": {"v": 2}}}})
+    assert [(e["code"], e["severity"]) for e in result.record["errors"]] == [("STALE", "warning")]
+    await flow_test(flow, mocks={"call": {"output": {"$error": {"code": "NOPE", "message": "rejected"}}}},
+                    expect={"status": "failed", "steps": {"call": {"calls": 1, "error": "NOPE"}, "warn": {"calls": 0}}})
+
+
+def test_coverage_counts_the_branch_of_an_if_whose_branch_ended_the_run():
+    """A branch ending in core.return leaves the if row without output; its input still says the result."""
+    from flowtide.client.testing.report import Coverage
+    cov = Coverage.of({"steps": [{"id": "check", "kind": "core.if", "blocks": {
+        "then": [{"id": "bad", "kind": "core.return"}], "else": [{"id": "ok", "kind": "core.return"}]}}]})
+    cov.add({"steps": [{"stepId": "check", "stepType": "core.if", "status": "completed", "output": None,
+                        "input": {"condition": True, "result": True}}]})
+    cov.add({"steps": [{"stepId": "check", "stepType": "core.if", "status": "completed",
+                        "output": {"result": False, "branch": "else"}}]})
+    assert cov.lines()[1] == "branches taken: 2/2"
