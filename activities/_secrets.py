@@ -7,11 +7,23 @@ import os
 import re
 from typing import Any
 
+from flowtide.store.secretbox import ENV as SEALING_KEY_ENV
 from flowtide.workflows.errors import StepFailure
 
 SECRET_PREFIX = "FLOWTIDE_SECRET_"
 _SECRET_RE = re.compile(r"\{\{\s*secrets\.([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 REDACTED = "***"
+# Flowtide's own settings that share the prefix: never a flow's secret (FLOWTIDE_SECRET_KEY seals every
+# connection of every project; a flow reading it would open them all).
+RESERVED = frozenset({SEALING_KEY_ENV.removeprefix(SECRET_PREFIX)})
+
+
+def secret_value(name: str) -> str | None:
+    """The worker's ``FLOWTIDE_SECRET_<name>``, or None when unset; a reserved name is refused."""
+    if name in RESERVED:
+        raise StepFailure("VALIDATION_ERROR", f"secret name '{name}' is reserved: {SECRET_PREFIX}{name} is "
+                          "Flowtide's own setting, not a flow's secret", retryable=False)
+    return os.environ.get(SECRET_PREFIX + name)
 
 
 def resolve_secrets(value: Any, found: dict[str, str], nonce: str | None = None) -> Any:
@@ -26,7 +38,7 @@ def resolve_secrets(value: Any, found: dict[str, str], nonce: str | None = None)
 
     def sub(m: re.Match[str]) -> str:
         name = m.group(1)
-        secret = os.environ.get(SECRET_PREFIX + name)
+        secret = secret_value(name)
         if secret is None:
             raise StepFailure("AUTH_MISSING", f"secret '{name}' is not configured "
                               f"(set {SECRET_PREFIX}{name} on the worker)", retryable=False)

@@ -9,17 +9,17 @@ interpreter puts those outputs in place without executing the steps, so their si
 
 from __future__ import annotations
 
+import itertools
 import json
 from dataclasses import dataclass, field
 from typing import Any
-
-from jsonschema.validators import Draft202012Validator, validator_for
 
 from flowtide.client.rerun_items import failed_items_reuse
 from flowtide.client.reuse import RerunRefused, restart_index, reusable
 from flowtide.workflows.engine import ITEMS_KEY
 from flowtide.workflows.errors import FlowValidationError, Problem
 from flowtide.workflows.kinds import KINDS
+from flowtide.workflows.language import safe_validator
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -117,9 +117,12 @@ def payload_problems(schema: dict[str, Any] | None, payload: Any) -> list[Proble
     """Mismatches of ``payload`` against the flow's input JSON Schema."""
     if not schema:
         return []
-    cls = validator_for(schema, default=Draft202012Validator)
+    try:  # the engine's validator: RE2 patterns (a backtracking one cannot stall the service), no remote $ref
+        errors = list(itertools.islice(safe_validator(schema, check=False).iter_errors(payload), 100))
+    except Exception as exc:  # a schema the run would refuse too (an unsupported pattern, a remote $ref)
+        return [Problem("$", f"the flow's input schema cannot be used: {str(exc)[:200]}")]
     return [Problem("$" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in e.absolute_path), e.message)
-            for e in cls(schema).iter_errors(payload)][:100]
+            for e in errors]
 
 
 def build_plan(params: dict[str, Any], record: dict[str, Any], *, from_failed: bool,

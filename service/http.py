@@ -137,7 +137,7 @@ def parse_body(raw: bytes, request: Request) -> Any:
         raise ApiError("BAD_REQUEST", "the body is not UTF-8 text") from None
     except RecursionError:  # json.loads recurses per level: `[` * 100000 must not be a 500
         raise ApiError("BAD_REQUEST", "the body is nested too deeply") from None
-    except (json.JSONDecodeError, yaml.YAMLError) as exc:
+    except (ValueError, yaml.YAMLError) as exc:  # JSONDecodeError, a 5000-digit integer, a YAML date 2024-13-01
         raise ApiError("BAD_REQUEST", f"malformed {'YAML' if ctype in YAML_TYPES else 'JSON'}: {exc}"[:500]) from None
 
 

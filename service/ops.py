@@ -27,6 +27,7 @@ from flowtide.service.errors import ApiError, problems_of
 from flowtide.service.http import DEFAULT_BODY_TIMEOUT_S
 from flowtide.store.database import Store
 from flowtide.workflows.errors import FlowValidationError
+from flowtide.workflows.language import to_json_data
 from flowtide.workflows.search_attributes import PROJECT_ID
 
 log = structlog.get_logger("flowtide.service")
@@ -99,7 +100,8 @@ def checked_flow(flow_id: str, document: Any) -> tuple[Any, str | None]:
         raise ApiError("INPUT_INVALID", "deployed flows cannot name sub-flow files", problems=[
             {"path": f"steps.{sid}.input.flowFile", "message": "put the sub-flow inline as input.flow"}
             for sid in files])
-    return document, flow.name or flow.description
+    data, _ = to_json_data(document)  # what is stored is plain JSON, as the flow was read (a YAML date: its text)
+    return data, flow.name or flow.description
 
 
 async def deployed(svc: Service, project: str, flow_id: str, revision: int | None = None) -> dict[str, Any]:

@@ -150,9 +150,13 @@ async def plan(svc: Service, who: Principal, ref: str, body: dict[str, Any]) -> 
 async def rerun(svc: Service, who: Principal, ref: str, body: dict[str, Any]) -> dict[str, Any]:
     """Start a re-run of the project's run ``ref`` as ``plan`` planned it."""
     found, desc, revision = await plan(svc, who, ref, body)
-    new = await start_run(await svc.temporal(), found.flow, found.payload, task_queue=svc.task_queue,
-                          reuse=found.reuse or None, rerun_of=desc.run_id, project_id=who.project,
-                          memo={"revision": revision})
+    try:
+        new = await start_run(await svc.temporal(), found.flow, found.payload, task_queue=svc.task_queue,
+                              reuse=found.reuse or None, rerun_of=desc.run_id, project_id=who.project,
+                              memo={"revision": revision})
+    except FlowValidationError as err:  # input that is not plain JSON (NaN, nested too deep): nothing started
+        raise ApiError("INPUT_INVALID", "the input is not plain JSON data",
+                       problems=problems_of(err.problems)) from None
     return await start_answer(new, revision)
 
 

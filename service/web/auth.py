@@ -119,7 +119,8 @@ async def signin(request: Request) -> Response:
     try:
         fields = await form(request)
         nonce = request.cookies.get(SIGNIN_COOKIE, "")
-        if not nonce or not hmac.compare_digest(fields.get("csrf", ""), sessions(request).signin_token(nonce)):
+        if not nonce or not hmac.compare_digest(fields.get("csrf", "").encode(),
+                                                sessions(request).signin_token(nonce).encode()):
             raise ApiError("FORBIDDEN", "the sign-in form is stale or came from another site: reload it and "
                            "try again")
         key, target = fields.get("key", "").strip(), _next(fields.get("next"))

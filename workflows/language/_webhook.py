@@ -36,4 +36,6 @@ def webhook_header_problem(name: Any, value: Any) -> str | None:
         return f"header '{name}' must be a text value"
     if any(c in str(value) for c in "\r\n\x00"):
         return f"header '{name}' has a forbidden character in its value (CR, LF or NUL)"
+    if any(ord(c) > 255 or (ord(c) < 32 and c != "\t") or ord(c) == 127 for c in str(value)):
+        return f"header '{name}' must be printable Latin-1 text (HTTP header values are bytes)"
     return None
