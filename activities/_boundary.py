@@ -93,7 +93,7 @@ async def execute(kind: str, impl: StepImpl, mapper: Mapper, task: ActivityTask,
         step_id=task["stepId"], step_type=kind, title=task.get("title") or task["stepId"],
         run_id=task.get("runId", ""), workflow_id=task.get("workflowId", ""),
         iteration=task.get("iteration"), attempt=info.attempt, timeout_s=float(task.get("timeout") or 30),
-        retry=settings, limits=task.get("limits") or {},
+        retry=settings, limits=task.get("limits") or {}, project=task.get("project"),
     )
     bound = log.bind(step_id=ctx.step_id, kind=kind, attempt=ctx.attempt, workflow_id=ctx.workflow_id)
     metrics.attempt_started(kind, ctx.attempt)

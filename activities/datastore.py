@@ -168,10 +168,10 @@ def _sqlite_params(params: list[Any] | dict[str, Any]) -> Any:
     return {k: bind(v) for k, v in params.items()} if isinstance(params, dict) else [bind(v) for v in params]
 
 
-def _sqlite_run(uri: str, q: _Query) -> dict[str, Any]:
+def _sqlite_run(uri: str, q: _Query, roots: list[str]) -> dict[str, Any]:
     deadline = time.monotonic() + q.timeout_s
     conn = sqlite3.connect(uri, uri=True, timeout=min(5.0, q.timeout_s / 2), check_same_thread=False)
-    guard = SqlFileGuard()  # ATTACH, VACUUM INTO, load_extension: only files inside the roots
+    guard = SqlFileGuard(roots)  # ATTACH, VACUUM INTO, load_extension: only files inside the roots
     try:
         guard.install(conn)
         # The thread cannot be cancelled from outside; a progress handler past the deadline interrupts it.
@@ -187,12 +187,12 @@ def _sqlite_run(uri: str, q: _Query) -> dict[str, Any]:
         conn.close()
 
 
-def _sqlite_uri(inp: dict[str, Any]) -> str:
+def _sqlite_uri(inp: dict[str, Any], roots: list[str]) -> str:
     conn = str(inp.get("connection") or "")
     path = conn[len("sqlite:///"):] if conn else str(inp.get("path") or "")
     if path == ":memory:":
         return "file::memory:"
-    real = resolve_path(path, allowed_roots())
+    real = resolve_path(path, roots)
     if not inp.get("create") and not os.path.exists(real):
         raise StepFailure("DATA_STORE_CONNECTION_FAILED", f"SQLite database {real} does not exist "
                           "(set create: true to create it)", retryable=False)
@@ -260,9 +260,10 @@ async def datastore_query(inp: dict[str, Any], ctx: StepContext) -> StepResult:
         ctx.log(f"PostgreSQL {_describe(connection)}")
         output = await _postgres_run(connection, q)
     elif connection.startswith("sqlite:///") or (not connection and inp.get("path")):
-        uri = _sqlite_uri(inp)
+        roots = allowed_roots(ctx.project)  # a project's own folder of each root
+        uri = _sqlite_uri(inp, roots)
         ctx.log(f"SQLite {uri}")
-        output = await asyncio.to_thread(_sqlite_run, uri, q)
+        output = await asyncio.to_thread(_sqlite_run, uri, q, roots)
     else:
         raise StepFailure("VALIDATION_ERROR", "'connection' must start with sqlite:///, postgresql:// or "
                           "postgres://, or give a SQLite 'path'")

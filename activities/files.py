@@ -137,7 +137,7 @@ async def file_read(inp: dict[str, Any], ctx: StepContext) -> StepResult:
         ``{"path", "content", "encoding", "size", "modifiedAt"}``.
     """
     encoding = _choice(inp, "encoding", ENCODINGS, "text")
-    real = resolve_path(inp.get("path"), allowed_roots())
+    real = resolve_path(inp.get("path"), allowed_roots(ctx.project))
     # Content over the output limit could never be returned, so refuse it before reading it all.
     limit = min(_max_bytes(inp, ctx), int(ctx.limits.get("outputBytes") or DEFAULT_OUTPUT_LIMIT))
     data, st = await asyncio.to_thread(_read_bytes, real, limit)
@@ -220,7 +220,7 @@ async def file_write(inp: dict[str, Any], ctx: StepContext) -> StepResult:
     mode = _choice(inp, "mode", MODES, "overwrite")
     if "content" not in inp:
         raise StepFailure("VALIDATION_ERROR", "file.write needs 'content'")
-    real = resolve_path(inp.get("path"), allowed_roots())
+    real = resolve_path(inp.get("path"), allowed_roots(ctx.project))
     data = _encode(inp, encoding, append=mode == "append")
     limit = _max_bytes(inp, ctx)
     if len(data) > limit:

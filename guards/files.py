@@ -4,18 +4,32 @@ attaches) resolves inside ``FLOWTIDE_FILE_ROOTS`` or is refused with ``FILE_INVA
 from __future__ import annotations
 
 import os
+import re
 from typing import Any
 
 from flowtide.workflows.errors import StepFailure
 
 ROOTS_ENV = "FLOWTIDE_FILE_ROOTS"
+PROJECT_FOLDER = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")  # the store's project ids: one path component
 
 
-def allowed_roots() -> list[str]:
-    """The resolved roots from ``FLOWTIDE_FILE_ROOTS``, or ``./data`` under the working directory."""
+def allowed_roots(project: str | None = None) -> list[str]:
+    """The resolved roots from ``FLOWTIDE_FILE_ROOTS``, or ``./data`` under the working directory.
+
+    A run of a project reaches only its project's folder of each root (``<root>/<project>``, made on first use),
+    so one project never reads or writes another's files; a run outside any project (the CLI) reaches the roots.
+    """
     raw = os.environ.get(ROOTS_ENV, "")
     parts = [p.strip() for p in raw.split(os.pathsep) if p.strip()] or [os.path.join(os.getcwd(), "data")]
-    return [os.path.realpath(p) for p in parts]
+    roots = [os.path.realpath(p) for p in parts]
+    if not project:
+        return roots
+    if not PROJECT_FOLDER.fullmatch(project):
+        raise StepFailure("FILE_INVALID_PATH", f"project {project[:80]!r} cannot name a folder", retryable=False)
+    own = [os.path.join(root, project) for root in roots]
+    for folder in own:
+        os.makedirs(folder, exist_ok=True)
+    return [os.path.realpath(folder) for folder in own]
 
 
 def _inside(real: str, root: str) -> bool:

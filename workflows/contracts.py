@@ -178,14 +178,16 @@ def activity_task(kind: str, inp: dict[str, Any], *, step_id: str, title: str | 
                   retry: dict[str, Any], run_id: str, workflow_id: str, iteration: int | None = None,
                   limits: dict[str, Any] | None = None, secret_nonce: str | None = None,
                   connection: str | None = None, breaker: dict[str, Any] | None = None,
-                  project: str | None = None, breaker_project: bool = False) -> ActivityTask:
+                  project: str | None = None, breaker_project: bool = False,
+                  files_project: bool = False) -> ActivityTask:
     """What the interpreter hands a step's activity (read by ``activities._boundary``).
 
     ``retry`` is the step's effective retry settings (``RetrySettings.to_dict()``): the activity applies
     the preset's rules (which codes are retryable, Retry-After) to its own failures. ``secret_nonce`` is
     the run's marker for secret references (see ``workflows.language.templates``). ``connection`` is only a name:
     the activity reads the credential itself, so that it never enters the workflow history. ``project`` is
-    handed on with a connection, and with a breaker when ``breaker_project`` (its breaker is the project's).
+    handed on with a connection, with a breaker when ``breaker_project`` (its breaker is the project's), and to a kind
+    that opens files when ``files_project`` (its folder of the roots).
     """
     task: ActivityTask = {"stepId": step_id, "stepType": kind, "title": title or step_id, "input": inp,
                           "timeout": timeout, "retry": retry, "runId": run_id, "workflowId": workflow_id,
@@ -196,6 +198,8 @@ def activity_task(kind: str, inp: dict[str, Any], *, step_id: str, title: str | 
         task["connection"] = connection
         if project:  # the run's project: only its own and the database-wide connections may be used
             task["project"] = project
+    if project and files_project:  # a kind that opens files: the run's project has its own folder of the roots
+        task["project"] = project
     if breaker:  # the step's (or settings') circuitBreaker, applied by store.breakers
         task["circuitBreaker"] = breaker
         if project and breaker_project:

@@ -63,6 +63,7 @@ class Kind:
     # a re-run may take this step's output from the old run; False: it always runs again (it only routes
     # or sets state that later steps read, so taking its output over would skip that effect)
     reusable: bool = True
+    files: bool = False  # it opens files under FLOWTIDE_FILE_ROOTS: the task names the run's project
 
     @property
     def pure(self) -> bool:
@@ -151,12 +152,12 @@ _DECLARED = [
          errors=codes("SMTP_CONNECTION_FAILED SMTP_AUTH_FAILED SMTP_INVALID_RECIPIENT SMTP_RATE_LIMITED "
                       "SMTP_TIMEOUT SMTP_REJECTED SMTP_PARTIAL_DELIVERY SMTP_NOT_SUPPORTED SMTP_UNKNOWN_ERROR "
                       "HTTP_DESTINATION_BLOCKED VALIDATION_ERROR")),
-    Kind("file.read", "File", "activity", aliases=("file::read",),
+    Kind("file.read", "File", "activity", aliases=("file::read",), files=True,
          inputs=inputs({"path": "the file, under FLOWTIDE_FILE_ROOTS", "encoding": _ENCODING,
                         "charset": "the text charset (default utf-8)", "maxBytes": "the size limit"}),
          errors=codes("FILE_NOT_FOUND FILE_ACCESS_DENIED FILE_TOO_LARGE FILE_INVALID_PATH FILE_INVALID_CONTENT "
                       "STORAGE_CONNECTION_FAILED STORAGE_TIMEOUT STORAGE_UNKNOWN_ERROR VALIDATION_ERROR")),
-    Kind("file.write", "File", "activity", side_effects=True, aliases=("file::write",),
+    Kind("file.write", "File", "activity", side_effects=True, aliases=("file::write",), files=True,
          inputs=inputs({"path": "the file, under FLOWTIDE_FILE_ROOTS", "content": "what to write",
                         "encoding": _ENCODING, "charset": "the text charset (default utf-8)",
                         "mode": "overwrite (default), append or create", "createDirs": "create missing "
@@ -164,7 +165,7 @@ _DECLARED = [
          errors=codes("FILE_NOT_FOUND FILE_ACCESS_DENIED FILE_TOO_LARGE FILE_INVALID_PATH FILE_INVALID_CONTENT "
                       "FILE_ALREADY_EXISTS STORAGE_CONNECTION_FAILED STORAGE_TIMEOUT STORAGE_UNKNOWN_ERROR "
                       "VALIDATION_ERROR")),
-    Kind("datastore.query", "Data Store", "activity", connection=True, side_effects=True,
+    Kind("datastore.query", "Data Store", "activity", connection=True, side_effects=True, files=True,
          aliases=("datastore::query",),
          inputs=inputs({
              "connection": "a sqlite:/// or postgresql:// URL", "path": "a SQLite file, instead of connection",

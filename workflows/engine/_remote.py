@@ -48,7 +48,7 @@ async def run_activity(wf: RunHost, step: WireStep, frame: Frame, inp: dict[str,
                          workflow_id=wf.info["workflowId"], iteration=frame.iteration,
                          limits=wf.settings.get("limits"), secret_nonce=frame.scope.get(SECRET_NONCE),
                          connection=step.get("connection"), project=project, breaker=breaker,
-                         breaker_project=scoped)
+                         breaker_project=scoped, files_project=kind.files)
     check_payload(task, f"the input of step '{step['id']}'")
     policy = temporal_policy(settings, max_attempts_cap=cap)
     common: dict[str, Any] = {"start_to_close_timeout": timedelta(seconds=timeout + TIMEOUT_SLACK_S),
