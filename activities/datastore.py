@@ -35,6 +35,7 @@ from urllib.parse import quote, urlsplit
 from flowtide.activities._boundary import step_activity
 from flowtide.activities._step import StepContext, StepResult
 from flowtide.guards.files import allowed_roots, resolve_path
+from flowtide.guards.network import DestinationBlocked, checked_addresses
 from flowtide.guards.sqlite import SqlFileGuard, refused
 from flowtide.workflows.errors import StepFailure
 
@@ -200,6 +201,38 @@ def _sqlite_uri(inp: dict[str, Any], roots: list[str]) -> str:
     return f"file:{quote(real)}?mode={mode}"
 
 
+# What a flow may set in a PostgreSQL connection string: no file (passfile, sslkey, sslrootcert, service), no
+# socket directory, no option that runs something on connect.
+PG_KEYS = frozenset({"host", "port", "dbname", "user", "password", "sslmode", "application_name",
+                     "connect_timeout"})
+
+
+async def guarded_conninfo(conninfo: str, timeout_s: float) -> str:
+    """``conninfo`` pinned to an address the network guard permits (``hostaddr``), with only ``PG_KEYS``.
+
+    Raises:
+        StepFailure: ``VALIDATION_ERROR`` for a malformed string or a parameter outside ``PG_KEYS``;
+            ``HTTP_DESTINATION_BLOCKED`` for a unix socket, several hosts or a refused address.
+    """
+    import psycopg
+    from psycopg.conninfo import conninfo_to_dict, make_conninfo
+    try:
+        params = conninfo_to_dict(conninfo)
+    except (psycopg.Error, ValueError) as exc:
+        raise StepFailure("VALIDATION_ERROR", f"not a PostgreSQL connection string: {exc}"[:300],
+                          retryable=False) from None
+    extra = sorted(set(params) - PG_KEYS)
+    if extra:
+        raise StepFailure("VALIDATION_ERROR", f"connection parameter(s) {', '.join(extra)} are not allowed "
+                          f"(allowed: {', '.join(sorted(PG_KEYS))})", retryable=False)
+    host, port = str(params.get("host") or ""), str(params.get("port") or "5432")
+    if not host or host.startswith("/") or "," in host or "," in port or not port.isascii() or not port.isdigit():
+        raise DestinationBlocked("a PostgreSQL connection needs one network host and port (a unix socket or a "
+                                 "host list is refused)", host=host)
+    permitted = await checked_addresses(host, int(port), timeout_s)
+    return str(make_conninfo("", **params, hostaddr=str(permitted[0]), passfile=os.devnull))
+
+
 async def _postgres_run(conninfo: str, q: _Query) -> dict[str, Any]:
     try:
         # Imported here: an optional extra, only needed by flows that use PostgreSQL.
@@ -208,6 +241,7 @@ async def _postgres_run(conninfo: str, q: _Query) -> dict[str, Any]:
     except ImportError:
         raise StepFailure("DATA_STORE_CONNECTION_FAILED", "PostgreSQL support is not installed on the worker: "
                           "pip install 'flowtide[postgres]'", retryable=False) from None
+    conninfo = await guarded_conninfo(conninfo, q.timeout_s)  # the one network guard, like every connection
     params: Any = ({k: Jsonb(v) if isinstance(v, dict) else v for k, v in q.params.items()}
                    if isinstance(q.params, dict) else [Jsonb(v) if isinstance(v, dict) else v for v in q.params])
     conn = await psycopg.AsyncConnection.connect(conninfo, connect_timeout=max(2, int(q.timeout_s)))
@@ -240,7 +274,11 @@ def _query(inp: dict[str, Any], ctx: StepContext) -> _Query:
 def _describe(connection: str) -> str:
     """The connection without its credentials, for the console."""
     parts = urlsplit(connection)
-    return f"{parts.scheme}://{parts.hostname or ''}{f':{parts.port}' if parts.port else ''}{parts.path}"
+    try:
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:  # not one port: the guard refuses the string; the console shows no port
+        port = ""
+    return f"{parts.scheme}://{parts.hostname or ''}{port}{parts.path}"
 
 
 @step_activity("datastore.query", map_datastore_exception)

@@ -174,7 +174,8 @@ _DECLARED = [
              "readOnly": "a read-only transaction", "create": "SQLite: create the file when missing"}),
          errors=codes("DATA_STORE_CONNECTION_FAILED DATA_STORE_TIMEOUT DATA_STORE_DEADLOCK DATA_STORE_TABLE_NOT_FOUND "
                       "DATA_STORE_INVALID_QUERY DATA_STORE_CONSTRAINT_VIOLATION DATA_STORE_RESULT_TOO_LARGE "
-                      "DATA_STORE_AUTH_FAILED DATA_STORE_UNKNOWN_ERROR FILE_INVALID_PATH VALIDATION_ERROR")),
+                      "DATA_STORE_AUTH_FAILED DATA_STORE_UNKNOWN_ERROR FILE_INVALID_PATH HTTP_DESTINATION_BLOCKED "
+                      "VALIDATION_ERROR")),
     Kind("llm.chat", "AI / LLM", "activity", connection=True, default_timeout_s=120.0, aliases=("llm::chat",),
          inputs=inputs({
              "baseUrl": "the OpenAI-compatible API's base URL", "apiKey": "the API key",
