@@ -107,7 +107,8 @@ async def execute(kind: str, impl: StepImpl, mapper: Mapper, task: ActivityTask,
             else impl
         if task.get("circuitBreaker") and outside:  # may fail the attempt at once with CIRCUIT_OPEN
             key = breakers.breaker_key(kind, inp, task.get("project"), task.get("connection"))
-            ticket = await breakers.enter_async(key, task["circuitBreaker"], ctx.timeout_s + 10)
+            cfg = breakers.config_for(key, task["circuitBreaker"], task.get("project"))
+            ticket = await breakers.enter_async(key, cfg, ctx.timeout_s + 10)
         work = asyncio.ensure_future(_guarded(step, inp, ctx))
         beat = asyncio.ensure_future(_heartbeat_while(work, throttled)) if info.heartbeat_timeout else None
         try:

@@ -90,6 +90,23 @@ def breaker_key(kind: str, inp: dict[str, Any], project: str | None = None, conn
     return f"[{project}] {base}"
 
 
+# A breaker the operator shares between projects answers to every project's calls, so no one project's
+# settings may make it trip easily or stay open long: its settings are held to these bounds.
+SHARED_MIN_FAILURES = 5
+SHARED_MAX_WINDOW_S = 60.0
+SHARED_MAX_OPEN_S = 60.0
+
+
+def config_for(key: str, cfg: dict[str, Any], project: str | None) -> dict[str, Any]:
+    """The settings a call of ``project`` applies to the breaker ``key``: the step's own, except on a breaker
+    the operator shares (a project's call on an unscoped key), where they are held to the shared bounds."""
+    if not project or split_key(key)[0] is not None:
+        return cfg
+    return {**cfg, "failureThreshold": max(SHARED_MIN_FAILURES, int(cfg["failureThreshold"])),
+            "windowSeconds": min(SHARED_MAX_WINDOW_S, float(cfg["windowSeconds"])),
+            "openSeconds": min(SHARED_MAX_OPEN_S, float(cfg["openSeconds"]))}
+
+
 def split_key(key: str) -> tuple[str | None, str]:
     """``(project, host key)`` of a stored key; a key without ``[project]`` (older rows too) has None."""
     if key.startswith("[") and "] " in key:

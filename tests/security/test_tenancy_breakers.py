@@ -12,13 +12,13 @@ from typing import Any
 import pytest
 
 from flowtide.client.runs import start_run, wait_record
-from flowtide.store.breakers import breaker_key
+from flowtide.store.breakers import SHARED_MAX_OPEN_S, SHARED_MIN_FAILURES, breaker_key, list_breakers
 from flowtide.workflows.language.dsl import parse_flow
 from tests.support.cli import flowtide
 from tests.support.flows import step
 
 pytestmark = pytest.mark.usefixtures("worker")
-BREAKER = {"failureThreshold": 2, "windowSeconds": 60, "openSeconds": 60}
+BREAKER = {"failureThreshold": 2, "windowSeconds": 60, "openSeconds": 86_400}  # a tenant asking for a day
 
 
 @pytest.fixture(autouse=True)
@@ -36,9 +36,9 @@ async def _code(client: Any, task_queue: str, url: str, project: str | None) -> 
     return None if rec["status"] == "completed" else step(rec, "call")["error"]["code"]
 
 
-async def _open_for_a(client: Any, task_queue: str, service: Any, path: str) -> None:
+async def _open_for_a(client: Any, task_queue: str, service: Any, path: str, failures: int = 2) -> None:
     service.plan(path, *[503] * 100)
-    for _ in range(BREAKER["failureThreshold"]):
+    for _ in range(failures):
         assert await _code(client, task_queue, service.url + path, "acme") == "HTTP_SERVER_ERROR"
     before = service.calls[path]
     assert await _code(client, task_queue, service.url + path, "acme") == "CIRCUIT_OPEN"
@@ -68,7 +68,10 @@ async def test_a_breaker_the_operator_shares_is_every_projects(client: Any, task
                                                                monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FLOWTIDE_BREAKERS_SHARED", "127.0.0.1")
     path = "/status/200"
-    await _open_for_a(client, task_queue, service, path)
+    # a shared breaker is held to the shared bounds: at least 5 failures, open at most 60 s, whatever a flow asks
+    await _open_for_a(client, task_queue, service, path, failures=SHARED_MIN_FAILURES)
+    [row] = [r for r in list_breakers() if r["key"].startswith("127.0.0.1")]
+    assert row["state"] == "open" and 0 < row["openForS"] <= SHARED_MAX_OPEN_S, row
     before = service.calls[path]
     assert await _code(client, task_queue, service.url + path, "other") == "CIRCUIT_OPEN"
     assert service.calls[path] == before
