@@ -273,7 +273,7 @@ async def http_request(inp: dict[str, Any], ctx: StepContext) -> StepResult:
             ctx.secrets.setdefault(f"$core.http.{i}", secret)
     limit = int(ctx.limits.get("httpResponseBytes") or DEFAULT_RESPONSE_LIMIT)
     client = pooled_client(timeout=httpx.Timeout(call.timeout), follow_redirects=call.follow,
-                           max_redirects=MAX_REDIRECTS)
+                           max_redirects=MAX_REDIRECTS, secrets=[*ctx.secrets.values(), *call.secrets])
     async with client, client.stream(call.method, call.url, headers=call.headers, content=call.content) as response:
         status = response.status_code
         where = f"{call.method} {response.request.url.copy_with(username=None, password=None)}"

@@ -281,7 +281,7 @@ class _Borrowed(httpx.AsyncBaseTransport):
 
 
 def pooled_client(*, timeout: httpx.Timeout | float | None = 30.0, follow_redirects: bool = True,
-                  max_redirects: int = 10) -> httpx.AsyncClient:
+                  max_redirects: int = 10, secrets: list[str] | None = None) -> httpx.AsyncClient:
     """Like ``guarded_client``, with connections kept alive between calls on this event loop.
 
     Every new connection is checked by the guard exactly as before; a kept-alive one was checked when it
@@ -293,8 +293,26 @@ def pooled_client(*, timeout: httpx.Timeout | float | None = 30.0, follow_redire
     pool = pools.get(allow)
     if pool is None:
         pool = pools[allow] = GuardedTransport(allow=allow, limits=SHARED_LIMITS)
+    hooks = {"request": [_secrets_stay_home([s for s in secrets or [] if s])]} if secrets else {}
     return httpx.AsyncClient(transport=_Borrowed(pool), timeout=timeout, follow_redirects=follow_redirects,
-                             max_redirects=max_redirects, trust_env=False)
+                             max_redirects=max_redirects, trust_env=False, event_hooks=hooks)
+
+
+def _secrets_stay_home(secrets: list[str]) -> Any:
+    """A request hook: on a redirect to another origin, drop every header that carries one of ``secrets`` (an
+    api-key connection's header, a ``{{ secrets.X }}`` in a header); httpx itself drops only Authorization."""
+    first: list[tuple[str, str, int | None]] = []
+
+    async def hook(request: httpx.Request) -> None:
+        origin = (request.url.scheme, request.url.host, request.url.port)
+        if not first:
+            first.append(origin)
+        elif origin != first[0]:
+            for name, value in list(request.headers.items()):
+                if any(s in value for s in secrets):
+                    del request.headers[name]
+
+    return hook
 
 
 async def close_pools() -> None:

@@ -42,6 +42,18 @@ async def test_api_key_and_basic_on_http_are_sent_and_redacted(conns: Connection
     assert out["output"]["body"]["headers"]["authorization"] == "Basic ***"
 
 
+async def test_a_connection_header_never_follows_a_redirect_to_another_origin(conns: Connections,
+                                                                               service: Any) -> None:
+    """httpx drops only Authorization on a cross-origin redirect; an api-key header stays home too."""
+    conns.add("billing", "api-key", {"header": "X-Api-Key", "value": "key-" + secrets.token_hex(10)})
+    same = f"{service.url}/redirect?to={service.url}/echo"
+    other = f"{service.url}/redirect?to={service.url.replace('127.0.0.1', 'localhost')}/echo"
+    out = await run(http_request, "core.http", {"url": same}, "billing")
+    assert out["output"]["body"]["headers"]["x-api-key"] == "***"  # same origin: sent (and redacted here)
+    out = await run(http_request, "core.http", {"url": other}, "billing")
+    assert "x-api-key" not in out["output"]["body"]["headers"], out["output"]["body"]["headers"]
+
+
 async def test_bearer_on_llm(conns: Connections) -> None:
     conns.add("openai", "bearer", {"token": KEY})
     with LLMServer() as llm:
