@@ -106,8 +106,7 @@ def install_hook(scratch: str, read_roots: list[str], allow_network: bool, allow
     path_writes = dict(_PATH_WRITES)
     deny, str_, bytes_, int_, tuple_, type_, any_, len_ = (PermissionError, str, bytes, int, tuple, type, any,
                                                            len)
-    getcwd, gai, pton, inet4, inet6 = os.getcwd, _socket.getaddrinfo, _socket.inet_pton, _socket.AF_INET, (
-        _socket.AF_INET6)
+    getcwd, pton, inet4, inet6 = os.getcwd, _socket.inet_pton, _socket.AF_INET, _socket.AF_INET6
     write_flags = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
     roots, writable = (*read_roots, scratch), (scratch, "/dev/null")
     allowed, blocked = _nets(allow_nets), _nets(_BLOCKED_V4)
@@ -155,8 +154,17 @@ def install_hook(scratch: str, read_roots: list[str], allow_network: bool, allow
         if type_(addr) is not tuple_ or len_(addr) < 2 or type_(addr[0]) not in (str_, bytes_):
             raise deny("code steps may only connect to IPv4/IPv6 addresses")
         host = bytes_.decode(addr[0]) if type_(addr[0]) is bytes_ else addr[0]
-        for fam, _t, _p, _c, sa in gai(host, None):
-            check_ip(str_(sa[0]), fam)  # a name is judged by every address it stands for now
+        # Only an address is judged: a name resolved here could answer differently to the connect that follows
+        # (DNS rebinding). socket.create_connection, urllib and asyncio resolve first and connect to an address.
+        for fam in (inet4, inet6):
+            try:
+                pton(fam, host)
+            except (OSError, ValueError):
+                continue
+            check_ip(host, fam)
+            return
+        raise deny("code steps connect to IP addresses: resolve the name first (socket.getaddrinfo) and connect "
+                   "to an address it gives")
 
     def hook(event: str, args: tuple[Any, ...]) -> None:
         if event in denied or str_.startswith(event, "ctypes."):

@@ -248,6 +248,26 @@ async def test_allow_network_reaches_an_allowed_address(monkeypatch: pytest.Monk
         server.close()
 
 
+async def test_a_script_connects_to_addresses_not_names(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A name judged in the hook could resolve elsewhere for the connect itself (DNS rebinding): the hook judges
+    addresses only; create_connection resolves first and connects to an address, so names still work there."""
+    server = socket.create_server(("127.0.0.1", 0))
+    server.settimeout(5)
+    port = server.getsockname()[1]
+    monkeypatch.setenv("FLOWTIDE_HTTP_ALLOW", "127.0.0.1")
+    try:
+        raw = "import socket\ns = socket.socket()\ns.connect(('localhost', params['port']))\nreturn 'sent'"
+        err = await fails({"script": raw, "port": port, "allowNetwork": True})
+        assert "connect to IP addresses" in record(err)["message"]
+        resolved = ("import socket\nfamily = socket.AF_INET\nwith socket.create_connection(('localhost', "
+                    "params['port']), 5) as s:\n    s.sendall(b'x')\nreturn 'sent'")
+        accepting = asyncio.ensure_future(asyncio.to_thread(server.accept))
+        assert (await call({"script": resolved, "port": port, "allowNetwork": True}))["output"] == "sent"
+        (await accepting)[0].close()
+    finally:
+        server.close()
+
+
 async def test_scripts_run_concurrently_without_blocking_the_worker_loop() -> None:
     async with LoopTicks(0.05) as beat:
         started = time.monotonic()
