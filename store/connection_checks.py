@@ -16,7 +16,9 @@ RESERVED_HEADERS = frozenset({
     "host", "content-length", "transfer-encoding", "connection", "keep-alive", "proxy-connection", "te",
     "trailer", "upgrade", "expect", "proxy-authorization", "proxy-authenticate", "content-encoding"})
 HEADER_FIELDS = frozenset({"token", "value"})  # sent as (part of) a header value
-URL_FIELDS = ("tokenUrl",)  # every URL a connection holds: the worker sends credentials there
+URL_FIELDS = ("tokenUrl",)
+# an origin: scheme://host[:port] and nothing else (no path, user or query)
+ORIGIN = re.compile(r"[a-z][a-z0-9+.-]*://(\[[0-9a-f:.]+\]|[a-z0-9._-]+)(:[0-9]{1,5})?")
 
 
 class FieldError(StoreError):
@@ -41,6 +43,13 @@ def check_fields(values: dict[str, Any]) -> None:
                 raise FieldError(field, f"at most {limit} characters")
             if any(c in item for c in "\r\n\0") and field != "password":
                 raise FieldError(field, "must not contain a line break or NUL")
+    origins = values.get("origins") or []
+    if len(origins) > CONNECTION_MAX_SCOPES:
+        raise FieldError("origins", f"at most {CONNECTION_MAX_SCOPES} origins")
+    for origin in origins:
+        if not ORIGIN.fullmatch(normal_origin(origin)):
+            raise FieldError("origins", f"{origin[:80]!r} is not an origin: scheme://host[:port], nothing after "
+                             "(https://api.example.com, smtp://mail.example.com:587, postgresql://db.internal)")
     header = values.get("header")
     if header is not None:
         if not TOKEN.match(header):
@@ -51,6 +60,11 @@ def check_fields(values: dict[str, Any]) -> None:
     for field in URL_FIELDS:
         if values.get(field) is not None:
             _check_url(field, values[field])
+
+
+def normal_origin(origin: str) -> str:
+    """``origin`` as stored and compared: lower case, no trailing slash (checked by ``check_fields``)."""
+    return origin.strip().lower().rstrip("/")
 
 
 def _check_url(field: str, url: str) -> None:

@@ -19,8 +19,8 @@ from sqlalchemy import Connection as SqlConnection
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from flowtide.store.connection_checks import check_fields
-from flowtide.store.connection_kinds import AUTH_SCHEMES, FIELDS, SECRET_FIELDS
+from flowtide.store.connection_checks import check_fields, normal_origin
+from flowtide.store.connection_kinds import AUTH_SCHEMES, FIELDS, LIST_FIELDS, SECRET_FIELDS
 from flowtide.store.database import Store, StoreError, now, utc
 from flowtide.store.schema import connections
 from flowtide.store.secretbox import seal, unseal
@@ -64,12 +64,13 @@ def split_values(kind: str, values: dict[str, Any]) -> tuple[dict[str, Any], dic
     unknown = sorted(k for k, v in values.items() if v is not None and k not in required + optional)
     if unknown:
         raise StoreError(f"a {kind} connection has no {', '.join(unknown)}")
-    if isinstance(values.get("scopes"), str):
-        values = dict(values, scopes=values["scopes"].split())
+    for key in LIST_FIELDS:
+        if isinstance(values.get(key), str):
+            values = dict(values, **{key: values[key].replace(",", " ").split()})
     wrong = [k for k, v in values.items() if v is not None and not (
-        isinstance(v, str) or (k == "scopes" and isinstance(v, list) and all(isinstance(s, str) for s in v)))]
+        isinstance(v, str) or (k in LIST_FIELDS and isinstance(v, list) and all(isinstance(s, str) for s in v)))]
     if wrong:
-        raise StoreError(f"{', '.join(sorted(wrong))}: must be a string (scopes: a list of strings)")
+        raise StoreError(f"{', '.join(sorted(wrong))}: must be a string (scopes, origins: a list of strings)")
     check_fields(values)
     config: dict[str, Any] = {}
     secret: dict[str, Any] = {}
@@ -79,6 +80,8 @@ def split_values(kind: str, values: dict[str, Any]) -> tuple[dict[str, Any], dic
     if kind == "oauth2":
         config["grant"] = "refresh_token" if secret.get("refreshToken") else "client_credentials"
         config["scopes"] = [str(s) for s in config.get("scopes") or []]
+    if config.get("origins"):
+        config["origins"] = [normal_origin(o) for o in config["origins"]]
     return config, secret
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import functools
+import os
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
@@ -101,6 +102,37 @@ def _datastore(c: Conn, token: str | None, inp: dict[str, Any]) -> dict[str, Any
 
 
 _APPLY = {"core.http": _http, "llm.chat": _llm, "email.send": _email, "datastore.query": _datastore}
+DEFAULT_PORTS = {"http": 80, "https": 443, "smtp": 25, "postgresql": 5432, "postgres": 5432}
+
+
+def destination(kind: str, inp: dict[str, Any]) -> str:
+    """Where a step of ``kind`` sends its request: ``scheme://host:port`` (what a connection's origins list)."""
+    if kind == "email.send":
+        return f"smtp://{str(inp.get('host') or '').lower()}:{inp.get('port') or 25}"
+    raw = str(inp.get("url") if kind == "core.http" else inp.get("connection") if kind == "datastore.query"
+              else inp.get("baseUrl") or os.environ.get("FLOWTIDE_LLM_BASE_URL", ""))
+    try:
+        parts = urlsplit(raw)
+        port = parts.port or DEFAULT_PORTS.get(parts.scheme.lower(), 0)
+    except ValueError:
+        return ""
+    return f"{parts.scheme.lower()}://{(parts.hostname or '').lower()}:{port}"
+
+
+def check_origin(c: Conn, kind: str, inp: dict[str, Any], project: str | None) -> None:
+    """A connection goes only where it may: to one of its origins; without any, only for its owner's runs (an
+    operator's connection that a project uses must list its origins, or a project could send it anywhere)."""
+    where = destination(kind, inp)
+    origins = c.config.get("origins") or []
+    if origins:
+        allowed = {destination("core.http", {"url": o}) if "://" in o else o for o in origins}
+        if where not in allowed:
+            raise StepFailure("VALIDATION_ERROR", f"connection '{c.name}' may be used only at {', '.join(origins)}, "
+                              f"not at {where or 'this destination'}", retryable=False)
+    elif project and not c.project:
+        raise StepFailure("VALIDATION_ERROR", f"connection '{c.name}' is the operator's and lists no origins, so no "
+                          "project may use it: the operator adds them (flowtide connections reconnect "
+                          f"{c.name} --origin https://api.example.com ...)", retryable=False)
 
 
 def _remember(ctx: StepContext, c: Conn, token: str | None) -> None:
@@ -122,6 +154,7 @@ def with_connection(impl: StepImpl, name: str, project: str | None = None) -> St
         apply = _APPLY.get(ctx.step_type)
         if apply is None:
             raise StepFailure("VALIDATION_ERROR", f"a {ctx.step_type} step takes no connection", retryable=False)
+        check_origin(c, ctx.step_type, inp, project)
         token = await access_token(conns, c) if c.kind == "oauth2" else None
         _remember(ctx, c, token)
         try:
@@ -138,8 +171,6 @@ def with_connection(impl: StepImpl, name: str, project: str | None = None) -> St
 
 
 def _connections_of(project: str | None) -> Connections:
-    import os
-
     from flowtide.store.connections import DATABASE_WIDE, Connections
     shared = _connections(os.environ.get("FLOWTIDE_DATABASE_URL") or None)
     return Connections(shared.store, project or DATABASE_WIDE)

@@ -107,11 +107,16 @@ def _call(c: Any, token: str | None, url: str) -> int:
     return 0 if status < 400 else 1
 
 
+LIST_HELP = {"scopes": "an OAuth2 scope (repeat for several)",
+             "origins": "where steps may use it, scheme://host[:port] (repeat for several; required for a "
+                        "connection without a project that projects use)"}
+
+
 def _credential_flags(sp: argparse.ArgumentParser) -> None:
     sp.add_argument("--kind", choices=AUTH_SCHEMES)
     for dest, field in FLAGS.items():
         if field in LIST_FIELDS:
-            sp.add_argument(f"--{_flag(field)}", action="append", help="an OAuth2 scope (repeat for several)")
+            sp.add_argument(f"--{_flag(field)}", action="append", help=LIST_HELP[field])
         else:
             sp.add_argument(f"--{_flag(field)}", help="'-': read from standard input" if dest in SECRET_FLAGS
                             else None)

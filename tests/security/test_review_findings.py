@@ -85,3 +85,13 @@ async def test_a_non_ascii_signin_token_is_403(api: Api, http: httpx.AsyncClient
         await page.get("/signin")
         r = await page.post("/signin", data={"key": api.keys["acme"]["read"], "next": "/runs", "csrf": "\u00e9\u0663"})
         assert r.status_code == 403, r.text[:300]
+
+
+def test_connection_origins_are_origins() -> None:
+    from flowtide.store.connection_checks import FieldError
+    from flowtide.store.connections import split_values
+    config, _ = split_values("bearer", {"token": "t", "origins": "https://API.example.com/, smtp://mail.example.com:587"})
+    assert config["origins"] == ["https://api.example.com", "smtp://mail.example.com:587"]
+    for bad in ("https://api.example.com/v1", "https://user@api.example.com", "api.example.com", "https://a?x=1"):
+        with pytest.raises(FieldError, match="not an origin"):
+            split_values("bearer", {"token": "t", "origins": [bad]})

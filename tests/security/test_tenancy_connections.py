@@ -36,7 +36,8 @@ async def api(client: Any, tmp_path_factory: pytest.TempPathFactory,
         async with running_api(client, f"sqlite:///{db}", f"tq-ten-{uuid.uuid4().hex[:8]}") as a:
             real = worlds[0]
             Connections(a.svc.store).add(OPERATOR, "oauth2", {"tokenUrl": real.url + "/token", "clientId":
-                                         real.client_id, "clientSecret": real.client_secret})
+                                         real.client_id, "clientSecret": real.client_secret,
+                                         "origins": [real.url]})  # projects may use it at its API only
             Connections(a.svc.store).add(THEIRS, "bearer", {"token": "t-" + secrets.token_hex(8)}, "other")
             yield a
 

@@ -17,12 +17,16 @@ pytestmark = pytest.mark.usefixtures("worker")
 
 
 @pytest.fixture
-def conns(conns: Connections) -> Connections:
-    """The shared store (tests/conftest.py) with one connection of each project and one database-wide."""
+def conns(conns: Connections, service: Any) -> Connections:
+    """The shared store (tests/conftest.py) with one connection of each project and two database-wide: one that
+    lists the demo service as its origin (projects may use it there), one that lists no origin (only runs
+    without a project may use it: a project could send it anywhere)."""
     c = conns
     c.add("ours", "bearer", {"token": "t-" + secrets.token_hex(8)}, "acme")
     c.add("theirs", "bearer", {"token": "t-" + secrets.token_hex(8)}, "other")
-    c.add("shared", "bearer", {"token": "t-" + secrets.token_hex(8)})
+    c.add("shared", "bearer", {"token": "t-" + secrets.token_hex(8), "origins": [service.url]})
+    c.add("elsewhere", "bearer", {"token": "t-" + secrets.token_hex(8), "origins": ["https://api.example.test"]})
+    c.add("anywhere", "bearer", {"token": "t-" + secrets.token_hex(8)})
     return c
 
 
@@ -41,7 +45,10 @@ async def _code(client: Any, task_queue: str, flow: Any, project: str | None) ->
 
 @pytest.mark.parametrize(("name", "project", "code"), [
     ("ours", "acme", None), ("shared", "acme", None), ("theirs", "acme", "AUTH_MISSING"),
-    ("shared", None, None), ("ours", None, "AUTH_MISSING")])
+    ("shared", None, None), ("ours", None, "AUTH_MISSING"),
+    # an operator's connection goes only to its origins, and one without origins to no project's step
+    ("elsewhere", "acme", "VALIDATION_ERROR"), ("elsewhere", None, "VALIDATION_ERROR"),
+    ("anywhere", "acme", "VALIDATION_ERROR"), ("anywhere", None, None)])
 async def test_a_run_sees_its_projects_and_the_shared_connections_only(
         client: Any, task_queue: str, service: Any, conns: Connections, name: str, project: str | None,
         code: str | None) -> None:
