@@ -205,7 +205,8 @@ def _connection_parts() -> dict[str, dict[str, Any]]:
                  "config": {"type": "object"}, "updatedAt": STR, "stateAt": STR, "tokenExpiresAt": NSTR})
     body = {"type": "object", "description": "kind (bearer, basic, api-key, oauth2) and its fields: token | "
             "username, password | header, value | tokenUrl, clientId, clientSecret, refreshToken?, scopes?; "
-            "origins? (any kind: where steps may use it); credential values are write-only", "properties": {"kind": {"enum": list(FIELDS)}}}
+            "origins? (any kind: where steps may use it); credential values are write-only",
+            "properties": {"kind": {"enum": list(FIELDS)}}}
     removed = _op("remove a connection", {}, (404,), params=("ConnectionName",))
     removed["responses"]["204"] = {"description": "removed"}
     return {
