@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
-from typing import Any
+from collections.abc import Iterator
 
-import httpx
 import pytest
 import structlog
 
 from tests.support.postgres import postgres_cluster
-from tests.support.service import Api, running_api
+from tests.support.rest_api import api_fixture, http_fixture
 
 
 @pytest.fixture(scope="session")
@@ -21,12 +17,7 @@ def pg_url() -> Iterator[str]:
         yield url
 
 
-@pytest.fixture(scope="module")
-async def api(client: Any, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Api]:
-    """The service on SQLite with projects ``acme`` and ``other`` and a key of every role in each."""
-    db = Path(tmp_path_factory.mktemp("svc")) / "flowtide.db"
-    async with running_api(client, f"sqlite:///{db}", f"tq-svc-{uuid.uuid4().hex[:8]}") as a:
-        yield a
+api = api_fixture("svc")  # the service on SQLite, projects acme and other, a key of every role in each
 
 
 @pytest.fixture(autouse=True)
@@ -41,7 +32,4 @@ def plain_structlog() -> Iterator[None]:
     structlog.configure(**before)
 
 
-@pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(timeout=30) as c:
-        yield c
+http = http_fixture()
