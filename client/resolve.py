@@ -7,6 +7,7 @@ A run that continued as new is one run: any of its run ids resolves to the newes
 
 from __future__ import annotations
 
+import asyncio
 import re
 from typing import Any
 
@@ -16,7 +17,9 @@ from temporalio.service import RPCError, RPCStatusCode
 from flowtide.workflows.search_attributes import MEMO_FIRST_RUN, WORKFLOW_TYPE
 
 _REF = re.compile(r"^[A-Za-z0-9_.:#$-]+$")
+_FULL_RUN_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 SHOWN = 5
+VISIBILITY_WAIT = (0.2, 0.4, 0.8, 1.6)  # pauses before asking again for a whole run id not yet listed
 
 
 class RunNotFound(Exception):  # noqa: N818 - shown to the user as one line
@@ -101,6 +104,13 @@ async def resolve_run(client: Client, ref: str) -> WorkflowHandle[Any, Any]:
         return client.get_workflow_handle(ref)
     base = f'WorkflowType = "{WORKFLOW_TYPE}"'
     runs = await _matches(client, f'{base} AND RunId STARTS_WITH "{ref}"')
+    if not runs and _FULL_RUN_ID.match(ref):
+        # visibility is eventually consistent: a run that just started or just closed may not be listed yet,
+        # and a whole run id is worth a few seconds before "not found" (a prefix is not: it may be a typo)
+        for pause in VISIBILITY_WAIT:
+            await asyncio.sleep(pause)
+            if runs := await _matches(client, f'{base} AND RunId STARTS_WITH "{ref}"'):
+                break
     if not runs:
         workflows = await _matches(client, f'{base} AND WorkflowId STARTS_WITH "{ref}"')
         if len({w for w, _ in workflows}) == 1:
