@@ -13,7 +13,7 @@ from typing import Any
 import structlog
 import yaml
 from sqlalchemy.exc import OperationalError
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -101,6 +101,8 @@ async def read_limited(request: Request, max_body: int, timeout_s: float) -> byt
                 chunks.append(chunk)
     except TimeoutError:
         raise ApiError("REQUEST_TIMEOUT", f"the request body did not arrive within {timeout_s:g} s") from None
+    except ClientDisconnect:  # nobody reads the answer, but the request ends as the caller's doing, not a 500
+        raise ApiError("BAD_REQUEST", "the client closed the connection before its body arrived") from None
     return b"".join(chunks)
 
 

@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
+import structlog.testing
 
 from tests.support.rest_api import api_fixture, http_fixture
 from tests.support.service import Api, new_id
@@ -131,3 +132,19 @@ async def test_a_body_that_stops_or_trickles_is_408(api: Api, trickle: float | N
             assert b"REQUEST_TIMEOUT" in answer and took < 5, (answer[:300], took)
     finally:
         api.svc.body_timeout = 30.0
+
+
+async def test_a_client_that_leaves_mid_body_is_not_an_internal_error(api: Api) -> None:
+    body = b'{"input": {"n": 1}, "pad": "' + b"x" * 200 + b'"}'
+    head = (f"POST /v1/flows/whatever/runs HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
+            f"content-length: {len(body)}\r\n" + "".join(f"{k}: {v}\r\n" for k, v in api.headers("run").items())
+            + "\r\n").encode()
+    host, port = api.base.removeprefix("http://").split(":")
+    with structlog.testing.capture_logs() as logs:
+        _reader, writer = await asyncio.open_connection(host, int(port))
+        writer.write(head + body[:40])
+        await writer.drain()
+        await asyncio.sleep(0.3)
+        writer.close()  # gone before the rest of the body
+        await asyncio.sleep(1.0)
+    assert not [e for e in logs if e.get("event") == "internal error"], logs
