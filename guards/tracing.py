@@ -12,6 +12,7 @@ Temporal interceptor, through ``worker.telemetry``), the activities and the netw
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterator, MutableMapping
 from contextlib import contextmanager
@@ -29,6 +30,7 @@ INSTALL_HINT = "pip install 'flowtide[otel]'"
 _ON = ("1", "true", "yes", "on")
 _OFF = ("0", "false", "no", "off")
 _state: dict[str, Any] = {}  # "provider", "tracer": set while tracing is on in this process
+_declined: list[bool] = []  # an endpoint without the extra: warned once, then untraced
 
 
 class TracingConfigError(RuntimeError):
@@ -57,9 +59,10 @@ def setup() -> bool:
     """Start tracing as the environment asks, once per process; returns ``enabled()``.
 
     Raises:
-        TracingConfigError: tracing is asked for and the ``otel`` extra is missing, or ``FLOWTIDE_OTEL`` is malformed.
+        TracingConfigError: ``FLOWTIDE_OTEL`` turns tracing on and the ``otel`` extra is missing, or it is
+            malformed. An OTLP endpoint alone without the extra only logs a warning: it may be meant for others.
     """
-    if enabled() or not wanted():
+    if enabled() or _declined or not wanted():
         return enabled()
     try:
         from opentelemetry import trace
@@ -68,8 +71,14 @@ def setup() -> bool:
         from opentelemetry.sdk.trace import TracerProvider
         from opentelemetry.sdk.trace.export import BatchSpanProcessor
     except ImportError as exc:
-        raise TracingConfigError(f"tracing is on ({ENV_FLAG} or an OTLP endpoint is set) but the OpenTelemetry "
-                                 f"packages are missing ({exc.name}): {INSTALL_HINT}") from None
+        missing = f"the OpenTelemetry packages are missing ({exc.name}): {INSTALL_HINT}"
+        if os.environ.get(ENV_FLAG):
+            raise TracingConfigError(f"{ENV_FLAG} turns tracing on but {missing}") from None
+        # an endpoint alone may be set for other programs (a cluster-wide collector): say so, run untraced
+        _declined.append(True)
+        logging.getLogger(__name__).warning("an OTLP endpoint is set but %s; Flowtide runs without traces "
+                                            "(%s=0 silences this)", missing, ENV_FLAG)
+        return False
     name = os.environ.get("OTEL_SERVICE_NAME") or "flowtide"
     provider = TracerProvider(resource=Resource.create({"service.name": name}))
     provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))  # flushed at exit by the provider

@@ -11,8 +11,10 @@ import logging
 import os
 import subprocess
 import sys
+import threading
 import uuid
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +24,7 @@ import structlog
 
 from flowtide.guards import tracing
 from tests.support import parts
+from tests.support.cli import flowtide_process
 from tests.support.http_server import EdgeServer
 from tests.support.service import new_id, running_api
 
@@ -33,7 +36,7 @@ def _installed() -> bool:
         return False
 
 
-pytestmark = parts.needs(_installed(), "OpenTelemetry (the otel extra)", "pip install -e '.[otel]'")
+needs_otel = parts.needs(_installed(), "OpenTelemetry (the otel extra)", "pip install -e '.[otel]'")
 
 ROOT = Path(__file__).resolve().parents[2]
 CALLER_TRACE = uuid.uuid4().hex
@@ -72,6 +75,7 @@ async def _ended(exporter: Any, name: str) -> list[Any]:
     raise AssertionError(f"no span {name!r} among {[s.name for s in exporter.get_finished_spans()]}")
 
 
+@needs_otel
 async def test_one_trace_from_the_api_request_to_the_providers_traceparent(dev_server, spans, tmp_path):
     from flowtide.client.connect import connect
     client = await connect(dev_server.address)  # tracing is on: the client carries the Temporal interceptor
@@ -109,6 +113,7 @@ async def test_one_trace_from_the_api_request_to_the_providers_traceparent(dev_s
     assert by_name["RunActivity:core.http"].attributes["temporalActivityID"] == "call"
 
 
+@needs_otel
 async def test_log_lines_carry_the_trace_and_span_ids(spans):
     from flowtide.client.cli.logs import configure
     out, root = io.StringIO(), logging.getLogger()
@@ -129,7 +134,8 @@ async def test_log_lines_carry_the_trace_and_span_ids(spans):
     assert "trace_id" not in outside
 
 
-def test_a_bad_switch_or_a_missing_extra_is_a_clear_error(monkeypatch):
+def test_a_bad_switch_or_a_missing_extra_is_a_clear_error(monkeypatch, caplog):
+    monkeypatch.setattr(tracing, "_declined", [])
     monkeypatch.setenv(tracing.ENV_FLAG, "maybe")
     with pytest.raises(tracing.TracingConfigError, match="FLOWTIDE_OTEL='maybe'"):
         tracing.setup()
@@ -137,6 +143,12 @@ def test_a_bad_switch_or_a_missing_extra_is_a_clear_error(monkeypatch):
     monkeypatch.setitem(sys.modules, "opentelemetry.exporter.otlp.proto.http.trace_exporter", None)
     with pytest.raises(tracing.TracingConfigError, match=r"pip install 'flowtide\[otel\]'"):
         tracing.setup()
+    assert not tracing.enabled()
+    monkeypatch.delenv(tracing.ENV_FLAG)
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:9")  # maybe meant for other programs
+    with caplog.at_level(logging.WARNING, logger="flowtide.guards.tracing"):
+        assert tracing.setup() is False and tracing.setup() is False
+    assert len(caplog.records) == 1 and "runs without traces" in caplog.records[0].getMessage()  # warned once
     assert not tracing.enabled()
     monkeypatch.setenv(tracing.ENV_FLAG, "0")
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:9")
@@ -167,3 +179,56 @@ def test_off_by_default_and_then_nothing_imports_opentelemetry(tmp_path):
                           capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().splitlines()[-1] == "[]"
+
+
+class _Collector(ThreadingHTTPServer):
+    """An OTLP/HTTP receiver on 127.0.0.1: keeps the spans of every ``POST /v1/traces``."""
+
+    def __init__(self) -> None:
+        self.spans: list[tuple[str, Any]] = []  # (service.name, span)
+        collector = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+                body = ExportTraceServiceRequest.FromString(self.rfile.read(int(self.headers["Content-Length"])))
+                for rs in body.resource_spans:
+                    service = next(a.value.string_value for a in rs.resource.attributes if a.key == "service.name")
+                    collector.spans += [(service, s) for ss in rs.scope_spans for s in ss.spans]
+                self.send_response(200 if self.path == "/v1/traces" else 404)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+        super().__init__(("127.0.0.1", 0), Handler)
+
+
+@needs_otel
+async def test_the_environment_alone_exports_a_run_over_otlp(dev_server, tmp_path):
+    """``flowtide run`` as a real process, configured only by OTEL_* variables: its spans reach the collector."""
+    collector = _Collector()
+    threading.Thread(target=collector.serve_forever, daemon=True).start()
+    try:
+        with EdgeServer() as edge:
+            flow = tmp_path / "flow.json"
+            flow.write_text(json.dumps(_flow(f"{edge.url}/echo")))
+            env = {"OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{collector.server_port}",
+                   "OTEL_SERVICE_NAME": "flowtide-probe", "FLOWTIDE_DATABASE_URL": f"sqlite:///{tmp_path / 'f.db'}"}
+            code, out, err = await flowtide_process("run", str(flow), "--json", "--address", dev_server.address,
+                                                    "--task-queue", f"tq-otlp-{uuid.uuid4().hex[:8]}", env=env)
+        assert code == 0, err
+        received = json.loads(out)["output"]["traceparent"]
+    finally:
+        collector.shutdown()
+        collector.server_close()
+    # the process flushed its spans on exit: one trace from the client's start to the provider's header
+    by_name = {s.name: (service, s) for service, s in collector.spans}
+    assert {"StartWorkflow:FlowWorkflow", "RunWorkflow:FlowWorkflow", "RunActivity:core.http", "HTTP POST"} <= set(
+        by_name), sorted(by_name)
+    assert {service for service, _ in collector.spans} == {"flowtide-probe"}
+    assert len({s.trace_id for _, s in collector.spans if s.name in by_name}) == 1
+    call = by_name["HTTP POST"][1]
+    version, trace_id, span_id, flags = received.split("-")
+    assert (version, trace_id, span_id) == ("00", call.trace_id.hex(), call.span_id.hex()) and int(flags, 16) & 1
