@@ -58,6 +58,13 @@ def spans() -> Iterator[Any]:
     provider.shutdown()
 
 
+def _ids(traceparent: str) -> tuple[str, str]:
+    """(trace id, parent span id) of a W3C ``traceparent``, checked to be version 00 and sampled."""
+    version, trace_id, span_id, flags = traceparent.split("-")
+    assert version == "00" and int(flags, 16) & 1, traceparent  # flag 2: the SDK's trace ids are random
+    return trace_id, span_id
+
+
 def _flow(url: str) -> dict[str, Any]:
     return {"id": new_id("traced"), "steps": [
         {"stepId": "call", "stepType": "core.http", "input": {"url": url, "method": "POST", "body": {"n": 1}}},
@@ -111,6 +118,17 @@ async def test_one_trace_from_the_api_request_to_the_providers_traceparent(dev_s
     assert call.attributes["server.address"] == "127.0.0.1" and call.attributes["http.response.status_code"] == 200
     assert not any("/echo" in str(v) for v in call.attributes.values())  # paths and queries may hold secrets
     assert by_name["RunActivity:core.http"].attributes["temporalActivityID"] == "call"
+
+
+@needs_otel
+def test_the_blocking_client_of_token_refreshes_sends_a_traceparent_too(spans):
+    from flowtide.guards.connect import guarded_sync_client
+    with EdgeServer() as edge, tracing.span("refresh") as outer, guarded_sync_client(10) as http:
+        r = http.get(f"{edge.url}/echo?status=404", headers={"traceparent": "00-" + "1" * 32 + "-" + "2" * 16 + "-01"})
+    call = next(s for s in spans.get_finished_spans() if s.name == "HTTP GET")
+    assert call.parent.span_id == outer.get_span_context().span_id and call.status.status_code.name == "ERROR"
+    sent = _ids(r.json()["headers"]["traceparent"])  # the request's own header was replaced
+    assert sent == (format(call.context.trace_id, "032x"), format(call.context.span_id, "016x"))
 
 
 @needs_otel
@@ -230,5 +248,4 @@ async def test_the_environment_alone_exports_a_run_over_otlp(dev_server, tmp_pat
     assert {service for service, _ in collector.spans} == {"flowtide-probe"}
     assert len({s.trace_id for _, s in collector.spans if s.name in by_name}) == 1
     call = by_name["HTTP POST"][1]
-    version, trace_id, span_id, flags = received.split("-")
-    assert (version, trace_id, span_id) == ("00", call.trace_id.hex(), call.span_id.hex()) and int(flags, 16) & 1
+    assert _ids(received) == (call.trace_id.hex(), call.span_id.hex())
