@@ -249,3 +249,26 @@ async def test_the_environment_alone_exports_a_run_over_otlp(dev_server, tmp_pat
     assert len({s.trace_id for _, s in collector.spans if s.name in by_name}) == 1
     call = by_name["HTTP POST"][1]
     assert _ids(received) == (call.trace_id.hex(), call.span_id.hex())
+
+
+@needs_otel
+async def test_turning_tracing_on_keeps_every_recorded_run_replaying(spans):
+    """The interceptor only adds headers and spans, never commands: a worker that starts tracing takes over the
+    runs recorded without it (the whole replay corpus, sandboxed)."""
+    from temporalio.contrib.opentelemetry import TracingInterceptor
+
+    from flowtide.client.replay import build_replayer, load_history
+    corpus = sorted((ROOT / "tests" / "histories").glob("*.json"))
+
+    given: list[str] = []
+
+    async def histories() -> Any:
+        for path in corpus:
+            if path.name != "index.json":
+                given.append(path.stem)
+                yield load_history(path.read_text(encoding="utf-8"), path.stem)
+
+    replayer = build_replayer(interceptors=[TracingInterceptor(tracing.tracer())])
+    results = await asyncio.wait_for(replayer.replay_workflows(histories(), raise_on_replay_failure=False), 300)
+    assert len(given) >= 40 and not results.replay_failures, results.replay_failures
+    assert not [s.name for s in spans.get_finished_spans() if "Workflow" in s.name]  # replays make no spans
