@@ -46,7 +46,7 @@ def wanted() -> bool:
     if flag in _OFF:
         return False
     if flag:
-        raise TracingConfigError(f"{ENV_FLAG}={flag!r} is neither on (1, true, yes) nor off (0, false, no)")
+        raise TracingConfigError(f"{ENV_FLAG}={flag!r} is neither on (1, true, yes, on) nor off (0, false, no, off)")
     return any(os.environ.get(name) for name in ENDPOINT_ENVS)
 
 
