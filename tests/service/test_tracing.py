@@ -97,6 +97,8 @@ async def test_one_trace_from_the_api_request_to_the_providers_traceparent(dev_s
                                 headers={**api.headers("run"), "traceparent": f"00-{CALLER_TRACE}-{CALLER_SPAN}-01"})
             assert r.status_code == 200 and r.json()["status"] == "completed", r.text
             received = r.json()["output"]["traceparent"]  # what the provider was sent, echoed back
+            bad = await http.get(api.url("/v1/flows"), headers={**api.headers("read"), "traceparent": "00-zz-?-1"})
+            assert bad.status_code == 200, bad.text  # a malformed traceparent starts a new trace, nothing else
     route = "POST /v1/flows/{flowId}/runs"
     trace = [s for s in await _ended(spans, route) if format(s.context.trace_id, "032x") == CALLER_TRACE]
     by_name = {s.name: s for s in trace}
@@ -118,6 +120,8 @@ async def test_one_trace_from_the_api_request_to_the_providers_traceparent(dev_s
     assert call.attributes["server.address"] == "127.0.0.1" and call.attributes["http.response.status_code"] == 200
     assert not any("/echo" in str(v) for v in call.attributes.values())  # paths and queries may hold secrets
     assert by_name["RunActivity:core.http"].attributes["temporalActivityID"] == "call"
+    listed = next(s for s in await _ended(spans, "GET /v1/flows") if s.name == "GET /v1/flows")
+    assert listed.parent is None and format(listed.context.trace_id, "032x") != CALLER_TRACE
 
 
 @needs_otel
