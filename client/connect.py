@@ -140,17 +140,21 @@ async def connect(address: str | None = None, namespace: str | None = None, *,
     Raises:
         TemporalUnreachable: nothing answers at the address, or the TLS handshake fails.
         ConnectConfigError: the profile file or a certificate file cannot be read.
+        TracingConfigError: the environment asks for traces without the ``otel`` extra (``guards.tracing``).
     """
     from flowtide.client.codec import data_converter
+    from flowtide.worker.telemetry import tracing_interceptors
     options = options or ConnectOptions()
     t = resolve_target(options)
     converter = data_converter()  # before connecting: a malformed key is a configuration error, not "unreachable"
+    interceptors = tracing_interceptors()  # a trace from a client call into the workflow (docs/tracing.md)
     addr = address or t.address
     deadline = time.monotonic() + STARTING_WAIT_S
     while True:
         try:
             return await Client.connect(addr, namespace=namespace or t.namespace, tls=t.tls, api_key=t.api_key,
-                                        rpc_metadata=t.rpc_metadata or {}, data_converter=converter)
+                                        rpc_metadata=t.rpc_metadata or {}, data_converter=converter,
+                                        interceptors=interceptors)
         except (RPCError, RuntimeError, OSError) as exc:
             # a server that has just opened its port answers "Frontend is not healthy yet" for a moment
             if "not healthy yet" in str(exc) and time.monotonic() < deadline:

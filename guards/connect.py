@@ -15,7 +15,7 @@ from collections.abc import Iterable
 import httpcore
 import httpx
 
-from flowtide.guards import network
+from flowtide.guards import network, tracing
 from flowtide.guards.netpolicy import IPAddress, parse_allow
 from flowtide.guards.network import addresses_of, check_scheme, checked_addresses, permitted_of, precheck
 
@@ -87,7 +87,12 @@ class _GuardedSyncTransport(httpx.HTTPTransport):
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         check_scheme(request.url)
-        return super().handle_request(request)
+        if not tracing.enabled():
+            return super().handle_request(request)
+        with tracing.outbound(request.method, request.url, request.headers) as span:  # as GuardedTransport
+            response = super().handle_request(request)
+            tracing.answered(span, response.status_code)
+            return response
 
 
 def guarded_sync_client(timeout: float) -> httpx.Client:

@@ -32,6 +32,7 @@ import anyio.to_thread
 import httpcore
 import httpx
 
+from flowtide.guards import tracing
 from flowtide.guards.netpolicy import (
     ALLOWED_SCHEMES,
     AllowList,
@@ -235,7 +236,12 @@ class GuardedTransport(httpx.AsyncHTTPTransport):
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         check_scheme(request.url)  # every hop of a redirect chain passes here
-        return await super().handle_async_request(request)
+        if not tracing.enabled():
+            return await super().handle_async_request(request)
+        with tracing.outbound(request.method, request.url, request.headers) as span:  # the W3C traceparent
+            response = await super().handle_async_request(request)
+            tracing.answered(span, response.status_code)
+            return response
 
 
 def guarded_client(*, timeout: httpx.Timeout | float | None = 30.0, follow_redirects: bool = True,

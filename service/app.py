@@ -218,10 +218,15 @@ def build_service(*, database_url: str | None = None, client: Client | None = No
 
 def create_app(svc: Service) -> Starlette:
     """The ASGI app serving ``svc``."""
+    from flowtide.guards import tracing
     from flowtide.service.web.headers import SecurityHeaders
     from flowtide.service.web.routes import web_routes
+    middleware = [Middleware(SecurityHeaders)]
+    if tracing.setup():  # the request's span, continued by the run it starts (docs/tracing.md); none when off
+        from flowtide.service.tracing import TraceRequests
+        middleware.insert(0, Middleware(TraceRequests))
     app = Starlette(routes=ROUTES + web_routes(), exception_handlers={HTTPException: _http_error,
                                                                       Exception: _http_error},
-                    middleware=[Middleware(SecurityHeaders)])
+                    middleware=middleware)
     app.state.svc = svc
     return app

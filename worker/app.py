@@ -18,7 +18,8 @@ from flowtide.workflows.engine import FlowLoopWorkflow, FlowWorkflow, RunMetrics
 from flowtide.workflows.search_attributes import DEFAULT_TASK_QUEUE
 
 # Pure, deterministic modules the sandbox may share between runs instead of re-importing them per run.
-PASSTHROUGH = ("flowtide", "re2", "jsonschema", "referencing", "rpds", "jsonschema_specifications", "attrs")
+PASSTHROUGH = ("flowtide", "re2", "jsonschema", "referencing", "rpds", "jsonschema_specifications", "attrs",
+               "opentelemetry")  # the tracing interceptor's context, shared with the worker (docs/tracing.md)
 
 
 def task_queue_from_env() -> str:

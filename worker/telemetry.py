@@ -1,10 +1,13 @@
-"""The Temporal SDK runtime of a Flowtide process: core logs forwarded to Python logging, Prometheus metrics."""
+"""The Temporal SDK runtime of a Flowtide process: core logs forwarded to Python logging, Prometheus metrics,
+the tracing interceptor."""
 
 from __future__ import annotations
 
 import logging
 import os
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+from flowtide.guards import tracing
 
 if TYPE_CHECKING:
     from temporalio.runtime import Runtime
@@ -40,3 +43,18 @@ def install_prometheus(port: int, host: str | None = None) -> str:
     bind = f"{host or os.environ.get('FLOWTIDE_METRICS_HOST', '0.0.0.0')}:{port}"
     Runtime.set_default(_runtime(bind), error_if_already_set=False)
     return bind
+
+
+def tracing_interceptors() -> list[Any]:
+    """The Temporal interceptor that carries a trace from a client call into workflows and activities, when
+    tracing is on (``guards.tracing``); none, and no import of OpenTelemetry, when it is off.
+
+    Set on the client (``client.connect``), it applies to every worker built on that client too.
+
+    Raises:
+        guards.tracing.TracingConfigError: the environment asks for traces and the ``otel`` extra is missing.
+    """
+    if not tracing.setup():
+        return []
+    from temporalio.contrib.opentelemetry import TracingInterceptor
+    return [TracingInterceptor(tracing.tracer())]

@@ -27,6 +27,7 @@ _INVALID = {
     ("flowtide.client.codec", "CodecKeyError"): "CODEC_KEY",
     ("flowtide.client.connect", "ConnectConfigError"): "CONNECT_CONFIG",
     ("flowtide.client.schedules", "ScheduleError"): "INVALID_SCHEDULE",
+    ("flowtide.guards.tracing", "TracingConfigError"): "TRACING_CONFIG",
 }
 _SA_HINT = (" Register Flowtide's search attributes on this namespace (docs/operations.md, 'Search attributes'); "
             "`flowtide server` does it for the embedded server.")

@@ -3,7 +3,8 @@
 structlog renders both its own events and the standard library's records (the Temporal SDK, httpx and
 every other library), so a log shipper never meets a line it cannot parse. Workflow, run, activity and step
 ids are added where they are known: the SDK's ``temporal_workflow``/``temporal_activity`` extras, and the
-current activity's info when a line is logged inside one.
+current activity's info when a line is logged inside one; while tracing is on, the current span's
+``trace_id`` and ``span_id``.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from collections.abc import MutableMapping
 from typing import Any
 
 import structlog
+
+from flowtide.guards import tracing
 
 _WORKFLOW_KEYS = {"workflow_id": "workflow_id", "run_id": "run_id", "workflow_type": "workflow_type",
                   "task_queue": "task_queue", "attempt": "attempt", "activity_type": "activity_type",
@@ -40,8 +43,10 @@ def _temporal_ids(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMa
 
 
 def _shared() -> list[structlog.typing.Processor]:
+    # trace_id/span_id of the current span while tracing is on (docs/tracing.md); a no-op otherwise
     return [structlog.contextvars.merge_contextvars, structlog.stdlib.add_log_level,
-            structlog.stdlib.add_logger_name, structlog.processors.TimeStamper(fmt="iso"), _temporal_ids]
+            structlog.stdlib.add_logger_name, structlog.processors.TimeStamper(fmt="iso"), _temporal_ids,
+            tracing.log_ids]
 
 
 def configure(default_level: str = "WARNING", stream: Any = None) -> None:

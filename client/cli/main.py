@@ -54,7 +54,8 @@ def _register_core(sub: Any) -> None:
     sp.add_argument("--verbose", action="store_true", help="log every start-up step (database migrations too)")
     sp = add_command(sub, "worker", f"{CMDS}:cmd_worker", "run a worker for every step kind",
                      "flowtide worker --address temporal:7233 --metrics-port 9464",
-                     env=("FLOWTIDE_TASK_QUEUE", "FLOWTIDE_METRICS_PORT", "FLOWTIDE_LOG_LEVEL"))
+                     env=("FLOWTIDE_TASK_QUEUE", "FLOWTIDE_METRICS_PORT", "FLOWTIDE_LOG_LEVEL", "FLOWTIDE_OTEL",
+                          "OTEL_EXPORTER_OTLP_ENDPOINT"))
     sp.add_argument("--task-queue")
     sp.add_argument("--metrics-port", type=int,
                     help="serve Prometheus metrics on this port (interface: FLOWTIDE_METRICS_HOST, default 0.0.0.0)")

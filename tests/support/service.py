@@ -46,8 +46,9 @@ class Api:
 
 @contextlib.asynccontextmanager
 async def running_api(client: Any, database_url: str, task_queue: str,
-                      projects: tuple[str, ...] = ("acme", "other")) -> AsyncIterator[Api]:
-    """Serve the API on a free loopback port, with a worker polling ``task_queue``."""
+                      projects: tuple[str, ...] = ("acme", "other"), **worker_options: Any) -> AsyncIterator[Api]:
+    """Serve the API on a free loopback port, with a worker polling ``task_queue`` (``worker_options`` go to
+    ``build_worker``)."""
     from flowtide.client.cli.service import serving
     from flowtide.store.database import Store
     from flowtide.worker.app import build_worker
@@ -59,7 +60,7 @@ async def running_api(client: Any, database_url: str, task_queue: str,
         keys[p] = {r: (await asyncio.to_thread(store.create_key, p, r, f"{p}-{r}"))[1] for r in ROLES}
     port = free_port()
     async with serving("127.0.0.1", port, client, task_queue, database_url) as server, \
-            build_worker(client, task_queue, graceful_shutdown_s=1):
+            build_worker(client, task_queue, graceful_shutdown_s=1, **worker_options):
         yield Api(base=f"http://127.0.0.1:{port}", svc=server.config.app.state.svc, task_queue=task_queue, keys=keys)
 
 
