@@ -18,7 +18,7 @@ from flowtide.client.render import duration, when
 from flowtide.service import steer
 from flowtide.service.errors import ApiError
 from flowtide.service.http import MAX_REVISION, ascii_number, bounded_number, flow_id_param, number_param
-from flowtide.service.ops import Service, checked_flow, deployed, find_run, first_run
+from flowtide.service.ops import Service, deploy_flow, deployed, find_run, first_run
 from flowtide.service.web.auth import SignInNeeded, form, refused, signed_in, templates, to_signin
 from flowtide.service.web.runview import CONSOLE_EMPTY, flow_data, run_page
 from flowtide.service.web.values import resolve
@@ -176,6 +176,5 @@ async def revert(request: Request) -> Response:
     revision = int(bounded_number(fields.get("revision", ""), "form field 'revision'", 1, MAX_REVISION))
     svc, flow_id = _svc(request), flow_id_param(request)
     old = await deployed(svc, who.project, flow_id, revision)
-    doc, title = checked_flow(flow_id, old["document"])
-    new = await svc.db(svc.store.deploy, who.project, flow_id, doc, title, who.key_name)
+    new = await deploy_flow(svc, who, flow_id, old["document"])
     return RedirectResponse(f"/flows?reverted={quote(flow_id)}&revision={new['revision']}", status_code=303)
