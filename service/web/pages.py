@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import os
 from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import quote
@@ -44,11 +43,6 @@ def _svc(request: Request) -> Service:
     return request.app.state.svc  # type: ignore[no-any-return]
 
 
-def refresh_s() -> float:
-    """Seconds between refreshes of an open run's page (``FLOWTIDE_WEB_REFRESH_S``, default 10)."""
-    return float(os.environ.get("FLOWTIDE_WEB_REFRESH_S", "10"))
-
-
 @page
 async def runs(request: Request) -> Response:
     """``/runs``: the project's runs, newest first, with the Status / Run ID / flow filters and paging."""
@@ -69,7 +63,8 @@ async def runs(request: Request) -> Response:
     return templates.TemplateResponse(request, "runs.html", {
         "alerts": await reauthorization_alerts(_svc(request), who.project), "who": who, "csrf": sess.csrf,
         "rows": rows, "statuses": STATUSES, "status": status, "prefix": prefix or "",
-        "flow": q.get("flowId") or "", "next": nxt, "paged": bool(q.get("cursor"))})
+        "flow": q.get("flowId") or "", "next": nxt, "paged": bool(q.get("cursor")),
+        "live": "/live/runs" + (f"?{request.url.query}" if request.url.query else "")})
 
 
 @page
@@ -84,7 +79,7 @@ async def run(request: Request) -> Response:
                                 client.data_converter)).params.get("input")
     ctx = run_page(view, initial)
     return templates.TemplateResponse(request, "run.html", {
-        **ctx, "who": who, "csrf": sess.csrf, "refresh": refresh_s() if ctx["open"] else None,
+        **ctx, "who": who, "csrf": sess.csrf, "refresh": f"/live/runs/{quote(ctx['run_id'])}" if ctx["open"] else None,
         "may_run": who.allows("run"), "console_empty": CONSOLE_EMPTY})
 
 

@@ -9,7 +9,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from flowtide.service.web import auth, pages
+from flowtide.service.web import auth, live, pages
 
 
 async def home(request: Request) -> Response:
@@ -25,6 +25,8 @@ def web_routes() -> list[BaseRoute]:
         Route("/signin", auth.signin, methods=["POST"]),
         Route("/signout", auth.signout, methods=["POST"]),
         Route("/runs", pages.runs, methods=["GET"]),
+        Route("/live/runs", live.list_events, methods=["GET"]),
+        Route("/live/runs/{runId}", live.run_events, methods=["GET"]),
         Route("/runs/{runId}", pages.run, methods=["GET"]),
         Route("/runs/{runId}/data", pages.data, methods=["GET"]),
         Route("/runs/{runId}/rerun", pages.rerun_plan, methods=["GET"]),
