@@ -1,4 +1,4 @@
-"""The pages: ``/runs``, ``/runs/{runId}``, a value as JSON, the re-run plan, ``/flows`` with revert."""
+"""The pages: ``/runs``, ``/runs/{runId}``, a value as JSON, the re-run plan (the flows: ``flowpages``)."""
 
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ from flowtide.client.listing import STATUSES
 from flowtide.client.render import duration, when
 from flowtide.service import steer
 from flowtide.service.errors import ApiError
-from flowtide.service.http import MAX_REVISION, ascii_number, bounded_number, flow_id_param, number_param
-from flowtide.service.ops import Service, deploy_flow, deployed, find_run, first_run
+from flowtide.service.http import ascii_number, number_param
+from flowtide.service.ops import Service, find_run, first_run
 from flowtide.service.web.auth import SignInNeeded, form, refused, signed_in, templates, to_signin
 from flowtide.service.web.runview import CONSOLE_EMPTY, flow_data, run_page
 from flowtide.service.web.values import resolve
@@ -137,22 +137,6 @@ async def rerun_start(request: Request) -> Response:
     return RedirectResponse(f"/runs/{quote(started['runId'])}", status_code=303)
 
 
-@page
-async def flows(request: Request) -> Response:
-    """``/flows``: deployed flows and their revision history (revert buttons for role admin)."""
-    who, sess = await signed_in(request)
-    svc = _svc(request)
-    listed = await svc.db(svc.store.flows, who.project)
-    for f in listed:
-        f["history"] = [dict(r, deployed=when(r["deployedAt"])) for r in
-                        await svc.db(svc.store.revisions, who.project, f["flowId"])]
-        f["deployed"] = when(f["deployedAt"])
-    return templates.TemplateResponse(request, "flows.html", {
-        "alerts": await reauthorization_alerts(svc, who.project), "who": who, "csrf": sess.csrf,
-        "flows": listed, "admin": who.allows("admin"),
-        "reverted": request.query_params.get("reverted"), "revision": request.query_params.get("revision")})
-
-
 async def reauthorization_alerts(svc: Any, project: str) -> list[dict[str, Any]]:
     """Connections of the project in state ``error`` (a refused OAuth2 refresh): shown above the runs and flows."""
     from flowtide.store.connections import connection_states
@@ -161,15 +145,3 @@ async def reauthorization_alerts(svc: Any, project: str) -> list[dict[str, Any]]
     except Exception:  # a database from before connections, or none at all: no alert to show
         return []
     return [c for c in states if c["state"] == "error"]
-
-
-@page
-async def revert(request: Request) -> Response:
-    """Deploy an old revision's document as a new revision (role admin), like ``POST /v1/flows/{id}/revert``."""
-    who, sess = await signed_in(request, "admin")
-    fields = await form(request, sess)
-    revision = int(bounded_number(fields.get("revision", ""), "form field 'revision'", 1, MAX_REVISION))
-    svc, flow_id = _svc(request), flow_id_param(request)
-    old = await deployed(svc, who.project, flow_id, revision)
-    new = await deploy_flow(svc, who, flow_id, old["document"])
-    return RedirectResponse(f"/flows?reverted={quote(flow_id)}&revision={new['revision']}", status_code=303)
