@@ -51,8 +51,7 @@ def last_failures(rows: list[tuple[Any, Any]]) -> dict[str, dict[str, Any]]:
 
 
 def bar(counts: dict[str, int]) -> dict[str, Any]:
-    """A stacked bar of ``counts`` (SVG rectangles, widest status first kept in ``STATUSES`` order) and its
-    text alternative."""
+    """A stacked bar of ``counts`` (SVG rectangles in ``counts``' order) and its text alternative."""
     total = sum(counts.values())
     rects, x = [], 0.0
     for status, n in counts.items():
@@ -72,12 +71,12 @@ def document_text(document: Any, fmt: str) -> str:
 
 
 _TOKEN = re.compile(r"""
-    (?P<comment>\#.*$)
+    (?P<comment>(?:^|(?<=\s))\#.*$)
   | (?P<key>"(?:[^"\\]|\\.)*"(?=\s*:(\s|$))|[^\s\-\[\]{},:"'#][^:#]*?(?=:(\s|$)))
   | (?P<str>"(?:[^"\\]|\\.)*"|'(?:[^']|'')*')
   | (?P<lit>\b(?:true|false|null|True|False|None|~)\b)
   | (?P<num>-?\b\d+(?:\.\d+)?(?:[eE][+-]?\d+)?\b)
-  | (?P<punct>[\[\]{}:,]|-(?=\s|$))
+  | (?P<punct>[\[\]{},]|[:-](?=\s|$))
 """, re.VERBOSE)
 
 
