@@ -113,19 +113,20 @@ Probe = Callable[[], Awaitable[tuple[Any, bool]]]
 
 
 async def stream(request: Request, probe: Probe, name: str) -> AsyncIterator[str]:
-    """Ask ``probe`` (``(state, ended)``) every ``poll_s()``; send ``name`` when the state changed, ``end`` once
-    it ended, a heartbeat comment when quiet; stop at the end, after ``MAX_STREAM_S`` or when the client left."""
+    """Ask ``probe`` (``(state, ended)``) every ``poll_s()``; send ``name`` when the state changed, ``end`` (with
+    the final state) once it ended, a heartbeat comment when quiet; stop at the end, after ``MAX_STREAM_S`` or
+    when the client left."""
     yield f"retry: {RETRY_MS}\n\n"
     started = sent = time.monotonic()
     last: Any = None
     while time.monotonic() - started < MAX_STREAM_S:
         state, ended = await probe()
+        if ended:  # the last change and the end in one event: the page is read once more, not twice
+            yield event("end", state)
+            return
         if state != last:
             yield event(name, state)
             last, sent = state, time.monotonic()
-        if ended:
-            yield event("end", state)
-            return
         if time.monotonic() - sent >= HEARTBEAT_S:
             yield ": heartbeat\n\n"
             sent = time.monotonic()

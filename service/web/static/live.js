@@ -36,7 +36,8 @@
       }).then(function (html) {
         var fresh = new DOMParser().parseFromString(html, "text/html").getElementById(id);
         var old = document.getElementById(id);
-        if (fresh && old) { replace(old, fresh); }
+        // nothing changed on the page (often so at the first event): keep the elements, focus and clicks stay
+        if (fresh && old && fresh.innerHTML !== old.innerHTML) { replace(old, fresh); }
         if (fresh && !fresh.dataset.live) { source.close(); }
       }).catch(function () {
         announce("Could not update the page; reload it to see the latest state.");
