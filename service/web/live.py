@@ -4,7 +4,7 @@ Stateless, so any replica serves any stream: each stream asks Temporal (the sour
 ``FLOWTIDE_WEB_REFRESH_S`` seconds (default 2, bounded to 0.2-30) and sends an event when what it watches changed.
 ``/live/runs/{runId}`` watches one run (its status and the length of its history) and ends with ``event: end`` at
 a terminal status; ``/live/runs`` watches the first page of the list the page shows (the runs' ids and statuses).
-Streams are bounded per browser session and per process, send a comment as heartbeat, end after
+Streams are bounded per browser session, per key and per process, send a comment as heartbeat, end after
 ``MAX_STREAM_S`` (the browser's ``EventSource`` reconnects by itself) and stop when the client goes away.
 """
 
@@ -34,6 +34,7 @@ from flowtide.service.web.pages import page
 from flowtide.service.web.session import COOKIE
 
 MAX_STREAMS_PER_SESSION = 8  # open streams of one browser session on one replica (a tab holds one)
+MAX_STREAMS_PER_KEY = 32  # open streams of all the sessions of one key on one replica
 MAX_STREAMS = 500  # open streams of one replica, all sessions
 MAX_STREAM_S = 600.0  # a stream ends after this; the browser reconnects (``retry``) and goes on
 HEARTBEAT_S = 15.0  # a comment line when nothing else was sent for this long (proxies drop silent connections)
@@ -56,17 +57,18 @@ def event(name: str, data: Any) -> str:
 
 
 class Slots:
-    """The open streams of this process, per session and in all (one per app: ``slots(request)``)."""
+    """The open streams of this process, per session, per key and in all (one per app: ``slots(request)``)."""
 
     def __init__(self) -> None:
         self.by_session: Counter[str] = Counter()
+        self.by_key: Counter[str] = Counter()
 
     @property
     def total(self) -> int:
         return sum(self.by_session.values())
 
-    def take(self, session: str) -> None:
-        """Count one more stream of ``session``.
+    def take(self, key: str, session: str) -> None:
+        """Count one more stream of ``session`` (signed in with ``key``).
 
         Raises:
             ApiError: ``RATE_LIMITED`` (429) past a bound.
@@ -74,15 +76,20 @@ class Slots:
         if self.by_session[session] >= MAX_STREAMS_PER_SESSION:
             raise ApiError("RATE_LIMITED", f"at most {MAX_STREAMS_PER_SESSION} live streams per session: close a "
                            "tab of the runs page", headers={"retry-after": "10"})
+        if self.by_key[key] >= MAX_STREAMS_PER_KEY:
+            raise ApiError("RATE_LIMITED", f"at most {MAX_STREAMS_PER_KEY} live streams per key: close tabs "
+                           "signed in with this key", headers={"retry-after": "10"})
         if self.total >= MAX_STREAMS:
             raise ApiError("RATE_LIMITED", "too many live streams on this server; try again later",
                            headers={"retry-after": "10"})
         self.by_session[session] += 1
+        self.by_key[key] += 1
 
-    def give(self, session: str) -> None:
-        self.by_session[session] -= 1
-        if self.by_session[session] <= 0:
-            del self.by_session[session]
+    def give(self, key: str, session: str) -> None:
+        for counter, name in ((self.by_session, session), (self.by_key, key)):
+            counter[name] -= 1
+            if counter[name] <= 0:
+                del counter[name]
 
 
 def slots(request: Request) -> Slots:
@@ -140,8 +147,8 @@ async def _opened(request: Request, probe_for: Callable[[Any], Awaitable[Probe]]
     probe = await probe_for(who)  # errors (not found, a bad filter) are answered before the stream opens
     session = request.cookies.get(COOKIE, "")
     pool = slots(request)
-    pool.take(session)
-    return EventStream(stream(request, probe, name), lambda: pool.give(session))
+    pool.take(who.key_id, session)
+    return EventStream(stream(request, probe, name), lambda: pool.give(who.key_id, session))
 
 
 @page

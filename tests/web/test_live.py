@@ -103,7 +103,7 @@ async def test_the_list_stream_sees_a_new_run_and_bad_requests_are_answered(site
         assert anonymous.status_code == 303 and anonymous.headers["location"].startswith("/signin")
 
 
-async def test_streams_are_bounded_per_session_and_given_back_when_the_client_leaves(site, monkeypatch):
+async def test_streams_are_bounded_per_session_and_key_and_given_back_when_the_client_leaves(site, monkeypatch):
     monkeypatch.setattr(live, "MAX_STREAMS_PER_SESSION", 2)
     async with httpx.AsyncClient(timeout=30) as api:
         run = await held_run(site, api)
@@ -117,6 +117,10 @@ async def test_streams_are_bounded_per_session_and_given_back_when_the_client_le
                 assert third.headers["retry-after"] == "10"
                 async with other.stream("GET", path) as elsewhere:  # another session has its own bound
                     assert elsewhere.status_code == 200
+                    monkeypatch.setattr(live, "MAX_STREAMS_PER_KEY", 3)  # ... within its key's
+                    by_key = await other.get(path)
+                    assert by_key.status_code == 429 and "at most 3 live streams per key" in by_key.text
+                    monkeypatch.setattr(live, "MAX_STREAMS_PER_KEY", 32)
             # both streams left: their slots come back (the server saw the disconnect), two open again
 
             async def reopened() -> bool:
