@@ -151,3 +151,18 @@ async def list_page(client: Client, *, project: str, status: str | None = None, 
     rows = [(row_of(wf, await first_run_of(wf)), await wf.memo_value("revision", None))
             for wf in it.current_page or []]
     return rows, it.next_page_token or None
+
+
+async def recent_rows(client: Client, *, project: str, since: datetime, flow: str | None = None,
+                      status: str | None = None, limit: int = 1000) -> list[tuple[RunRow, Any]]:
+    """A project's runs started at or after ``since`` (at most ``limit``, newest first): ``[(row, memo
+    revision)]``, for the flows' health (counts by status, the last failure) without reading histories.
+
+    Raises:
+        BadFilterError: an unknown status or a value a query cannot hold.
+    """
+    query = build_query(status, flow, project=project) + f' AND StartTime >= "{since.isoformat()}"'
+    rows: list[tuple[RunRow, Any]] = []
+    async for wf in client.list_workflows(query, limit=limit):
+        rows.append((row_of(wf), await wf.memo_value("revision", None)))
+    return rows

@@ -33,7 +33,7 @@ from flowtide.service.http import (
     request_id,
     revision_value,
 )
-from flowtide.service.ops import MAX_WAIT_S, Service, checked_flow, deployed, start, wait_ended
+from flowtide.service.ops import MAX_WAIT_S, Service, deploy_flow, deployed, start, wait_ended
 from flowtide.store.database import Store
 from flowtide.workflows.search_attributes import DEFAULT_TASK_QUEUE
 
@@ -51,9 +51,8 @@ async def _who(request: Request, role: str) -> Any:
 
 # ---- flows ------------------------------------------------------------------------------------------
 async def _deploy(request: Request, flow_id: str, document: Any) -> Response:
-    svc, who = _svc(request), request.state.who
-    doc, title = checked_flow(flow_id, document)
-    return ok(await svc.db(svc.store.deploy, who.project, flow_id, doc, title, who.key_name), 201)
+    out = await deploy_flow(_svc(request), request.state.who, flow_id, document)
+    return ok(out, 200 if out["unchanged"] else 201)
 
 
 @endpoint

@@ -18,7 +18,7 @@ from flowtide.service.auth import authenticate
 from flowtide.service.errors import ApiError, error_entry
 from flowtide.service.graphql_guard import cost_of, request_of
 from flowtide.service.http import as_api_error, object_body, parse_body, read_body, request_id
-from flowtide.service.ops import MAX_WAIT_S, deployed, find_run, start, wait_ended
+from flowtide.service.ops import MAX_WAIT_S, deploy_flow, deployed, find_run, start, wait_ended
 from flowtide.workflows.language import json_safe
 
 
@@ -102,6 +102,14 @@ class Flow:
     deployed_at: str
     title: str | None
     document: JSON | None = None
+
+
+@strawberry.type
+class Deployed:
+    flow_id: str
+    revision: int
+    deployed_at: str
+    unchanged: bool
 
 
 @strawberry.type
@@ -191,6 +199,12 @@ async def _live(svc: Any, project: str, ref: str) -> str:
 
 @strawberry.type
 class Mutation:
+    @strawberry.mutation
+    async def deploy_flow(self, info: Info, flow_id: str, document: JSON) -> Deployed:
+        svc, who = _ctx(info, "admin")
+        out = await deploy_flow(svc, who, flow_id, document)
+        return Deployed(**{_snake(k): v for k, v in out.items()})
+
     @strawberry.mutation
     async def start_run(self, info: Info, flow_id: str, input: JSON | None = None, wait: float = 0) -> Started:
         svc, who = _ctx(info, "run")

@@ -38,7 +38,7 @@ SCHEMAS: dict[str, Any] = {
         "extensions": _obj({"code": STR, "requestId": STR,
                             "problems": {"type": "array", "items": _obj({"path": STR, "message": STR})},
                             "runId": NSTR, "workflowId": NSTR}, ["code"])}, ["message", "extensions"])}}),
-    "Deployed": _obj({"flowId": STR, "revision": INT, "deployedAt": STR}),
+    "Deployed": _obj({"flowId": STR, "revision": INT, "deployedAt": STR, "unchanged": BOOL}),
     "FlowList": _obj({"flows": {"type": "array", "items": _obj(
         {"flowId": STR, "revision": INT, "deployedAt": STR, "title": NSTR})}}),
     "FlowRevision": _obj({"flowId": STR, "revision": INT, "deployedAt": STR, "document": ANY}),
@@ -124,14 +124,16 @@ def _paths() -> dict[str, Any]:
     return {
         "/v1/flows": {"get": _op("deployed flows of the project", {200: "FlowList"}, ())},
         "/v1/flows/{flowId}": {
-            "put": _op("deploy a new revision", {201: "Deployed"}, (), body="FlowDocument", yaml=True,
+            "put": _op("deploy a new revision (200: identical to the deployed one, nothing stored)",
+                       {201: "Deployed", 200: "Deployed"}, (), body="FlowDocument", yaml=True,
                        params=("FlowId",)),
             "get": _op("one revision (default: the deployed one)", {200: "FlowRevision"}, (404,),
                        params=("FlowId", "Revision"))},
         "/v1/flows/{flowId}/revisions": {"get": _op("revision history, newest first", {200: "Revisions"}, (404,),
                                                     params=("FlowId",))},
         "/v1/flows/{flowId}/revert": {"post": _op("deploy an old revision's document as a new revision",
-                                                  {201: "Deployed"}, (404,), body="RevertBody", params=("FlowId",))},
+                                                  {201: "Deployed", 200: "Deployed"}, (404,), body="RevertBody",
+                                                  params=("FlowId",))},
         "/v1/flows/{flowId}/runs": {"post": _op("start a run of the deployed revision",
                                                 {202: "Started", 200: "RunRecord"}, (404, 409), body="StartBody",
                                                 params=("FlowId", "Wait", "IdempotencyKey"))},

@@ -27,7 +27,7 @@ from flowtide.service.errors import ApiError, problems_of
 from flowtide.service.http import DEFAULT_BODY_TIMEOUT_S
 from flowtide.store.database import Store
 from flowtide.workflows.errors import FlowValidationError
-from flowtide.workflows.language import to_json_data
+from flowtide.workflows.language import FLOW_ID_RE, to_json_data
 from flowtide.workflows.search_attributes import PROJECT_ID
 
 log = structlog.get_logger("flowtide.service")
@@ -102,6 +102,22 @@ def checked_flow(flow_id: str, document: Any) -> tuple[Any, str | None]:
             for sid in files])
     data, _ = to_json_data(document)  # what is stored is plain JSON, as the flow was read (a YAML date: its text)
     return data, flow.name or flow.description
+
+
+async def deploy_flow(svc: Service, who: Principal, flow_id: str, document: Any) -> dict[str, Any]:
+    """Check ``document`` and store it as the flow's next revision (REST, GraphQL and the page's revert).
+
+    A document identical to the deployed revision's stores nothing: the answer is that revision with
+    ``unchanged`` true (the REST API answers it with 200 instead of 201).
+
+    Raises:
+        ApiError: ``BAD_REQUEST`` for a bad flow id, ``INPUT_INVALID`` for a document the flow parser refuses.
+    """
+    if FLOW_ID_RE.fullmatch(flow_id) is None:
+        raise ApiError("BAD_REQUEST", f"flow id '{flow_id[:200]}': 1 to 128 letters, digits, '-' and '_', "
+                       "the first a letter or digit")
+    doc, title = checked_flow(flow_id, document)
+    return dict(await svc.db(svc.store.deploy, who.project, flow_id, doc, title, who.key_name))
 
 
 async def deployed(svc: Service, project: str, flow_id: str, revision: int | None = None) -> dict[str, Any]:

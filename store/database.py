@@ -63,6 +63,11 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
+def canonical(document: Any) -> str:
+    """A flow document as canonical JSON (sorted keys, no spacing): two deploys of one document compare equal."""
+    return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
 def utc(value: datetime) -> datetime:
     """SQLite hands timestamps back without a zone: they were written in UTC."""
     return value if value.tzinfo else value.replace(tzinfo=UTC)
@@ -155,17 +160,26 @@ class Store:
     # ---- flow revisions ------------------------------------------------------------------------
     def deploy(self, project_id: str, flow_id: str, document: Any, title: str | None,
                key_name: str | None = None) -> dict[str, Any]:
-        """Store ``document`` as the next revision of the flow (1, 2, 3, ...); retried when two deploys race."""
+        """Store ``document`` as the next revision of the flow (1, 2, 3, ...); retried when two deploys race.
+
+        A document equal to the deployed revision's (compared as canonical JSON: key order and spacing do not
+        count) stores nothing: the answer is that revision, with ``"unchanged": True``.
+        """
         for _ in range(10):
             try:
                 with self.engine.begin() as conn:
-                    top = conn.execute(select(func.max(flow_revisions.c.revision)).where(
-                        flow_revisions.c.project_id == project_id, flow_revisions.c.flow_id == flow_id)).scalar()
-                    rev, at = int(top or 0) + 1, now()
+                    top = conn.execute(select(flow_revisions.c.revision, flow_revisions.c.document,
+                                              flow_revisions.c.deployed_at).where(
+                        flow_revisions.c.project_id == project_id, flow_revisions.c.flow_id == flow_id
+                    ).order_by(flow_revisions.c.revision.desc()).limit(1)).mappings().first()
+                    if top is not None and canonical(json.loads(top["document"])) == canonical(document):
+                        return {"flowId": flow_id, "revision": top["revision"],
+                                "deployedAt": utc(top["deployed_at"]).isoformat(), "unchanged": True}
+                    rev, at = int(top["revision"] if top else 0) + 1, now()
                     conn.execute(insert(flow_revisions).values(
                         project_id=project_id, flow_id=flow_id, revision=rev, document=json.dumps(document),
                         title=(title or "")[:500] or None, deployed_at=at, key_name=key_name))
-                return {"flowId": flow_id, "revision": rev, "deployedAt": at.isoformat()}
+                return {"flowId": flow_id, "revision": rev, "deployedAt": at.isoformat(), "unchanged": False}
             except IntegrityError:
                 continue  # another deploy took this number: take the next one
         raise StoreError(f"could not deploy flow '{flow_id}': too many concurrent deploys")

@@ -142,17 +142,21 @@ def cmd_flows(args: argparse.Namespace) -> int:
         flow_id = doc.get("id") if isinstance(doc, dict) and doc.get("id") else Path(args.file).stem
         doc, title = checked_flow(str(flow_id), doc)
         out = store.deploy(args.project, str(flow_id), doc, title, "cli")
-        print(f"flow {out['flowId']} revision {out['revision']} deployed")
+        print(f"flow {out['flowId']} revision {out['revision']} {_deployed(out)}")
     elif args.action == "revert":
         old = store.revision(args.project, args.flow_id, args.revision)
         if old is None:
             print(f"flowtide: no revision {args.revision} of flow '{args.flow_id}'", file=sys.stderr)
             return EXIT_INVALID
         out = store.deploy(args.project, args.flow_id, old["document"], old["title"], "cli")
-        print(f"flow {out['flowId']} revision {out['revision']} deployed (from revision {args.revision})")
+        print(f"flow {out['flowId']} revision {out['revision']} {_deployed(out)} (from revision {args.revision})")
     else:
         _print(store.flows(args.project), args.json, ("flowId", "revision", "deployedAt", "title"))
     return EXIT_OK
+
+
+def _deployed(out: dict[str, Any]) -> str:
+    return "unchanged (identical to the deployed revision; nothing stored)" if out.get("unchanged") else "deployed"
 
 
 def _read_document(path: Path) -> Any:

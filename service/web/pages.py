@@ -1,9 +1,8 @@
-"""The pages: ``/runs``, ``/runs/{runId}``, a value as JSON, the re-run plan, ``/flows`` with revert."""
+"""The pages: ``/runs``, ``/runs/{runId}``, a value as JSON, the re-run plan (the flows: ``flowpages``)."""
 
 from __future__ import annotations
 
 import functools
-import os
 from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import quote
@@ -17,8 +16,8 @@ from flowtide.client.listing import STATUSES
 from flowtide.client.render import duration, when
 from flowtide.service import steer
 from flowtide.service.errors import ApiError
-from flowtide.service.http import MAX_REVISION, ascii_number, bounded_number, flow_id_param, number_param
-from flowtide.service.ops import Service, checked_flow, deployed, find_run, first_run
+from flowtide.service.http import ascii_number, number_param
+from flowtide.service.ops import Service, find_run, first_run
 from flowtide.service.web.auth import SignInNeeded, form, refused, signed_in, templates, to_signin
 from flowtide.service.web.runview import CONSOLE_EMPTY, flow_data, run_page
 from flowtide.service.web.values import resolve
@@ -44,11 +43,6 @@ def _svc(request: Request) -> Service:
     return request.app.state.svc  # type: ignore[no-any-return]
 
 
-def refresh_s() -> float:
-    """Seconds between refreshes of an open run's page (``FLOWTIDE_WEB_REFRESH_S``, default 10)."""
-    return float(os.environ.get("FLOWTIDE_WEB_REFRESH_S", "10"))
-
-
 @page
 async def runs(request: Request) -> Response:
     """``/runs``: the project's runs, newest first, with the Status / Run ID / flow filters and paging."""
@@ -69,7 +63,8 @@ async def runs(request: Request) -> Response:
     return templates.TemplateResponse(request, "runs.html", {
         "alerts": await reauthorization_alerts(_svc(request), who.project), "who": who, "csrf": sess.csrf,
         "rows": rows, "statuses": STATUSES, "status": status, "prefix": prefix or "",
-        "flow": q.get("flowId") or "", "next": nxt, "paged": bool(q.get("cursor"))})
+        "flow": q.get("flowId") or "", "next": nxt, "paged": bool(q.get("cursor")),
+        "live": "/live/runs" + (f"?{request.url.query}" if request.url.query else "")})
 
 
 @page
@@ -84,7 +79,7 @@ async def run(request: Request) -> Response:
                                 client.data_converter)).params.get("input")
     ctx = run_page(view, initial)
     return templates.TemplateResponse(request, "run.html", {
-        **ctx, "who": who, "csrf": sess.csrf, "refresh": refresh_s() if ctx["open"] else None,
+        **ctx, "who": who, "csrf": sess.csrf, "refresh": f"/live/runs/{quote(ctx['run_id'])}" if ctx["open"] else None,
         "may_run": who.allows("run"), "console_empty": CONSOLE_EMPTY})
 
 
@@ -142,22 +137,6 @@ async def rerun_start(request: Request) -> Response:
     return RedirectResponse(f"/runs/{quote(started['runId'])}", status_code=303)
 
 
-@page
-async def flows(request: Request) -> Response:
-    """``/flows``: deployed flows and their revision history (revert buttons for role admin)."""
-    who, sess = await signed_in(request)
-    svc = _svc(request)
-    listed = await svc.db(svc.store.flows, who.project)
-    for f in listed:
-        f["history"] = [dict(r, deployed=when(r["deployedAt"])) for r in
-                        await svc.db(svc.store.revisions, who.project, f["flowId"])]
-        f["deployed"] = when(f["deployedAt"])
-    return templates.TemplateResponse(request, "flows.html", {
-        "alerts": await reauthorization_alerts(svc, who.project), "who": who, "csrf": sess.csrf,
-        "flows": listed, "admin": who.allows("admin"),
-        "reverted": request.query_params.get("reverted"), "revision": request.query_params.get("revision")})
-
-
 async def reauthorization_alerts(svc: Any, project: str) -> list[dict[str, Any]]:
     """Connections of the project in state ``error`` (a refused OAuth2 refresh): shown above the runs and flows."""
     from flowtide.store.connections import connection_states
@@ -166,16 +145,3 @@ async def reauthorization_alerts(svc: Any, project: str) -> list[dict[str, Any]]
     except Exception:  # a database from before connections, or none at all: no alert to show
         return []
     return [c for c in states if c["state"] == "error"]
-
-
-@page
-async def revert(request: Request) -> Response:
-    """Deploy an old revision's document as a new revision (role admin), like ``POST /v1/flows/{id}/revert``."""
-    who, sess = await signed_in(request, "admin")
-    fields = await form(request, sess)
-    revision = int(bounded_number(fields.get("revision", ""), "form field 'revision'", 1, MAX_REVISION))
-    svc, flow_id = _svc(request), flow_id_param(request)
-    old = await deployed(svc, who.project, flow_id, revision)
-    doc, title = checked_flow(flow_id, old["document"])
-    new = await svc.db(svc.store.deploy, who.project, flow_id, doc, title, who.key_name)
-    return RedirectResponse(f"/flows?reverted={quote(flow_id)}&revision={new['revision']}", status_code=303)

@@ -9,7 +9,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from flowtide.service.web import auth, pages
+from flowtide.service.web import auth, flowpages, live, pages
 
 
 async def home(request: Request) -> Response:
@@ -25,11 +25,14 @@ def web_routes() -> list[BaseRoute]:
         Route("/signin", auth.signin, methods=["POST"]),
         Route("/signout", auth.signout, methods=["POST"]),
         Route("/runs", pages.runs, methods=["GET"]),
+        Route("/live/runs", live.list_events, methods=["GET"]),
+        Route("/live/runs/{runId}", live.run_events, methods=["GET"]),
         Route("/runs/{runId}", pages.run, methods=["GET"]),
         Route("/runs/{runId}/data", pages.data, methods=["GET"]),
         Route("/runs/{runId}/rerun", pages.rerun_plan, methods=["GET"]),
         Route("/runs/{runId}/rerun", pages.rerun_start, methods=["POST"]),
-        Route("/flows", pages.flows, methods=["GET"]),
-        Route("/flows/{flowId}/revert", pages.revert, methods=["POST"]),
+        Route("/flows", flowpages.flows, methods=["GET"]),
+        Route("/flows/{flowId}", flowpages.flow, methods=["GET"]),
+        Route("/flows/{flowId}/revert", flowpages.revert, methods=["POST"]),
         Mount("/static", StaticFiles(directory=str(Path(__file__).parent / "static")), name="static"),
     ]

@@ -180,7 +180,7 @@ async def test_open_run_refreshes_until_it_ends(site, browser, service):
         assert "Provider status: 429 (retryable)" in await page.locator("#step-1").inner_text()
         await http.post(site.url(f"/v1/runs/{retry_run['runId']}/cancel"), headers=site.headers("run"))
         await page.goto(site.url(f"/runs/{held['runId']}"))
-        assert "refreshes every 1" in await page.locator("#refresh-status").inner_text()
+        assert "updates as it goes" in await page.locator("#refresh-status").inner_text()
         await page.locator("#step-1 > summary").click()
         await page.locator("#step-1-in-h").locator("..").get_by_role("button", name="JSON").click()
         assert await until(lambda: page.evaluate("Number(document.body.dataset.refreshed || 0) >= 1"))
@@ -190,10 +190,10 @@ async def test_open_run_refreshes_until_it_ends(site, browser, service):
         r = await http.post(site.url(f"/v1/runs/{held['runId']}/signals/go"), json={}, headers=site.headers("run"))
         assert r.status_code == 202
         assert await until(lambda: _has(page, "h1 .badge", "Completed"), 15)
-        assert "no longer refreshes" in await page.locator("#refresh-status").inner_text()
+        assert "no longer updates" in await page.locator("#refresh-status").inner_text()
         count = await page.evaluate("document.body.dataset.refreshed")
         await page.wait_for_timeout(2500)
-        assert await page.evaluate("document.body.dataset.refreshed") == count, "refreshing stopped"
+        assert await page.evaluate("document.body.dataset.refreshed") == count, "updates stopped"
         await ctx.close()
 
 

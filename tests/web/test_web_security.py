@@ -95,7 +95,8 @@ async def test_flows_page_reverts_and_escapes(site, echo_run):
     assert "<script>window.pwned" not in page and "&lt;script&gt;window.pwned" in page  # the flow's name
     async with httpx.AsyncClient(timeout=30) as api_http:
         await site.deploy(api_http, {**ECHO, "id": echo_run["flowId"], "name": "second"})
-    page = (await admin.get("/flows")).text
+    page = (await admin.get(f"/flows/{echo_run['flowId']}")).text
+    assert "<script>window.pwned" not in page and "&lt;script&gt;window.pwned" in page  # in the document too
     assert "Revert to revision 1" in page and "Revert to revision 2" not in page  # 2 is deployed
     r = await admin.post(f"/flows/{echo_run['flowId']}/revert", data={"csrf": csrf(page), "revision": "1"})
     assert r.status_code == 303

@@ -1,4 +1,4 @@
-// Flowtide runs page: view switching, "Jump to failed step", and refreshing an open run (no inline scripts: CSP).
+// Flowtide runs page: view switching and "Jump to failed step" (no inline scripts: CSP). Live updates: live.js.
 "use strict";
 
 function setupViews(root) {
@@ -37,41 +37,8 @@ function setupJump(root) {
   }
 }
 
-// Refresh the run in place (no full reload: focus, open steps and chosen views stay as they are).
-function scheduleRefresh() {
-  var seconds = parseFloat(document.body.dataset.refresh || "0");
-  if (!(seconds > 0)) { return; }
-  window.setTimeout(function () {
-    fetch(window.location.pathname, { credentials: "same-origin" }).then(function (r) {
-      if (!r.ok) { throw new Error("HTTP " + r.status); }
-      return r.text();
-    }).then(function (html) {
-      var doc = new DOMParser().parseFromString(html, "text/html");
-      var fresh = doc.getElementById("run"), old = document.getElementById("run");
-      if (!fresh || !old) { return; }
-      var opened = Array.prototype.map.call(old.querySelectorAll("details[open][id]"), function (d) { return d.id; });
-      var chosen = Array.prototype.map.call(old.querySelectorAll("button[aria-pressed='true'][data-view]"),
-        function (b) { return b.dataset.view; });
-      old.replaceWith(fresh);
-      opened.forEach(function (id) { var d = document.getElementById(id); if (d) { d.open = true; } });
-      setupViews(fresh);
-      chosen.forEach(function (id) {
-        var b = fresh.querySelector("button[data-view='" + id + "']");
-        if (b) { b.click(); }
-      });
-      setupJump(fresh);
-      document.body.dataset.refreshed = String(parseInt(document.body.dataset.refreshed || "0", 10) + 1);
-      if (doc.body.dataset.refresh) { scheduleRefresh(); } else { delete document.body.dataset.refresh; }
-    }).catch(function () {
-      var status = document.getElementById("refresh-status");
-      if (status) { status.textContent = "Could not refresh the run; reload the page to try again."; }
-    });
-  }, seconds * 1000);
-}
-
 document.addEventListener("DOMContentLoaded", function () {
   setupViews(document);
   setupJump(document);
   if (window.location.hash.indexOf("#step-") === 0) { openStep(window.location.hash.slice(1), false); }
-  scheduleRefresh();
 });
