@@ -330,7 +330,7 @@ def _signal_names(steps: Any) -> list[str]:
     for s in steps if isinstance(steps, list) else ():
         if not isinstance(s, dict):
             continue  # an inline sub-flow is checked when its child run starts, not here
-        inp = s.get("input") if isinstance(s.get("input"), dict) else {}
+        inp: dict[str, Any] = s["input"] if isinstance(s.get("input"), dict) else {}
         name = inp.get("signal") or inp.get("name")
         if s.get("kind") == "core.wait-for-signal" and isinstance(name, str) and "{{" not in name \
                 and name != CHILD_STATUS:
