@@ -131,10 +131,12 @@ def kind_sections(text: str, kinds: dict[str, Kind]) -> dict[str, str]:
 
 
 def test_every_kind_section_says_its_output_and_errors_and_shows_an_example() -> None:
-    lacking = {name: [what for what, found in (
-        ("an Output line", "Output" in body),
-        ("its errors", "Errors" in body or any(f"`{code}`" in body for code in KINDS[name].errors)),
-        ("an example", "```yaml" in body or "```json" in body)) if not found] for name, body in kind_sections(STEPS_MD, KINDS).items()}
+    lacking = {}
+    for name, body in kind_sections(STEPS_MD, KINDS).items():
+        checks = (("an Output line", "Output" in body),
+                  ("its errors", "Errors" in body or any(f"`{code}`" in body for code in KINDS[name].errors)),
+                  ("an example", "```yaml" in body or "```json" in body))
+        lacking[name] = [what for what, found in checks if not found]
     assert {name: what for name, what in lacking.items() if what} == {}
     assert set(lacking) == set(KINDS)
 
