@@ -100,14 +100,19 @@ def classify(exc: BaseException) -> Failure | None:
     return None
 
 
-def report(exc: BaseException, as_json: bool) -> int:
-    """Print ``exc`` as one line on stderr (or ``{"error": ...}`` on stdout with ``--json``); the exit code."""
+def report(exc: BaseException, as_json: bool, fmt: str | None = None) -> int:
+    """Print ``exc`` and return its exit code: one line on stderr; with ``-o json`` or ``-o jsonl``
+    (``fmt``) one compact ``{"error": ...}`` object on stderr (standard output holds only data); with ``--json``
+    alone ``{"error": ...}`` on stdout, as before ``-o`` existed."""
     failure = classify(exc) or Failure(EXIT_FAILED, "INTERNAL_ERROR",
                                        f"internal error: {type(exc).__name__}: {exc} "
                                        "(set FLOWTIDE_DEBUG=1 for the traceback)")
     message = one_line(failure.message)
-    if as_json:
-        print(json.dumps({"error": {"code": failure.code, "message": message, **failure.extra}}, indent=2))
+    error = {"error": {"code": failure.code, "message": message, **failure.extra}}
+    if fmt in ("json", "jsonl"):
+        print(json.dumps(error, ensure_ascii=False), file=sys.stderr)
+    elif as_json:
+        print(json.dumps(error, indent=2))
     elif failure.code == "INVALID_FLOW":
         _problem_lines(exc)
     else:

@@ -175,8 +175,10 @@ def main(argv: list[str] | None = None) -> int:
     """Run ``flowtide ARGV``; every failure is one line on stderr (or JSON on stdout) and an exit code."""
     argv = sys.argv[1:] if argv is None else list(argv)
     _safe_streams()
-    as_json = "--json" in argv or any(flag in ("-o", "--output") and value in ("json", "jsonl")
-                                      for flag, value in itertools.pairwise(argv))
+    # known before the arguments parse, so that a usage error is reported in the format asked for
+    fmt = next((value for flag, value in itertools.pairwise(argv) if flag in ("-o", "--output")
+                and value in ("json", "jsonl", "table")), None)
+    as_json = "--json" in argv or fmt in ("json", "jsonl")
     try:
         args = build_parser().parse_args(argv)
         fmt = getattr(args, "format", None)
@@ -203,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
     except BaseException as exc:
         if os.environ.get("FLOWTIDE_DEBUG"):
             raise
-        return report(exc, as_json)
+        return report(exc, as_json, fmt)
 
 
 if __name__ == "__main__":

@@ -8,7 +8,8 @@
 - ``text`` blocks (output, diagrams) and blocks right after a ``<!-- illustration -->`` line are skipped: they
   show a shape, not something to run. A block in any other language must be one of those.
 
-The first-hour path itself (``flowtide dev``, then the README's commands) runs for real in
+This is the quick check; ``tests/e2e/test_doc_examples_run.py`` runs the same blocks for real against the stack
+of ``flowtide dev`` (CONTRIBUTING.md, "Examples in the docs"), and the first-hour path itself runs in
 ``tests/e2e/test_first_hour.py``.
 """
 
@@ -22,6 +23,7 @@ import re
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -71,21 +73,30 @@ ALL = blocks()
 CHECKED = [b for b in ALL if not b.illustration]
 
 
-def _flow_problems(block: Block) -> list[str]:
-    """A YAML or JSON block parses; when it is a flow (a document with ``steps``, a list of steps, one step) it
-    validates; a fragment of a document without its ``id`` gets one."""
+def flow_document(block: Block) -> dict[str, Any] | list[Any] | None:
+    """The flow a YAML or JSON block holds (a document with ``steps``, a list of steps, one step), as a document
+    or a list of steps that ``flowtide validate`` reads; a fragment without its ``id`` gets one. ``None`` for
+    data (a record, an answer, a configuration file). Raises ``ValueError`` when the block does not parse."""
     try:
         doc = json.loads(block.text) if block.lang == "json" else yaml.safe_load(block.text)
-    except (ValueError, yaml.YAMLError) as exc:
-        return [f"does not parse: {str(exc).splitlines()[0]}"]
+    except yaml.YAMLError as exc:
+        raise ValueError(str(exc)) from None
     if isinstance(doc, dict) and "steps" not in doc and {"stepType", "action"} & set(doc) and "code" not in doc:
         doc = [doc]  # one step (an error record, with its code, names a stepType too)
     if isinstance(doc, dict) and "steps" in doc:
-        doc = {"id": "example", **doc}
-    elif not (isinstance(doc, list) and doc and all(isinstance(s, dict) and {"stepType", "action"} & set(s)
-                                                    for s in doc)):
-        return []  # data: a record, an answer, a configuration file
-    return [f"{p['path']}: {p['message']}" for p in flowtide.validate(doc)]
+        return {"id": "example", **doc}
+    if isinstance(doc, list) and doc and all(isinstance(s, dict) and {"stepType", "action"} & set(s) for s in doc):
+        return doc
+    return None
+
+
+def _flow_problems(block: Block) -> list[str]:
+    """A YAML or JSON block parses; when it is a flow it validates."""
+    try:
+        doc = flow_document(block)
+    except ValueError as exc:
+        return [f"does not parse: {str(exc).splitlines()[0]}"]
+    return [] if doc is None else [f"{p['path']}: {p['message']}" for p in flowtide.validate(doc)]
 
 
 def _commands(block: Block) -> list[str]:

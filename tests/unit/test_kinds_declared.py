@@ -119,6 +119,28 @@ def test_the_input_tables_of_the_step_reference_match_the_declarations() -> None
     assert set(input_tables(STEPS_MD, KINDS)) == set(KINDS)  # every kind: activities, control and data kinds
 
 
+def kind_sections(text: str, kinds: dict[str, Kind]) -> dict[str, str]:
+    """``{kind: its section's text}`` for the one-kind sections (``##``/``###``)."""
+    out = {}
+    for section in re.split(r"^###? ", text, flags=re.M)[1:]:
+        heading, _, body = section.partition("\n")
+        named = [k for k in re.findall(r"[\w.-]+", heading) if k in kinds]
+        if len(named) == 1:
+            out[named[0]] = body
+    return out
+
+
+def test_every_kind_section_says_its_output_and_errors_and_shows_an_example() -> None:
+    lacking = {}
+    for name, body in kind_sections(STEPS_MD, KINDS).items():
+        checks = (("an Output line", "Output" in body),
+                  ("its errors", "Errors" in body or any(f"`{code}`" in body for code in KINDS[name].errors)),
+                  ("an example", "```yaml" in body or "```json" in body))
+        lacking[name] = [what for what, found in checks if not found]
+    assert {name: what for name, what in lacking.items() if what} == {}
+    assert set(lacking) == set(KINDS)
+
+
 def test_a_table_that_disagrees_is_caught() -> None:
     dropped = STEPS_MD.replace("| `maxRows` | int | 10000 |", "| `maxRowz` | int | 10000 |")
     assert table_disagreements(dropped, KINDS) == ["datastore.query: `maxRows` is declared but not in the table",

@@ -101,3 +101,33 @@ async def test_the_signals_a_flow_waits_for_are_listed_in_the_metadata(client: A
 async def _details(handle: Any) -> str:
     meta = await handle.query("__temporal_workflow_metadata")
     return str(meta.current_details)
+
+
+NESTED = {"id": "native-nested-signals", "steps": [
+    {"stepId": "child", "stepType": "core.sub-flow", "input": {"flow": {"id": "inner", "steps": [
+        {"stepId": "wait-inner", "stepType": "core.wait-for-signal", "input": {"signal": "inner"}}]}}},
+    {"stepId": "each", "stepType": "core.for-each", "input": {"items": 1, "steps": [
+        {"stepId": "wait-item", "stepType": "core.wait-for-signal", "input": {"signal": "item"}}]}}]}
+
+
+async def test_signals_of_inline_sub_flows_and_loop_bodies_are_listed_too(client: Any, task_queue: str,
+                                                                           worker: Any) -> None:
+    handle = await client.start_workflow("FlowWorkflow", {"flow": NESTED, "input": {}},
+                                         id=f"native-{uuid.uuid4().hex[:8]}", task_queue=task_queue)
+    meta = await handle.query("__temporal_workflow_metadata")
+    names = sorted(s.name for s in meta.definition.signal_definitions if s.name)
+    assert names == ["inner", "item"], names
+    # the run's own handler relays each to the step that waits for it (in the child run, in the loop)
+    # (one at a time: the child run waits first, then the loop's step in this run)
+    for _ in range(100):
+        if (await handle.query("record"))["status"] == "paused":
+            break
+        await asyncio.sleep(0.1)
+    await handle.signal("inner", 1)
+    for _ in range(100):
+        if "item" in await _details(handle):
+            break
+        await asyncio.sleep(0.1)
+    await handle.signal("item", 2)
+    result = await asyncio.wait_for(handle.result(), 20)
+    assert result["status"] == "completed", result

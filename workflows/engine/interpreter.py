@@ -323,18 +323,24 @@ def _failure_message(rec: ErrorRecord) -> str:
     return f"{where}{code}{rec['message']}"
 
 
-def _signal_names(steps: list[WireStep]) -> list[str]:
-    """The literal signal names the ``core.wait-for-signal`` steps of ``steps`` (and their blocks) wait for."""
+def _signal_names(steps: Any) -> list[str]:
+    """The literal signal names the ``core.wait-for-signal`` steps of ``steps`` wait for: in their blocks (branches,
+    loop bodies) and in inline sub-flows too, whose child runs get the signals this run relays to them."""
     names: list[str] = []
-    for s in steps:
-        inp = s.get("input") or {}
+    for s in steps if isinstance(steps, list) else ():
+        if not isinstance(s, dict):
+            continue  # an inline sub-flow is checked when its child run starts, not here
+        inp: dict[str, Any] = s["input"] if isinstance(s.get("input"), dict) else {}
         name = inp.get("signal") or inp.get("name")
-        if s["kind"] == "core.wait-for-signal" and isinstance(name, str) and "{{" not in name \
-                and name != CHILD_STATUS and name not in names:
+        if s.get("kind") == "core.wait-for-signal" and isinstance(name, str) and "{{" not in name \
+                and name != CHILD_STATUS:
             names.append(name)
-        for sub in (s.get("blocks") or {}).values():
-            names += [n for n in _signal_names(sub) if n not in names]
-    return names
+        nested = list((s.get("blocks") or {}).values())
+        if s.get("kind") == "core.sub-flow" and isinstance(inp.get("flow"), dict):
+            nested.append(inp["flow"].get("steps"))
+        for sub in nested:
+            names += _signal_names(sub)
+    return list(dict.fromkeys(names))
 
 
 def _count_steps(steps: list[WireStep]) -> int:
