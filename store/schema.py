@@ -113,6 +113,7 @@ breaker_states = Table(
     Column("opened", Integer, nullable=False, server_default="0"),
     Column("config", Text, nullable=False, server_default="{}"),
     Column("updated", Float, nullable=False),
+    Column("version", Integer, nullable=False, server_default="0"),  # each write: +1 (compare-and-set)
 )
 
 service_secrets = Table(

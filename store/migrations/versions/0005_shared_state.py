@@ -43,7 +43,8 @@ def upgrade() -> None:
                     sa.Column("trial_until", sa.Float, nullable=False, server_default="0"),
                     sa.Column("opened", sa.Integer, nullable=False, server_default="0"),
                     sa.Column("config", sa.Text, nullable=False, server_default="{}"),
-                    sa.Column("updated", sa.Float, nullable=False))
+                    sa.Column("updated", sa.Float, nullable=False),
+                    sa.Column("version", sa.Integer, nullable=False, server_default="0"))
     op.create_table("service_secrets",
                     sa.Column("name", sa.String(64), primary_key=True),
                     sa.Column("value", sa.String(200), nullable=False))
