@@ -51,6 +51,7 @@ class Sessions:
                  per_key: int = MAX_SESSIONS_PER_KEY) -> None:
         self.store, self.ttl_s = store, ttl_s
         self.max_sessions, self.per_key = max_sessions, per_key
+        self._form_key: bytes | None = None  # the shared secret, once read (it never changes)
 
     async def create(self, key_id: str) -> str:
         """A new session for the key ``key_id``; returns its id (the cookie's value).
@@ -80,8 +81,9 @@ class Sessions:
 
     async def signin_token(self, nonce: str) -> str:
         """The sign-in form's token for the nonce in its cookie (keyed alike on every replica)."""
-        key = await asyncio.to_thread(shared_secret, self.store, "signin-form")
-        return hmac.new(key, nonce.encode(), hashlib.sha256).hexdigest()
+        if self._form_key is None:
+            self._form_key = await asyncio.to_thread(shared_secret, self.store, "signin-form")
+        return hmac.new(self._form_key, nonce.encode(), hashlib.sha256).hexdigest()
 
 
 class SignInLimits:
