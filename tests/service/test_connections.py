@@ -20,6 +20,7 @@ from flowtide.store.connections import Connections, connection_states
 from flowtide.store.database import Store, StoreError
 from flowtide.store.secretbox import SecretKeyError
 from tests.support.oauth_server import OAuthWorld
+from tests.support.postgres import fresh_database
 
 
 @pytest.fixture(autouse=True)
@@ -163,11 +164,7 @@ def test_one_refresh_for_three_worker_processes(backend: str, request: pytest.Fi
     import multiprocessing
 
     from tests.support.oauth_server import tokens_in_a_process
-    if backend == "sqlite":
-        url = f"sqlite:///{tmp_path / 'flowtide.db'}"
-    else:
-        base = request.getfixturevalue("pg_url")
-        url = base.rsplit("/", 1)[0] + "/" + _database(base)
+    url = fresh_database(backend, tmp_path, request)
     store = Store(url)
     store.migrate()
     with OAuthWorld() as world:

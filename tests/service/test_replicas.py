@@ -26,19 +26,9 @@ from flowtide.service import cancels
 from flowtide.service.auth import RateLimiter
 from flowtide.service.web.session import SIGNIN_PER_KEY
 from tests.security.test_values_cancel import BadDeployInterpreter
+from tests.support.postgres import fresh_database
 from tests.support.service import Api, new_id, running_api
 from tests.support.web import csrf, sign_in_http, signin_token
-
-
-async def _database(kind: str, tmp: Path, request: pytest.FixtureRequest) -> str:
-    if kind == "sqlite":
-        return f"sqlite:///{tmp / 'flowtide.db'}"
-    import psycopg
-    base = request.getfixturevalue("pg_url")
-    name = f"r_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(base, autocommit=True) as conn:
-        conn.execute(f"CREATE DATABASE {name}")
-    return str(base.rsplit("/", 1)[0] + "/" + name)
 
 
 class Pair:
@@ -56,7 +46,7 @@ async def pair(request: pytest.FixtureRequest, client: Any, tmp_path: Path,
     monkeypatch.setattr(cancels, "CANCEL_GRACE_S", 2.0)
     monkeypatch.setattr(cancels, "LEASE_S", 1.0)
     monkeypatch.setattr(cancels, "SWEEP_S", 0.3)
-    url = await _database(request.param, tmp_path, request)
+    url = fresh_database(request.param, tmp_path, request)
     tq = f"tq-rep-{uuid.uuid4().hex[:8]}"
     async with running_api(client, url, tq) as a:
         port = free_port()

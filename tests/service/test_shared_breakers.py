@@ -17,21 +17,14 @@ from flowtide.client.cli.breakers import cmd_breakers
 from flowtide.store import breakers
 from flowtide.store.database import Store
 from tests.support.breaker_race import trials_in_a_process
+from tests.support.postgres import fresh_database
 
 CFG = {"failureThreshold": 2, "windowSeconds": 60.0, "openSeconds": 1.0}
 
 
 @pytest.fixture(params=["postgresql", "sqlite"])
 def url(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
-    if request.param == "sqlite":
-        found = f"sqlite:///{tmp_path / 'flowtide.db'}"
-    else:
-        import psycopg
-        base = request.getfixturevalue("pg_url")
-        name = f"b_{uuid.uuid4().hex[:10]}"
-        with psycopg.connect(base, autocommit=True) as conn:
-            conn.execute(f"CREATE DATABASE {name}")
-        found = str(base.rsplit("/", 1)[0] + "/" + name)
+    found = fresh_database(request.param, tmp_path, request)
     Store(found).migrate()
     monkeypatch.setenv("FLOWTIDE_DATABASE_URL", found)
     monkeypatch.delenv("FLOWTIDE_BREAKERS_DB", raising=False)
