@@ -43,7 +43,10 @@ class RateLimiter:
         Raises:
             ApiError: ``RATE_LIMITED`` with ``Retry-After`` (whole seconds until ``n`` tokens are back).
         """
-        short = await asyncio.to_thread(spend, self.store, f"{self.name}:{key_id}"[:120], n, self.rate, self.burst)
+        bucket = f"{self.name}:{key_id}"
+        if len(bucket) > 120:  # a webhook's "hook:<project>/<flow id>" may be long: its hash, never a cut
+            bucket = f"{self.name}:{hash_key(key_id)}"
+        short = await asyncio.to_thread(spend, self.store, bucket, n, self.rate, self.burst)
         if short <= 0:
             return
         wait = max(1, math.ceil((n - short) / self.rate)) if self.rate > 0 else 60

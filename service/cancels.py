@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
+from sqlalchemy.exc import SQLAlchemyError
 from temporalio.service import RPCError, RPCStatusCode
 
 from flowtide.client.cancel import CANCEL_GRACE_S, settle
@@ -32,7 +33,10 @@ SWEEP_S = 2.0  # how often each replica looks for watches whose replica died
 async def watch(svc: Service, handle: Any, run_id: str) -> None:
     """Note the cancelled run (leased to this replica) and start settling it here."""
     due = now() + timedelta(seconds=CANCEL_GRACE_S)
-    await svc.db(watch_cancel, svc.store, handle.id, run_id, due, due + timedelta(seconds=LEASE_S))
+    try:
+        await svc.db(watch_cancel, svc.store, handle.id, run_id, due, due + timedelta(seconds=LEASE_S))
+    except SQLAlchemyError as exc:  # the cancel was sent: settle it here even if no other replica could
+        log.warning("cancel: could not note the watch in the database", run_id=run_id, error=str(exc)[:300])
     _spawn(svc, handle, run_id, due)
 
 

@@ -140,3 +140,16 @@ async def test_a_cancel_accepted_by_a_replica_that_dies_is_settled_by_the_other(
     assert reasons == [TERMINATE_REASON]
     with pair.a.svc.store.engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM cancel_watches")).scalar() == 0
+
+
+async def test_long_bucket_names_are_hashed_not_cut(tmp_path: Path) -> None:
+    from flowtide.service.errors import ApiError
+    from flowtide.store.database import Store
+    store = Store(f"sqlite:///{tmp_path / 'flowtide.db'}")
+    store.migrate()
+    limiter = RateLimiter(store, rate=0.01, burst=1)
+    long_flow = "hook:acme/" + "x" * 190  # two webhooks whose flow ids differ only past 120 characters
+    await limiter.take(long_flow + "1")
+    await limiter.take(long_flow + "2")
+    with pytest.raises(ApiError):
+        await limiter.take(long_flow + "1")
