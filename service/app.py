@@ -14,7 +14,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from temporalio.client import Client
 
-from flowtide.service import connections_api, hooks, steer
+from flowtide.service import cancels, connections_api, hooks, steer
 from flowtide.service.auth import RateLimiter, authenticate
 from flowtide.service.errors import ApiError, error_response
 from flowtide.service.http import (
@@ -210,7 +210,7 @@ def build_service(*, database_url: str | None = None, client: Client | None = No
         store.migrate()
     return Service(store=store, client=client,
                    task_queue=task_queue or os.environ.get("FLOWTIDE_TASK_QUEUE", DEFAULT_TASK_QUEUE),
-                   limiter=RateLimiter(), max_body=int(os.environ.get("FLOWTIDE_API_MAX_BODY", DEFAULT_MAX_BODY)),
+                   limiter=RateLimiter(store), max_body=int(os.environ.get("FLOWTIDE_API_MAX_BODY", DEFAULT_MAX_BODY)),
                    body_timeout=float(os.environ.get("FLOWTIDE_API_BODY_TIMEOUT_S", DEFAULT_BODY_TIMEOUT_S)),
                    temporal_address=temporal_address)
 
@@ -226,6 +226,6 @@ def create_app(svc: Service) -> Starlette:
         middleware.insert(0, Middleware(TraceRequests))
     app = Starlette(routes=ROUTES + web_routes(), exception_handlers={HTTPException: _http_error,
                                                                       Exception: _http_error},
-                    middleware=middleware)
+                    middleware=middleware, lifespan=lambda _app: cancels.sweeping(svc))
     app.state.svc = svc
     return app

@@ -5,13 +5,13 @@ from __future__ import annotations
 import asyncio
 import math
 import os
-import time
 from dataclasses import dataclass
 
 from starlette.requests import Request
 
 from flowtide.service.errors import ApiError
 from flowtide.store.database import KEY_PREFIX, ROLES, Store, hash_key
+from flowtide.store.replicas import spend
 
 
 @dataclass(frozen=True)
@@ -28,29 +28,31 @@ class Principal:
 
 
 class RateLimiter:
-    """A token bucket per key (``FLOWTIDE_API_RATE`` per second, burst 2x); per process, like the pool it guards."""
+    """A token bucket per key (``FLOWTIDE_API_RATE`` per second, burst 2x), kept in the database: every replica
+    of the service spends from the same bucket (``store.replicas.spend``), so N replicas grant one limit."""
 
-    def __init__(self, rate: float | None = None, burst: float | None = None) -> None:
+    def __init__(self, store: Store, rate: float | None = None, burst: float | None = None,
+                 name: str = "api") -> None:
+        self.store, self.name = store, name
         self.rate = rate if rate is not None else float(os.environ.get("FLOWTIDE_API_RATE", "20"))
         self.burst = burst if burst is not None else max(1.0, self.rate * 2)
-        self._buckets: dict[str, tuple[float, float]] = {}  # key id -> (tokens, last refill)
 
-    def take(self, key_id: str, n: int = 1) -> None:
+    async def take(self, key_id: str, n: int = 1) -> None:
         """Spend ``n`` tokens of ``key_id``'s bucket, all or none (a GraphQL request's fields count one each).
 
         Raises:
             ApiError: ``RATE_LIMITED`` with ``Retry-After`` (whole seconds until ``n`` tokens are back).
         """
-        t = time.monotonic()
-        tokens, last = self._buckets.get(key_id, (self.burst, t))
-        tokens = min(self.burst, tokens + (t - last) * self.rate)
-        if tokens < n:
-            self._buckets[key_id] = (tokens, t)
-            wait = max(1, math.ceil((n - tokens) / self.rate)) if self.rate > 0 else 60
-            what = "too many requests" if n == 1 else f"too many calls ({n} more in this request)"
-            raise ApiError("RATE_LIMITED", f"{what} for this key (limit {self.rate:g}/s, burst "
-                           f"{self.burst:g}); retry after {wait} s", headers={"Retry-After": str(wait)})
-        self._buckets[key_id] = (tokens - n, t)
+        bucket = f"{self.name}:{key_id}"
+        if len(bucket) > 120:  # a webhook's "hook:<project>/<flow id>" may be long: its hash, never a cut
+            bucket = f"{self.name}:{hash_key(key_id)}"
+        short = await asyncio.to_thread(spend, self.store, bucket, n, self.rate, self.burst)
+        if short <= 0:
+            return
+        wait = max(1, math.ceil((n - short) / self.rate)) if self.rate > 0 else 60
+        what = "too many requests" if n == 1 else f"too many calls ({n} more in this request)"
+        raise ApiError("RATE_LIMITED", f"{what} for this key (limit {self.rate:g}/s, burst "
+                       f"{self.burst:g}); retry after {wait} s", headers={"Retry-After": str(wait)})
 
 
 def bearer(request: Request) -> str:
@@ -97,6 +99,6 @@ def check_access(who: Principal, project: str | None, role: str) -> None:
 async def authenticate(request: Request, store: Store, limiter: RateLimiter, role: str) -> Principal:
     """Key, project and role of a REST or GraphQL request, after its rate limit (see ``check_access``)."""
     who = await key_principal(store, bearer(request))
-    limiter.take(who.key_id)
+    await limiter.take(who.key_id)
     check_access(who, request.headers.get("x-project-id"), role)
     return who

@@ -261,7 +261,7 @@ async def handle(request: Request, svc: Any) -> Response:
         raise ApiError("INPUT_INVALID", f"this request makes {cost} calls; a key may make at most "
                        f"{svc.limiter.burst:g} at once: split it")
     if cost > 1:  # the request's own token (taken by authenticate) pays for its first call
-        svc.limiter.take(who.key_id, cost - 1)
+        await svc.limiter.take(who.key_id, cost - 1)
     result = await SCHEMA.execute(req.query, variable_values=req.variables, operation_name=req.operation_name,
                                   context_value={"svc": svc, "who": who})
     out: dict[str, Any] = {"data": result.data}

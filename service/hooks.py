@@ -97,12 +97,12 @@ async def caller(request: Request, svc: Service, project: str, flow_id: str, raw
     """
     if signature is None:
         who = await key_principal(svc.store, bearer(request))
-        svc.limiter.take(who.key_id)
+        await svc.limiter.take(who.key_id)
         check_access(who, project, "run")
         return who
     verify(await svc.db(svc.store.hook_secret, project, flow_id), signature, raw)
     who = Principal(key_id=f"hook:{project}/{flow_id}", key_name="webhook", project=project, role="run")
-    svc.limiter.take(who.key_id)
+    await svc.limiter.take(who.key_id)
     expires = datetime.fromtimestamp(signature[0] + MAX_SKEW_S + 1, UTC)  # stale after that: refused anyway
     if not await svc.db(svc.store.claim_signature, who.key_id, signature_digest(signature), expires):
         raise ApiError("CONFLICT", "this signed request was accepted already: a signature is good for one "

@@ -50,6 +50,7 @@ class Service:
     body_timeout: float = DEFAULT_BODY_TIMEOUT_S  # seconds for a whole request body (FLOWTIDE_API_BODY_TIMEOUT_S)
     temporal_address: str | None = None
     flows: dict[tuple[str, str, int], Any] = field(default_factory=dict)  # parsed revisions (they never change)
+    tasks: set[asyncio.Task[None]] = field(default_factory=set)  # this replica's cancel settling (service.cancels)
 
     def parsed(self, project: str, rev: dict[str, Any]) -> Any:
         """The ``Flow`` of a stored revision, parsed once per process."""

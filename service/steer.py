@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
 import hashlib
@@ -15,13 +14,13 @@ import structlog
 from temporalio.client import WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
-from flowtide.client.cancel import settle
 from flowtide.client.history import start_info
 from flowtide.client.inspect import inspect_run
 from flowtide.client.listing import BadFilterError, list_page
 from flowtide.client.rerun import RerunPlan, build_plan
 from flowtide.client.reuse import RerunRefused
 from flowtide.client.runs import check_value, start_run
+from flowtide.service import cancels
 from flowtide.service.auth import Principal
 from flowtide.service.errors import ApiError, problems_of
 from flowtide.service.http import revision_value
@@ -196,20 +195,10 @@ async def cancel(svc: Service, project: str, ref: str) -> dict[str, Any]:
     handle, desc = await find_run(svc, project, ref)
     _open(desc)
     await _ended_is_conflict(handle.cancel(), desc.run_id)
-    # the answer does not wait; a run whose workflow task keeps failing is terminated after the grace period
-    task = asyncio.get_running_loop().create_task(settle(handle))
-    _SETTLING.add(task)
-    task.add_done_callback(_settled)
+    # the answer does not wait; a run whose workflow task keeps failing is terminated after the grace period,
+    # by this replica or, if it dies first, by another one (service.cancels)
+    await cancels.watch(svc, handle, desc.run_id)
     return {"runId": desc.run_id, "workflowId": handle.id}
-
-
-_SETTLING: set[asyncio.Task[str]] = set()  # cancelled runs being watched (a reference keeps each task alive)
-
-
-def _settled(task: asyncio.Task[str]) -> None:
-    _SETTLING.discard(task)
-    if not task.cancelled() and task.exception() is not None:
-        log.warning("cancel: could not settle the run", error=str(task.exception())[:300])
 
 
 def _open(desc: Any) -> None:

@@ -1,4 +1,4 @@
-"""Circuit breakers shared by every run and worker process of one machine, in a SQLite file.
+"""Circuit breakers shared by every run and worker: in the service database, or in one machine's SQLite file.
 
 A step with ``circuitBreaker: {failureThreshold, windowSeconds, openSeconds}`` (or the flow's
 ``settings.circuitBreaker``) passes through the breaker of its key: the connection's scheme and host, else
@@ -13,52 +13,46 @@ Credentials never enter a key.
 - half-open: after ``openSeconds`` one call (the trial) goes through; its outcome closes or re-opens the
   breaker. Others wait ``HALF_OPEN_WAIT_S``. A trial whose worker died is given up after its step timeout.
 
-Why SQLite (``FLOWTIDE_BREAKERS_DB``, default ``.flowtide/breakers.db`` next to the dev server's
-database): every call reads the state, so it must be cheap and local; ``BEGIN IMMEDIATE`` makes
-"claim the trial" atomic across worker processes; the file outlives worker restarts. A Temporal entity
-workflow per key would share state across machines too, but would add a server round trip (and workflow
-history) to every step call and a Temporal dependency to every activity; a breaker's state is soft (losing
-it costs a few extra calls), so one machine's file was chosen. Workers on several machines each keep their
-own breakers (each still stops calling a failing host); do not put the file on a network share.
+Where the state lives: with ``FLOWTIDE_DATABASE_URL`` set, in the service database's ``breakers`` table
+(``breakers_shared``: one row per key, every worker on every machine sees it, the half-open trial claimed by a
+compare-and-set that exactly one worker wins); without a database, or when ``FLOWTIDE_BREAKERS_DB`` names a file,
+in that SQLite file (default ``.flowtide/breakers.db``), where ``BEGIN IMMEDIATE`` makes "claim the trial" atomic
+across this machine's worker processes and the file outlives their restarts (do not put it on a network share).
+A call through a closed breaker reads one row and writes nothing; a success there writes nothing either. A
+Temporal entity workflow per key was not chosen: it would add a server round trip and history to every step
+call. A breaker's state is soft (losing it costs a few extra calls to a failing host).
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import os
 import sqlite3
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import structlog
+from sqlalchemy.exc import SQLAlchemyError
 
-from flowtide.workflows.errors import StepFailure, classify
+from flowtide.store.breaker_logic import Ticket as Ticket  # re-exported: activities name breakers.Ticket
+from flowtide.store.breaker_logic import decoded, entered, left, needs_writing, refusal
+
+if TYPE_CHECKING:
+    from flowtide.store.breakers_shared import SharedBreakers
 
 log = structlog.get_logger("flowtide.breakers")
 
 DEFAULT_DB = ".flowtide/breakers.db"
 SHARED_ENV = "FLOWTIDE_BREAKERS_SHARED"
-HALF_OPEN_WAIT_S = 1.0  # while a trial call decides, the others retry this soon
-COUNTED = frozenset({"transient", "rate-limit"})
 SCHEMA = ("CREATE TABLE IF NOT EXISTS breakers (key TEXT PRIMARY KEY, state TEXT NOT NULL, failures TEXT NOT NULL, "
           "open_until REAL NOT NULL DEFAULT 0, trial_until REAL NOT NULL DEFAULT 0, opened INTEGER NOT NULL DEFAULT 0, "
           "config TEXT NOT NULL DEFAULT '{}', updated REAL NOT NULL)")
-
-
-@dataclass
-class Ticket:
-    """A call the breaker let through: its key and config, and whether it is the half-open trial."""
-
-    key: str
-    config: dict[str, Any]
-    trial: bool
-    started: float
 
 
 def db_path() -> Path:
@@ -150,66 +144,75 @@ def _port(parts: Any) -> int | None:
         return None
 
 
-def _row(conn: sqlite3.Connection, key: str) -> sqlite3.Row | None:
-    row: sqlite3.Row | None = conn.execute("SELECT * FROM breakers WHERE key = ?", (key,)).fetchone()
-    return row
+def _row(conn: sqlite3.Connection, key: str) -> dict[str, Any] | None:
+    found: sqlite3.Row | None = conn.execute("SELECT * FROM breakers WHERE key = ?", (key,)).fetchone()
+    return None if found is None else decoded(found)
 
 
-def _write(conn: sqlite3.Connection, key: str, state: str, failures: list[float], cfg: dict[str, Any], *,
-           open_until: float = 0, trial_until: float = 0, opened: int = 0) -> None:
+
+def _write(conn: sqlite3.Connection, key: str, row: dict[str, Any]) -> None:
     conn.execute("INSERT OR REPLACE INTO breakers VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                 (key, state, json.dumps(failures), open_until, trial_until, opened, json.dumps(cfg), time.time()))
+                 (key, row["state"], json.dumps(row["failures"]), row["open_until"], row["trial_until"],
+                  row["opened"], json.dumps(row["config"]), time.time()))
 
 
 def enter(key: str, cfg: dict[str, Any], trial_timeout_s: float) -> Ticket:
     """Let a call through (closed, or as the half-open trial) or raise ``CIRCUIT_OPEN``."""
+    shared = database()
+    if shared is not None:
+        return shared.enter(key, cfg, trial_timeout_s)
     now = time.time()
     with _connect() as conn:
         conn.execute("BEGIN IMMEDIATE")  # one process at a time decides: exactly one trial per half-open
         row = _row(conn, key)
-        if row is None or row["state"] == "closed":
-            conn.execute("COMMIT")
-            return Ticket(key, cfg, trial=False, started=now)
-        if row["state"] == "open" and now < row["open_until"]:
-            wait = row["open_until"] - now
-        elif row["state"] == "half-open" and now < row["trial_until"]:
-            wait = HALF_OPEN_WAIT_S
-        else:  # open time over (or the last trial never reported): this call is the trial
-            _write(conn, key, "half-open", json.loads(row["failures"]), cfg, open_until=row["open_until"],
-                   trial_until=now + trial_timeout_s, opened=row["opened"])
-            conn.execute("COMMIT")
-            return Ticket(key, cfg, trial=True, started=now)
+        write, ticket, wait = entered(row, key, cfg, now, trial_timeout_s)
+        if write is not None:
+            _write(conn, key, write)
         conn.execute("COMMIT")
-    raise StepFailure("CIRCUIT_OPEN", f"the circuit breaker of '{key}' is {row['state']}: the call was not made",
-                      detail=f"retry in {wait:.1f}s; `flowtide breakers reset {key}` closes it",
-                      retry_after_s=max(0.1, wait))
+    if ticket is None:
+        raise refusal(key, row["state"] if row else "open", wait)
+    return ticket
 
 
 def leave(ticket: Ticket, code: str | None) -> None:
     """Note the outcome of a call let through: ``code`` is its failure code, None on success."""
-    now = time.time()
-    counted = code is not None and classify(code) in COUNTED
-    cfg = ticket.config
+    if not needs_writing(ticket, code):
+        return
+    shared = database()
+    if shared is not None:
+        shared.leave(ticket, code)
+        return
     with _connect() as conn:
         conn.execute("BEGIN IMMEDIATE")
-        row = _row(conn, ticket.key)
-        state = row["state"] if row is not None else "closed"
-        failures = json.loads(row["failures"]) if row is not None else []
-        opened = int(row["opened"]) if row is not None else 0
-        if ticket.trial and state == "half-open":
-            if counted:
-                _write(conn, ticket.key, "open", failures, cfg, open_until=now + float(cfg["openSeconds"]),
-                       opened=opened + 1)
-            else:  # the provider answered (even a 4xx is an answer): close
-                _write(conn, ticket.key, "closed", [], cfg, opened=opened)
-        elif counted and state == "closed":
-            failures = [t for t in failures if t > now - float(cfg["windowSeconds"])] + [now]
-            if len(failures) >= int(cfg["failureThreshold"]):
-                _write(conn, ticket.key, "open", failures, cfg, open_until=now + float(cfg["openSeconds"]),
-                       opened=opened + 1)
-            else:
-                _write(conn, ticket.key, "closed", failures, cfg, opened=opened)
+        write = left(_row(conn, ticket.key), ticket, code, time.time())
+        if write is not None:
+            _write(conn, ticket.key, write)
         conn.execute("COMMIT")
+
+
+def database() -> SharedBreakers | None:
+    """The database's breakers when ``FLOWTIDE_DATABASE_URL`` is set (unless ``FLOWTIDE_BREAKERS_DB`` names a
+    file: the operator keeps them per machine), else None: this machine's SQLite file."""
+    url = os.environ.get("FLOWTIDE_DATABASE_URL")
+    if not url or os.environ.get("FLOWTIDE_BREAKERS_DB"):
+        return None
+    return _database_breakers(url)
+
+
+@functools.lru_cache(maxsize=4)
+def _database_breakers(url: str) -> SharedBreakers:
+    from flowtide.store.breakers_shared import SharedBreakers
+    from flowtide.store.database import Store
+    return SharedBreakers(Store(url))  # one engine (and pool) per database and worker process
+
+
+def where() -> str:
+    """Where the breakers are kept, for messages (the database URL without its password, or the file)."""
+    shared = database()
+    return shared.where if shared is not None else str(db_path())
+
+
+_UNUSABLE = (sqlite3.Error, OSError, SQLAlchemyError)
 
 
 async def enter_async(key: str, cfg: dict[str, Any], trial_timeout_s: float) -> Ticket | None:
@@ -217,33 +220,39 @@ async def enter_async(key: str, cfg: dict[str, Any], trial_timeout_s: float) -> 
     cannot be used lets the call through (None): a broken breaker must not fail every step."""
     try:
         return await asyncio.to_thread(enter, key, cfg, trial_timeout_s)
-    except (sqlite3.Error, OSError) as exc:
-        log.warning("circuit breaker store unusable: the call goes through", key=key, db=str(db_path()),
-                    error=str(exc))
+    except _UNUSABLE as exc:
+        log.warning("circuit breaker store unusable: the call goes through", key=key, store=where(),
+                    error=str(exc)[:300])
         return None
 
 
 async def leave_async(ticket: Ticket | None, code: str | None) -> None:
     """``leave`` off the event loop; nothing for a call without a breaker (or an unusable store)."""
-    if ticket is None:
+    if ticket is None or not needs_writing(ticket, code):
         return
     try:
         await asyncio.to_thread(leave, ticket, code)
-    except (sqlite3.Error, OSError) as exc:
-        log.warning("circuit breaker store unusable: outcome not noted", key=ticket.key, error=str(exc))
+    except _UNUSABLE as exc:
+        log.warning("circuit breaker store unusable: outcome not noted", key=ticket.key, error=str(exc)[:300])
+
+
+def _rows() -> list[dict[str, Any]]:
+    shared = database()
+    if shared is not None:
+        return shared.rows()
+    if not db_path().exists():
+        return []
+    with _connect() as conn:
+        return [decoded(r) for r in conn.execute("SELECT * FROM breakers ORDER BY key").fetchall()]
 
 
 def list_breakers() -> list[dict[str, Any]]:
-    """Every breaker of this machine with its state (``flowtide breakers list``)."""
-    if not db_path().exists():
-        return []
+    """Every breaker with its state (``flowtide breakers list``): the deployment's, or this machine's."""
     now = time.time()
-    with _connect() as conn:
-        rows = conn.execute("SELECT * FROM breakers ORDER BY key").fetchall()
     out = []
-    for r in rows:
-        cfg = json.loads(r["config"])
-        recent = [t for t in json.loads(r["failures"]) if t > now - float(cfg.get("windowSeconds") or 0)]
+    for r in _rows():
+        cfg = r["config"]
+        recent = [t for t in r["failures"] if t > now - float(cfg.get("windowSeconds") or 0)]
         project, _ = split_key(r["key"])
         out.append({"key": r["key"], "project": project, "state": r["state"], "recentFailures": len(recent),
                     "timesOpened": r["opened"],
@@ -254,6 +263,9 @@ def list_breakers() -> list[dict[str, Any]]:
 
 def reset_breaker(key: str) -> bool:
     """Close (forget) the breaker of ``key``; False when there is none."""
+    shared = database()
+    if shared is not None:
+        return shared.delete(key)
     if not db_path().exists():
         return False
     with _connect() as conn:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Column, DateTime, ForeignKey, Integer, MetaData, String, Table, Text
+from sqlalchemy import Column, DateTime, Float, ForeignKey, Integer, MetaData, String, Table, Text
 
 metadata = MetaData()
 
@@ -74,4 +74,51 @@ webhook_signatures = Table(
     Column("hook", String(300), primary_key=True),  # "<project>/<flow id>"
     Column("digest", String(64), primary_key=True),  # sha256 hex of "<t>.<v1>": the signature, not the secret
     Column("expires_at", DateTime(timezone=True), nullable=False, index=True),  # t + the accepted clock skew
+)
+
+# ---- state every replica of the service (and every worker) shares through the database (migration 0005) ----
+web_sessions = Table(
+    "web_sessions", metadata,
+    Column("id_hash", String(64), primary_key=True),  # sha256 hex of the session id (the cookie); never the id
+    Column("key_id", String(32), ForeignKey("api_keys.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("csrf", String(64), nullable=False),  # the session's form token (the page shows it; it signs nothing)
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False, index=True),
+)
+
+rate_buckets = Table(
+    "rate_buckets", metadata,
+    Column("bucket", String(120), primary_key=True),  # "<limit>:<key id | address | key hash>"
+    Column("tokens", Float, nullable=False),
+    Column("updated", Float, nullable=False, index=True),  # epoch seconds: the refill is computed in SQL
+)
+
+cancel_watches = Table(
+    "cancel_watches", metadata,
+    # a cancelled run to terminate if its workflow task keeps failing; any replica may claim it
+    Column("workflow_id", String(300), primary_key=True),
+    Column("run_id", String(64), nullable=False),
+    Column("due_at", DateTime(timezone=True), nullable=False),  # the end of the cancel's grace period
+    Column("claimed_until", DateTime(timezone=True), nullable=False, index=True),  # a replica's lease
+)
+
+breaker_states = Table(
+    "breakers", metadata,
+    # the columns of the per-machine SQLite file's table (store/breakers.py), for workers on several machines
+    Column("key", String(400), primary_key=True),
+    Column("state", String(16), nullable=False),
+    Column("failures", Text, nullable=False),
+    Column("open_until", Float, nullable=False, server_default="0"),
+    Column("trial_until", Float, nullable=False, server_default="0"),
+    Column("opened", Integer, nullable=False, server_default="0"),
+    Column("config", Text, nullable=False, server_default="{}"),
+    Column("updated", Float, nullable=False),
+    Column("version", Integer, nullable=False, server_default="0"),  # each write: +1 (compare-and-set)
+)
+
+service_secrets = Table(
+    "service_secrets", metadata,
+    # secrets the replicas must agree on (the sign-in form's token key), made by the first one that needs it
+    Column("name", String(64), primary_key=True),
+    Column("value", String(200), nullable=False),
 )

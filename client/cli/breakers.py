@@ -1,4 +1,4 @@
-"""``flowtide breakers list|reset KEY``: the circuit breakers shared by this machine's workers."""
+"""``flowtide breakers list|reset KEY``: the circuit breakers shared by the deployment's (or this machine's) workers."""
 
 from __future__ import annotations
 
@@ -10,20 +10,20 @@ from typing import Any
 
 def cmd_breakers(args: argparse.Namespace) -> int:
     """List the breakers, or reset (close) one; exit 2 when the key to reset has no breaker."""
-    from flowtide.store.breakers import db_path, list_breakers, reset_breaker
+    from flowtide.store.breakers import list_breakers, reset_breaker, where
     if args.breakers_cmd == "reset":
         if args.project:
             args.key = f"[{args.project}] {args.key}"
         if not reset_breaker(args.key):
             from flowtide.client.cli.common import UsageError
-            raise UsageError(f"no circuit breaker '{args.key}' in {db_path()}")
+            raise UsageError(f"no circuit breaker '{args.key}' in {where()}")
         print(f"circuit breaker '{args.key}' reset (closed)")
         return 0
     rows = list_breakers()
     if args.json:
         print(json.dumps(rows, indent=2))
     elif not rows:
-        print(f"no circuit breakers in {db_path()}")
+        print(f"no circuit breakers in {where()}")
     else:
         print(f"{'PROJECT':16} {'KEY':40} {'STATE':10} {'RECENT FAILURES':>16} {'OPENED':>7}  OPEN FOR")
         for r in rows:
@@ -37,9 +37,11 @@ def cmd_breakers(args: argparse.Namespace) -> int:
 
 def register(sub: Any) -> None:
     """Add ``breakers`` to the ``flowtide`` parser's subcommands."""
-    sp = sub.add_parser("breakers", help="circuit breakers shared by this machine's workers",
+    sp = sub.add_parser("breakers", help="circuit breakers shared by the workers",
                         description="Circuit breakers (step or settings circuitBreaker), per project and "
-                                    "connection or host, kept in FLOWTIDE_BREAKERS_DB (default .flowtide/breakers.db).")
+                                    "connection or host, kept in the database of FLOWTIDE_DATABASE_URL (shared by "
+                                    "every worker) or else in FLOWTIDE_BREAKERS_DB (default .flowtide/breakers.db, "
+                                    "per machine).")
     bsub = sp.add_subparsers(dest="breakers_cmd", required=True)
     lp = bsub.add_parser("list", help="every breaker with its state")
     lp.add_argument("--json", action="store_true")

@@ -59,7 +59,7 @@ async def serving(host: str, port: int, client: Any = None, task_queue: str | No
     svc = await asyncio.to_thread(build_service, client=client, task_queue=task_queue,
                                     database_url=database_url)
     server = QuietServer(uvicorn.Config(create_app(svc), host=host, port=port, log_level="warning",
-                                           access_log=False, lifespan="off"))
+                                           access_log=False, lifespan="on"))  # the lifespan runs the cancel sweeper
     task = asyncio.create_task(server.serve())
     ready = asyncio.create_task(server.ready.wait())
     await asyncio.wait({task, ready}, return_when=asyncio.FIRST_COMPLETED)

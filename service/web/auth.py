@@ -30,7 +30,7 @@ def sessions(request: Request) -> Sessions:
     """The app's session table (one per app, created on first use)."""
     state = request.app.state
     if not hasattr(state, "sessions"):
-        state.sessions = Sessions()
+        state.sessions = Sessions(state.svc.store)
     return state.sessions  # type: ignore[no-any-return]
 
 
@@ -38,7 +38,7 @@ def signin_limits(request: Request) -> SignInLimits:
     """The app's sign-in rate limits (one per app, created on first use)."""
     state = request.app.state
     if not hasattr(state, "signin_limits"):
-        state.signin_limits = SignInLimits()
+        state.signin_limits = SignInLimits(state.svc.store)
     return state.signin_limits  # type: ignore[no-any-return]
 
 
@@ -49,15 +49,11 @@ async def signed_in(request: Request, role: str = "read") -> tuple[Principal, Se
         SignInNeeded: no session, or its key no longer works.
         ApiError: ``FORBIDDEN`` when the key's role is weaker than ``role``; ``RATE_LIMITED``.
     """
-    found = sessions(request).get(request.cookies.get(COOKIE))
-    if found is None:
+    found = await sessions(request).get(request.cookies.get(COOKIE))
+    if found is None:  # none, expired, or its key revoked
         raise SignInNeeded
-    try:
-        who = await key_principal(request.app.state.svc.store, found.key)
-    except ApiError:
-        sessions(request).drop(request.cookies.get(COOKIE))
-        raise SignInNeeded from None
-    request.app.state.svc.limiter.take(who.key_id)
+    who = Principal(key_id=found.key_id, key_name=found.key_name, project=found.project, role=found.role)
+    await request.app.state.svc.limiter.take(who.key_id)
     if not who.allows(role):
         raise ApiError("FORBIDDEN", f"your key's role '{who.role}' does not allow this (needs '{role}')")
     return who, found
@@ -91,11 +87,11 @@ def to_signin(request: Request) -> Response:
     return RedirectResponse(f"/signin?next={quote(path, safe='')}", status_code=303)
 
 
-def _signin_form(request: Request, target: str, status_code: int = 200, failed: bool = False) -> Response:
+async def _signin_form(request: Request, target: str, status_code: int = 200, failed: bool = False) -> Response:
     """The sign-in form with its token, and the cookie holding the nonce the token signs."""
     nonce = request.cookies.get(SIGNIN_COOKIE) or secrets.token_urlsafe(24)
     answer = templates.TemplateResponse(request, "signin.html", {
-        "next": target, "failed": failed, "csrf": sessions(request).signin_token(nonce)}, status_code=status_code)
+        "next": target, "failed": failed, "csrf": await sessions(request).signin_token(nonce)}, status_code=status_code)
     answer.set_cookie(SIGNIN_COOKIE, nonce, max_age=3600, httponly=True, samesite="strict",
                       secure=request.url.scheme == "https", path="/signin")
     return answer
@@ -103,7 +99,7 @@ def _signin_form(request: Request, target: str, status_code: int = 200, failed: 
 
 async def signin_page(request: Request) -> Response:
     """``GET /signin``: the form asking for a key."""
-    return _signin_form(request, _next(request.query_params.get("next")))
+    return await _signin_form(request, _next(request.query_params.get("next")))
 
 
 def refused(request: Request, err: ApiError) -> Response:
@@ -120,11 +116,11 @@ async def signin(request: Request) -> Response:
         fields = await form(request)
         nonce = request.cookies.get(SIGNIN_COOKIE, "")
         if not nonce or not hmac.compare_digest(fields.get("csrf", "").encode(),
-                                                sessions(request).signin_token(nonce).encode()):
+                                                (await sessions(request).signin_token(nonce)).encode()):
             raise ApiError("FORBIDDEN", "the sign-in form is stale or came from another site: reload it and "
                            "try again")
         key, target = fields.get("key", "").strip(), _next(fields.get("next"))
-        signin_limits(request).take(request.client.host if request.client else "?", key)
+        await signin_limits(request).take(request.client.host if request.client else "?", key)
         who: Any = None
         if key.startswith(KEY_PREFIX):
             try:
@@ -132,8 +128,8 @@ async def signin(request: Request) -> Response:
             except ApiError:
                 who = None
         if who is None:
-            return _signin_form(request, target, status_code=401, failed=True)
-        sid = sessions(request).create(key)
+            return await _signin_form(request, target, status_code=401, failed=True)
+        sid = await sessions(request).create(who.key_id)
     except ApiError as err:
         return refused(request, err)
     answer = RedirectResponse(target, status_code=303)
@@ -145,13 +141,13 @@ async def signin(request: Request) -> Response:
 
 async def signout(request: Request) -> Response:
     """``POST /signout`` (with the CSRF token): forget the session on the server and in the browser."""
-    found = sessions(request).get(request.cookies.get(COOKIE))
+    found = await sessions(request).get(request.cookies.get(COOKIE))
     if found is not None:
         try:
             await form(request, found)
         except ApiError as err:
             return refused(request, err)
-        sessions(request).drop(request.cookies.get(COOKIE))
+        await sessions(request).drop(found.sid)
     answer = RedirectResponse("/signin", status_code=303)
     answer.delete_cookie(COOKIE, path="/")
     return answer

@@ -1,4 +1,5 @@
-"""Browser sessions: a random session id in an HttpOnly, SameSite=Strict cookie; the key stays on the server.
+"""Browser sessions: a random session id in an HttpOnly, SameSite=Strict cookie; the database keeps its hash
+and the id of the key it signed in with (never the key), so every replica of the service knows it.
 
 Room is made per key: a key's own oldest session goes when it signs in once too often; when the whole table
 is full of live sessions a new sign-in is refused (429), never another key's session evicted. Sign-in itself
@@ -8,109 +9,100 @@ cookie set with the form (``signin_token``), so a page elsewhere cannot post it.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
-import secrets
-import time
 from dataclasses import dataclass
 
 from flowtide.service.auth import RateLimiter
 from flowtide.service.errors import ApiError
+from flowtide.store.database import Store
+from flowtide.store.replicas import SessionsFull, create_session, drop_session, session, shared_secret
 
 COOKIE = "flowtide_session"
 SIGNIN_COOKIE = "flowtide_signin"  # the sign-in form's nonce (double submit: the form holds its HMAC)
 TTL_S = 8 * 3600
-MAX_SESSIONS = 10_000  # live sessions of this process, all keys
+MAX_SESSIONS = 10_000  # live sessions of all keys, on all replicas
 MAX_SESSIONS_PER_KEY = 20  # one key's browsers; its oldest session goes first
 SIGNIN_PER_ADDRESS = (10 / 60, 10)  # sign-in attempts (rate per second, burst) from one client address
 SIGNIN_PER_KEY = (5 / 60, 5)  # sign-in attempts with one key, from anywhere
 
 
-@dataclass
+@dataclass(frozen=True)
 class Session:
-    """One signed-in browser: the key it signed in with and its CSRF token for forms."""
+    """One signed-in browser: its id, the key it signed in with (id, name, project, role) and its CSRF token."""
 
-    key: str
+    sid: str
+    key_id: str
+    key_name: str
+    project: str
+    role: str
     csrf: str
-    expires: float
 
 
 class Sessions:
-    """Session id -> session, in this process's memory.
+    """Session id -> session, in the service database: every replica sees every session (no sticky sessions).
 
-    Why memory and not the database: the key must not be stored anywhere but its hash, and a session is
-    cheap to lose (the user signs in again). Several ``serve`` replicas need sticky sessions.
+    A row keeps the hash of the session id and the id of the key, never the key or the id itself: the key was
+    checked at sign-in and its row is read again on every request (a revoked key signs its sessions out).
     """
 
-    def __init__(self, ttl_s: float = TTL_S, max_sessions: int = MAX_SESSIONS,
+    def __init__(self, store: Store, ttl_s: float = TTL_S, max_sessions: int = MAX_SESSIONS,
                  per_key: int = MAX_SESSIONS_PER_KEY) -> None:
-        self.ttl_s = ttl_s
+        self.store, self.ttl_s = store, ttl_s
         self.max_sessions, self.per_key = max_sessions, per_key
-        self._by_id: dict[str, Session] = {}
-        self._secret = secrets.token_bytes(32)  # signs sign-in form nonces; per process, like the sessions
+        self._form_key: bytes | None = None  # the shared secret, once read (it never changes)
 
-    def create(self, key: str) -> str:
-        """A new session for ``key``; returns its id (the cookie's value).
+    async def create(self, key_id: str) -> str:
+        """A new session for the key ``key_id``; returns its id (the cookie's value).
 
         Raises:
             ApiError: ``RATE_LIMITED`` (429) when the table is full of other keys' live sessions.
         """
-        self._expire()
-        own = [sid for sid, s in self._by_id.items() if hmac.compare_digest(s.key, key)]
-        excess = len(own) - (self.per_key - 1)  # to stay within its cap with the new one
-        if own and len(self._by_id) - max(0, excess) >= self.max_sessions:
-            excess = max(excess, 1)  # the table is full: the key may still replace its own oldest
-        for sid in own[:max(0, excess)]:  # its oldest first (insertion order)
-            del self._by_id[sid]
-        if len(self._by_id) >= self.max_sessions:
+        try:
+            return await asyncio.to_thread(create_session, self.store, key_id, self.ttl_s, self.max_sessions,
+                                           self.per_key)
+        except SessionsFull:
             raise ApiError("RATE_LIMITED", "this server has as many signed-in browsers as it keeps; sign in "
-                           "again later (or sign out elsewhere)", headers={"Retry-After": "60"})
-        sid = secrets.token_urlsafe(32)
-        self._by_id[sid] = Session(key=key, csrf=secrets.token_urlsafe(24), expires=time.time() + self.ttl_s)
-        return sid
+                           "again later (or sign out elsewhere)", headers={"Retry-After": "60"}) from None
 
-    def get(self, sid: str | None) -> Session | None:
-        """The live session of ``sid``, or None."""
-        found = self._by_id.get(sid or "")
-        if found is None or found.expires < time.time():
-            self._by_id.pop(sid or "", None)
+    async def get(self, sid: str | None) -> Session | None:
+        """The live session of ``sid`` whose key still works, or None."""
+        if not sid:
             return None
-        return found
+        row = await asyncio.to_thread(session, self.store, sid)
+        return None if row is None else Session(sid=sid, key_id=row.key_id, key_name=row.key_name,
+                                                project=row.project, role=row.role, csrf=row.csrf)
 
-    def drop(self, sid: str | None) -> None:
-        """Forget session ``sid`` (signed out, or its key stopped working)."""
-        self._by_id.pop(sid or "", None)
+    async def drop(self, sid: str | None) -> None:
+        """Forget session ``sid`` (signed out)."""
+        if sid:
+            await asyncio.to_thread(drop_session, self.store, sid)
 
-    def signin_token(self, nonce: str) -> str:
-        """The sign-in form's token for the nonce in its cookie."""
-        return hmac.new(self._secret, nonce.encode(), hashlib.sha256).hexdigest()
-
-    def _expire(self) -> None:
-        t = time.time()
-        for sid in [s for s, v in self._by_id.items() if v.expires < t]:
-            del self._by_id[sid]
+    async def signin_token(self, nonce: str) -> str:
+        """The sign-in form's token for the nonce in its cookie (keyed alike on every replica)."""
+        if self._form_key is None:
+            self._form_key = await asyncio.to_thread(shared_secret, self.store, "signin-form")
+        return hmac.new(self._form_key, nonce.encode(), hashlib.sha256).hexdigest()
 
 
 class SignInLimits:
-    """How often sign-in may be tried: per client address and per key (token buckets of this process).
+    """How often sign-in may be tried: per client address and per key (token buckets in the database, shared
+    by every replica like the API's)."""
 
-    The one place that keeps this state: a store shared by replicas (the database) can replace it behind
-    ``take``.
-    """
+    def __init__(self, store: Store) -> None:
+        self.by_address = RateLimiter(store, *SIGNIN_PER_ADDRESS, name="signin-address")
+        self.by_key = RateLimiter(store, *SIGNIN_PER_KEY, name="signin-key")
 
-    def __init__(self) -> None:
-        self.by_address = RateLimiter(*SIGNIN_PER_ADDRESS)
-        self.by_key = RateLimiter(*SIGNIN_PER_KEY)
-
-    def take(self, address: str, key: str) -> None:
+    async def take(self, address: str, key: str) -> None:
         """Spend one attempt of ``address`` and of ``key``.
 
         Raises:
             ApiError: ``RATE_LIMITED`` with ``Retry-After``.
         """
         try:
-            self.by_address.take(address)
-            self.by_key.take(hashlib.sha256(key.encode()).hexdigest())
+            await self.by_address.take(address)
+            await self.by_key.take(hashlib.sha256(key.encode()).hexdigest())
         except ApiError as err:
             wait = err.headers.get("Retry-After", "60")
             raise ApiError("RATE_LIMITED", f"too many sign-in attempts from this address or with this key; try "

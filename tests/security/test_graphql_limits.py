@@ -100,7 +100,7 @@ def starts(n: int, flow: str) -> str:
 async def test_aliased_start_runs_count_against_the_keys_rate_limit(api, http, monkeypatch):
     fid = new_id("gl")
     await api.deploy(http, {**ECHO, "id": fid})
-    monkeypatch.setattr(api.svc, "limiter", RateLimiter(rate=0.01, burst=8))
+    monkeypatch.setattr(api.svc, "limiter", RateLimiter(api.svc.store, rate=0.01, burst=8, name=new_id("t")))
     # the reported attack: 200 aliased startRun in one request
     assert_error(await post(api, http, {"query": starts(200, fid)}), 400, "INPUT_INVALID")
     r = await post(api, http, {"query": starts(5, fid)})  # 5 of the 8 tokens
@@ -114,7 +114,7 @@ async def test_aliased_start_runs_count_against_the_keys_rate_limit(api, http, m
 
 
 async def test_one_field_costs_one_call_like_rest(api, http, monkeypatch):
-    monkeypatch.setattr(api.svc, "limiter", RateLimiter(rate=0.01, burst=4))
+    monkeypatch.setattr(api.svc, "limiter", RateLimiter(api.svc.store, rate=0.01, burst=4, name=new_id("t")))
     q = "{ a: flows { flowId } b: flows { title } }"
     assert (await post(api, http, {"query": q}, api.headers("read"))).status_code == 200  # 2 tokens
     assert (await post(api, http, {"query": FLOWS}, api.headers("read"))).status_code == 200  # 1

@@ -20,7 +20,7 @@ import structlog
 
 from flowtide.dev.server import free_port
 from flowtide.service.hooks import sign
-from tests.support.postgres import postgres_cluster
+from tests.support.postgres import fresh_database, postgres_cluster
 from tests.support.service import Api, new_id, running_api
 
 PLAIN = {"steps": [{"stepId": "answer", "stepType": "core.return", "input": {"output": {"n": "{{ initial.n }}"}}}]}
@@ -47,23 +47,12 @@ def pg_base() -> Any:
         yield url
 
 
-async def _database(kind: str, tmp: Path, request: pytest.FixtureRequest) -> str:
-    if kind == "sqlite":
-        return f"sqlite:///{tmp / 'flowtide.db'}"
-    import psycopg
-    base = request.getfixturevalue("pg_base")
-    name = f"h_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(base, autocommit=True) as conn:
-        conn.execute(f"CREATE DATABASE {name}")
-    return str(base.rsplit("/", 1)[0] + "/" + name)
-
-
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 async def replicas(request: pytest.FixtureRequest, client: Any,
                    tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[tuple[Api, str]]:
     """Two service instances on one database: ``(first, base URL of the second)``."""
     from flowtide.client.cli.service import serving
-    url = await _database(request.param, Path(tmp_path_factory.mktemp("hooks")), request)
+    url = fresh_database(request.param, Path(tmp_path_factory.mktemp("hooks")), request, "pg_base")
     tq = f"tq-hook-{uuid.uuid4().hex[:8]}"
     async with running_api(client, url, tq) as first:
         port = free_port()

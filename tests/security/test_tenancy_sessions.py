@@ -10,31 +10,62 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import text
 
 from flowtide.service.errors import ApiError
 from flowtide.service.web.headers import CSP
 from flowtide.service.web.session import SIGNIN_PER_ADDRESS, SIGNIN_PER_KEY, Sessions
+from flowtide.store.database import Store
+from flowtide.store.replicas import session_hash
 from tests.support.service import Api, running_api
 from tests.support.web import csrf
 
 
-def test_a_keys_sign_ins_evict_only_its_own_oldest_session() -> None:
-    s = Sessions(max_sessions=10, per_key=3)
-    theirs = [s.create("ftk_b") for _ in range(3)]
-    mine = [s.create("ftk_a") for _ in range(5)]
-    assert all(s.get(sid) for sid in theirs)  # b's sessions survive a's sign-ins
-    assert [bool(s.get(sid)) for sid in mine] == [False, False, True, True, True]
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    s = Store(f"sqlite:///{tmp_path / 'flowtide.db'}")
+    s.migrate()
+    s.create_project("acme")
+    return s
 
 
-def test_a_full_table_refuses_new_sign_ins_instead_of_evicting_other_keys() -> None:
-    s = Sessions(max_sessions=4, per_key=3)
-    others = [s.create(f"ftk_{i}") for i in range(4)]
+def _key(store: Store) -> str:
+    return store.create_key("acme", "read")[0]
+
+
+async def test_a_keys_sign_ins_evict_only_its_own_oldest_session(store: Store) -> None:
+    s = Sessions(store, max_sessions=10, per_key=3)
+    a, b = _key(store), _key(store)
+    theirs = [await s.create(b) for _ in range(3)]
+    mine = [await s.create(a) for _ in range(5)]
+    assert all([await s.get(sid) for sid in theirs])  # b's sessions survive a's sign-ins
+    assert [bool(await s.get(sid)) for sid in mine] == [False, False, True, True, True]
+
+
+async def test_a_full_table_refuses_new_sign_ins_instead_of_evicting_other_keys(store: Store) -> None:
+    s = Sessions(store, max_sessions=4, per_key=3)
+    keys = [_key(store) for _ in range(4)]
+    others = [await s.create(k) for k in keys]
     with pytest.raises(ApiError) as refused:
-        s.create("ftk_new")
+        await s.create(_key(store))
     assert refused.value.status == 429 and refused.value.headers["Retry-After"] and "later" in refused.value.message
-    assert all(s.get(sid) for sid in others)
-    s.create("ftk_0")  # a key at the table's limit may still replace its own session
-    assert sum(bool(s.get(sid)) for sid in others) == 3
+    assert all([await s.get(sid) for sid in others])
+    await s.create(keys[0])  # a key at the table's limit may still replace its own session
+    assert sum([bool(await s.get(sid)) for sid in others]) == 3
+
+
+async def test_the_table_keeps_hashes_of_session_ids_and_key_ids_and_forgets_revoked_keys(store: Store) -> None:
+    s = Sessions(store, ttl_s=60)
+    key_id, key = store.create_key("acme", "read")
+    sid = await s.create(key_id)
+    with store.engine.connect() as conn:
+        rows = [dict(r) for r in conn.execute(text("SELECT * FROM web_sessions")).mappings()]
+    assert [(r["id_hash"], r["key_id"]) for r in rows] == [(session_hash(sid), key_id)]
+    assert not any(sid in str(v) or key in str(v) for r in rows for v in r.values())
+    store.revoke_key(key_id)
+    assert await s.get(sid) is None  # a revoked key signs its sessions out
+    expired = Sessions(store, ttl_s=-1)
+    assert await expired.get(await expired.create(_key(store))) is None
 
 
 @pytest.fixture

@@ -20,6 +20,7 @@ from flowtide.store.connections import Connections, connection_states
 from flowtide.store.database import Store, StoreError
 from flowtide.store.secretbox import SecretKeyError
 from tests.support.oauth_server import OAuthWorld
+from tests.support.postgres import fresh_database
 
 
 @pytest.fixture(autouse=True)
@@ -156,11 +157,14 @@ async def test_client_credentials_grant_with_scopes_and_a_refused_client(conns: 
     assert (conns.show("svc") or {})["state"] == "error"
 
 
-def test_one_refresh_for_three_worker_processes(tmp_path: Path, secret_key: str) -> None:
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_one_refresh_for_three_worker_processes(backend: str, request: pytest.FixtureRequest, tmp_path: Path,
+                                                secret_key: str) -> None:
+    """Worker processes (machines, on PostgreSQL) refreshing one expired token at once: one token request."""
     import multiprocessing
 
     from tests.support.oauth_server import tokens_in_a_process
-    url = f"sqlite:///{tmp_path / 'flowtide.db'}"
+    url = fresh_database(backend, tmp_path, request)
     store = Store(url)
     store.migrate()
     with OAuthWorld() as world:

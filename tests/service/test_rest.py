@@ -155,7 +155,7 @@ async def test_limits_and_unknown_paths_answer_in_the_error_shape(api, http, mon
 
 async def test_rate_limit_answers_429_with_retry_after(api, http, monkeypatch):
     from flowtide.service.auth import RateLimiter
-    monkeypatch.setattr(api.svc, "limiter", RateLimiter(rate=1, burst=3))
+    monkeypatch.setattr(api.svc, "limiter", RateLimiter(api.svc.store, rate=1, burst=3, name=new_id("t")))
     codes = [(await http.get(api.url("/v1/flows"), headers=api.headers("read"))).status_code for _ in range(5)]
     assert codes[:3] == [200, 200, 200] and codes[3:] == [429, 429]
     r = await http.get(api.url("/v1/flows"), headers=api.headers("read"))

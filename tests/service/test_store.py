@@ -14,19 +14,12 @@ import pytest
 from sqlalchemy import inspect, text
 
 from flowtide.store.database import Store, StoreError, hash_key
+from tests.support.postgres import fresh_database
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def store(request, tmp_path: Path) -> Store:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'flowtide.db'}"
-    else:
-        import psycopg
-        base = request.getfixturevalue("pg_url")
-        name = f"t_{uuid.uuid4().hex[:10]}"
-        with psycopg.connect(base, autocommit=True) as conn:
-            conn.execute(f"CREATE DATABASE {name}")
-        url = base.rsplit("/", 1)[0] + "/" + name
+    url = fresh_database(request.param, tmp_path, request)
     s = Store(url)
     s.migrate()
     yield s

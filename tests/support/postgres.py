@@ -8,9 +8,11 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from tests.support import parts
 
@@ -66,3 +68,16 @@ def postgres_cluster() -> Iterator[str]:
         subprocess.run([*prefix, f"{bindir}/pg_ctl", "-D", f"{work}/data", "-m", "immediate", "stop"],
                        capture_output=True)
         shutil.rmtree(work, ignore_errors=True)
+
+
+def fresh_database(kind: str, folder: Path, request: Any, cluster_fixture: str = "pg_url") -> str:
+    """The URL of a new, empty database for one test: a SQLite file in ``folder`` (``kind`` "sqlite"), or a new
+    database on the PostgreSQL cluster of the fixture ``cluster_fixture`` (``kind`` "postgresql")."""
+    if kind == "sqlite":
+        return f"sqlite:///{folder / 'flowtide.db'}"
+    import psycopg
+    base = str(request.getfixturevalue(cluster_fixture))
+    name = f"t_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(base, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    return base.rsplit("/", 1)[0] + "/" + name

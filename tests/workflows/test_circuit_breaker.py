@@ -33,9 +33,17 @@ async def runs(client: Any, task_queue: str, base: str, n: int, stagger_s: float
     return list(await asyncio.gather(*(wait_record(h) for h in handles)))
 
 
-@pytest.fixture
-def breakers_db(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("FLOWTIDE_BREAKERS_DB", str(tmp_path / "breakers.db"))
+@pytest.fixture(params=["file", "database"])
+def breakers_db(request: pytest.FixtureRequest, tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The machine's file, or the service database (``FLOWTIDE_DATABASE_URL``: every worker's breakers)."""
+    if request.param == "file":
+        monkeypatch.setenv("FLOWTIDE_BREAKERS_DB", str(tmp_path / "breakers.db"))
+        return
+    from flowtide.store.database import Store
+    url = f"sqlite:///{tmp_path / 'flowtide.db'}"
+    Store(url).migrate()
+    monkeypatch.delenv("FLOWTIDE_BREAKERS_DB", raising=False)
+    monkeypatch.setenv("FLOWTIDE_DATABASE_URL", url)
 
 
 @pytest.mark.usefixtures("worker", "breakers_db")
