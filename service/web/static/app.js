@@ -29,6 +29,7 @@ function setupJump(root) {
   var jump = root.querySelector("#jump");
   if (jump) {
     jump.addEventListener("click", function (ev) {
+      if (jump.getAttribute("href").charAt(0) !== "#") { return; }  // the failed row is on another page of rows
       ev.preventDefault();
       var id = jump.getAttribute("href").slice(1);
       history.replaceState(null, "", "#" + id);
@@ -73,5 +74,9 @@ document.addEventListener("DOMContentLoaded", function () {
   setupViews(document);
   setupJump(document);
   if (window.location.hash.indexOf("#step-") === 0) { openStep(window.location.hash.slice(1), false); }
+  // a node of the graph or a lane of the timeline links to its row: open it
+  window.addEventListener("hashchange", function () {
+    if (window.location.hash.indexOf("#step-") === 0) { openStep(window.location.hash.slice(1), false); }
+  });
   scheduleRefresh();
 });
