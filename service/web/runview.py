@@ -16,7 +16,7 @@ from flowtide.client.render import (
     when,
 )
 from flowtide.service.web import waiting
-from flowtide.service.web.graph import flow_graph
+from flowtide.service.web.graph import flow_graph, statuses
 from flowtide.service.web.listview import moment
 from flowtide.service.web.timeline import step_timeline
 from flowtide.service.web.values import view
@@ -54,6 +54,11 @@ def _note(n: int, s: dict[str, Any], first_n: int | None) -> str:
     return NOTES[mark].format(first_n=first_n) if mark else ""
 
 
+def _wait_status(wait: dict[str, Any]) -> str:
+    """A waiting row's status, named like the run's: ``paused`` (for a signal) or ``waiting`` (a timer)."""
+    return "paused" if wait["kind"] == "signal" else "waiting"
+
+
 def step_row(run_id: str, n: int, s: dict[str, Any], first_n: int | None,
              wait: dict[str, Any] | None = None) -> dict[str, Any]:
     """One timeline entry with its error panel and its Input / Output / Console views (``wait``: what the step
@@ -65,7 +70,7 @@ def step_row(run_id: str, n: int, s: dict[str, Any], first_n: int | None,
     console = "\n".join(s.get("console") or [])
     it = f" [{s['iteration']}]" if s.get("iteration") is not None else ""
     return {"n": n, "id": f"step-{n}", "stepId": s["stepId"], "title": f"{s.get('title') or s['stepId']}{it}",
-            "kind": s["stepType"], "status": "waiting" if wait else s["status"], "wait": wait,
+            "kind": s["stepType"], "status": _wait_status(wait) if wait else s["status"], "wait": wait,
             "duration": duration(s.get("durationMs")), "attempts": int(s.get("attempts") or 0),
             "note": _note(n, s, first_n), "open": n == first_n,
             "error": error_panel(err, s, base + "error") if err else None,
@@ -126,7 +131,8 @@ def run_page(v: RunView, initial: Any, flow: dict[str, Any] | None = None, rows_
             "steps": [step_row(run_id, n, s, first_n, by_n.get(n)) for n, s in here],
             "page": page, "pages": pages, "rows_from": lo + 1, "rows_to": lo + len(here), "rows_total": len(rows),
             "page_link": lambda p: f"{base}?rows={p}#steps-h",
-            "graph": flow_graph(flow or {}, rows, lambda sid: anchor(first_row[sid]) if sid in first_row else None,
+            "graph": flow_graph(flow or {}, {**statuses(rows), **{w["step"]: _wait_status(w) for w in open_waits}},
+                                lambda sid: anchor(first_row[sid]) if sid in first_row else None,
                                 rec.get("firstFailedStep") if failed_here else None),
             "timeline": step_timeline(here),
             "flow_data": view(flow_data(rec, initial), f"{base}/data?part=flow"),

@@ -78,8 +78,8 @@ def step_timeline(rows: list[tuple[int, dict[str, Any]]], now: datetime | None =
     for i, (lane, found) in enumerate(zip(shown, segs, strict=True)):
         y = TOP + i * LANE_H
         label = lane["label"] if len(lane["label"]) <= 28 else lane["label"][:27] + "…"
-        parts.append(f'<a href="#step-{lane["n"]}" tabindex="-1"><text class="lane-label" x="4" y="{y + 15}">'
-                     f'{escape(label)}</text></a>')
+        parts.append(f'<text class="lane-label" x="4" y="{y + 15}" data-href="#step-{lane["n"]}">'
+                     f'{escape(label)}</text>')
         for start, end, cls, what in found:
             w = max(x(end) - x(start), 2)
             parts.append(f'<rect class="seg seg-{escape(cls)}" x="{x(start):g}" y="{y + 4}" width="{w:g}" '

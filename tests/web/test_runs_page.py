@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import os
 import re
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
 from tests.support.service import new_id
-from tests.support.web import BIG, axe_violations, orders, retrying, sign_in, start, until
-
-DOCS_IMG = Path(__file__).parent.parent.parent / "docs" / "img"
+from tests.support.web import BIG, axe_violations, orders, retrying, shot, sign_in, start, until
 
 
 @pytest.fixture(scope="module")
@@ -31,13 +27,6 @@ async def failed_run(site: Any, service: Any) -> dict[str, Any]:
     return {"runId": run["runId"], "flowId": flow["id"]}
 
 
-async def shot(page: Any, name: str) -> None:
-    """Screenshots for docs/runs.md, written when FLOWTIDE_SCREENSHOTS=1 (they are committed)."""
-    if os.environ.get("FLOWTIDE_SCREENSHOTS") == "1":
-        DOCS_IMG.mkdir(exist_ok=True)
-        await page.screenshot(path=str(DOCS_IMG / name))
-
-
 async def test_read_a_failed_run(site, browser, failed_run):
     ctx = await browser.new_context(viewport={"width": 1280, "height": 900})
     ctx.set_default_timeout(10_000)
@@ -47,7 +36,7 @@ async def test_read_a_failed_run(site, browser, failed_run):
     await sign_in(page, site)
     # the runs list: newest first, filter to failed, then by run id prefix
     head = [await th.inner_text() for th in await page.locator("table.runs th").all()]
-    assert head == ["Run ID", "Flow", "Status", "Started", "Completed", "Duration"]
+    assert head == ["Run ID", "Flow", "Status", "Failed step", "Error code", "Started", "Duration"]
     await page.get_by_label("Status").select_option("failed")
     await page.get_by_role("button", name="Apply").click()
     await page.wait_for_url("**status=failed*")

@@ -50,6 +50,10 @@ function scheduleRefresh() {
       var doc = new DOMParser().parseFromString(html, "text/html");
       var fresh = doc.getElementById("run"), old = document.getElementById("run");
       if (!fresh || !old) { return; }
+      // never throw away what someone is typing (a signal's payload): try again at the next tick
+      var typing = Array.prototype.some.call(old.querySelectorAll("textarea, input:not([type=hidden])"),
+        function (f) { return f.value !== "" || f === document.activeElement; });
+      if (typing) { scheduleRefresh(); return; }
       var opened = Array.prototype.map.call(old.querySelectorAll("details[open][id]"), function (d) { return d.id; });
       var chosen = Array.prototype.map.call(old.querySelectorAll("button[aria-pressed='true'][data-view]"),
         function (b) { return b.dataset.view; });
@@ -74,7 +78,11 @@ document.addEventListener("DOMContentLoaded", function () {
   setupViews(document);
   setupJump(document);
   if (window.location.hash.indexOf("#step-") === 0) { openStep(window.location.hash.slice(1), false); }
-  // a node of the graph or a lane of the timeline links to its row: open it
+  // a node of the graph or a lane of the timeline leads to its row (data-href: no links inside role="img")
+  document.addEventListener("click", function (ev) {
+    var target = ev.target.closest && ev.target.closest("svg [data-href]");
+    if (target) { window.location.assign(target.getAttribute("data-href")); }
+  });
   window.addEventListener("hashchange", function () {
     if (window.location.hash.indexOf("#step-") === 0) { openStep(window.location.hash.slice(1), false); }
   });
