@@ -15,6 +15,7 @@ from typing import Any
 
 from markupsafe import Markup, escape
 
+from flowtide.service.web.listview import STATUS_LABELS
 from flowtide.workflows.kinds import FOR_EACH
 
 NODE_W, NODE_H, GAP_Y, GAP_X, PAD = 200, 44, 26, 24, 14
@@ -129,7 +130,7 @@ class Graph:
         first = sid == self.first_failed
         title = str(s.get("title") or sid)
         title = title if len(title) <= 26 else title[:25] + "…"
-        sub = f"{status}{' · first failed' if first else ''} · {s.get('kind')}"
+        sub = f"{STATUS_LABELS.get(status, status).lower()}{' · first failed' if first else ''} · {s.get('kind')}"
         shape = (f'<rect class="node node-{status.replace(" ", "-")}{" first-failed" if first else ""}" '
                  f'x="{x:g}" y="{y:g}" width="{NODE_W}" height="{NODE_H}" rx="6"/>'
                  f'{_label(x + 10, y + 18, title, "node-title")}'

@@ -13,8 +13,9 @@ from flowtide.service.errors import ApiError
 
 # how the pages name a status (any other: capitalised): the engine's ``paused`` is a run waiting for a signal,
 # ``waiting`` one in a ``core.delay``; *Paused* is kept for an activity paused in Temporal (``paused_activity``)
-STATUS_LABELS = {"paused": "Waiting for signal", "waiting": "Sleeping", "completed_with_errors": "Completed with errors",
-                 "timed_out": "Timed out", "paused_activity": "Paused"}
+STATUS_LABELS = {
+    "paused": "Waiting for signal", "waiting": "Sleeping", "completed_with_errors": "Completed with errors",
+    "timed_out": "Timed out", "paused_activity": "Paused"}
 # the query parameters of /runs that filter (kept by the pager and the status counts' links)
 FILTERS = ("status", "runId", "flowId", "errorCode", "from", "to", "limit")
 

@@ -89,6 +89,16 @@ def flow_data(record: dict[str, Any], initial: Any) -> dict[str, Any]:
     return {"initial": initial, "steps": steps, "output": record.get("output"), "errors": record.get("errors") or []}
 
 
+def _summary(rec: dict[str, Any], waits: int) -> str:
+    """``counts_line`` with the open waits counted as waiting, not running."""
+    if not waits:
+        return counts_line(rec)
+    counts = dict(rec.get("counts") or {})
+    counts["running"] = max(0, int(counts.get("running", 0)) - waits)
+    line = counts_line({**rec, "counts": counts})
+    return f"{'' if line == 'no steps ran' else line + ', '}{waits} waiting"
+
+
 def _pages(total: int, wanted: int) -> tuple[int, int]:
     """``(page, pages)`` of ``total`` rows, ``ROWS_PAGE`` a page."""
     pages = max(1, -(-total // ROWS_PAGE))
@@ -125,7 +135,7 @@ def run_page(v: RunView, initial: Any, flow: dict[str, Any] | None = None, rows_
             "shown_status": "paused_activity" if paused else status, "paused": paused, "waits": open_waits,
             "progress": f"{prog.get('done', 0)} / {prog.get('total', 0)} steps",
             "started": moment(rec.get("startedAt")), "completed": moment(rec.get("completedAt")),
-            "duration": duration(rec.get("durationMs")), "summary": counts_line(rec),
+            "duration": duration(rec.get("durationMs")), "summary": _summary(rec, len(open_waits)),
             "run_error": error_panel(rec["error"], link=f"{base}/data?part=error") if rec.get("error") else None,
             "first_failed": anchor(first_n) if failed_here and first_n else None,
             "steps": [step_row(run_id, n, s, first_n, by_n.get(n)) for n, s in here],

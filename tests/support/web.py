@@ -99,5 +99,8 @@ async def shot(page: Any, name: str, selector: str | None = None) -> None:
     """A screenshot for docs/runs.md (of one element with ``selector``), written when FLOWTIDE_SCREENSHOTS=1."""
     if os.environ.get("FLOWTIDE_SCREENSHOTS") == "1":
         DOCS_IMG.mkdir(exist_ok=True)
-        target = page.locator(selector).first if selector else page
-        await target.screenshot(path=str(DOCS_IMG / name))
+        if selector:
+            await page.locator(selector).first.screenshot(path=str(DOCS_IMG / name))
+            return
+        await page.evaluate("window.scrollTo(0, 0)")
+        await page.screenshot(path=str(DOCS_IMG / name))

@@ -81,12 +81,14 @@ def test_waits_said_plainly_and_the_waiting_step_is_not_running_with_0_attempts(
     found = waits(recs)
     assert [w["text"] for w in found] == ["waiting for signal `approve` since 14:02:01 UTC",
                                          "sleeping until 15:00:01 UTC"]
-    rec = {"runId": "r-1", "flowId": "approve-order", "status": "paused", "steps": recs, "counts": {},
+    rec = {"runId": "r-1", "flowId": "approve-order", "status": "paused", "steps": recs,
+           "counts": {"completed": 1, "running": 2},
            "startedAt": T0.isoformat()}
     html = render(run_page(view(rec, "running"), {}, FLOW))
     assert "Waiting for signal <code>approve</code>" in html and "Paused" not in html
     assert 'action="/runs/r-1/signal"' in html and 'name="csrf"' in html and 'name="payload"' in html
     assert "0 attempts" not in html and "Sleeping until 2026-12-06 15:00:01 UTC" in html
+    assert "1 completed, 2 waiting" in html and "waiting for signal · core.wait-for-signal" in html
 
 
 def test_runs_list_ids_are_unique_on_the_page_and_times_carry_their_zone():

@@ -47,10 +47,19 @@ async def test_read_a_failed_run(site, browser, failed_run):
     await page.get_by_label("Run ID").fill(run8)
     await page.get_by_role("button", name="Apply").click()
     await page.wait_for_url(f"**runId={run8}*")
-    await page.get_by_role("link", name=run8).click()
+    row = page.locator("table.runs tbody tr", has=page.locator(f"a[title='{failed_run['runId']}']"))
+    assert await row.locator("td[data-label='Failed step']").inner_text() == "notify-partner"
+    assert await row.locator("td[data-label='Error code']").inner_text() == "HTTP_RATE_LIMITED"
+    await row.get_by_role("link", name="HTTP_RATE_LIMITED").click()
+    await page.wait_for_url("**errorCode=HTTP_RATE_LIMITED")
+    assert failed_run["runId"] in await page.locator("table.runs").inner_html()
+    await page.locator(f"table.runs a[title='{failed_run['runId']}']").click()
     await page.wait_for_url(f"**/runs/{failed_run['runId']}")
     await shot(page, "run-detail-1280.png")
     await check_detail(page, failed_run)
+    first = page.locator("svg.graph .first-failed")
+    assert await first.count() == 1 and "first failed" in (await page.locator("svg.graph").text_content() or "")
+    await shot(page, "run-graph-failed-1280.png", "figure.picture")
     await check_views_and_hostile_data(page, site)
     await check_keyboard(page)
     assert not [e for e in errors if "Content Security Policy" in e], errors
@@ -142,6 +151,7 @@ async def test_narrow_screen_and_axe(site, browser, failed_run):
     assert await axe_violations(page) == []
     await page.goto(site.url(f"/runs/{failed_run['runId']}"))
     await shot(page, "run-detail-390.png")
+    assert await axe_violations(page) == []
     width = await page.evaluate("document.documentElement.scrollWidth")
     assert width <= 400, f"the run page scrolls sideways at 390 px ({width} px)"
     await page.goto(site.url("/runs"))
