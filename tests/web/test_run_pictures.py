@@ -135,6 +135,8 @@ async def test_pictures_of_runs_at_both_widths(site, browser, runs, width):
     await page.get_by_role("navigation", name="Pages of steps (top)").get_by_role("link", name="Next").click()
     await page.wait_for_url("**rows=2*")
     assert (await page.locator("ol.timeline > li").count()) == 200
+    timing = (await page.request.get(site.url(f"/runs/{runs['loop']}"))).headers["server-timing"]
+    print(f"{width} px: the 450-item loop's page, {timing} (ms, the page's own time after Temporal answered)")
     # a node of the graph opens its row
     await page.goto(site.url(f"/runs/{runs['loop']}"))
     await page.locator("svg.graph g.step-node[data-step='done']").click()
