@@ -18,7 +18,7 @@ from markupsafe import Markup, escape
 from flowtide.service.web.listview import STATUS_LABELS
 from flowtide.workflows.kinds import FOR_EACH
 
-NODE_W, NODE_H, GAP_Y, GAP_X, PAD = 200, 44, 26, 24, 14
+NODE_W, NODE_H, GAP_Y, GAP_X, PAD = 230, 44, 26, 24, 14
 MAX_NODES = 300  # a bigger flow is drawn up to here (the table lists every step)
 # a step's status in the picture when several rows ran it (a loop's body): the worst one wins
 _RANK = ("failed", "retrying", "running", "warning", "cancelled", "completed", "skipped")
