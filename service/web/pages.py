@@ -80,10 +80,11 @@ async def run(request: Request) -> Response:
     client = await svc.temporal()
     handle, _ = await find_run(svc, who.project, request.path_params["runId"])
     view = await inspect_run(handle, client)
-    info = await start_info(await first_run(client, handle, view.record).fetch_history(), client.data_converter)
+    history = await first_run(client, handle, view.record).fetch_history()
+    info = await start_info(history, client.data_converter)
     started = time.perf_counter()  # the page's own time (Server-Timing), after Temporal's answers
     rows_page = int(number_param(request, "rows", 1, 1_000_000, integer=True) or 1)
-    ctx = run_page(view, info.params.get("input"), info.flow, rows_page)
+    ctx = run_page(view, info.params.get("input"), info.flow, rows_page, history.events)
     answer = templates.TemplateResponse(request, "run.html", {
         **ctx, "who": who, "csrf": sess.csrf, "refresh": refresh_s() if ctx["open"] else None,
         "may_run": who.allows("run"), "console_empty": CONSOLE_EMPTY,

@@ -18,7 +18,7 @@ from flowtide.client.render import (
 from flowtide.service.web import waiting
 from flowtide.service.web.graph import flow_graph, statuses
 from flowtide.service.web.listview import moment
-from flowtide.service.web.timeline import step_timeline
+from flowtide.service.web.timeline import last_attempts, step_timeline
 from flowtide.service.web.values import view
 from flowtide.workflows.errors import classify
 
@@ -105,8 +105,10 @@ def _pages(total: int, wanted: int) -> tuple[int, int]:
     return min(max(wanted, 1), pages), pages
 
 
-def run_page(v: RunView, initial: Any, flow: dict[str, Any] | None = None, rows_page: int = 1) -> dict[str, Any]:
-    """The template context of ``/runs/{runId}`` (``rows_page``: which ``ROWS_PAGE`` step rows it lists)."""
+def run_page(v: RunView, initial: Any, flow: dict[str, Any] | None = None, rows_page: int = 1,
+             events: Any = None) -> dict[str, Any]:
+    """The template context of ``/runs/{runId}`` (``rows_page``: which ``ROWS_PAGE`` step rows it lists;
+    ``events``: the run's history events, for the timeline's attempts)."""
     rec = v.record
     found = first_failed(rec)
     first_n = found[0] if found else None
@@ -144,6 +146,6 @@ def run_page(v: RunView, initial: Any, flow: dict[str, Any] | None = None, rows_
             "graph": flow_graph(flow or {}, {**statuses(rows), **{w["step"]: _wait_status(w) for w in open_waits}},
                                 lambda sid: anchor(first_row[sid]) if sid in first_row else None,
                                 rec.get("firstFailedStep") if failed_here else None),
-            "timeline": step_timeline(here),
+            "timeline": step_timeline(here, starts=last_attempts(events)),
             "flow_data": view(flow_data(rec, initial), f"{base}/data?part=flow"),
             "notes": v.notes(), "failed": rec.get("status") in ("failed", "cancelled", "timed_out", "terminated")}

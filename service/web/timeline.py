@@ -1,8 +1,9 @@
 """The steps as a timeline (a Gantt chart): an SVG made on the server, one lane per step (and loop item).
 
 A lane holds a segment per run of the step: a step that ``onError: retry-step`` ran again has a segment per
-try, and a retry Temporal is waiting to start is drawn up to its next attempt. Waits (``core.delay``,
-``core.wait-for-signal``) are shaded. The step table stays the text alternative.
+try; a step Temporal retried has its earlier attempts (with their backoff) apart from the last one (the history
+holds the last attempt's start); a retry Temporal is waiting to start is drawn up to its next attempt. Waits
+(``core.delay``, ``core.wait-for-signal``) are shaded. The step table stays the text alternative.
 """
 
 from __future__ import annotations
@@ -20,6 +21,25 @@ MAX_LANES = 120  # more lanes than this: the first ones, and a line saying so
 WAITS = ("core.delay", "core.wait-for-signal")
 
 
+def last_attempts(events: Any) -> dict[str, list[tuple[int, datetime]]]:
+    """From a run's history events: each activity id's ``(attempt, start)`` of the attempt that ended it.
+
+    Temporal writes one *ActivityTaskStarted* per activity, for its last attempt (its ``attempt`` counts the
+    tries): so a step that needed 3 attempts shows attempts 1 and 2 with their backoff, then attempt 3.
+    """
+    scheduled: dict[int, str] = {}
+    out: dict[str, list[tuple[int, datetime]]] = {}
+    for e in events or []:
+        if e.HasField("activity_task_scheduled_event_attributes"):
+            scheduled[e.event_id] = e.activity_task_scheduled_event_attributes.activity_id
+        elif e.HasField("activity_task_started_event_attributes"):
+            a = e.activity_task_started_event_attributes
+            if a.scheduled_event_id in scheduled:
+                out.setdefault(scheduled[a.scheduled_event_id], []).append(
+                    (a.attempt, e.event_time.ToDatetime(tzinfo=UTC)))
+    return out
+
+
 def lanes(rows: list[tuple[int, dict[str, Any]]]) -> list[dict[str, Any]]:
     """Rows (``(number, row)``) grouped by step and loop item, in order of first start."""
     out: dict[str, dict[str, Any]] = {}
@@ -32,27 +52,36 @@ def lanes(rows: list[tuple[int, dict[str, Any]]]) -> list[dict[str, Any]]:
     return list(out.values())
 
 
-def _segment(r: dict[str, Any], now: datetime) -> tuple[datetime, datetime, str, str] | None:
+Segment = tuple[datetime, datetime, str, str]  # start, end, class, what the hover title says
+
+
+def _segments(r: dict[str, Any], now: datetime, starts: list[tuple[int, datetime]]) -> list[Segment]:
     start = instant(r.get("startedAt"))
     if start is None:
-        return None
+        return []
     end = instant(r.get("completedAt")) or now
     cls = "wait" if r.get("stepType") in WAITS else str(r.get("status"))
     attempts = int(r.get("attempts") or 0)
     what = f"{r.get('status')}, {duration(r.get('durationMs') or (end - start).total_seconds() * 1000)}"
-    if attempts > 1:
-        what += f", {attempts} attempts"
-    return start, end, cls, what
+    last = next((s for s in starts if s[0] > 1 and start < s[1] < end), None)
+    if last is None:
+        return [(start, end, cls, what + (f", {attempts} attempts" if attempts > 1 else ""))]
+    n, at = last
+    earlier = "attempt 1 and its backoff" if n == 2 else f"attempts 1 to {n - 1} and their backoff"
+    return [(start, at, "retry-wait", earlier), (at, end, cls, f"attempt {n}: {what}")]
 
 
-def step_timeline(rows: list[tuple[int, dict[str, Any]]], now: datetime | None = None) -> dict[str, Any] | None:
-    """``{"svg", "lanes", "cut"}`` for the run page, or None when no step started."""
+def step_timeline(rows: list[tuple[int, dict[str, Any]]], now: datetime | None = None,
+                  starts: dict[str, list[tuple[int, datetime]]] | None = None) -> dict[str, Any] | None:
+    """``{"svg", "lanes", "cut"}`` for the run page, or None when no step started (``starts``: see
+    ``last_attempts``)."""
     now = now or datetime.now(UTC)
     all_lanes = lanes(rows)
     shown = all_lanes[:MAX_LANES]
-    segs: list[list[tuple[datetime, datetime, str, str]]] = []
+    segs: list[list[Segment]] = []
     for lane in shown:
-        found = [s for s in (_segment(r, now) for r in lane["rows"]) if s]
+        found = [seg for r in lane["rows"] for seg in
+                 _segments(r, now, (starts or {}).get(r["stepId"] + str(r.get("path") or ""), []))]
         retry = (lane["rows"][-1].get("retry") or {}).get("nextAttemptAt")
         if retry and found and (nxt := instant(retry)) and nxt > found[-1][1]:
             found.append((found[-1][1], nxt, "retry-wait", "waiting for the next attempt"))

@@ -15,7 +15,7 @@ from flowtide.service.web.auth import templates
 from flowtide.service.web.graph import flow_graph, statuses
 from flowtide.service.web.listview import ago, moment, rows
 from flowtide.service.web.runview import ROWS_PAGE, run_page
-from flowtide.service.web.timeline import step_timeline
+from flowtide.service.web.timeline import last_attempts, step_timeline
 from flowtide.service.web.waiting import waits
 
 T0 = datetime(2026, 12, 6, 14, 2, 0, tzinfo=UTC)
@@ -72,6 +72,22 @@ def test_timeline_has_a_segment_per_try_and_shades_waits():
     svg = str(tl["svg"])
     assert svg.count('class="seg seg-') == 3 and "seg-wait" in svg and "3 attempts" in svg
     assert 'role="img"' in svg and "Timeline of the steps" in svg
+
+
+def test_timeline_splits_the_attempts_temporal_made_at_the_last_ones_start():
+    from temporalio.api.history.v1 import HistoryEvent
+    scheduled = HistoryEvent(event_id=5)
+    scheduled.activity_task_scheduled_event_attributes.activity_id = "call#2"
+    started = HistoryEvent(event_id=7)
+    started.event_time.FromDatetime((T0 + timedelta(seconds=4)).replace(tzinfo=None))
+    started.activity_task_started_event_attributes.scheduled_event_id = 5
+    started.activity_task_started_event_attributes.attempt = 3
+    starts = last_attempts([scheduled, started])
+    assert starts == {"call#2": [(3, T0 + timedelta(seconds=4))]}
+    recs = [row("call", "completed", 0, 5, attempts=3, path="#2", iteration=2)]
+    svg = str(step_timeline(list(enumerate(recs, 1)), now=T0, starts=starts)["svg"])  # type: ignore[index]
+    assert "attempts 1 to 2 and their backoff" in svg and "attempt 3: completed, 5.0 s" in svg
+    assert svg.count('class="seg seg-retry-wait"') == 1
 
 
 def test_waits_said_plainly_and_the_waiting_step_is_not_running_with_0_attempts():

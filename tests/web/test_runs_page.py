@@ -60,6 +60,8 @@ async def test_read_a_failed_run(site, browser, failed_run):
     first = page.locator("svg.graph .first-failed")
     assert await first.count() == 1 and "first failed" in (await page.locator("svg.graph").text_content() or "")
     await shot(page, "run-graph-failed-1280.png", "figure.picture")
+    retried = page.locator("svg.timeline-chart rect.seg-retry-wait title")
+    assert "attempt 1 and its backoff" in (await retried.first.text_content() or "")  # Temporal's 2 attempts
     await check_views_and_hostile_data(page, site)
     await check_keyboard(page)
     assert not [e for e in errors if "Content Security Policy" in e], errors
