@@ -16,7 +16,7 @@ from markupsafe import Markup, escape
 from flowtide.client.render import duration
 from flowtide.service.web.listview import instant
 
-LABEL_W, BARS_W, LANE_H, TOP = 190, 640, 22, 26
+LABEL_W, BARS_W, LANE_H, TOP = 170, 440, 22, 26
 MAX_LANES = 120  # more lanes than this: the first ones, and a line saying so
 WAITS = ("core.delay", "core.wait-for-signal")
 
