@@ -104,6 +104,8 @@ def test_waits_said_plainly_and_the_waiting_step_is_not_running_with_0_attempts(
     assert "Waiting for signal <code>approve</code>" in html and "Paused" not in html
     assert 'action="/runs/r-1/signal"' in html and 'name="csrf"' in html and 'name="payload"' in html
     assert "0 attempts" not in html and "Sleeping until 2026-12-06 15:00:01 UTC" in html
+    badge = re.search(r'<h1>.*?</h1>', html, re.S).group(0)  # type: ignore[union-attr]
+    assert '<svg class="ico"' in badge and "\u23f8" not in html, "the icon is a shape, never a font's glyph"
     assert "1 completed, 2 waiting" in html and "waiting for signal · core.wait-for-signal" in html
 
 
