@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from tests.support.service import new_id
-from tests.support.web import axe_violations, shot, sign_in, start, until
+from tests.support.web import axe_violations, shot, sign_in, sign_in_http, start, until
 
 APPROVAL = {"name": "Approve a refund", "steps": [
     {"stepId": "amount", "stepType": "core.set-variable", "input": {"amount": "{{ initial.amount }}"}},
@@ -95,15 +95,18 @@ async def test_waiting_run_says_what_it_waits_for_and_takes_the_signal(site, bro
     await ctx.close()
 
 
-async def test_reader_sees_the_wait_but_no_form(site, browser, runs):
+async def test_signal_form_needs_role_run_and_its_csrf_token(site, browser, runs):
     async with httpx.AsyncClient(base_url=site.base, timeout=30) as http:
-        from tests.support.web import sign_in_http
         await sign_in_http(http, site.keys["acme"]["read"], then=f"/runs/{runs['partly']}")
         page = (await http.get(f"/runs/{runs['partly']}")).text
         assert "signal-form" not in page
         r = await http.post(f"/runs/{runs['partly']}/signal", data={"signal": "approve", "payload": "",
                                                                    "csrf": "x"})
         assert r.status_code == 403
+    async with httpx.AsyncClient(base_url=site.base, timeout=30) as http:  # role run, but a forged form
+        await sign_in_http(http, site.keys["acme"]["run"])
+        r = await http.post(f"/runs/{runs['partly']}/signal", data={"signal": "approve", "csrf": "forged"})
+        assert r.status_code == 403 and "the form is stale or came from another site" in r.text
 
 
 @pytest.mark.parametrize("width", [1280, 390])
