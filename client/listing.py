@@ -9,9 +9,10 @@ A run that continued as new is listed once, by its newest part, under its first 
 
 from __future__ import annotations
 
+import asyncio
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from temporalio.client import Client, WorkflowExecution, WorkflowExecutionStatus
@@ -66,8 +67,27 @@ def _quoted(value: str, what: str) -> str:
     return f'"{value}"'
 
 
+@dataclass(frozen=True)
+class Filters:
+    """The runs page's filters beyond ``runs list``'s: the error code and a start time range (aware datetimes)."""
+
+    error_code: str | None = None
+    started_from: datetime | None = None
+    started_to: datetime | None = None
+
+    def parts(self) -> list[str]:
+        out = []
+        if self.error_code:
+            out.append(f"ErrorCode = {_quoted(self.error_code, 'error code')}")
+        if self.started_from:
+            out.append(f'StartTime >= "{self.started_from.astimezone(UTC).isoformat()}"')
+        if self.started_to:
+            out.append(f'StartTime < "{self.started_to.astimezone(UTC).isoformat()}"')
+        return out
+
+
 def build_query(status: str | None = None, flow: str | None = None, run_prefix: str | None = None,
-                project: str | None = None) -> str:
+                project: str | None = None, more: Filters | None = None) -> str:
     """The visibility query for the filters of ``runs list`` (``project``: the service's ``ProjectId``).
 
     Raises:
@@ -94,7 +114,7 @@ def build_query(status: str | None = None, flow: str | None = None, run_prefix: 
         parts.append(f"RunId STARTS_WITH {_quoted(run_prefix, '--run-id')}")
     if project:
         parts.append(f"ProjectId = {_quoted(project, 'project')}")
-    return " AND ".join(parts)
+    return " AND ".join(parts + (more.parts() if more else []))
 
 
 def _attr(wf: WorkflowExecution, name: str) -> Any:
@@ -139,13 +159,14 @@ async def list_runs(client: Client, *, status: str | None = None, flow: str | No
 
 async def list_page(client: Client, *, project: str, status: str | None = None, flow: str | None = None,
                     limit: int = 20, page_token: bytes | None = None,
-                    run_prefix: str | None = None) -> tuple[list[tuple[RunRow, Any]], bytes | None]:
+                    run_prefix: str | None = None,
+                    more: Filters | None = None) -> tuple[list[tuple[RunRow, Any]], bytes | None]:
     """One page of a project's runs, newest first: ``[(row, memo revision)]`` and the next page's token.
 
     Raises:
         BadFilterError: an unknown status or a value a query cannot hold.
     """
-    it = client.list_workflows(build_query(status, flow, run_prefix, project=project), page_size=limit,
+    it = client.list_workflows(build_query(status, flow, run_prefix, project=project, more=more), page_size=limit,
                                next_page_token=page_token)
     await it.fetch_next_page()
     rows = [(row_of(wf, await first_run_of(wf)), await wf.memo_value("revision", None))
@@ -166,3 +187,13 @@ async def recent_rows(client: Client, *, project: str, since: datetime, flow: st
     async for wf in client.list_workflows(query, limit=limit):
         rows.append((row_of(wf), await wf.memo_value("revision", None)))
     return rows
+
+
+async def count_by_status(client: Client, *, project: str, flow: str | None = None, run_prefix: str | None = None,
+                          more: Filters | None = None) -> dict[str, int]:
+    """How many of the project's runs match the filters, per status (one visibility count query each)."""
+    async def one(status: str) -> int:
+        query = build_query(status, flow, run_prefix, project=project, more=more)
+        return int((await client.count_workflows(query)).count)
+    counts = await asyncio.gather(*(one(s) for s in STATUSES))
+    return dict(zip(STATUSES, counts, strict=True))

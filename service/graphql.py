@@ -87,6 +87,8 @@ class RunSummary:
     started_at: str | None
     completed_at: str | None
     duration_ms: int | None
+    failed_step_id: str | None = None
+    error_code: str | None = None
 
 
 @strawberry.type

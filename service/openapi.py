@@ -52,7 +52,7 @@ SCHEMAS: dict[str, Any] = {
                        "webhookResponse": ANY}, ["runId", "workflowId", "status", "steps"]),
     "RunList": _obj({"runs": {"type": "array", "items": _obj(
         {"runId": STR, "workflowId": STR, "flowId": NSTR, "revision": NINT, "status": STR, "startedAt": NSTR,
-         "completedAt": NSTR, "durationMs": NINT})}, "nextCursor": NSTR}),
+         "completedAt": NSTR, "durationMs": NINT, "failedStepId": NSTR, "errorCode": NSTR})}, "nextCursor": NSTR}),
     "StartBody": _obj({"input": ANY}, []),
     "RevertBody": _obj({"revision": {"type": "integer", "minimum": 1, "maximum": MAX_REVISION}}),
     "RerunBody": _obj({"fromFailed": BOOL, "input": ANY,

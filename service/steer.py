@@ -16,7 +16,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from flowtide.client.history import start_info
 from flowtide.client.inspect import inspect_run
-from flowtide.client.listing import BadFilterError, list_page
+from flowtide.client.listing import BadFilterError, Filters, count_by_status, list_page
 from flowtide.client.rerun import RerunPlan, build_plan
 from flowtide.client.reuse import RerunRefused
 from flowtide.client.runs import check_value, start_run
@@ -79,7 +79,8 @@ def _token(cursor: str | None) -> bytes | None:
 
 
 async def runs_page(svc: Service, project: str, *, status: str | None = None, flow: str | None = None,
-                    limit: int = 20, cursor: str | None = None, run_prefix: str | None = None) -> dict[str, Any]:
+                    limit: int = 20, cursor: str | None = None, run_prefix: str | None = None,
+                    more: Filters | None = None) -> dict[str, Any]:
     """``{"runs": [...], "nextCursor"}``: the project's runs, newest first.
 
     Raises:
@@ -89,7 +90,7 @@ async def runs_page(svc: Service, project: str, *, status: str | None = None, fl
 
     async def page(token: bytes | None, size: int) -> Any:
         return await list_page(client, project=project, status=status, flow=flow, limit=size, page_token=token,
-                               run_prefix=run_prefix)
+                               run_prefix=run_prefix, more=more)
 
     try:
         rows, nxt = await page(_token(cursor), limit)
@@ -104,9 +105,19 @@ async def runs_page(svc: Service, project: str, *, status: str | None = None, fl
         raise _bad_cursor() from None
     runs = [{"runId": r.run_id, "workflowId": r.workflow_id, "flowId": r.flow_id, "revision": rev,
              "status": r.status, "startedAt": r.started_at.isoformat() if r.started_at else None,
-             "completedAt": r.completed_at.isoformat() if r.completed_at else None, "durationMs": r.duration_ms}
-            for r, rev in rows]
+             "completedAt": r.completed_at.isoformat() if r.completed_at else None, "durationMs": r.duration_ms,
+             "failedStepId": r.failed_step, "errorCode": r.error_code} for r, rev in rows]
     return {"runs": runs, "nextCursor": _cursor(nxt) if nxt else None}
+
+
+async def run_counts(svc: Service, project: str, *, flow: str | None = None, run_prefix: str | None = None,
+                     more: Filters | None = None) -> dict[str, int]:
+    """How many of the project's runs match the filters, per status (visibility count queries)."""
+    try:
+        return await count_by_status(await svc.temporal(), project=project, flow=flow, run_prefix=run_prefix,
+                                     more=more)
+    except BadFilterError as exc:
+        raise ApiError("BAD_REQUEST", str(exc)) from None
 
 
 async def plan(svc: Service, who: Principal, ref: str, body: dict[str, Any]) -> tuple[RerunPlan, Any, Any]:

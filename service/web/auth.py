@@ -15,11 +15,13 @@ from starlette.templating import Jinja2Templates
 from flowtide.service.auth import Principal, key_principal
 from flowtide.service.errors import ApiError
 from flowtide.service.http import read_limited
+from flowtide.service.web.listview import STATUS_LABELS
 from flowtide.service.web.session import COOKIE, SIGNIN_COOKIE, Session, Sessions, SignInLimits
 from flowtide.store.database import KEY_PREFIX
 
 FORM_LIMIT = 64 * 1024
 templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+templates.env.globals["status_labels"] = STATUS_LABELS  # read by the badge macro
 
 
 class SignInNeeded(Exception):  # noqa: N818 - control flow: answered with a redirect to the sign-in form

@@ -29,6 +29,7 @@ from flowtide.service import steer
 from flowtide.service.errors import ApiError
 from flowtide.service.http import number_param
 from flowtide.service.ops import find_run
+from flowtide.service.web import listview
 from flowtide.service.web.auth import signed_in
 from flowtide.service.web.pages import page
 from flowtide.service.web.session import COOKIE
@@ -180,12 +181,12 @@ async def list_events(request: Request) -> Response:
     svc, q = request.app.state.svc, request.query_params
     limit = int(number_param(request, "limit", 1, 100, integer=True) or 20)
     cursor = q.get("cursor") or None
+    given, more = listview.filters_of(q)  # the list's own filters (a bad one is a 400 here, as on the page)
 
     async def probe_for(who: Any) -> Probe:
         async def probe() -> tuple[Any, bool]:
-            found = await steer.runs_page(svc, who.project, status=q.get("status") or None,
-                                          flow=q.get("flowId") or None, run_prefix=(q.get("runId") or "").strip()
-                                          or None, limit=limit, cursor=cursor)
+            found = await steer.runs_page(svc, who.project, status=given.get("status"), flow=given.get("flowId"),
+                                          run_prefix=given.get("runId"), limit=limit, cursor=cursor, more=more)
             rows = [[r["runId"], r["status"]] for r in found["runs"]]
             return rows, bool(cursor) and not any(s in OPEN_STATUSES for _, s in rows)
         await probe()  # a bad filter or cursor is a 400 now, not a broken stream

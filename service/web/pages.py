@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import quote
@@ -13,14 +14,15 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from flowtide.client.history import start_info
 from flowtide.client.inspect import inspect_run
 from flowtide.client.listing import STATUSES
-from flowtide.client.render import duration, when
 from flowtide.service import steer
 from flowtide.service.errors import ApiError
 from flowtide.service.http import ascii_number, number_param
 from flowtide.service.ops import Service, find_run, first_run
+from flowtide.service.web import listview
 from flowtide.service.web.auth import SignInNeeded, form, refused, signed_in, templates, to_signin
 from flowtide.service.web.runview import CONSOLE_EMPTY, flow_data, run_page
 from flowtide.service.web.values import resolve
+from flowtide.service.web.waiting import payload_of
 
 Handler = Callable[[Request], Awaitable[Response]]
 PAGE_SIZE = 20
@@ -45,25 +47,22 @@ def _svc(request: Request) -> Service:
 
 @page
 async def runs(request: Request) -> Response:
-    """``/runs``: the project's runs, newest first, with the Status / Run ID / flow filters and paging."""
+    """``/runs``: the project's runs, newest first: filters, counts per status, ids unique on the page, paging."""
     who, sess = await signed_in(request)
-    q = request.query_params
-    status, prefix = q.get("status") or None, (q.get("runId") or "").strip() or None
+    given, more = listview.filters_of(request.query_params)
+    status, prefix, flow = given.get("status"), given.get("runId"), given.get("flowId")
     limit = int(number_param(request, "limit", 1, 100, integer=True) or PAGE_SIZE)
-    found = await steer.runs_page(_svc(request), who.project, status=status, flow=q.get("flowId") or None,
-                                  run_prefix=prefix, limit=limit, cursor=q.get("cursor") or None)
-    rows = [dict(r, run8=r["runId"][:8], started=when(r["startedAt"]), completed=when(r["completedAt"]),
-                 duration=duration(r["durationMs"])) for r in found["runs"]]
-    keep = {k: v for k, v in (("status", status), ("runId", prefix), ("flowId", q.get("flowId")),
-                              ("limit", q.get("limit"))) if v}
-    nxt = None
-    if found["nextCursor"]:
-        nxt = "/runs?" + "&".join(f"{k}={quote(v, safe='')}" for k, v in {**keep, "cursor": found["nextCursor"]}
-                                  .items())
+    svc = _svc(request)
+    found = await steer.runs_page(svc, who.project, status=status, flow=flow, run_prefix=prefix, limit=limit,
+                                  cursor=request.query_params.get("cursor") or None, more=more)
+    counts = await steer.run_counts(svc, who.project, flow=flow, run_prefix=prefix, more=more)
+    nxt = listview.link(given, cursor=found["nextCursor"]) if found["nextCursor"] else None
     return templates.TemplateResponse(request, "runs.html", {
-        "alerts": await reauthorization_alerts(_svc(request), who.project), "who": who, "csrf": sess.csrf,
-        "rows": rows, "statuses": STATUSES, "status": status, "prefix": prefix or "",
-        "flow": q.get("flowId") or "", "next": nxt, "paged": bool(q.get("cursor")),
+        "alerts": await reauthorization_alerts(svc, who.project), "who": who, "csrf": sess.csrf,
+        "rows": listview.rows(found["runs"]), "statuses": STATUSES, "given": given, "status": status,
+        "counts": [(s, counts[s], listview.link(given, status=s)) for s in STATUSES if counts[s] or s == status],
+        "all_link": listview.link(given, status=None), "total": sum(counts.values()),
+        "next": nxt, "first": listview.link(given) if request.query_params.get("cursor") else None,
         "live": "/live/runs" + (f"?{request.url.query}" if request.url.query else "")})
 
 
@@ -75,12 +74,29 @@ async def run(request: Request) -> Response:
     client = await svc.temporal()
     handle, _ = await find_run(svc, who.project, request.path_params["runId"])
     view = await inspect_run(handle, client)
-    initial = (await start_info(await first_run(client, handle, view.record).fetch_history(),
-                                client.data_converter)).params.get("input")
-    ctx = run_page(view, initial)
-    return templates.TemplateResponse(request, "run.html", {
+    history = await first_run(client, handle, view.record).fetch_history()
+    info = await start_info(history, client.data_converter)
+    started = time.perf_counter()  # the page's own time (Server-Timing), after Temporal's answers
+    rows_page = int(number_param(request, "rows", 1, 1_000_000, integer=True) or 1)
+    ctx = run_page(view, info.params.get("input"), info.flow, rows_page, history.events)
+    answer = templates.TemplateResponse(request, "run.html", {
         **ctx, "who": who, "csrf": sess.csrf, "refresh": f"/live/runs/{quote(ctx['run_id'])}" if ctx["open"] else None,
-        "may_run": who.allows("run"), "console_empty": CONSOLE_EMPTY})
+        "may_run": who.allows("run"), "console_empty": CONSOLE_EMPTY,
+        "signalled": request.query_params.get("signalled")})
+    answer.headers["server-timing"] = f"render;dur={(time.perf_counter() - started) * 1000:.1f}"
+    return answer
+
+
+@page
+async def send_signal(request: Request) -> Response:
+    """Send the signal a waiting run awaits, from its page (role run, CSRF token, optional JSON payload)."""
+    who, sess = await signed_in(request, "run")
+    fields = await form(request, sess)
+    name = fields.get("signal", "")
+    await steer.signal(_svc(request), who.project, request.path_params["runId"], name,
+                       payload_of(fields.get("payload", "")))
+    return RedirectResponse(f"/runs/{quote(request.path_params['runId'])}?signalled={quote(name, safe='')}",
+                            status_code=303)
 
 
 @page

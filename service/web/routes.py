@@ -29,6 +29,7 @@ def web_routes() -> list[BaseRoute]:
         Route("/live/runs/{runId}", live.run_events, methods=["GET"]),
         Route("/runs/{runId}", pages.run, methods=["GET"]),
         Route("/runs/{runId}/data", pages.data, methods=["GET"]),
+        Route("/runs/{runId}/signal", pages.send_signal, methods=["POST"]),
         Route("/runs/{runId}/rerun", pages.rerun_plan, methods=["GET"]),
         Route("/runs/{runId}/rerun", pages.rerun_start, methods=["POST"]),
         Route("/flows", flowpages.flows, methods=["GET"]),

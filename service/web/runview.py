@@ -15,11 +15,14 @@ from flowtide.client.render import (
     row_mark,
     when,
 )
+from flowtide.service.web import waiting
+from flowtide.service.web.graph import flow_graph, statuses
+from flowtide.service.web.listview import moment
+from flowtide.service.web.timeline import last_attempts, step_timeline
 from flowtide.service.web.values import view
 from flowtide.workflows.errors import classify
 
-ICONS = {"completed": "✓", "warning": "!", "failed": "✗", "skipped": "-", "running": "…", "retrying": "↻",
-         "pending": "○", "cancelled": "⊘"}
+ROWS_PAGE = 200  # step rows a page of the run shows (a 10,000-item loop has 10,000 rows)
 CONSOLE_EMPTY = "No console output. Call console.log() from your code to capture diagnostics."
 
 
@@ -51,8 +54,15 @@ def _note(n: int, s: dict[str, Any], first_n: int | None) -> str:
     return NOTES[mark].format(first_n=first_n) if mark else ""
 
 
-def step_row(run_id: str, n: int, s: dict[str, Any], first_n: int | None) -> dict[str, Any]:
-    """One timeline entry with its error panel and its Input / Output / Console views."""
+def _wait_status(wait: dict[str, Any]) -> str:
+    """A waiting row's status, named like the run's: ``paused`` (for a signal) or ``waiting`` (a timer)."""
+    return "paused" if wait["kind"] == "signal" else "waiting"
+
+
+def step_row(run_id: str, n: int, s: dict[str, Any], first_n: int | None,
+             wait: dict[str, Any] | None = None) -> dict[str, Any]:
+    """One timeline entry with its error panel and its Input / Output / Console views (``wait``: what the step
+    waits for, when it is an open ``core.wait-for-signal`` or ``core.delay``)."""
     base = f"/runs/{quote(run_id)}/data?step={n}&part="
     err = s.get("error") or ((s.get("retry") or {}).get("lastError") if s.get("retry") else None)
     extra = [("Attempts", s.get("attempts")), ("Started", when(s.get("startedAt"))),
@@ -60,7 +70,7 @@ def step_row(run_id: str, n: int, s: dict[str, Any], first_n: int | None) -> dic
     console = "\n".join(s.get("console") or [])
     it = f" [{s['iteration']}]" if s.get("iteration") is not None else ""
     return {"n": n, "id": f"step-{n}", "stepId": s["stepId"], "title": f"{s.get('title') or s['stepId']}{it}",
-            "kind": s["stepType"], "status": s["status"], "icon": ICONS.get(s["status"], "?"),
+            "kind": s["stepType"], "status": _wait_status(wait) if wait else s["status"], "wait": wait,
             "duration": duration(s.get("durationMs")), "attempts": int(s.get("attempts") or 0),
             "note": _note(n, s, first_n), "open": n == first_n,
             "error": error_panel(err, s, base + "error") if err else None,
@@ -79,21 +89,63 @@ def flow_data(record: dict[str, Any], initial: Any) -> dict[str, Any]:
     return {"initial": initial, "steps": steps, "output": record.get("output"), "errors": record.get("errors") or []}
 
 
-def run_page(v: RunView, initial: Any) -> dict[str, Any]:
-    """The template context of ``/runs/{runId}``."""
+def _summary(rec: dict[str, Any], waits: int) -> str:
+    """``counts_line`` with the open waits counted as waiting, not running."""
+    if not waits:
+        return counts_line(rec)
+    counts = dict(rec.get("counts") or {})
+    counts["running"] = max(0, int(counts.get("running", 0)) - waits)
+    line = counts_line({**rec, "counts": counts})
+    return f"{'' if line == 'no steps ran' else line + ', '}{waits} waiting"
+
+
+def _pages(total: int, wanted: int) -> tuple[int, int]:
+    """``(page, pages)`` of ``total`` rows, ``ROWS_PAGE`` a page."""
+    pages = max(1, -(-total // ROWS_PAGE))
+    return min(max(wanted, 1), pages), pages
+
+
+def run_page(v: RunView, initial: Any, flow: dict[str, Any] | None = None, rows_page: int = 1,
+             events: Any = None) -> dict[str, Any]:
+    """The template context of ``/runs/{runId}`` (``rows_page``: which ``ROWS_PAGE`` step rows it lists;
+    ``events``: the run's history events, for the timeline's attempts)."""
     rec = v.record
     found = first_failed(rec)
     first_n = found[0] if found else None
     run_id = str(rec.get("runId"))
     prog = rec.get("progress") or {}
-    return {"run": rec, "run_id": run_id, "run8": run_id[:8], "status": rec.get("status"),
-            "open": v.execution_status == "running" and rec.get("status") in OPEN_STATUSES,
+    rows = rec.get("steps") or []
+    is_open = v.execution_status == "running" and rec.get("status") in OPEN_STATUSES
+    open_waits = waiting.waits(rows) if is_open else []
+    by_n = {w["n"]: w for w in open_waits}
+    page, pages = _pages(len(rows), rows_page)
+    lo = (page - 1) * ROWS_PAGE
+    here = list(enumerate(rows[lo:lo + ROWS_PAGE], lo + 1))
+    base = f"/runs/{quote(run_id)}"
+
+    def anchor(n: int) -> str:
+        on = (n - 1) // ROWS_PAGE + 1
+        return f"#step-{n}" if on == page else f"{base}?rows={on}#step-{n}"
+
+    first_row: dict[str, int] = {}
+    for n, s in enumerate(rows, 1):
+        first_row.setdefault(s["stepId"], n)
+    failed_here = found and found[1]["status"] == "failed"
+    status = str(rec.get("status"))
+    paused = [p.activity_id for p in v.pending if p.state == "paused"]
+    return {"run": rec, "run_id": run_id, "run8": run_id[:8], "status": status, "open": is_open,
+            "shown_status": "paused_activity" if paused else status, "paused": paused, "waits": open_waits,
             "progress": f"{prog.get('done', 0)} / {prog.get('total', 0)} steps",
-            "started": when(rec.get("startedAt")), "completed": when(rec.get("completedAt")),
-            "duration": duration(rec.get("durationMs")), "summary": counts_line(rec),
-            "run_error": error_panel(rec["error"], link=f"/runs/{quote(run_id)}/data?part=error")
-            if rec.get("error") else None,
-            "first_failed": f"step-{first_n}" if found and found[1]["status"] == "failed" else None,
-            "steps": [step_row(run_id, n, s, first_n) for n, s in enumerate(rec.get("steps") or [], 1)],
-            "flow_data": view(flow_data(rec, initial), f"/runs/{quote(run_id)}/data?part=flow"),
+            "started": moment(rec.get("startedAt")), "completed": moment(rec.get("completedAt")),
+            "duration": duration(rec.get("durationMs")), "summary": _summary(rec, len(open_waits)),
+            "run_error": error_panel(rec["error"], link=f"{base}/data?part=error") if rec.get("error") else None,
+            "first_failed": anchor(first_n) if failed_here and first_n else None,
+            "steps": [step_row(run_id, n, s, first_n, by_n.get(n)) for n, s in here],
+            "page": page, "pages": pages, "rows_from": lo + 1, "rows_to": lo + len(here), "rows_total": len(rows),
+            "page_link": lambda p: f"{base}?rows={p}#steps-h",
+            "graph": flow_graph(flow or {}, {**statuses(rows), **{w["step"]: _wait_status(w) for w in open_waits}},
+                                lambda sid: anchor(first_row[sid]) if sid in first_row else None,
+                                rec.get("firstFailedStep") if failed_here else None),
+            "timeline": step_timeline(here, starts=last_attempts(events)),
+            "flow_data": view(flow_data(rec, initial), f"{base}/data?part=flow"),
             "notes": v.notes(), "failed": rec.get("status") in ("failed", "cancelled", "timed_out", "terminated")}

@@ -24,10 +24,12 @@ async def test_queries_and_mutations(api, http):
     run = (await gql(api, http, RUN, {"id": started["runId"]})).json()["data"]["run"]
     assert run["progress"] == {"done": 1, "total": 1} and run["steps"][0]["stepId"] == "answer"
     data = (await gql(api, http, "query($f: String!) { flows { flowId revision } flow(id: $f) { title document } "
-                                 "runs(flowId: $f, first: 5) { runs { runId status revision } nextCursor } }",
+                                 "runs(flowId: $f, first: 5) { runs { runId status revision failedStepId errorCode } "
+                                 "nextCursor } }",
                       {"f": fid})).json()["data"]
     assert any(f["flowId"] == fid for f in data["flows"]) and data["flow"]["title"] == "Echo"
     assert [x["runId"] for x in data["runs"]["runs"]] == [started["runId"]]
+    assert data["runs"]["runs"][0]["failedStepId"] is None and data["runs"]["runs"][0]["errorCode"] is None
     r = await gql(api, http, "mutation($r: String!) { rerun(runId: $r) { runId } }", {"r": started["runId"]})
     assert r.json()["data"]["rerun"]["runId"] != started["runId"]
     wid = new_id("gw")

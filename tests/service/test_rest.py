@@ -80,7 +80,7 @@ async def test_start_wait_read_list_and_input_validation(api, http):
     listed = (await http.get(api.url(f"/v1/runs?flowId={doc['id']}&limit=1"), headers=api.headers("read"))).json()
     assert len(listed["runs"]) == 1 and listed["nextCursor"]
     assert set(listed["runs"][0]) == {"runId", "workflowId", "flowId", "revision", "status", "startedAt",
-                                      "completedAt", "durationMs"}
+                                      "completedAt", "durationMs", "failedStepId", "errorCode"}
     more = await http.get(api.url(f"/v1/runs?flowId={doc['id']}&limit=5&cursor={listed['nextCursor']}"),
                           headers=api.headers("read"))
     assert len(more.json()["runs"]) == 1 and more.json()["runs"][0]["revision"] == 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ import httpx
 
 from tests.support.service import Api
 
+DOCS_IMG = Path(__file__).parent.parent.parent / "docs" / "img"
 AXE = Path(__file__).parent.parent / "web" / "vendor" / "axe.min.js"  # axe-core 4.14.1, MPL-2.0
 HOSTILE = '<script>window.pwned = 1</script>"><img src=x onerror="window.pwned = 2">'
 BIG = 1_000_000
@@ -91,3 +93,14 @@ async def until(check: Any, timeout: float = 15.0) -> Any:
         if got or loop.time() > end:
             return got
         await asyncio.sleep(0.2)
+
+
+async def shot(page: Any, name: str, selector: str | None = None) -> None:
+    """A screenshot for docs/runs.md (of one element with ``selector``), written when FLOWTIDE_SCREENSHOTS=1."""
+    if os.environ.get("FLOWTIDE_SCREENSHOTS") == "1":
+        DOCS_IMG.mkdir(exist_ok=True)
+        if selector:
+            await page.locator(selector).first.screenshot(path=str(DOCS_IMG / name))
+            return
+        await page.evaluate("window.scrollTo(0, 0)")
+        await page.screenshot(path=str(DOCS_IMG / name))

@@ -28,7 +28,7 @@ def record() -> dict[str, Any]:
 def test_first_failed_expanded_downstream_labelled_and_errors_shaped() -> None:
     ctx = run_page(RunView(record=record(), source="result", execution_status="failed", task_queue="q"), {"k": 1})
     a, b, c = ctx["steps"]
-    assert (ctx["progress"], ctx["summary"], ctx["first_failed"]) == ("3 / 7 steps", "1 completed, 2 failed", "step-2")
+    assert (ctx["progress"], ctx["summary"], ctx["first_failed"]) == ("3 / 7 steps", "1 completed, 2 failed", "#step-2")
     assert b["open"] and not c["open"] and b["note"] == "First failed step"
     assert c["note"] == "Downstream of the first failed step (step 2)"
     assert b["error"]["title"] == "AUTH_MISSING" and b["error"]["provider"] == "Provider status: 401"

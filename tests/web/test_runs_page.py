@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import os
 import re
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
 from tests.support.service import new_id
-from tests.support.web import BIG, axe_violations, orders, retrying, sign_in, start, until
-
-DOCS_IMG = Path(__file__).parent.parent.parent / "docs" / "img"
+from tests.support.web import BIG, axe_violations, orders, retrying, shot, sign_in, start, until
 
 
 @pytest.fixture(scope="module")
@@ -31,13 +27,6 @@ async def failed_run(site: Any, service: Any) -> dict[str, Any]:
     return {"runId": run["runId"], "flowId": flow["id"]}
 
 
-async def shot(page: Any, name: str) -> None:
-    """Screenshots for docs/runs.md, written when FLOWTIDE_SCREENSHOTS=1 (they are committed)."""
-    if os.environ.get("FLOWTIDE_SCREENSHOTS") == "1":
-        DOCS_IMG.mkdir(exist_ok=True)
-        await page.screenshot(path=str(DOCS_IMG / name))
-
-
 async def test_read_a_failed_run(site, browser, failed_run):
     ctx = await browser.new_context(viewport={"width": 1280, "height": 900})
     ctx.set_default_timeout(10_000)
@@ -47,7 +36,7 @@ async def test_read_a_failed_run(site, browser, failed_run):
     await sign_in(page, site)
     # the runs list: newest first, filter to failed, then by run id prefix
     head = [await th.inner_text() for th in await page.locator("table.runs th").all()]
-    assert head == ["Run ID", "Flow", "Status", "Started", "Completed", "Duration"]
+    assert head == ["Run ID", "Flow", "Status", "Failed step", "Error code", "Started", "Duration"]
     await page.get_by_label("Status").select_option("failed")
     await page.get_by_role("button", name="Apply").click()
     await page.wait_for_url("**status=failed*")
@@ -58,10 +47,21 @@ async def test_read_a_failed_run(site, browser, failed_run):
     await page.get_by_label("Run ID").fill(run8)
     await page.get_by_role("button", name="Apply").click()
     await page.wait_for_url(f"**runId={run8}*")
-    await page.get_by_role("link", name=run8).click()
+    row = page.locator("table.runs tbody tr", has=page.locator(f"a[title='{failed_run['runId']}']"))
+    assert await row.locator("td[data-label='Failed step']").inner_text() == "notify-partner"
+    assert await row.locator("td[data-label='Error code']").inner_text() == "HTTP_RATE_LIMITED"
+    await row.get_by_role("link", name="HTTP_RATE_LIMITED").click()
+    await page.wait_for_url("**errorCode=HTTP_RATE_LIMITED")
+    assert failed_run["runId"] in await page.locator("table.runs").inner_html()
+    await page.locator(f"table.runs a[title='{failed_run['runId']}']").click()
     await page.wait_for_url(f"**/runs/{failed_run['runId']}")
     await shot(page, "run-detail-1280.png")
     await check_detail(page, failed_run)
+    first = page.locator("svg.graph .first-failed")
+    assert await first.count() == 1 and "first failed" in (await page.locator("svg.graph").text_content() or "")
+    await shot(page, "run-graph-failed-1280.png", "figure.picture")
+    retried = page.locator("svg.timeline-chart rect.seg-retry-wait title")
+    assert "attempt 1 and its backoff" in (await retried.first.text_content() or "")  # Temporal's 2 attempts
     await check_views_and_hostile_data(page, site)
     await check_keyboard(page)
     assert not [e for e in errors if "Content Security Policy" in e], errors
@@ -153,6 +153,7 @@ async def test_narrow_screen_and_axe(site, browser, failed_run):
     assert await axe_violations(page) == []
     await page.goto(site.url(f"/runs/{failed_run['runId']}"))
     await shot(page, "run-detail-390.png")
+    assert await axe_violations(page) == []
     width = await page.evaluate("document.documentElement.scrollWidth")
     assert width <= 400, f"the run page scrolls sideways at 390 px ({width} px)"
     await page.goto(site.url("/runs"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import html
 import re
 import uuid
 from typing import Any
@@ -66,7 +67,28 @@ async def test_runs_list_pages_and_filters(site, echo_run):
     assert echo_run["runId"] in by_prefix.text and second["runId"] not in by_prefix.text
     bad = await http.get("/runs?status=bogus")
     assert bad.status_code == 400 and "unknown status" in bad.text
+    await check_time_and_code_filters(http, echo_run, second)
     await http.aclose()
+
+
+async def check_time_and_code_filters(http: httpx.AsyncClient, echo_run: dict[str, Any],
+                                      second: dict[str, Any]) -> None:
+    """Start time range, error code, counts per status: each a visibility query; bad values a clear 400."""
+    flow = echo_run["flowId"]
+    page = (await http.get(f"/runs?flowId={flow}")).text
+    assert re.search(r'aria-current="true">All <span class="n">2</span>', page), "counts of this flow's runs"
+    assert re.search(r'Completed</span> <span class="n">2</span>', page)
+    assert re.search(r"<time datetime=\S+\+00:00\" title=\"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC\">", page)
+    later = (await http.get(f"/runs?flowId={flow}&from=2999-01-01T00:00")).text
+    assert "No runs match." in later and echo_run["runId"] not in later
+    earlier = (await http.get(f"/runs?flowId={flow}&from=2020-01-01T00:00&to=2999-01-01T00:00")).text
+    assert echo_run["runId"] in earlier and second["runId"] in earlier
+    coded = (await http.get(f"/runs?flowId={flow}&errorCode=HTTP_RATE_LIMITED")).text
+    assert "No runs match." in coded
+    for query, says in (("from=yesterday", "filter 'from': 'yesterday' is not a date and time"),
+                        ("errorCode=a%20b", "error code 'a b' may only hold")):
+        r = await http.get(f"/runs?{query}")
+        assert r.status_code == 400 and says in html.unescape(r.text), r.text
 
 
 async def test_project_scoping_roles_and_csrf(site, echo_run):

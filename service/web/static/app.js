@@ -29,6 +29,7 @@ function setupJump(root) {
   var jump = root.querySelector("#jump");
   if (jump) {
     jump.addEventListener("click", function (ev) {
+      if (jump.getAttribute("href").charAt(0) !== "#") { return; }  // the failed row is on another page of rows
       ev.preventDefault();
       var id = jump.getAttribute("href").slice(1);
       history.replaceState(null, "", "#" + id);
@@ -41,4 +42,12 @@ document.addEventListener("DOMContentLoaded", function () {
   setupViews(document);
   setupJump(document);
   if (window.location.hash.indexOf("#step-") === 0) { openStep(window.location.hash.slice(1), false); }
+  // a node of the graph or a lane of the timeline leads to its row (data-href: no links inside role="img")
+  document.addEventListener("click", function (ev) {
+    var target = ev.target.closest && ev.target.closest("svg [data-href]");
+    if (target) { window.location.assign(target.getAttribute("data-href")); }
+  });
+  window.addEventListener("hashchange", function () {
+    if (window.location.hash.indexOf("#step-") === 0) { openStep(window.location.hash.slice(1), false); }
+  });
 });

@@ -9,6 +9,11 @@
     if (status) { status.textContent = text; }
   }
 
+  function typing(el) {
+    return Array.prototype.some.call(el.querySelectorAll("textarea, input:not([type=hidden])"),
+      function (f) { return f.value !== "" || f === document.activeElement; });
+  }
+
   function replace(old, fresh) {
     var opened = Array.prototype.map.call(old.querySelectorAll("details[open][id]"), function (d) { return d.id; });
     var chosen = Array.prototype.map.call(old.querySelectorAll("button[aria-pressed='true'][data-view]"),
@@ -36,6 +41,8 @@
       }).then(function (html) {
         var fresh = new DOMParser().parseFromString(html, "text/html").getElementById(id);
         var old = document.getElementById(id);
+        // never throw away what someone is typing (a signal's payload): read again a little later
+        if (old && typing(old)) { window.setTimeout(reread, 2000); return; }
         // nothing changed on the page (often so at the first event): keep the elements, focus and clicks stay
         if (fresh && old && fresh.innerHTML !== old.innerHTML) { replace(old, fresh); }
         if (fresh && !fresh.dataset.live) { source.close(); }
