@@ -26,6 +26,7 @@ from flowtide.service.auth import Principal, RateLimiter
 from flowtide.service.errors import ApiError, problems_of
 from flowtide.service.http import DEFAULT_BODY_TIMEOUT_S
 from flowtide.store.database import Store
+from flowtide.store.replicas import shared_secret
 from flowtide.workflows.errors import FlowValidationError
 from flowtide.workflows.language import FLOW_ID_RE, to_json_data
 from flowtide.workflows.search_attributes import PROJECT_ID
@@ -51,6 +52,13 @@ class Service:
     temporal_address: str | None = None
     flows: dict[tuple[str, str, int], Any] = field(default_factory=dict)  # parsed revisions (they never change)
     tasks: set[asyncio.Task[None]] = field(default_factory=set)  # this replica's cancel settling (service.cancels)
+    keys: dict[str, bytes] = field(default_factory=dict)  # secrets shared by the replicas, read once (store.replicas)
+
+    async def shared_key(self, name: str) -> bytes:
+        """The database's secret ``name``, the same on every replica (made by the first that asks)."""
+        if name not in self.keys:
+            self.keys[name] = await self.db(shared_secret, self.store, name)
+        return self.keys[name]
 
     def parsed(self, project: str, rev: dict[str, Any]) -> Any:
         """The ``Flow`` of a stored revision, parsed once per process."""

@@ -46,23 +46,24 @@ def _bad_cursor() -> ApiError:
     return ApiError("BAD_REQUEST", "cursor: not a cursor this API gave out (pass nextCursor as it came)")
 
 
-def _cursor(token: bytes) -> str:
-    """The cursor of Temporal's page ``token``: URL-safe base64 of the token and its checksum."""
-    return base64.urlsafe_b64encode(token + _check(token)).decode()
+def _cursor(token: bytes, key: bytes) -> str:
+    """The cursor of Temporal's page ``token``: URL-safe base64 of the token and its MAC."""
+    return base64.urlsafe_b64encode(token + _check(token, key)).decode()
 
 
-def _check(token: bytes) -> bytes:
-    # a checksum, not a secret: a mistyped or random cursor is refused here instead of after Temporal's
-    # retries (seconds); a deliberately rebuilt one still ends as a 400 (see runs_page)
-    return hashlib.blake2b(token, digest_size=_CHECK_BYTES, person=b"flowtide-cursor").digest()
+def _check(token: bytes, key: bytes) -> bytes:
+    # keyed with a secret the replicas share (a cursor from one replica pages on another): only a token this
+    # API gave out reaches Temporal, so a mistyped, random or rebuilt cursor is a 400 at once instead of after
+    # Temporal's retries (seconds)
+    return hashlib.blake2b(token, key=key, digest_size=_CHECK_BYTES, person=b"flowtide-cursor").digest()
 
 
-def _token(cursor: str | None) -> bytes | None:
+def _token(cursor: str | None, key: bytes) -> bytes | None:
     """Temporal's page token inside a cursor, or None for the first page.
 
     Raises:
         ApiError: ``BAD_REQUEST`` for anything but a cursor this API gave out (URL-safe base64, bounded,
-            with its checksum).
+            with its MAC).
     """
     if not cursor:
         return None
@@ -73,7 +74,7 @@ def _token(cursor: str | None) -> bytes | None:
     except (binascii.Error, ValueError):
         raise _bad_cursor() from None
     token, check = raw[:-_CHECK_BYTES], raw[-_CHECK_BYTES:]
-    if not token or not hmac.compare_digest(check, _check(token)):
+    if not token or not hmac.compare_digest(check, _check(token, key)):
         raise _bad_cursor()
     return token
 
@@ -92,8 +93,9 @@ async def runs_page(svc: Service, project: str, *, status: str | None = None, fl
         return await list_page(client, project=project, status=status, flow=flow, limit=size, page_token=token,
                                run_prefix=run_prefix, more=more)
 
+    key = await svc.shared_key("cursor")
     try:
-        rows, nxt = await page(_token(cursor), limit)
+        rows, nxt = await page(_token(cursor, key), limit)
     except BadFilterError as exc:
         raise ApiError("BAD_REQUEST", str(exc)) from None
     except RPCError as exc:
@@ -107,7 +109,7 @@ async def runs_page(svc: Service, project: str, *, status: str | None = None, fl
              "status": r.status, "startedAt": r.started_at.isoformat() if r.started_at else None,
              "completedAt": r.completed_at.isoformat() if r.completed_at else None, "durationMs": r.duration_ms,
              "failedStepId": r.failed_step, "errorCode": r.error_code} for r, rev in rows]
-    return {"runs": runs, "nextCursor": _cursor(nxt) if nxt else None}
+    return {"runs": runs, "nextCursor": _cursor(nxt, key) if nxt else None}
 
 
 async def run_counts(svc: Service, project: str, *, flow: str | None = None, run_prefix: str | None = None,

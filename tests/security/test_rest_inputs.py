@@ -89,8 +89,12 @@ async def test_forged_cursors_are_400(api: Api, http: httpx.AsyncClient) -> None
     for bad in [*forged, "!!!", "a", "\u0663", "x" * 5000, "%00", "===="]:
         bad_request(await http.get(api.url("/v1/runs"), params={"cursor": bad}, headers=api.headers("read")),
                     "cursor")
-    # rebuilt with its checksum: Temporal itself refuses the token, and that is a 400 too
-    bad_request(await http.get(api.url("/v1/runs"), params={"cursor": _cursor(b"garbage")},
+    # rebuilt by someone who knows the format but not the replicas' shared key: refused before Temporal
+    bad_request(await http.get(api.url("/v1/runs"), params={"cursor": _cursor(b"garbage", b"k" * 32)},
+                               headers=api.headers("read")), "cursor")
+    # with the right key (a bug of ours, say): Temporal itself refuses the token, and that is a 400 too
+    key = await api.svc.shared_key("cursor")
+    bad_request(await http.get(api.url("/v1/runs"), params={"cursor": _cursor(b"garbage", key)},
                                headers=api.headers("read")), "cursor")
 
 
