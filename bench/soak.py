@@ -44,17 +44,22 @@ WORKER_KILL_EVERY_S = 30
 GRACE_S = 5.0  # a fault window ends this long after the part is back
 DUPLICATES_PER_FAULT = 20
 SCHEDULE_ID = "soak-schedule"
+Sample = tuple[float, float, int]  # a call: when it started, how long it took (s), its status (0: no answer)
+
+
+def _ok(sample: Sample) -> bool:
+    return sample[2] in (200, 202)
 
 
 @dataclass
 class Soak:
     cluster: Cluster
     seconds: float
-    rest_rate: float = 2.0
-    hook_rate: float = 0.5
+    rest_rate: float = 1.0
+    hook_rate: float = 0.25
     acked: dict[str, str] = field(default_factory=dict)  # run key -> "rest" | "hook"
-    samples: list[tuple[float, float, bool]] = field(default_factory=list)  # (time, latency s, ok) of REST starts
-    hook_samples: list[tuple[float, float, bool]] = field(default_factory=list)
+    samples: list[Sample] = field(default_factory=list)  # REST starts
+    hook_samples: list[Sample] = field(default_factory=list)
     windows: list[tuple[str, float, float]] = field(default_factory=list)
     worker_kills: int = 0
     t0: float = 0.0
@@ -80,9 +85,8 @@ class Soak:
                 status = (await http.post(url, content=body, headers=headers)).status_code
             except httpx.HTTPError:
                 status = 0
-            ok = status in (200, 202)
-            (self.samples if kind == "rest" else self.hook_samples).append((t0, time.monotonic() - t0, ok))
-            if ok:
+            (self.samples if kind == "rest" else self.hook_samples).append((t0, time.monotonic() - t0, status))
+            if status in (200, 202):
                 self.acked[k] = kind
                 return
             await asyncio.sleep(min(1.0 + attempt, 5.0))
@@ -158,10 +162,13 @@ class Soak:
         await client.get_schedule_handle(SCHEDULE_ID).delete()
         load_s = time.monotonic() - t0
         stuck = await self._drain(client)
+        drained = time.monotonic()
         report = await self._report(client, stuck, load_s)
         report["rateLimit"] = await probes.rate_limit_error(c.api_url, c.keys["read"], API_RATE)
         report["breaker"] = await probes.breaker_calls(c.api_url, c.keys["admin"],
                                                        lambda: c.target.calls["/status/503"], len(c.workers))
+        report["phases"] = {"load": round(load_s), "drain": round(drained - t0 - load_s),
+                            "probes": round(time.monotonic() - drained)}
         return report
 
     async def _drain(self, client: Any, wait_s: float = 120) -> int:
@@ -188,10 +195,12 @@ class Soak:
         skipped = sorted(f"{k}/{s}" for k in done - {"sched"} for s in "abc" if calls[(k, s)] == 0)
         duplicates = sum(n - 1 for (k, _), n in calls.items() if k != "sched" and n > 1)
         faults = self.worker_kills + 1  # the Temporal restart can repeat steps too
-        def outside(samples: list[tuple[float, float, bool]]) -> list[tuple[float, float, bool]]:
-            return [s for s in samples if not any(a <= s[0] <= b for _, a, b in self.windows)]
+        def outside(samples: list[Sample]) -> list[Sample]:
+            """The calls whose whole time lies outside every fault window."""
+            return [s for s in samples if not any(s[0] <= b and s[0] + s[1] >= a for _, a, b in self.windows)]
         quiet = outside(self.samples)
-        latencies = sorted(s[1] for s in quiet if s[2]) or [0.0]
+        latencies = sorted(s[1] for s in quiet if _ok(s)) or [0.0]
+        hooks = outside(self.hook_samples)
         return {
             "loadSeconds": round(load_s), "runs": {
                 "started": len(self.acked) + scheduled, "rest": sum(v == "rest" for v in self.acked.values()),
@@ -201,14 +210,15 @@ class Soak:
                             "workerKills": self.worker_kills, "duplicatesPerFault": round(duplicates / faults, 2)},
             "faults": [{"fault": n, "at": round(a - self.t0, 1), "seconds": round(b - a - GRACE_S, 1)}
                        for n, a, b in self.windows],
-            "api": {"requests": len(quiet), "errorRate": round(sum(not s[2] for s in quiet) / max(1, len(quiet)), 4),
+            "api": {"requests": len(quiet), "errorRate": round(sum(not _ok(s) for s in quiet) / max(1, len(quiet)), 4),
+                    "errors": dict(Counter(s[2] for s in quiet if not _ok(s))),
                     "p50ms": round(statistics.median(latencies) * 1000, 1),
                     "p99ms": round(latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))] * 1000, 1),
                     "inFaultWindows": len(self.samples) - len(quiet),
                     "slowest": [{"at": round(t - self.t0, 1), "ms": round(d * 1000)} for t, d, _ in
                                 sorted(quiet, key=lambda s: -s[1])[:3]],
-                    "webhookErrorRate": round(sum(not s[2] for s in outside(self.hook_samples))
-                                              / max(1, len(outside(self.hook_samples))), 4)},
+                    "webhookErrorRate": round(sum(not _ok(s) for s in hooks) / max(1, len(hooks)), 4),
+                    "webhookErrors": dict(Counter(s[2] for s in hooks if not _ok(s)))},
             "sessions": {k: v for k, v in self.sessions.items() if k != "cookies"},
         }
 
@@ -239,17 +249,22 @@ def problems(report: dict[str, Any], sessions: bool = False, shared: bool = Fals
     return found
 
 
-def soak(minutes: float, rest_rate: float = 2.0, hook_rate: float = 0.5) -> dict[str, Any]:
+def soak(minutes: float, rest_rate: float = 1.0, hook_rate: float = 0.25) -> dict[str, Any]:
     """Start a cluster, soak it for ``minutes``, stop it; the report."""
+    t0 = time.monotonic()
     with Cluster(api_env={"FLOWTIDE_API_RATE": str(API_RATE)}) as cluster:
-        return asyncio.run(Soak(cluster, minutes * 60, rest_rate, hook_rate).run())
+        started = time.monotonic() - t0
+        report = asyncio.run(Soak(cluster, minutes * 60, rest_rate, hook_rate).run())
+        t1 = time.monotonic()
+    report["phases"].update(start=round(started), stop=round(time.monotonic() - t1))
+    return report
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--minutes", type=float, default=10.0)
-    parser.add_argument("--rate", type=float, default=2.0, help="REST starts per second (default 2)")
-    parser.add_argument("--hook-rate", type=float, default=0.5, help="webhook starts per second (default 0.5)")
+    parser.add_argument("--rate", type=float, default=1.0, help="REST starts per second (default 1)")
+    parser.add_argument("--hook-rate", type=float, default=0.25, help="webhook starts per second (default 0.25)")
     parser.add_argument("--assert", dest="check", action="store_true", help="exit 1 when the soak found a fault")
     parser.add_argument("--assert-sessions", action="store_true", help="also: every page session survives")
     parser.add_argument("--assert-shared", action="store_true", help="also: one rate limit, one breaker")
