@@ -195,12 +195,13 @@ class Cluster:
 
     def __init__(self, root: Path | None = None, workers: int = 3, replicas: int = 2,
                  worker_env: dict[str, str] | None = None, api_env: dict[str, str] | None = None,
-                 database: bool = True) -> None:
+                 database: bool = True, durable_temporal: bool = True) -> None:
         self.root = root or Path(tempfile.mkdtemp(prefix="flowtide-cluster-"))
         self.target = DemoService()
         self.postgres = Postgres(self.root / "postgresql") if database else None
         self.temporal_port = free_port()
         self.temporal: DevServer | None = None
+        self.temporal_db = str(self.root / "temporal.db") if durable_temporal else None  # None: in memory
         self.api_ports = [free_port() for _ in range(replicas)]
         self.proxy = RoundRobinProxy([("127.0.0.1", p) for p in self.api_ports])
         self.base_env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1",
@@ -266,7 +267,7 @@ class Cluster:
             store.engine.dispose()
 
     def start_temporal(self) -> None:
-        self.temporal = DevServer(port=self.temporal_port, ui_port=None, db_file=str(self.root / "temporal.db"))
+        self.temporal = DevServer(port=self.temporal_port, ui_port=None, db_file=self.temporal_db)
         self.temporal.start(60)
 
     def stop(self) -> None:
