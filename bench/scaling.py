@@ -1,7 +1,8 @@
 """Throughput with 1, 2 and 3 workers: ``python -m bench.cluster --scaling [--runs N] [--json]``.
 
 For each worker count a fresh cluster of ``bench/cluster.py`` (Temporal, in memory, and the workers only: runs
-are started with the Python API; the soak's file-backed Temporal syncs every write to disk and binds first) serves two workloads, each started all at once after a warm-up:
+are started with the Python API; the soak's file-backed Temporal syncs every write to disk and binds first)
+serves two workloads, each started all at once after a warm-up:
 
 - I/O-bound: runs of ``IO_STEPS`` HTTP steps that each wait ``IO_MS`` ms at the target (``/slow``), with every
   worker limited to ``IO_SLOTS`` steps at once (``FLOWTIDE_MAX_ACTIVITIES``), as a worker with a bounded pool of
