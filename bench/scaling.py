@@ -59,7 +59,7 @@ async def measure(cluster: Cluster, url: str, runs: int) -> dict[str, float]:
         assert all(r["status"] == "completed" for r in records), [r["status"] for r in records]
         return time.perf_counter() - t0
 
-    await batch(max(4, runs // 10))  # warm-up: workflow caches, connections, the first sandbox imports
+    await batch(max(6 * len(cluster.workers), runs // 5))  # warm-up: every worker's first tasks, connections
     pids = [w.popen.pid for w in cluster.workers if w.popen]
     cpu0 = sum(cpu_seconds(p) for p in pids)
     elapsed = await batch(runs)
