@@ -195,8 +195,9 @@ class Cluster:
 
     def __init__(self, root: Path | None = None, workers: int = 3, replicas: int = 2,
                  worker_env: dict[str, str] | None = None, api_env: dict[str, str] | None = None,
-                 database: bool = True, durable_temporal: bool = True) -> None:
+                 database: bool = True, durable_temporal: bool = True, keep: bool = False) -> None:
         self.root = root or Path(tempfile.mkdtemp(prefix="flowtide-cluster-"))
+        self.remove_root = root is None and not keep  # a folder of its own goes at stop(), logs and all
         self.target = DemoService()
         self.postgres = Postgres(self.root / "postgresql") if database else None
         self.temporal_port = free_port()
@@ -284,6 +285,8 @@ class Cluster:
             self.postgres.stop("immediate")
         with contextlib.suppress(Exception):
             self.target.stop()
+        if self.remove_root:
+            shutil.rmtree(self.root, ignore_errors=True)
 
     def __enter__(self) -> Cluster:
         return self.start()
@@ -309,7 +312,8 @@ def _serve(root: Path | None) -> None:
         print(f"replicas: {', '.join(cluster.replica_url(i) for i in range(len(cluster.replicas)))}")
         print(f"Temporal: {cluster.temporal_address}; PostgreSQL: {cluster.base_env['FLOWTIDE_DATABASE_URL']}")
         print(f"target service: {cluster.target.url}; admin key ({PROJECT}): {cluster.keys['admin']}")
-        print(f"logs and working folders: {cluster.root}; Ctrl-C stops everything")
+        print(f"logs and working folders: {cluster.root}; Ctrl-C stops everything"
+              + ("" if root else " and removes the folder (--root keeps one)"))
         with contextlib.suppress(KeyboardInterrupt):
             while True:
                 time.sleep(1)
@@ -320,8 +324,10 @@ def main(argv: list[str] | None = None) -> Any:
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--soak", action="store_true", help="the soak with faults (bench/soak.py takes the rest)")
     mode.add_argument("--scaling", action="store_true", help="throughput with 1, 2 and 3 workers")
-    parser.add_argument("--root", type=Path, help="working folder (default: a new temp folder)")
+    parser.add_argument("--root", type=Path, help="working folder, kept (default: a temp folder, removed at the end)")
     args, rest = parser.parse_known_args(argv)
+    # SIGTERM unwinds like Ctrl-C (Python's default would skip the `with` blocks and leave the children running)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     if args.soak:
         from bench import soak
         return soak.main(rest)

@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import signal
 import statistics
 import sys
 import time
@@ -249,10 +250,12 @@ def problems(report: dict[str, Any], sessions: bool = False, shared: bool = Fals
     return found
 
 
-def soak(minutes: float, rest_rate: float = 1.0, hook_rate: float = 0.25) -> dict[str, Any]:
-    """Start a cluster, soak it for ``minutes``, stop it; the report."""
+def soak(minutes: float, rest_rate: float = 1.0, hook_rate: float = 0.25, keep: bool = False) -> dict[str, Any]:
+    """Start a cluster, soak it for ``minutes``, stop it; the report (``keep``: its folder and logs stay)."""
     t0 = time.monotonic()
-    with Cluster(api_env={"FLOWTIDE_API_RATE": str(API_RATE)}) as cluster:
+    with Cluster(api_env={"FLOWTIDE_API_RATE": str(API_RATE)}, keep=keep) as cluster:
+        if keep:
+            print(f"soak: logs and working folders in {cluster.root}", file=sys.stderr)
         started = time.monotonic() - t0
         report = asyncio.run(Soak(cluster, minutes * 60, rest_rate, hook_rate).run())
         t1 = time.monotonic()
@@ -265,11 +268,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--minutes", type=float, default=10.0)
     parser.add_argument("--rate", type=float, default=1.0, help="REST starts per second (default 1)")
     parser.add_argument("--hook-rate", type=float, default=0.25, help="webhook starts per second (default 0.25)")
+    parser.add_argument("--keep", action="store_true", help="keep the cluster's folder (logs) afterwards")
     parser.add_argument("--assert", dest="check", action="store_true", help="exit 1 when the soak found a fault")
     parser.add_argument("--assert-sessions", action="store_true", help="also: every page session survives")
     parser.add_argument("--assert-shared", action="store_true", help="also: one rate limit, one breaker")
     args = parser.parse_args(argv)
-    report = soak(args.minutes, args.rate, args.hook_rate)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # unwind: the cluster stops its children
+    report = soak(args.minutes, args.rate, args.hook_rate, args.keep)
     print(json.dumps(report, indent=2))
     found = problems(report, args.assert_sessions, args.assert_shared)
     for line in found:
