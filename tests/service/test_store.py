@@ -134,3 +134,32 @@ async def test_the_api_on_postgresql_starts_one_run_per_idempotency_key(client, 
                             headers=api.headers("run"))
         assert r.status_code == 200 and r.json()["output"] == {"got": 5}
         assert (await http.get(api.url("/healthz"))).json()["database"] is True
+
+
+def test_migrations_wait_for_the_advisory_lock_on_postgresql(pg_url):
+    """Replicas starting together migrate one at a time: ``migrate()`` waits while another holds the lock."""
+    import threading
+    import time
+
+    import psycopg
+
+    from flowtide.store import database as store_module
+    name = f"lock_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    url = pg_url.rsplit("/", 1)[0] + "/" + name
+    store = Store(url)
+    with psycopg.connect(url, autocommit=True) as other:  # another replica, migrating
+        other.execute("SELECT pg_advisory_lock(%s)", (store_module._MIGRATION_LOCK,))
+        done = threading.Event()
+        worker = threading.Thread(target=lambda: (store.migrate(), done.set()), daemon=True)
+        worker.start()
+        time.sleep(1.5)
+        assert not done.is_set(), "migrate() went ahead while another process held the migration lock"
+        tables = other.execute("SELECT count(*) FROM pg_tables WHERE tablename = 'projects'").fetchone()
+        assert tables == (0,)
+        other.execute("SELECT pg_advisory_unlock(%s)", (store_module._MIGRATION_LOCK,))
+    worker.join(60)
+    assert done.is_set()
+    assert "projects" in inspect(store.engine).get_table_names()
+    store.engine.dispose()

@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_compose_services_and_worker_address():
     doc = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
     services = doc["services"]
-    assert {"postgresql", "temporal", "temporal-ui", "worker", "search-attributes"} <= set(services)
+    assert {"postgresql", "temporal-schema", "temporal", "temporal-ui", "worker", "search-attributes"} <= set(services)
     assert services["temporal"]["environment"]["DB"].startswith("postgres")
     assert services["worker"]["environment"]["TEMPORAL_ADDRESS"] == "temporal:7233"
     assert services["worker"]["build"] == "."
@@ -80,3 +80,29 @@ def test_compose_file_matches_the_compose_specification_schema():
         validator = jsonschema.Draft201909Validator(spec)
     problems = [f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in validator.iter_errors(doc)]
     assert problems == []
+
+
+def test_compose_pins_the_temporal_versions_the_embedded_server_runs():
+    """The cluster runs what the tests run: the server and UI versions of the embedded ``temporal`` binary."""
+    import re
+    import subprocess
+
+    from flowtide.dev.server import temporal_binary
+    out = subprocess.run([temporal_binary(), "--version"], capture_output=True, text=True, check=True).stdout
+    found = re.search(r"Server ([0-9.]+), UI ([0-9.]+)", out)
+    assert found, out
+    server, ui = found.groups()
+    services = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
+    images = {name: s["image"] for name, s in services.items() if "image" in s}
+    temporal = {name: image for name, image in images.items() if image.startswith("temporalio/")}
+    assert temporal["temporal"] == f"temporalio/server:{server}"
+    assert temporal["temporal-ui"] == f"temporalio/ui:{ui}"
+    tools = {image for image in temporal.values() if image.startswith("temporalio/admin-tools:")}
+    assert tools == {f"temporalio/admin-tools:{server}"}
+
+
+def test_dockerfile_copies_every_room_the_package_links_to():
+    """``flowtide/`` reaches the rooms through links: a room left out of the image is a missing package there."""
+    rooms = {p.name for p in (ROOT / "flowtide").iterdir() if p.is_symlink()}
+    copied = {line.split()[1] for line in (ROOT / "Dockerfile").read_text().splitlines() if line.startswith("COPY ")}
+    assert rooms and rooms <= copied, sorted(rooms - copied)
