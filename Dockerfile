@@ -14,8 +14,9 @@ COPY client ./client
 COPY service ./service
 COPY dev ./dev
 COPY examples ./examples
-# js: JavaScript code steps (mini-racer); /app/data: the default root of file steps (FLOWTIDE_FILE_ROOTS)
-RUN pip install --no-cache-dir ".[postgres,js]" && useradd --create-home flowtide \
+# js: JavaScript code steps (mini-racer); otel: traces (docs/tracing.md); /app/data: the default root of file
+# steps (FLOWTIDE_FILE_ROOTS)
+RUN pip install --no-cache-dir ".[postgres,js,otel]" && useradd --create-home flowtide \
     && mkdir -p /app/data && chown flowtide /app/data
 USER flowtide
 # SIGTERM lets in-flight steps finish (FLOWTIDE_GRACEFUL_SHUTDOWN_S) before the worker exits.

@@ -6,7 +6,8 @@ Flows are started over REST, a signed webhook and a schedule at a steady rate wh
 lost, stuck or failed; every step of every run reaches the target at least once, and no more often than the
 faults explain; the API answers outside the fault windows. The suite runs 2 minutes of load (the whole test
 stays under 4 minutes); ``pytest -m soak tests/reliability/test_cluster_soak.py`` runs the 10-minute soak.
-Page sessions, the rate limit and breakers across processes are reported, not asserted, until they are shared.
+Page sessions must survive the replica's death, the rate limit hold within 20 % across replicas and the
+breaker let through what one breaker would (they live in the database: docs/operations.md, What replicas share).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ def _soak(minutes: float) -> None:
     assert report["runs"]["rest"] > 0 and report["sideEffects"]["workerKills"] >= 3
     assert [f["fault"] for f in report["faults"]] == ["api replica killed", "postgresql restarted",
                                                       "temporal restarted"]
-    assert problems(report) == [], report
+    assert problems(report, sessions=True, shared=True) == [], report
 
 
 @pytest.mark.timeout(240)

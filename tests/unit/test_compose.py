@@ -27,7 +27,7 @@ def test_compose_services_and_worker_address():
 
 def test_dockerfile_installs_the_project():
     text = (ROOT / "Dockerfile").read_text()
-    assert 'pip install --no-cache-dir ".[postgres,js]"' in text
+    assert 'pip install --no-cache-dir ".[postgres,js,otel]"' in text
     assert "flowtide" in text.split("CMD", 1)[1]
 
 
