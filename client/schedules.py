@@ -7,6 +7,7 @@ carry the FlowId/FlowVersion/FlowStatus search attributes and show in ``flowtide
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -54,6 +55,39 @@ def _policy(overlap: str, catchup_window: timedelta | str) -> SchedulePolicy:
     return SchedulePolicy(overlap=OVERLAP[overlap], catchup_window=window)
 
 
+@dataclass(frozen=True)
+class ScheduleRequest:
+    """A schedule checked and built without a server (``schedule_request``); ``create`` sends it."""
+
+    id: str
+    schedule: Schedule
+    memo: dict[str, Any]
+
+    async def create(self, client: Client) -> ScheduleHandle:
+        """Create the schedule on ``client``'s namespace."""
+        return await client.create_schedule(self.id, self.schedule, memo=self.memo)
+
+
+def schedule_request(flow: FlowSource, cron: str, input: Any = None, *, id: str | None = None,
+                     task_queue: str = DEFAULT_TASK_QUEUE, overlap: str = "skip",
+                     catchup_window: timedelta | str = timedelta(minutes=1), paused: bool = False) -> ScheduleRequest:
+    """What ``create_schedule`` sends, checked (the same arguments); the CLI checks before it connects.
+
+    Raises:
+        FlowValidationError: the flow or the input is invalid.
+        ScheduleError: a setting is invalid.
+    """
+    _, wire = prepare(flow, input)
+    sid = id or f"{wire['id']}-schedule"
+    action = run_action(wire, input)
+    start = ScheduleActionStartWorkflow(WORKFLOW_TYPE, action.arg, id=sid, task_queue=task_queue,
+                                        typed_search_attributes=action.search_attributes, **action.options())
+    schedule = Schedule(action=start, spec=ScheduleSpec(cron_expressions=[cron]),
+                        policy=_policy(overlap, catchup_window),
+                        state=ScheduleState(paused=paused, note=f"flowtide: flow {wire['id']}"))
+    return ScheduleRequest(sid, schedule, {"flowId": wire["id"], "cron": cron})
+
+
 async def create_schedule(client: Client, flow: FlowSource, cron: str, input: Any = None, *, id: str | None = None,
                           task_queue: str = DEFAULT_TASK_QUEUE, overlap: str = "skip",
                           catchup_window: timedelta | str = timedelta(minutes=1),
@@ -76,15 +110,8 @@ async def create_schedule(client: Client, flow: FlowSource, cron: str, input: An
         FlowValidationError: the flow or the input is invalid.
         ScheduleError: a setting is invalid.
     """
-    _, wire = prepare(flow, input)
-    sid = id or f"{wire['id']}-schedule"
-    action = run_action(wire, input)
-    start = ScheduleActionStartWorkflow(WORKFLOW_TYPE, action.arg, id=sid, task_queue=task_queue,
-                                        typed_search_attributes=action.search_attributes, **action.options())
-    schedule = Schedule(action=start, spec=ScheduleSpec(cron_expressions=[cron]),
-                        policy=_policy(overlap, catchup_window),
-                        state=ScheduleState(paused=paused, note=f"flowtide: flow {wire['id']}"))
-    return await client.create_schedule(sid, schedule, memo={"flowId": wire["id"], "cron": cron})
+    return await schedule_request(flow, cron, input, id=id, task_queue=task_queue, overlap=overlap,
+                                  catchup_window=catchup_window, paused=paused).create(client)
 
 
 async def list_schedules(client: Client) -> list[dict[str, Any]]:

@@ -9,14 +9,14 @@ from typing import Any
 
 
 def cmd_breakers(args: argparse.Namespace) -> int:
-    """List the breakers, or reset (close) one; exit 2 when the key to reset has no breaker."""
+    """List the breakers, or reset (close) one; exit 4 (not found) when the key to reset has no breaker."""
     from flowtide.store.breakers import list_breakers, reset_breaker, where
     if args.breakers_cmd == "reset":
         if args.project:
             args.key = f"[{args.project}] {args.key}"
         if not reset_breaker(args.key):
-            from flowtide.client.cli.common import UsageError
-            raise UsageError(f"no circuit breaker '{args.key}' in {where()}")
+            from flowtide.client.cli.common import NotFound
+            raise NotFound(f"no circuit breaker '{args.key}' in {where()} (see `flowtide breakers list`)")
         print(f"circuit breaker '{args.key}' reset (closed)")
         return 0
     rows = list_breakers()

@@ -179,6 +179,8 @@ async def cmd_signal(args: argparse.Namespace) -> int:
 async def cmd_cancel(args: argparse.Namespace) -> int:
     from flowtide.client.cancel import cancel_run
     from flowtide.client.resolve import resolve_run
+    if not 0 <= args.grace < float("inf"):  # NaN too: the wait for the run to end would never time out
+        raise UsageError(f"--grace must be a number of seconds, 0 or more, not {args.grace}")
     async with temporal(args, ensure=False) as client:
         handle = await resolve_run(client, args.run)
         ended = await cancel_run(handle, grace_s=args.grace)

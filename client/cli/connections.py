@@ -49,11 +49,11 @@ def cmd_connections(args: argparse.Namespace) -> int:
     """Run one ``flowtide connections`` action."""
     from flowtide.store.database import StoreError
     from flowtide.store.secretbox import SecretKeyError
+    if args.action == "add" and not args.kind:  # before the database is opened (or created)
+        raise StoreError(f"--kind is required: {', '.join(AUTH_SCHEMES)}")
     conns = _connections(getattr(args, "project", None))
     try:
         if args.action == "add":
-            if not args.kind:
-                raise StoreError(f"--kind is required: {', '.join(AUTH_SCHEMES)}")
             conns.add(args.name, args.kind, _values(args))
             print(f"connection '{args.name}' added ({args.kind})")
         elif args.action == "reconnect":

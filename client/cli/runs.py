@@ -29,7 +29,7 @@ from flowtide.client.cli.common import (
 from flowtide.client.cli.common import dump as _dump
 from flowtide.client.history import start_info
 from flowtide.client.inspect import RunView, inspect_run
-from flowtide.client.listing import list_runs
+from flowtide.client.listing import build_query, list_runs
 from flowtide.client.replay import BadHistoryError, load_history, replay_history
 from flowtide.client.rerun import build_plan
 from flowtide.client.resolve import resolve_run
@@ -40,6 +40,7 @@ from flowtide.client.runs import TERMINAL_FAILURES
 async def cmd_list(args: argparse.Namespace) -> int:
     if args.limit < 1:
         raise UsageError("--limit must be at least 1")
+    build_query(args.status, args.flow, args.run_id)  # every filter checked before a server is started or called
     async with temporal(args) as client:
         rows = await list_runs(client, status=args.status, flow=args.flow, run_prefix=args.run_id, limit=args.limit)
     print(_dump([r.to_dict() for r in rows]) if args.json else render_runs.runs_table(rows))
@@ -69,6 +70,8 @@ async def cmd_show(args: argparse.Namespace) -> int:
 
 
 async def cmd_watch(args: argparse.Namespace) -> int:
+    if not args.interval > 0:  # also NaN
+        raise UsageError(f"--interval must be a number of seconds above 0, not {args.interval}")
     tty = sys.stdout.isatty() and not args.json
     async with temporal(args) as client:
         handle = await resolve_run(client, args.run)

@@ -11,10 +11,11 @@ from flowtide.client.cli.common import EXIT_OK, dump, read_payload, task_queue, 
 
 async def cmd_create(args: argparse.Namespace) -> int:
     payload = read_payload(args)
+    request = schedules.schedule_request(  # the flow, input and settings checked before a server is involved
+        args.file, args.cron, payload, id=args.id, task_queue=task_queue(args), overlap=args.overlap,
+        catchup_window=args.catchup_window)
     async with temporal(args) as client:
-        handle = await schedules.create_schedule(
-            client, args.file, args.cron, payload, id=args.id, task_queue=task_queue(args), overlap=args.overlap,
-            catchup_window=args.catchup_window)
+        handle = await request.create(client)
     if args.json:
         print(dump({"scheduleId": handle.id, "cron": args.cron, "overlap": args.overlap}))
     else:

@@ -136,14 +136,15 @@ def cmd_keys(args: argparse.Namespace) -> int:
 
 def cmd_flows(args: argparse.Namespace) -> int:
     from flowtide.service.ops import checked_flow
-    store = _store()
-    if args.action == "deploy":
+    if args.action == "deploy":  # the document checked before the database is opened (or created)
         doc = _read_document(Path(args.file))
         flow_id = doc.get("id") if isinstance(doc, dict) and doc.get("id") else Path(args.file).stem
         doc, title = checked_flow(str(flow_id), doc)
-        out = store.deploy(args.project, str(flow_id), doc, title, "cli")
+        out = _store().deploy(args.project, str(flow_id), doc, title, "cli")
         print(f"flow {out['flowId']} revision {out['revision']} {_deployed(out)}")
-    elif args.action == "revert":
+        return EXIT_OK
+    store = _store()
+    if args.action == "revert":
         old = store.revision(args.project, args.flow_id, args.revision)
         if old is None:
             print(f"flowtide: no revision {args.revision} of flow '{args.flow_id}'", file=sys.stderr)

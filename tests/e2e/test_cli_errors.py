@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -127,3 +128,34 @@ async def test_sdk_core_warnings_are_log_lines_not_raw_text(env, echo, tmp_path)
     assert code == 0, err
     lines = [json.loads(line) for line in err.splitlines() if line.strip()]
     assert any("TMPRL1103" in line["event"] for line in lines), err[:500]
+
+
+# Each bad argument of a command that would start the embedded server (no address configured), call Temporal, or
+# open (create) the service database.
+BAD_ARGUMENTS = [
+    (["runs", "list", "--status", "bogus"], "unknown status 'bogus'"),
+    (["runs", "watch", "0194c2", "--interval", "0"], "--interval must be"),
+    (["cancel", "0194c2", "--grace", "nan"], "--grace must be"),
+    (["schedule", "create", "ECHO", "--cron", "* * * * *", "--catchup-window", "soon"], "'soon' is not a duration"),
+    (["schedule", "create", HELLO, "--cron", "* * * * *"], "'customerId' is a required property"),
+    (["flows", "deploy", "BAD", "--project", "p"], "steps: must be a list of steps"),
+    (["connections", "add", "crm"], "--kind is required"),
+]
+
+
+@pytest.mark.parametrize(("argv", "words"), BAD_ARGUMENTS, ids=lambda v: " ".join(v) if isinstance(v, list) else "")
+async def test_bad_arguments_are_refused_before_any_server_is_started_or_called(argv, words, echo, tmp_path,
+                                                                                monkeypatch):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("id: bad\nsteps: 3\n")
+    argv = [{"ECHO": echo, "BAD": str(bad)}.get(a, a) for a in argv]
+    monkeypatch.delenv("TEMPORAL_ADDRESS", raising=False)  # nothing configured: the embedded server would start
+    monkeypatch.setenv("HOME", str(tmp_path))  # no Temporal profile of the machine's user
+    embedded, service = tmp_path / "embedded.db", tmp_path / "service.db"
+    started = time.monotonic()
+    code, _, err = await flowtide(*argv, env={"FLOWTIDE_DB": str(embedded),
+                                              "FLOWTIDE_DATABASE_URL": f"sqlite:///{service}"}, timeout=60)
+    assert code == 2 and words in err and "Traceback" not in err, err
+    assert "embedded Temporal server" not in err and not embedded.exists()  # no server was started for it
+    assert not service.exists()  # nor a service database created
+    assert time.monotonic() - started < 15  # the process start alone; a server start or a connect retry is more

@@ -31,6 +31,7 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowFailureError, WorkflowHandle, WorkflowHistory
 
 from tests.support.steps import http
+from tests.support.worker_switch import WorkerSwitch
 
 OUT_DIR = Path(__file__).resolve().parents[1] / "histories"
 TASK_QUEUE = "corpus"
@@ -44,6 +45,7 @@ class Env:
     base: str  # the demo service
     smtp_port: int
     files: Path  # FLOWTIDE_FILE_ROOTS
+    worker: WorkerSwitch | None = None
 
 
 @dataclass
@@ -75,6 +77,23 @@ async def _until_status(handle: WorkflowHandle[Any, Any], status: str) -> None:
 async def send_approval(handle: WorkflowHandle[Any, Any], env: Env) -> None:
     await _until_status(handle, "paused")
     await handle.signal("approval", {"by": "ann", "ok": True})
+
+
+async def close_child_then_signal(handle: WorkflowHandle[Any, Any], env: Env) -> None:
+    """With no worker running, the sub-flow's child closes and a signal for a later step arrives: the parent gets
+    both in one workflow task, signals first, so it relays the signal to the child that is gone."""
+    await _until_status(handle, "paused")
+    assert env.worker is not None
+    async with env.worker.paused():
+        await env.worker.client.get_workflow_handle(f"{handle.id}-child").terminate("closed before the parent saw")
+        await handle.signal("later", {"n": 1})
+
+
+def closed_child_flow(fid: str) -> dict[str, Any]:
+    return flow(fid, {"stepId": "child", "stepType": "core.sub-flow", "continueOnError": True, "input": {
+        "flow": _wire(flow(f"{fid}-child", {"stepId": "approval", "stepType": "core.wait-for-signal",
+                                            "input": {"signal": "approval", "timeout": 60}}))}},
+                {"stepId": "later", "stepType": "core.wait-for-signal", "input": {"signal": "later", "timeout": 60}})
 
 
 async def cancel_while_waiting(handle: WorkflowHandle[Any, Any], env: Env) -> None:
@@ -260,6 +279,11 @@ CASES: list[Case] = [
             {"stepId": "out", "stepType": "core.return", "input": {"output": "{{ approval.data }}"}}))}},
         {"stepId": "done", "stepType": "core.return", "input": {"output": "{{ child.output }}"}}),
         drive=send_approval),
+    Case("signal-closed-child", ("signal:relay-closed-child",), lambda e: closed_child_flow("signal-closed-child"),
+         drive=close_child_then_signal),
+    # recorded with the interpreter from before the relay-to-closed-child patch (commit 471dec3): the run failed
+    Case("signal-closed-child-before-patch", ("signal:relay-closed-child",),
+         lambda e: closed_child_flow("signal-closed-child-before-patch"), drive=close_child_then_signal),
     Case("on-error-budget", ("onError:retry-step", "onError:budget"), lambda e: flow(
         "on-error-budget", http("call", e.base + "/flaky?fail=2&key={{ $run.id }}",
                                 onError={"action": "retry-step", "maxRetries": 2}))),
@@ -373,7 +397,6 @@ async def main_async(names: list[str], out: Path) -> int:
     from flowtide.client.connect import connect
     from flowtide.dev.demo_service import DemoService
     from flowtide.dev.server import DevServer, free_port
-    from flowtide.worker.app import build_worker
     from tests.support.llm_server import KEY, LLMServer
 
     wanted = {c.name for c in CASES} if not names else set(names)
@@ -397,8 +420,12 @@ async def main_async(names: list[str], out: Path) -> int:
         smtp.start()
         try:
             client = await connect(server.address)
-            async with build_worker(client, TASK_QUEUE, graceful_shutdown_s=1):
-                entries = await record(client, cases, Env(svc.url, smtp.port, Path(files)), out, wanted)
+            switch = WorkerSwitch(client, TASK_QUEUE)
+            await switch.start()
+            try:
+                entries = await record(client, cases, Env(svc.url, smtp.port, Path(files), switch), out, wanted)
+            finally:
+                await switch.stop()
         finally:
             smtp.stop()
     index.update(entries)

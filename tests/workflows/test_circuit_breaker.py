@@ -74,6 +74,15 @@ async def test_breaker_spares_a_failing_host_and_closes_when_it_recovers(client,
     assert code == 0 and json.loads((await flowtide(capsys, "breakers", "list", "--json"))[1]) == []
 
 
+@pytest.mark.usefixtures("breakers_db")
+async def test_resetting_a_breaker_that_does_not_exist_is_not_found(capsys):
+    code, out, err = await flowtide(capsys, "breakers", "reset", "nowhere.test:443")
+    assert code == 4 and out == ""
+    assert len(err.strip().splitlines()) == 1 and "no circuit breaker 'nowhere.test:443'" in err, err
+    code, out, err = await flowtide(capsys, "breakers", "reset", "nowhere.test:443", "--project", "p", "-o", "json")
+    assert code == 4 and json.loads(err)["error"]["code"] == "NOT_FOUND", (out, err)
+
+
 def test_breaker_keys_name_the_host_or_connection_never_credentials():
     assert breaker_key("core.http", {"url": "https://api.example.test:8443/v1/x?a=1"}) == "api.example.test:8443"
     assert breaker_key("datastore.query", {"connection": "postgresql://app:pw@db.internal/crm"}) == \

@@ -3,7 +3,8 @@
 Users signal the run they started; the step waiting for it may be in a child run. ``Relay``:
 
 - delivers a signal to this run when one of its own steps waits for that name, else forwards it to the
-  active children (each forwards it on the same way), else keeps it for a later wait here;
+  active children (each forwards it on the same way), else keeps it for a later wait here; a signal that no
+  child accepts (each closed before this run saw it close) is kept here too, never a failure of the run;
 - tells the parent run when this run starts or stops waiting (``CHILD_STATUS``), so the parent (and its
   parent) shows ``paused`` in ``runs list --status paused`` while any descendant waits for a signal.
 
@@ -17,6 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 from temporalio import workflow
+from temporalio.exceptions import ApplicationError
 
 CHILD_STATUS = "__flowtide.childStatus"  # internal signal: {"workflowId", "paused"}; never a user signal
 
@@ -38,10 +40,25 @@ class Relay:
             await self._child_status(data)
             return
         if not self.awaited.get(name) and self.children:
+            accepted = False
             for handle in list(self.children.values()):
-                await handle.signal(name, data)
-            return
+                accepted = await self._forward(handle, name, data) or accepted
+            if accepted:
+                return
         self.queues.setdefault(name, deque()).append(data)
+
+    @staticmethod
+    async def _forward(handle: workflow.ChildWorkflowHandle[Any, Any], name: str, data: Any) -> bool:
+        """Signal one child; False when it refused (it closed before this run saw it close: Temporal fails the
+        external signal with ``ExternalWorkflowExecutionNotFound``). Before the patch, the refusal failed the run."""
+        try:
+            await handle.signal(name, data)
+        except ApplicationError as err:  # how the SDK resolves a failed SignalExternalWorkflowExecution command
+            if not workflow.patched("relay-to-closed-child"):
+                raise
+            workflow.logger.info("signal %r kept here: child %s refused it (%s)", name[:100], handle.id, err.type)
+            return False
+        return True
 
     def has(self, name: str) -> bool:
         return bool(self.queues.get(name))
