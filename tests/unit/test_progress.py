@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from flowtide.workflows.engine._state import TERMINAL_STEP_STATUSES, Frame, RunState
 
-NOW = datetime(2026, 1, 1, tzinfo=timezone.utc)
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
 ops = st.lists(st.one_of(
     st.tuples(st.just("begin"), st.sampled_from("abcdef"), st.booleans()),
     st.tuples(st.just("finish"), st.integers(0, 50), st.sampled_from(sorted(TERMINAL_STEP_STATUSES))),
