@@ -32,13 +32,16 @@ class Frame:
     last_output: Any = None  # the output of the last step that finished in this frame
     first_error: ErrorRecord | None = None
     throttled: int = 0  # rate-limit answers the provider gave this frame's steps (retried attempts included)
+    # an adaptive loop's item: its steps' retried rate-limit answers travel in activity heartbeats, so they
+    # stay regular activities (workflows.placement)
+    heartbeats: bool = False
 
     def child(self, index: int, item: Any) -> Frame:
         scope = dict(self.scope)
         scope["$item"] = item
         scope["$index"] = index
         suffix = f"{self.suffix}.{index}" if self.suffix else f"#{index}"
-        return Frame(scope=scope, iteration=index, suffix=suffix, parent=self)
+        return Frame(scope=scope, iteration=index, suffix=suffix, parent=self, heartbeats=self.heartbeats)
 
 
 def step_entry(output: Any, meta: dict[str, Any]) -> dict[str, Any]:
