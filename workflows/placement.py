@@ -49,7 +49,7 @@ def worst_case_s(timeout_s: float, retry: RetrySettings) -> float:
 
 
 def _repeatable(inp: dict[str, Any]) -> bool:
-    method = inp.get("method", "GET")
+    method = inp.get("method") or "GET"  # unset or null: the activity sends a GET
     if not isinstance(method, str):
         return False
     if method.strip().upper() in IDEMPOTENT_METHODS:
