@@ -13,6 +13,7 @@ from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from temporalio.exceptions import ApplicationError, CancelledError, TerminatedError, TimeoutError
 
 from flowtide.client.flowfiles import load_flow_file
+from flowtide.worker.local import serves
 from flowtide.workflows.contracts import RunFailure
 from flowtide.workflows.errors import FlowValidationError, Problem
 from flowtide.workflows.language import Flow, json_problem, json_safe
@@ -121,6 +122,8 @@ async def start_run(client: Client, flow: Flow | dict[str, Any], payload: Any, *
     """
     wire = flow.to_wire() if isinstance(flow, Flow) else flow
     action = run_action(wire, payload, reuse=reuse, rerun_of=rerun_of, project_id=project_id, memo=memo)
+    if "request_eager_start" not in start_options and serves(client, task_queue):
+        start_options["request_eager_start"] = True  # a worker of this queue runs here (worker.local)
     return await client.start_workflow(
         WORKFLOW_TYPE, action.arg, id=workflow_id or new_workflow_id(wire["id"]), task_queue=task_queue,
         search_attributes=action.search_attributes, **action.options(), **start_options)

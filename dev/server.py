@@ -25,6 +25,8 @@ log = structlog.get_logger("flowtide.server")
 # history before every workflow task reached the worker (50 ms/step instead of ~17). The timer queue
 # has the same 20/s cap, and its 1 s look-ahead shift made every timer (retry backoff, core.delay) fire
 # up to a second late. Later --dynamic-config-value flags (DevServer extra_args) override these.
+# Eager workflow start (system.enableEagerWorkflowStart) is on by default in the server the CLI embeds
+# (tests/workflows/test_eager_start.py sees the server accept it), so it needs no flag here.
 PERFORMANCE_CONFIG = (
     "history.transferProcessorMaxPollRPS=1000",
     "history.timerProcessorMaxPollRPS=1000",

@@ -14,6 +14,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 
 from flowtide.activities import all_activities
 from flowtide.guards.network import close_pools
+from flowtide.worker.local import register
 from flowtide.workflows.engine import FlowLoopWorkflow, FlowWorkflow, RunMetrics
 from flowtide.workflows.search_attributes import DEFAULT_TASK_QUEUE
 
@@ -70,7 +71,7 @@ def build_worker(client: Client, task_queue: str | None = None, *, graceful_shut
     extra = list(overrides.pop("interceptors", []))
     kwargs.update(overrides)
     kwargs["interceptors"] += extra
-    return Worker(client, **kwargs)
+    return register(Worker(client, **kwargs))  # starts of its task queue from this process go eager
 
 
 @asynccontextmanager

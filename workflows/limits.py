@@ -24,6 +24,12 @@ def limit(settings: dict[str, Any], name: str) -> int:
     value = (settings.get("limits") or {}).get(name)
     return int(value) if isinstance(value, int | float) and value else DEFAULT_LIMITS[name]
 
+# Where a step runs when the flow does not say (``workflows.placement``, docs/performance.md): an idempotent
+# HTTP call runs as a local activity when one attempt may take at most this long (the kind's default step
+# timeout) and all its attempts with their retry waits at most that long; longer calls stay remote.
+AUTO_LOCAL_MAX_ATTEMPT_S = 30.0
+AUTO_LOCAL_MAX_TOTAL_S = 120.0
+
 # Connection fields (checked when a connection is saved, by the CLI, REST and GraphQL alike): characters of
 # one value by field (others: "*"), and the most scopes an oauth2 connection lists.
 CONNECTION_FIELD_CHARS: dict[str, int] = {"header": 128, "tokenUrl": 2_048, "clientId": 512, "username": 512,

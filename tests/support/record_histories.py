@@ -115,6 +115,11 @@ CASES: list[Case] = [
     Case("http-local-activity", ("core.http", "execution:local"), lambda e: flow(
         "http-local", http("ping", e.base + "/ok"), http("fetch", e.base + "/customers/8"),
         settings={"execution": "local"})),
+    # no execution anywhere: the GET runs as a local activity (workflows.placement), the POST stays remote
+    Case("http-auto-local", ("core.http", "execution:auto"), lambda e: flow(
+        "http-auto-local", http("fetch", e.base + "/customers/9"),
+        {"stepId": "notify", "stepType": "core.http", "input": {"url": e.base + "/echo", "method": "POST",
+                                                               "json": {"customer": "{{ fetch.body.id }}"}}})),
     Case("set-variable", ("core.set-variable",), lambda e: flow(
         "set-variable", {"stepId": "config", "stepType": "core.set-variable", "input": {"customerId": "9"}},
         http("fetch", e.base + "/customers/{{ vars.customerId }}"),

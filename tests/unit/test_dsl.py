@@ -80,7 +80,7 @@ def test_list_style_wire_moves_nested_steps_into_blocks_and_fills_defaults() -> 
     wire = flow.to_wire()
     assert wire["id"] == "my-flow" and wire["version"] == 1 and wire["inputSchema"] is None
     assert wire["settings"] == {"timeout": None, "retryPolicy": None, "onError": None, "strictTemplates": False,
-                                "execution": "remote", "limits": {"outputBytes": 262144, "httpResponseBytes": 262144,
+                                "execution": None, "limits": {"outputBytes": 262144, "httpResponseBytes": 262144,
                                                                   "maxStepExecutions": 10000, "loopBatchSize": 500,
                                                                   "continueAsNewEvents": 8000}}
     loop, check = wire["steps"]

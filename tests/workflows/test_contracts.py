@@ -53,7 +53,8 @@ def _record_fits(rec: dict[str, Any]) -> None:
 
 def _flow(base: str, *, absorb: bool) -> dict[str, Any]:
     fast = {"maxRetries": 1, "delayMs": 10, "backoffMultiplier": 1}
-    return {"id": f"contracts-{absorb}", "steps": [
+    # remote: a regular activity's task and result are in the history (a local one's task is not)
+    return {"id": f"contracts-{absorb}", "settings": {"execution": "remote"}, "steps": [
         {"id": "ok", "stepType": "core.http", "input": {"url": f"{base}/ok"}},
         {"id": "fails", "stepType": "core.http", "input": {"url": f"{base}/status/503"}, "retryPolicy": fast,
          "continueOnError": absorb},

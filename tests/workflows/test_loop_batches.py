@@ -74,7 +74,9 @@ async def test_history_budgets_split_batches_and_continue_the_coordinator(
     # times: the counts must come out exactly the same.
     monkeypatch.setattr(_batches, "HISTORY_BUDGET", 25)
     monkeypatch.setattr(_batches, "COORDINATOR_EVENTS", 20)
-    rec, handle = await run(client, task_queue, loop_flow(service.url, batch=10, concurrency=2), payload())
+    doc = loop_flow(service.url, batch=10, concurrency=2)
+    doc["settings"]["execution"] = "remote"  # three events per item (a local call has one): the budgets bite
+    rec, handle = await run(client, task_queue, doc, payload())
     check_loop(rec)
     lengths = await histories(client, handle)
     assert len(lengths[f"{handle.id}-each-loop"]) > 1  # the coordinator continued as new

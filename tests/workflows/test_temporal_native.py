@@ -38,6 +38,10 @@ async def _failures(handle: Any) -> tuple[Any, list[Any]]:
            if e.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED]
     attempts = [e.activity_task_failed_event_attributes.failure for e in history.events
                 if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_FAILED]
+    # a step run as a local activity (a GET, by default) records its final failure in its marker
+    attempts += [e.marker_recorded_event_attributes.failure for e in history.events
+                 if e.event_type == EventType.EVENT_TYPE_MARKER_RECORDED
+                 and e.marker_recorded_event_attributes.HasField("failure")]
     assert len(run) == 1
     return run[0], attempts
 

@@ -17,6 +17,7 @@ from flowtide.workflows.engine._state import Frame
 from flowtide.workflows.engine._temporal_limits import check_payload
 from flowtide.workflows.kinds import KINDS
 from flowtide.workflows.language.templates import SECRET_NONCE
+from flowtide.workflows.placement import auto_local
 from flowtide.workflows.retry import effective, temporal_policy
 
 if TYPE_CHECKING:
@@ -53,7 +54,12 @@ async def run_activity(wf: RunHost, step: WireStep, frame: Frame, inp: dict[str,
     policy = temporal_policy(settings, max_attempts_cap=cap)
     common: dict[str, Any] = {"start_to_close_timeout": timedelta(seconds=timeout + TIMEOUT_SLACK_S),
                               "retry_policy": policy, "summary": (step.get("title") or step["id"])[:200]}
-    local = (step.get("execution") or wf.settings.get("execution")) == "local"
+    mode = step.get("execution") or wf.settings.get("execution")
+    # unset (a flow parsed before settings.execution defaulted to None says "remote"): the rule decides;
+    # runs recorded before the rule ran every such step remote
+    local = mode == "local" or (mode is None and auto_local(kind.name, inp, timeout, settings,
+                                                            heartbeats=frame.heartbeats)
+                                and workflow.patched("auto-local-execution"))
     try:
         if local:
             common.pop("summary")

@@ -32,13 +32,16 @@ class Frame:
     last_output: Any = None  # the output of the last step that finished in this frame
     first_error: ErrorRecord | None = None
     throttled: int = 0  # rate-limit answers the provider gave this frame's steps (retried attempts included)
+    # an adaptive loop's item: its steps' retried rate-limit answers travel in activity heartbeats, so they
+    # stay regular activities (workflows.placement)
+    heartbeats: bool = False
 
     def child(self, index: int, item: Any) -> Frame:
         scope = dict(self.scope)
         scope["$item"] = item
         scope["$index"] = index
         suffix = f"{self.suffix}.{index}" if self.suffix else f"#{index}"
-        return Frame(scope=scope, iteration=index, suffix=suffix, parent=self)
+        return Frame(scope=scope, iteration=index, suffix=suffix, parent=self, heartbeats=self.heartbeats)
 
 
 def step_entry(output: Any, meta: dict[str, Any]) -> dict[str, Any]:
@@ -74,6 +77,7 @@ class RunState:
     # ({"rows", "counts", "done": [step ids]}); see workflows.engine._continue_as_new
     earlier: dict[str, Any] = field(default_factory=dict)
     chain: dict[str, Any] = field(default_factory=dict)  # {"runs", "currentRunId"} once the run continued
+    _done: _DoneSteps | None = field(default=None, init=False, repr=False, compare=False)
 
     def begin(self, step: WireStep, frame: Frame, now: datetime, inp: Any = None) -> StepRow:
         rec: StepRow = {
@@ -138,9 +142,16 @@ class RunState:
         del self.steps[:cut]
 
     def progress(self) -> dict[str, int]:
-        done = {s["stepId"] for s in self.steps if s["status"] in TERMINAL_STEP_STATUSES}
-        done.update(self.earlier.get("done") or ())
-        return {"done": len(done), "total": max(self.total_steps, len(done))}
+        """Steps done (distinct step ids with a finished row, here or folded into ``earlier``) of the total.
+
+        Asked once per step: kept incrementally (``_DoneSteps``), so it costs the rows added since the
+        last call and the rows still open, not every row of the run.
+        """
+        tally = self._done
+        if tally is None or tally.rows is not self.steps or tally.earlier is not self.earlier:
+            tally = self._done = _DoneSteps(self.steps, self.earlier)  # rows replaced or folded: count again
+        n = tally.count()
+        return {"done": n, "total": max(self.total_steps, n)}
 
     def record(self, info: dict[str, Any], now: datetime) -> RunRecord:
         """The run record of docs/runs.md (bounded to fit one Temporal payload)."""
@@ -162,6 +173,34 @@ class RunState:
         if self.earlier.get("rows"):
             rec["stepsSummarised"] = {"rows": self.earlier["rows"], "counts": self.earlier["counts"]}
         return fit_record(rec)
+
+
+class _DoneSteps:
+    """The distinct step ids of finished rows, caught up with the rows list on each ``count()``.
+
+    Rows are only appended (``RunState.begin``) and a row, once finished, stays finished; the rows list is
+    replaced or cut at the front only together with ``earlier`` (``summarise_rows``, continue-as-new), which
+    makes ``RunState.progress`` start a new tally. So each call looks at the new rows and at the rows that
+    were still open at the last call (a handful: the running step, its enclosing loops and parallel items).
+    """
+
+    def __init__(self, rows: list[StepRow], earlier: dict[str, Any]) -> None:
+        self.rows, self.earlier = rows, earlier
+        self.ids: set[str] = set(earlier.get("done") or ())
+        self.seen = 0
+        self.open: list[StepRow] = []
+
+    def count(self) -> int:
+        fresh = self.rows[self.seen:]
+        self.seen = len(self.rows)
+        still: list[StepRow] = []
+        for row in (*self.open, *fresh):
+            if row["status"] in TERMINAL_STEP_STATUSES:
+                self.ids.add(row["stepId"])
+            else:
+                still.append(row)
+        self.open = still
+        return len(self.ids)
 
 
 class _Sizer:

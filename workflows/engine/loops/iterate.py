@@ -101,6 +101,7 @@ async def iterate(wf: LoopHost, body: list[WireStep], start: list[str] | None, f
     async def one(k: int) -> None:
         index = offset + k if ctl.indexes is None else ctl.indexes[k]  # aligned with ``items`` (batch: a slice)
         child = frame.child(index, items[k])
+        child.heartbeats = child.heartbeats or ctl.throttle is not None
         record = await _run_item(wf, body, start, child, tally, index, coe)
         if record is not None:
             _check_policy(tally, ctl, record, done=offset + k + 1)

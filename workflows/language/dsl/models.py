@@ -127,7 +127,7 @@ class Settings(_Model):
     retry_policy: RetryPolicy | None = None
     on_error: OnError | None = None
     strict_templates: bool = False
-    execution: Execution = "remote"
+    execution: Execution | None = None  # unset: workflows.placement decides per step
     limits: Limits = Field(default_factory=Limits)
     webhook: Webhook | None = None
     circuit_breaker: CircuitBreaker | None = None
