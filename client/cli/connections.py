@@ -14,6 +14,7 @@ import re
 import sys
 from typing import Any
 
+from flowtide.client.cli.common import NotFound
 from flowtide.client.cli.service import _print, _store
 from flowtide.store.connection_kinds import AUTH_SCHEMES, LIST_FIELDS, SECRET_FIELDS, all_fields
 
@@ -67,7 +68,7 @@ def cmd_connections(args: argparse.Namespace) -> int:
         elif args.action == "show":
             shown = conns.show(args.name)
             if shown is None:
-                raise StoreError(f"no connection '{args.name}'")
+                raise NotFound(f"no connection '{args.name}' (see `flowtide connections list`)")
             print(json.dumps(shown, indent=2))
         else:
             return _test(conns, args.name, args.url)
@@ -79,11 +80,10 @@ def cmd_connections(args: argparse.Namespace) -> int:
 def _test(conns: Any, name: str, url: str | None) -> int:
     """Check a connection without a flow: an oauth2 one obtains a new token; ``--url`` is then called with it."""
     from flowtide.activities.connection.oauth import access_token
-    from flowtide.store.database import StoreError
     from flowtide.workflows.errors import StepFailure
     c = conns.get(name)
     if c is None:
-        raise StoreError(f"no connection '{name}'")
+        raise NotFound(f"no connection '{name}' (see `flowtide connections list`)")
     try:
         token = asyncio.run(access_token(conns, c, stale=c.secret.get("accessToken"))) if c.kind == "oauth2" else None
     except StepFailure as exc:

@@ -147,8 +147,8 @@ def cmd_flows(args: argparse.Namespace) -> int:
     if args.action == "revert":
         old = store.revision(args.project, args.flow_id, args.revision)
         if old is None:
-            print(f"flowtide: no revision {args.revision} of flow '{args.flow_id}'", file=sys.stderr)
-            return EXIT_INVALID
+            from flowtide.client.cli.common import NotFound
+            raise NotFound(f"no revision {args.revision} of flow '{args.flow_id}' (see `flowtide flows list`)")
         out = store.deploy(args.project, args.flow_id, old["document"], old["title"], "cli")
         print(f"flow {out['flowId']} revision {out['revision']} {_deployed(out)} (from revision {args.revision})")
     else:
