@@ -19,6 +19,16 @@ from flowtide.workflows.search_attributes import DEFAULT_TASK_QUEUE
 
 # Pure, deterministic modules the sandbox may share between runs instead of re-importing them per run.
 PASSTHROUGH = ("flowtide", "re2", "jsonschema", "referencing", "rpds", "jsonschema_specifications", "attrs")
+# What bounds a worker's memory however many runs wait: the sticky cache keeps at most this many runs in
+# memory (the least recently used one is evicted and replayed from its history when it next has work), and
+# at most this many workflow tasks run at once. Measured in docs/performance.md ("Waiting runs").
+MAX_CACHED_WORKFLOWS = 1000
+MAX_WORKFLOW_TASKS = 100
+
+
+def _env_int(name: str, default: int) -> int:
+    value = os.environ.get(name, "").strip()
+    return int(value) if value else default
 
 
 def task_queue_from_env() -> str:
@@ -36,6 +46,9 @@ def build_worker(client: Client, task_queue: str | None = None, *, graceful_shut
         graceful_shutdown_s: how long in-flight activities may finish on shutdown
             (``FLOWTIDE_GRACEFUL_SHUTDOWN_S``, default 30).
         max_concurrent_activities: activity slots (``FLOWTIDE_MAX_ACTIVITIES``, default 100).
+        ``FLOWTIDE_MAX_CACHED_WORKFLOWS`` (default ``MAX_CACHED_WORKFLOWS``): runs kept in the sticky cache;
+        ``FLOWTIDE_MAX_WORKFLOW_TASKS`` (default ``MAX_WORKFLOW_TASKS``): workflow tasks at once. Together
+        they bound the worker's memory, whatever the number of waiting runs.
         ``FLOWTIDE_STICKY_TIMEOUT_S`` (default 10, the SDK's): how long a run's next workflow task waits for
         this worker (which caches the run) before any worker may take it; after a crash, the runs this
         worker had cached resume elsewhere after at most this long.
@@ -61,6 +74,8 @@ def build_worker(client: Client, task_queue: str | None = None, *, graceful_shut
         "unsandboxed_workflow_runner": runner if sandbox else UnsandboxedWorkflowRunner(),
         "graceful_shutdown_timeout": timedelta(seconds=grace),
         "max_concurrent_activities": slots,
+        "max_cached_workflows": _env_int("FLOWTIDE_MAX_CACHED_WORKFLOWS", MAX_CACHED_WORKFLOWS),
+        "max_concurrent_workflow_tasks": _env_int("FLOWTIDE_MAX_WORKFLOW_TASKS", MAX_WORKFLOW_TASKS),
         "interceptors": [RunMetrics()],  # flowtide_runs_total{flow, status}; see workflows.engine.metrics
     }
     sticky = os.environ.get("FLOWTIDE_STICKY_TIMEOUT_S")
