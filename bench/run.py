@@ -108,7 +108,9 @@ async def harness(workflows: list[Any], activities: list[Any], **worker_kwargs: 
     before the runtime goes away, then stops the service and the server.
     """
     from flowtide.worker.app import build_worker
+    from flowtide.worker.telemetry import install_runtime
 
+    install_runtime()  # the SDK core's own warnings go to stderr through logging, never into stdout's JSON
     os.environ.setdefault("FLOWTIDE_HTTP_ALLOW", "127.0.0.1")  # the SSRF guard refuses loopback otherwise
     server = DevServer(port=free_port(), ui_port=None, db_file=None)
     server.start()

@@ -16,12 +16,15 @@ from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+from temporalio.service import RPCError, RPCStatusCode
+
 from bench import baseline, rounds
 from bench.scenarios import Env
 from flowtide.client.runs import start_run
 from flowtide.workflows.language import parse_flow
 
 IN_FLIGHT = 100  # starts (and signals) in flight at once
+QUERY_ATTEMPTS = 10
 WAIT_S = 3600
 
 
@@ -51,6 +54,19 @@ async def _bounded(calls: Iterable[Callable[[], Awaitable[Any]]]) -> None:
     await asyncio.gather(*(pump() for _ in range(IN_FLIGHT)))
 
 
+async def _answered(handle: Any, query: str) -> None:
+    """Query until answered: an answer comes once the worker has run the run's first workflow task. On a busy
+    machine that can take longer than the server's query deadline, which is then asked again."""
+    for attempt in range(QUERY_ATTEMPTS):
+        try:
+            await handle.query(query)
+            return
+        except RPCError as err:
+            timed_out = err.status == RPCStatusCode.DEADLINE_EXCEEDED or "Timeout" in str(err)
+            if not timed_out or attempt == QUERY_ATTEMPTS - 1:
+                raise
+
+
 async def waiting_runs(env: Env, n: int, rounds_: int = 3) -> dict[str, Any]:
     """Start and resume ``n`` waiting runs per side in ``rounds_`` paired rounds (rotating which side goes first);
     per-round time ratios, CPU, the memory while all ``2 n`` wait, and history sizes.
@@ -64,12 +80,12 @@ async def waiting_runs(env: Env, n: int, rounds_: int = 3) -> dict[str, Any]:
 
     async def start_flowtide(i: int) -> None:
         handle = await start_run(env.client, flow, {}, task_queue=env.task_queue, workflow_id=f"{ids['flowtide']}{i}")
-        await handle.query("record")  # answered once the worker has run the first workflow task
+        await _answered(handle, "record")
 
     async def start_baseline(i: int) -> None:
         handle = await env.client.start_workflow(baseline.WAITING_NAME, {"timeout": WAIT_S},
                                                  id=f"{ids['baseline']}{i}", task_queue=env.task_queue)
-        await handle.query("state")
+        await _answered(handle, "state")
 
     async def resume(side: str, i: int) -> None:
         handle = env.client.get_workflow_handle(f"{ids[side]}{i}")
