@@ -32,7 +32,7 @@ from flowtide.client.cli.logs import configure  # noqa: E402
 from flowtide.client.connect import connect  # noqa: E402
 from flowtide.dev.server import DevServer, free_port  # noqa: E402
 
-QUICK = {"head_steps": 20, "head_reps": 7, "head_thr_runs": 50, "head_thr_steps": 10, "head_thr_reps": 5,
+QUICK = {"head_steps": 20, "head_reps": 15, "head_thr_runs": 50, "head_thr_steps": 10, "head_thr_reps": 5,
          "levers": False, "seq_steps": 20, "seq_reps": 5, "thr_runs": 50, "thr_steps": 10, "thr_reps": 5,
          "pure_steps": 1000, "pure_reps": 2, "loop_items": 2000, "loop_concurrency": 50, "waiting_runs": 1000,
          "ratio_loop_items": 600, "ratio_loop_batch": 200, "ratio_loop_reps": 3}
