@@ -5,8 +5,12 @@ line ``flowtide server`` uses) and the demo HTTP service in a child process, bui
 ``worker.app.build_worker`` that hosts both Flowtide's interpreter and the hand-written baseline, runs every
 scenario with the two sides interleaved, and prints medians and ratios (``--json``: one JSON object).
 
-Top-level figures are for ``execution: local`` (the documented fast path for short steps, see
-docs/performance.md); the ``remote`` object holds the same figures for the default ``execution: remote``.
+The headline (``bench/headline.py``): a flow with no settings, Flowtide in its defaults, against the usual
+hand-written workflow (plain start, regular activities) and the tuned one (eager start, local activities):
+``latency_vs_usual``, ``latency_vs_tuned``, ``throughput_vs_usual``, ``cpu_vs_usual``; the text output ends
+with one verdict line per target. The older top-level figures are for ``execution: local``; the ``remote``
+object holds the same figures for ``execution: remote``. ``--only headline|levers|waiting`` runs one group
+alone (``--waiting-runs N`` sizes the waiting one).
 """
 
 from __future__ import annotations
@@ -33,8 +37,8 @@ from flowtide.client.connect import connect  # noqa: E402
 from flowtide.dev.server import DevServer, free_port  # noqa: E402
 
 QUICK = {"head_steps": 20, "head_reps": 15, "head_thr_runs": 50, "head_thr_steps": 10, "head_thr_reps": 5,
-         "levers": False, "seq_steps": 20, "seq_reps": 5, "thr_runs": 50, "thr_steps": 10, "thr_reps": 5,
-         "pure_steps": 1000, "pure_reps": 2, "loop_items": 2000, "loop_concurrency": 50, "waiting_runs": 1000,
+         "levers": False, "seq_steps": 20, "seq_reps": 5, "thr_runs": 50, "thr_steps": 10, "thr_reps": 4,
+         "pure_steps": 1000, "pure_reps": 2, "loop_items": 2000, "loop_concurrency": 50, "waiting_runs": 600,
          "ratio_loop_items": 600, "ratio_loop_batch": 200, "ratio_loop_reps": 3}
 # every scenario at a tiny size: checks that the benchmark itself works (tests/e2e/test_bench_smoke.py)
 SMOKE = dict(QUICK, head_steps=3, head_reps=2, head_thr_runs=4, head_thr_steps=2, head_thr_reps=2, levers=True,
@@ -167,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--smoke", action="store_true", help="every scenario at a tiny size (no meaningful numbers)")
     parser.add_argument("--loop-items", type=int, help="override the for-each size")
     parser.add_argument("--only", choices=ONLY, help="run one group of scenarios alone")
-    parser.add_argument("--waiting-runs", type=int, help="waiting runs per side (1,000 quick, 10,000 full)")
+    parser.add_argument("--waiting-runs", type=int, help="waiting runs per side (600 quick, 10,000 full)")
     args = parser.parse_args(argv)
     configure("WARNING")  # logs go to stderr: stdout holds only the table or the JSON object
     cfg = dict(SMOKE if args.smoke else QUICK if args.quick else FULL)
