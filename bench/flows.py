@@ -10,14 +10,17 @@ from typing import Any
 FAILING_ITEMS = (404, 500)
 
 
-def sequential(url: str, steps: int, execution: str) -> dict[str, Any]:
-    """``steps`` HTTP GETs in a row, the flow-wide ``execution`` mode (``remote`` or ``local``)."""
-    return {
-        "id": f"bench-seq-{execution}",
-        "settings": {"execution": execution},
+def sequential(url: str, steps: int, execution: str | None) -> dict[str, Any]:
+    """``steps`` HTTP GETs in a row, the flow-wide ``execution`` mode (``remote`` or ``local``); ``None``: no
+    setting at all, Flowtide's defaults (what a user who sets nothing gets)."""
+    doc: dict[str, Any] = {
+        "id": f"bench-seq-{execution or 'default'}",
         "steps": [{"stepId": f"get-{i}", "stepType": "core.http", "input": {"url": f"{url}/ok"}}
                   for i in range(steps)],
     }
+    if execution:
+        doc["settings"] = {"execution": execution}
+    return doc
 
 
 def pure(steps: int) -> dict[str, Any]:

@@ -71,7 +71,9 @@ def summarise(res: dict[str, Any], *, mode: str) -> dict[str, Any]:
         **{k: v for k, v in res["waiting"].items() if k.startswith("waiting_")}, "waiting": res["waiting"],
         **(res.get("cli") or {}),
     })
+    out.update(headline(res))
     out["targets"] = {k: _holds(_get(out, k), op, limit) for k, (op, limit) in TARGETS.items()}
+    out["verdicts"] = verdicts(out)
     return out
 
 
@@ -124,7 +126,8 @@ def table(s: dict[str, Any]) -> str:
          mark("cpu_ratio") + "/" + mark("remote.cpu_ratio")),
     ]
     width = max(len(r[0]) for r in rows)
-    lines = [f"{r[0]:<{width}}  {r[1]:>18}  {r[2]:>18}  {r[3]}" for r in rows]
+    lines = [*headline_lines(s), ""]
+    lines += [f"{r[0]:<{width}}  {r[1]:>18}  {r[2]:>18}  {r[3]}" for r in rows]
     c = s["loop_counts"]
     lines += ["",
               f"pure steps: {s['pure_steps_per_s']:.0f} steps/s, {s['pure_activity_events']} activity events, "
@@ -148,5 +151,106 @@ def table(s: dict[str, Any]) -> str:
               f"CLI: --help {s.get('cli_help_s')} s [{mark('cli_help_s')}], validate {s.get('cli_validate_s')} s "
               f"[{mark('cli_validate_s')}], run to first step (no server) {s.get('cli_run_first_step_s')} s "
               f"[{mark('cli_run_first_step_s')}]",
-              f"wall time: {s['wall_seconds']:.0f} s ({s['mode']} run)"]
+              f"wall time: {s['wall_seconds']:.0f} s ({s['mode']} run; a shared 2-core machine: read the spreads)",
+              "", *verdict_lines(s)]
     return "\n".join(lines)
+
+
+# The issue-28 targets, one verdict line each at the end of the text output. (key, op, limit, label); the
+# waiting RSS verdict counts only when the run measured at least WAITING_AT runs per side.
+VERDICTS = (("latency_vs_usual", "<=", 0.80, "latency, Flowtide defaults / usual hand-written"),
+            ("latency_vs_tuned", "<=", 1.05, "latency, Flowtide defaults / tuned hand-written"),
+            ("throughput_vs_usual", ">=", 1.10, "throughput, Flowtide defaults / usual hand-written"),
+            ("cpu_vs_usual", "<=", 1.0, "CPU per step, Flowtide defaults / usual hand-written"),
+            ("waiting_rss_mb", "<", 1024.0, "worker RSS while 100,000 runs per side wait (MB)"),
+            ("waiting_resume_ratio", "<=", 1.10, "waiting runs: resume time, Flowtide / hand-written"))
+WAITING_AT = 100_000
+
+
+def headline(res: dict[str, Any]) -> dict[str, Any]:
+    """Flowtide in its default settings against the usual and the tuned hand-written workflow."""
+    out: dict[str, Any] = {}
+    if "latency" in res:
+        lat = res["latency"]
+        out.update({"latency_vs_usual": lat["latency_vs_usual"]["median"],
+                    "latency_vs_usual_spread": lat["latency_vs_usual"],
+                    "latency_vs_tuned": lat["latency_vs_tuned"]["median"],
+                    "latency_vs_tuned_spread": lat["latency_vs_tuned"], "latency": lat})
+    if "throughput" in res:
+        thr = res["throughput"]
+        out.update({"throughput_vs_usual": thr["throughput_vs_usual"]["median"],
+                    "throughput_vs_usual_spread": thr["throughput_vs_usual"],
+                    "cpu_vs_usual": thr["cpu_vs_usual"]["median"], "cpu_vs_usual_spread": thr["cpu_vs_usual"],
+                    "throughput": thr})
+    if "levers" in res:
+        out["levers"] = res["levers"]
+    if "waiting" in res:
+        out.update({k: v for k, v in res["waiting"].items() if k.startswith("waiting_")})
+        out["waiting"] = res["waiting"]
+    return out
+
+
+def verdicts(s: dict[str, Any]) -> dict[str, bool | None]:
+    """Each issue-28 target: met, missed, or ``None`` (not measured in this run)."""
+    out: dict[str, bool | None] = {}
+    for key, op, limit, _ in VERDICTS:
+        value = s.get(key)
+        if key == "waiting_rss_mb" and (s.get("waiting") or {}).get("runs", 0) < WAITING_AT:
+            value = None
+        out[key] = _holds(value, op, limit)
+    return out
+
+
+def verdict_lines(s: dict[str, Any]) -> list[str]:
+    """One line per target: the figure (median [q1-q3] where there are rounds) and met / MISSED / not measured."""
+    lines = []
+    for key, op, limit, label in VERDICTS:
+        held = s["verdicts"][key]
+        spread = s.get(f"{key}_spread") or (s.get("waiting") or {}).get(key.replace("_ratio", "_spread"))
+        value = _spread(spread) if isinstance(spread, dict) and "q1" in spread else s.get(key)
+        note = ""
+        if key == "waiting_rss_mb" and "waiting" in s:
+            note = f" (measured with {s['waiting']['runs']:,} per side)"
+        lines.append(f"verdict: {label} {op} {limit}: {value}{note}: "
+                     + {True: "met", False: "MISSED", None: "not measured"}[held])
+    return lines
+
+
+def summarise_only(res: dict[str, Any], *, mode: str) -> dict[str, Any]:
+    """The JSON object of ``--only``: the group's figures, the worker's peak RSS and the verdicts."""
+    out = {"mode": mode, "only": True, **headline(res), "worker_rss_mb": round(res["worker_rss_mb"], 1),
+           "wall_seconds": round(res["wall_seconds"], 1), "server_args": res.get("server_command")}
+    out["verdicts"] = verdicts(out)
+    return out
+
+
+def headline_lines(s: dict[str, Any]) -> list[str]:
+    """The text lines of the headline, lever and waiting figures that ``s`` holds."""
+    lines = []
+    if "latency" in s:
+        lat = s["latency"]
+        lines.append(f"latency, {lat['steps']} GETs, ms per step: Flowtide defaults {lat['flowtide_step_ms']}, "
+                     f"usual {lat['usual_step_ms']}, tuned {lat['tuned_step_ms']} ({lat['reps']} rounds)")
+    if "throughput" in s:
+        thr = s["throughput"]
+        lines.append(f"throughput, {thr['runs']} x {thr['steps']} GETs: Flowtide defaults "
+                     f"{thr['flowtide_steps_per_s']} steps/s, usual {thr['usual_steps_per_s']}; CPU ms per step "
+                     f"{thr['flowtide_cpu_ms_per_step']} / {thr['usual_cpu_ms_per_step']}")
+    if "levers" in s:
+        lv = s["levers"]
+        lines.append("levers, hand-written, time / usual: " + ", ".join(
+            f"{v} {_spread(lv[f'{v}_vs_usual'])}" for v in ("eager_only", "local_only", "tuned")))
+    if "waiting" in s:
+        w = s["waiting"]
+        lines += [f"waiting.runs: {w['runs']}", f"waiting_rss_mb: {w['waiting_rss_mb']} (before the starts: "
+                  f"{w['rss_before_mb']})", f"waiting_resume_ratio: {_spread(w['waiting_resume_spread'])}",
+                  f"waiting_start_ratio: {_spread(w['waiting_start_spread'])}; seconds to start "
+                  f"{w['start_seconds']}, to resume {w['resume_seconds']}"]
+    return lines
+
+
+def only_table(s: dict[str, Any]) -> str:
+    """The text output of ``--only``: the group's lines, then every verdict."""
+    return "\n".join([*headline_lines(s), f"worker RSS (peak): {s['worker_rss_mb']:.0f} MB, wall time "
+                      f"{s['wall_seconds']:.0f} s ({s['mode']} run; a shared 2-core machine: read the spreads)",
+                      *verdict_lines(s)])

@@ -5,8 +5,12 @@ line ``flowtide server`` uses) and the demo HTTP service in a child process, bui
 ``worker.app.build_worker`` that hosts both Flowtide's interpreter and the hand-written baseline, runs every
 scenario with the two sides interleaved, and prints medians and ratios (``--json``: one JSON object).
 
-Top-level figures are for ``execution: local`` (the documented fast path for short steps, see
-docs/performance.md); the ``remote`` object holds the same figures for the default ``execution: remote``.
+The headline (``bench/headline.py``): a flow with no settings, Flowtide in its defaults, against the usual
+hand-written workflow (plain start, regular activities) and the tuned one (eager start, local activities):
+``latency_vs_usual``, ``latency_vs_tuned``, ``throughput_vs_usual``, ``cpu_vs_usual``; the text output ends
+with one verdict line per target. The older top-level figures are for ``execution: local``; the ``remote``
+object holds the same figures for ``execution: remote``. ``--only headline|levers|waiting`` runs one group
+alone (``--waiting-runs N`` sizes the waiting one).
 """
 
 from __future__ import annotations
@@ -27,19 +31,22 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # `python bench/run.py` puts bench/ first on the path, not the project
 
-from bench import baseline, cli_timing, loop, report, scenarios, waiting  # noqa: E402
+from bench import baseline, cli_timing, headline, loop, report, scenarios, waiting  # noqa: E402
 from flowtide.client.cli.logs import configure  # noqa: E402
 from flowtide.client.connect import connect  # noqa: E402
 from flowtide.dev.server import DevServer, free_port  # noqa: E402
 
-QUICK = {"seq_steps": 20, "seq_reps": 5, "thr_runs": 50, "thr_steps": 10, "thr_reps": 5, "pure_steps": 1000,
-         "pure_reps": 2, "loop_items": 2000, "loop_concurrency": 50, "waiting_runs": 1000,
+QUICK = {"head_steps": 20, "head_reps": 15, "head_thr_runs": 50, "head_thr_steps": 10, "head_thr_reps": 5,
+         "levers": False, "seq_steps": 20, "seq_reps": 5, "thr_runs": 50, "thr_steps": 10, "thr_reps": 4,
+         "pure_steps": 1000, "pure_reps": 2, "loop_items": 2000, "loop_concurrency": 50, "waiting_runs": 600,
          "ratio_loop_items": 600, "ratio_loop_batch": 200, "ratio_loop_reps": 3}
 # every scenario at a tiny size: checks that the benchmark itself works (tests/e2e/test_bench_smoke.py)
-SMOKE = dict(QUICK, seq_steps=3, seq_reps=2, thr_runs=4, thr_steps=2, thr_reps=2, pure_steps=50, pure_reps=1,
+SMOKE = dict(QUICK, head_steps=3, head_reps=2, head_thr_runs=4, head_thr_steps=2, head_thr_reps=2, levers=True,
+             seq_steps=3, seq_reps=2, thr_runs=4, thr_steps=2, thr_reps=2, pure_steps=50, pure_reps=1,
              loop_items=60, loop_concurrency=10, waiting_runs=20, ratio_loop_items=40, ratio_loop_batch=20,
              ratio_loop_reps=2)
-FULL = dict(QUICK, seq_reps=15, thr_reps=9, pure_reps=3, loop_items=100_000, waiting_runs=10_000,
+FULL = dict(QUICK, head_reps=21, head_thr_reps=11, levers=True, seq_reps=15, thr_reps=9, pure_reps=3,
+            loop_items=100_000, waiting_runs=10_000,
             ratio_loop_items=3000, ratio_loop_batch=500, ratio_loop_reps=5)
 
 
@@ -71,6 +78,14 @@ async def http_service() -> Any:
 
 async def _scenarios(env: scenarios.Env, cfg: dict[str, Any], progress: Any) -> dict[str, Any]:
     out: dict[str, Any] = {}
+    progress(f"latency: {cfg['head_steps']} GETs, Flowtide defaults / usual / tuned hand-written")
+    out["latency"] = await headline.latency(env, cfg["head_steps"], cfg["head_reps"])
+    progress(f"throughput: {cfg['head_thr_runs']} x {cfg['head_thr_steps']} GETs, Flowtide defaults / usual")
+    out["throughput"] = await headline.throughput(env, cfg["head_thr_runs"], cfg["head_thr_steps"],
+                                                  cfg["head_thr_reps"])
+    if cfg["levers"]:
+        progress("levers: hand-written with eager start, local activities, both, neither")
+        out["levers"] = await headline.levers(env, cfg["head_steps"], cfg["head_reps"])
     for mode in ("local", "remote"):
         progress(f"sequential {cfg['seq_steps']} steps, {mode}")
         out[f"seq_{mode}"] = await scenarios.sequential(env, cfg["seq_steps"], cfg["seq_reps"], mode)
@@ -97,7 +112,9 @@ async def harness(workflows: list[Any], activities: list[Any], **worker_kwargs: 
     before the runtime goes away, then stops the service and the server.
     """
     from flowtide.worker.app import build_worker
+    from flowtide.worker.telemetry import install_runtime
 
+    install_runtime()  # the SDK core's own warnings go to stderr through logging, never into stdout's JSON
     os.environ.setdefault("FLOWTIDE_HTTP_ALLOW", "127.0.0.1")  # the SSRF guard refuses loopback otherwise
     server = DevServer(port=free_port(), ui_port=None, db_file=None)
     server.start()
@@ -113,8 +130,24 @@ async def harness(workflows: list[Any], activities: list[Any], **worker_kwargs: 
         server.stop()
 
 
-async def run(cfg: dict[str, Any], progress: Any) -> dict[str, Any]:
-    """Start the server, the service and the worker; run every scenario; shut everything down."""
+ONLY = ("headline", "levers", "waiting")  # --only: one group of scenarios alone
+
+
+async def _only(env: scenarios.Env, cfg: dict[str, Any], only: str, progress: Any) -> dict[str, Any]:
+    if only == "waiting":
+        progress(f"{cfg['waiting_runs']} waiting runs per side")
+        return {"waiting": await waiting.waiting_runs(env, cfg["waiting_runs"])}
+    if only == "levers":
+        progress("levers: hand-written with eager start, local activities, both, neither")
+        return {"levers": await headline.levers(env, cfg["head_steps"], cfg["head_reps"])}
+    progress(f"latency: {cfg['head_steps']} GETs; throughput: {cfg['head_thr_runs']} x {cfg['head_thr_steps']}")
+    return {"latency": await headline.latency(env, cfg["head_steps"], cfg["head_reps"]),
+            "throughput": await headline.throughput(env, cfg["head_thr_runs"], cfg["head_thr_steps"],
+                                                    cfg["head_thr_reps"])}
+
+
+async def run(cfg: dict[str, Any], progress: Any, only: str | None = None) -> dict[str, Any]:
+    """Start the server, the service and the worker; run every scenario (or the ``only`` group); shut down."""
     from flowtide.activities import all_activities
     from flowtide.workflows.engine import FlowLoopWorkflow, FlowWorkflow
 
@@ -122,7 +155,7 @@ async def run(cfg: dict[str, Any], progress: Any) -> dict[str, Any]:
                  baseline.BaselineLoop, baseline.BaselineLoopBatch]
     async with harness(workflows, [*all_activities(), baseline.http_get]) as (env, server):
         t0 = time.perf_counter()
-        results = await _scenarios(env, cfg, progress)
+        results = await (_only(env, cfg, only, progress) if only else _scenarios(env, cfg, progress))
         results["wall_seconds"] = time.perf_counter() - t0
     await baseline.close_clients()
     results["worker_rss_mb"] = _peak_rss_mb()
@@ -137,21 +170,30 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     parser.add_argument("--smoke", action="store_true", help="every scenario at a tiny size (no meaningful numbers)")
     parser.add_argument("--loop-items", type=int, help="override the for-each size")
+    parser.add_argument("--only", choices=ONLY, help="run one group of scenarios alone")
+    parser.add_argument("--waiting-runs", type=int, help="waiting runs per side (600 quick, 10,000 full)")
     args = parser.parse_args(argv)
     configure("WARNING")  # logs go to stderr: stdout holds only the table or the JSON object
     cfg = dict(SMOKE if args.smoke else QUICK if args.quick else FULL)
     if args.loop_items:
         cfg["loop_items"] = args.loop_items
+    if args.waiting_runs:
+        cfg["waiting_runs"] = args.waiting_runs
+    mode = "smoke" if args.smoke else "quick" if args.quick else "full"
 
     def progress(what: str) -> None:
         print(f"[bench] {what} ...", file=sys.stderr, flush=True)
 
-    results = asyncio.run(run(cfg, progress))
+    results = asyncio.run(run(cfg, progress, args.only))
+    if args.only:
+        summary = report.summarise_only(results, mode=mode)
+        print(json.dumps(summary, indent=2) if args.json else report.only_table(summary))
+        return 0
     results["templates"] = report.template_figures(ROOT)
     progress("CLI timings")
     results["cli"] = cli_timing.cli_figures()
     gc.collect()
-    summary = report.summarise(results, mode="smoke" if args.smoke else "quick" if args.quick else "full")
+    summary = report.summarise(results, mode=mode)
     print(json.dumps(summary, indent=2) if args.json else report.table(summary))
     return 0 if summary["pure_activity_events"] == 0 and summary["loop_counts_exact"] else 1
 

@@ -1,26 +1,30 @@
 """Long-running runs: N runs that wait for a signal, next to N hand-written workflows that do the same.
 
-Start phase: start the runs (50 requests in flight) and query each once, which returns only after the
+Start phase: start the runs (``IN_FLIGHT`` requests at a time) and query each once, which returns only after the
 worker has run the run's first workflow task: the time until all of them wait. Resume phase: signal them
 and wait for every result. Both phases run in paired rounds of N / rounds runs per side, the side that goes
-first alternating. The worker's resident memory is read while all 2N runs wait.
+first alternating. The worker's resident memory is read while all 2N runs wait, and before the first start.
 """
 
 from __future__ import annotations
 
 import asyncio
+import gc
 import statistics
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 from typing import Any
+
+from temporalio.service import RPCError, RPCStatusCode
 
 from bench import baseline, rounds
 from bench.scenarios import Env
 from flowtide.client.runs import start_run
 from flowtide.workflows.language import parse_flow
 
-IN_FLIGHT = 50
+IN_FLIGHT = 100  # starts (and signals) in flight at once
+QUERY_ATTEMPTS = 10
 WAIT_S = 3600
 
 
@@ -38,66 +42,92 @@ def rss_mb() -> float:
     return float("nan")
 
 
-async def _bounded(calls: list[Callable[[], Awaitable[Any]]]) -> list[Any]:
-    gate = asyncio.Semaphore(IN_FLIGHT)
+async def _bounded(calls: Iterable[Callable[[], Awaitable[Any]]]) -> None:
+    """Run ``calls`` with ``IN_FLIGHT`` at a time: a fixed pool of tasks takes them in turn, so 100,000 calls
+    cost ``IN_FLIGHT`` tasks, not 100,000 waiting coroutines in the process being measured."""
+    todo = iter(calls)
 
-    async def one(call: Callable[[], Awaitable[Any]]) -> Any:
-        async with gate:
-            return await call()
+    async def pump() -> None:
+        for call in todo:
+            await call()
 
-    return list(await asyncio.gather(*(one(c) for c in calls)))
+    await asyncio.gather(*(pump() for _ in range(IN_FLIGHT)))
+
+
+async def _answered(handle: Any, query: str) -> None:
+    """Query until answered: an answer comes once the worker has run the run's first workflow task. On a busy
+    machine that can take longer than the server's query deadline, which is then asked again."""
+    for attempt in range(QUERY_ATTEMPTS):
+        try:
+            await handle.query(query)
+            return
+        except RPCError as err:
+            timed_out = err.status == RPCStatusCode.DEADLINE_EXCEEDED or "Timeout" in str(err)
+            if not timed_out or attempt == QUERY_ATTEMPTS - 1:
+                raise
 
 
 async def waiting_runs(env: Env, n: int, rounds_: int = 3) -> dict[str, Any]:
     """Start and resume ``n`` waiting runs per side in ``rounds_`` paired rounds (rotating which side goes first);
-    per-round time ratios, CPU, the memory while all ``2 n`` wait, and history sizes."""
+    per-round time ratios, CPU, the memory while all ``2 n`` wait, and history sizes.
+
+    Only workflow ids are kept between the phases (a handle is made again to signal a run), so the resident
+    memory read while the runs wait is the worker's, not a list of 2 n client handles."""
     flow = parse_flow(_flow(), source="bench")
     tag = uuid.uuid4().hex[:6]
     per_round = max(1, -(-n // rounds_))  # rounded up: at least n runs per side in all
+    ids = {"flowtide": f"wait-f-{tag}-", "baseline": f"wait-b-{tag}-"}
 
-    async def start_flowtide(i: int) -> Any:
-        handle = await start_run(env.client, flow, {}, task_queue=env.task_queue, workflow_id=f"wait-f-{tag}-{i}")
-        await handle.query("record")
-        return handle
+    async def start_flowtide(i: int) -> None:
+        handle = await start_run(env.client, flow, {}, task_queue=env.task_queue, workflow_id=f"{ids['flowtide']}{i}")
+        await _answered(handle, "record")
 
-    async def start_baseline(i: int) -> Any:
+    async def start_baseline(i: int) -> None:
         handle = await env.client.start_workflow(baseline.WAITING_NAME, {"timeout": WAIT_S},
-                                                 id=f"wait-b-{tag}-{i}", task_queue=env.task_queue)
-        await handle.query("state")
-        return handle
+                                                 id=f"{ids['baseline']}{i}", task_queue=env.task_queue)
+        await _answered(handle, "state")
+
+    async def resume(side: str, i: int) -> None:
+        handle = env.client.get_workflow_handle(f"{ids[side]}{i}")
+        await handle.signal("go", {"ok": True})
+        await handle.result()
 
     makers = {"flowtide": start_flowtide, "baseline": start_baseline}
-    handles: dict[str, list[list[Any]]] = {"flowtide": [], "baseline": []}
     start: dict[str, list[rounds.Sample]] = {"flowtide": [], "baseline": []}
+    gc.collect()
+    before = rss_mb()
     for r in range(rounds_):
+        part = range(r * per_round, (r + 1) * per_round)
         for side in (("flowtide", "baseline") if r % 2 == 0 else ("baseline", "flowtide")):
-            async def run_side(side: str = side, r: int = r) -> None:
-                handles[side].append(await _bounded([lambda i=i: makers[side](i) for i in
-                                                     range(r * per_round, (r + 1) * per_round)]))
-            start[side].append(await rounds.measure(run_side))
+            async def start_side(side: str = side, part: range = part) -> None:
+                await _bounded(lambda i=i: makers[side](i) for i in part)
+            start[side].append(await rounds.measure(start_side))
+    gc.collect()
     memory = rss_mb()
-    resume: dict[str, list[rounds.Sample]] = {"flowtide": [], "baseline": []}
+    resumed: dict[str, list[rounds.Sample]] = {"flowtide": [], "baseline": []}
     for r in range(rounds_):
+        part = range(r * per_round, (r + 1) * per_round)
         for side in (("baseline", "flowtide") if r % 2 == 0 else ("flowtide", "baseline")):
-            async def resume_side(side: str = side, r: int = r) -> None:
-                await _bounded([lambda h=h: h.signal("go", {"ok": True}) for h in handles[side][r]])
-                await _bounded([lambda h=h: h.result() for h in handles[side][r]])
-            resume[side].append(await rounds.measure(resume_side))
-    events = [int((await h.describe()).raw_description.workflow_execution_info.history_length)
-              for h in handles["flowtide"][0][:20]]
+            async def resume_side(side: str = side, part: range = part) -> None:
+                await _bounded(lambda i=i: resume(side, i) for i in part)
+            resumed[side].append(await rounds.measure(resume_side))
+    events = [int((await env.client.get_workflow_handle(f"{ids['flowtide']}{i}").describe())
+                  .raw_description.workflow_execution_info.history_length) for i in range(min(20, per_round))]
 
     def wall(phase: dict[str, list[rounds.Sample]], side: str) -> list[float]:
         return [s.wall for s in phase[side]]
 
     def cpu(side: str) -> float:
-        return sum(s.cpu for s in start[side] + resume[side])
+        return sum(s.cpu for s in start[side] + resumed[side])
 
-    return {"runs": per_round * rounds_, "rounds": rounds_,
+    runs = per_round * rounds_
+    return {"runs": runs, "rounds": rounds_,
             "start_seconds": {k: round(sum(wall(start, k)), 2) for k in start},
-            "resume_seconds": {k: round(sum(wall(resume, k)), 2) for k in resume},
+            "resume_seconds": {k: round(sum(wall(resumed, k)), 2) for k in resumed},
             "waiting_start_spread": rounds.ratio(wall(start, "flowtide"), wall(start, "baseline")),
-            "waiting_resume_spread": rounds.ratio(wall(resume, "flowtide"), wall(resume, "baseline")),
+            "waiting_resume_spread": rounds.ratio(wall(resumed, "flowtide"), wall(resumed, "baseline")),
             "waiting_start_ratio": rounds.ratio(wall(start, "flowtide"), wall(start, "baseline"))["median"],
-            "waiting_resume_ratio": rounds.ratio(wall(resume, "flowtide"), wall(resume, "baseline"))["median"],
+            "waiting_resume_ratio": rounds.ratio(wall(resumed, "flowtide"), wall(resumed, "baseline"))["median"],
             "waiting_cpu_ratio": round(cpu("flowtide") / max(1e-9, cpu("baseline")), 3),
-            "waiting_rss_mb": round(memory, 1), "history_events_per_run": statistics.median(events)}
+            "waiting_rss_mb": round(memory, 1), "rss_before_mb": round(before, 1),
+            "history_events_per_run": statistics.median(events)}

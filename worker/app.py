@@ -21,6 +21,29 @@ from flowtide.workflows.search_attributes import DEFAULT_TASK_QUEUE
 # Pure, deterministic modules the sandbox may share between runs instead of re-importing them per run.
 PASSTHROUGH = ("flowtide", "re2", "jsonschema", "referencing", "rpds", "jsonschema_specifications", "attrs",
                "opentelemetry")  # the tracing interceptor's context, shared with the worker (docs/tracing.md)
+# What bounds a worker's memory however many runs wait: the sticky cache keeps at most this many runs in
+# memory (the least recently used one is evicted and replayed from its history when it next has work), and
+# at most this many workflow tasks run at once. Measured in docs/performance.md ("Waiting runs").
+MAX_CACHED_WORKFLOWS = 1000
+MAX_WORKFLOW_TASKS = 100
+
+
+class WorkerConfigError(ValueError):
+    """A worker setting from the environment that is not a number in its range (the CLI's exit code 2)."""
+
+
+def _env_number(name: str, default: float, low: float, kind: type = int) -> Any:
+    value = os.environ.get(name, "").strip()
+    if not value:
+        return default
+    try:
+        number = kind(value)
+    except ValueError:
+        number = None
+    if number is None or not low <= number < float("inf"):
+        what = "a whole number" if kind is int else "a number"
+        raise WorkerConfigError(f"{name} must be {what} of at least {low:g}, not '{value[:40]}'")
+    return number
 
 
 def task_queue_from_env() -> str:
@@ -38,6 +61,9 @@ def build_worker(client: Client, task_queue: str | None = None, *, graceful_shut
         graceful_shutdown_s: how long in-flight activities may finish on shutdown
             (``FLOWTIDE_GRACEFUL_SHUTDOWN_S``, default 30).
         max_concurrent_activities: activity slots (``FLOWTIDE_MAX_ACTIVITIES``, default 100).
+        ``FLOWTIDE_MAX_CACHED_WORKFLOWS`` (default ``MAX_CACHED_WORKFLOWS``): runs kept in the sticky cache;
+        ``FLOWTIDE_MAX_WORKFLOW_TASKS`` (default ``MAX_WORKFLOW_TASKS``): workflow tasks at once. Together
+        they bound the worker's memory, whatever the number of waiting runs.
         ``FLOWTIDE_STICKY_TIMEOUT_S`` (default 10, the SDK's): how long a run's next workflow task waits for
         this worker (which caches the run) before any worker may take it; after a crash, the runs this
         worker had cached resume elsewhere after at most this long.
@@ -48,9 +74,9 @@ def build_worker(client: Client, task_queue: str | None = None, *, graceful_shut
             in workflow code still fails a test.
         **overrides: passed to ``temporalio.worker.Worker``.
     """
-    grace = graceful_shutdown_s if graceful_shutdown_s is not None else float(
-        os.environ.get("FLOWTIDE_GRACEFUL_SHUTDOWN_S", "30"))
-    slots = max_concurrent_activities or int(os.environ.get("FLOWTIDE_MAX_ACTIVITIES", "100"))
+    grace = graceful_shutdown_s if graceful_shutdown_s is not None else _env_number(
+        "FLOWTIDE_GRACEFUL_SHUTDOWN_S", 30.0, 0, float)
+    slots = max_concurrent_activities or _env_number("FLOWTIDE_MAX_ACTIVITIES", 100, 1)
     runner = SandboxedWorkflowRunner(restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH))
     if sandbox is None:
         sandbox = os.environ.get("FLOWTIDE_WORKFLOW_SANDBOX", "") in ("1", "true", "yes")
@@ -63,6 +89,8 @@ def build_worker(client: Client, task_queue: str | None = None, *, graceful_shut
         "unsandboxed_workflow_runner": runner if sandbox else UnsandboxedWorkflowRunner(),
         "graceful_shutdown_timeout": timedelta(seconds=grace),
         "max_concurrent_activities": slots,
+        "max_cached_workflows": _env_number("FLOWTIDE_MAX_CACHED_WORKFLOWS", MAX_CACHED_WORKFLOWS, 0),
+        "max_concurrent_workflow_tasks": _env_number("FLOWTIDE_MAX_WORKFLOW_TASKS", MAX_WORKFLOW_TASKS, 2),
         "interceptors": [RunMetrics()],  # flowtide_runs_total{flow, status}; see workflows.engine.metrics
     }
     sticky = os.environ.get("FLOWTIDE_STICKY_TIMEOUT_S")

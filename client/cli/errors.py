@@ -28,6 +28,7 @@ _INVALID = {
     ("flowtide.client.connect", "ConnectConfigError"): "CONNECT_CONFIG",
     ("flowtide.client.schedules", "ScheduleError"): "INVALID_SCHEDULE",
     ("flowtide.guards.tracing", "TracingConfigError"): "TRACING_CONFIG",
+    ("flowtide.worker.app", "WorkerConfigError"): "WORKER_CONFIG",
 }
 _SA_HINT = (" Register Flowtide's search attributes on this namespace (docs/operations.md, 'Search attributes'); "
             "`flowtide server` does it for the embedded server.")

@@ -28,3 +28,23 @@ def test_bench_smoke_run_reports_every_figure() -> None:
     assert summary["waiting"]["runs"] == 21 and summary["waiting"]["rounds"] == 3  # 20 asked: 3 rounds of 7
     assert set(summary["waiting"]["waiting_start_spread"]) == {"median", "q1", "q3", "min", "max", "n"}
     assert set(summary["targets"]) >= {"cpu_ratio", "loop_ratio", "waiting_start_ratio", "cli_help_s"}
+    # Flowtide in its default settings against the usual and the tuned hand-written workflow (issue 28)
+    for key in ("latency_vs_usual", "latency_vs_tuned", "throughput_vs_usual", "cpu_vs_usual"):
+        assert isinstance(summary[key], float), key
+        assert set(summary[f"{key}_spread"]) == {"median", "q1", "q3", "min", "max", "n"}, key
+    assert set(summary["levers"]) >= {"eager_only_vs_usual", "local_only_vs_usual", "tuned_vs_usual"}
+    assert set(summary["verdicts"]) == {"latency_vs_usual", "latency_vs_tuned", "throughput_vs_usual",
+                                        "cpu_vs_usual", "waiting_rss_mb", "waiting_resume_ratio"}
+    assert summary["verdicts"]["waiting_rss_mb"] is None  # 20 waiting runs say nothing about 100,000
+
+
+def test_bench_only_waiting_runs_that_scenario_alone() -> None:
+    proc = subprocess.run([sys.executable, "bench/run.py", "--smoke", "--only", "waiting", "--waiting-runs", "6"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    lines = proc.stdout.splitlines()
+    assert "waiting.runs: 6" in lines
+    assert any(line.startswith("waiting_rss_mb: ") for line in lines)
+    assert any(line.startswith("waiting_resume_ratio: ") for line in lines)
+    assert "latency" not in proc.stdout.split("verdict:")[0]  # no other scenario ran
+    assert [line for line in lines if line.startswith("verdict:")][-1].endswith(("met", "MISSED"))
