@@ -28,7 +28,10 @@ def ran(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     unshare = shutil.which("unshare")
     assert unshare, "running the docs' examples needs util-linux's `unshare` (a private network namespace)"
     out = tmp_path_factory.mktemp("docs") / "results.json"
-    private = [unshare, "--net"] + ([] if os.geteuid() == 0 else ["--map-root-user"])
+    # a network namespace (nothing leaves the machine) and a PID namespace: when the runner ends, the kernel
+    # ends every process a block started, even one that made a session or process group of its own
+    private = [unshare, "--net", "--pid", "--fork", "--kill-child"] + (
+        [] if os.geteuid() == 0 else ["--map-root-user"])
     done = subprocess.run([*private, sys.executable, "-m", "tests.support.doc_runner", str(out)], cwd=ROOT,
                           capture_output=True, text=True, timeout=280)
     assert done.returncode == 0 and out.exists(), done.stdout + done.stderr
