@@ -244,9 +244,10 @@ def problems(report: dict[str, Any], sessions: bool = False, shared: bool = Fals
         found.append(f"page sessions survived the replica's death: {report['sessions']}")
     if shared and abs(report["rateLimit"]["error"]) > 0.2:
         found.append(f"rate limit off by {report['rateLimit']['error']:+.0%} across replicas")
-    if shared and report["breaker"]["calls"] > report["breaker"]["shared"] + 1:
+    if shared and report["breaker"]["calls"] > report["breaker"]["sharedAtMost"]:
         found.append(f"breaker let {report['breaker']['calls']} calls through (one breaker: "
-                     f"{report['breaker']['shared']})")
+                     f"{report['breaker']['shared']}, at most {report['breaker']['sharedAtMost']} with each "
+                     "worker's 1 s view of a closed breaker)")
     return found
 
 

@@ -7,7 +7,8 @@ lost, stuck or failed; every step of every run reaches the target at least once,
 faults explain; the API answers outside the fault windows. The suite runs 2 minutes of load (the whole test
 stays under 4 minutes); ``pytest -m soak tests/reliability/test_cluster_soak.py`` runs the 10-minute soak.
 Page sessions must survive the replica's death, the rate limit hold within 20 % across replicas and the
-breaker let through what one breaker would (they live in the database: docs/operations.md, What replicas share).
+breaker let through what one breaker would, give or take each worker's one-second view of it (they live in
+the database: docs/operations.md, What replicas share).
 """
 
 from __future__ import annotations

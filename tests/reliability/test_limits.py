@@ -113,14 +113,18 @@ async def test_output_limit_above_the_server_limit_still_fails_cleanly(low: tupl
     assert took < 15
 
 
+@pytest.mark.parametrize("execution", ["remote", None])
 async def test_runaway_cycle_of_steps_fails_before_the_history_limit(
-        low: tuple[Any, str], service: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+        low: tuple[Any, str], service: Any, monkeypatch: pytest.MonkeyPatch, execution: str | None) -> None:
     # A cycle that cannot continue as new (it is inside a branch, not the flow's top-level block) fails at
     # HISTORY_GUARD events, before Temporal terminates it (51,200 by default; turned down here to match this
-    # server's limit of 400).
+    # server's limit of 400). With no `execution` the GETs run as local activities, whose markers one workflow
+    # task writes only when it completes: the engine counts them (engine/_events.py), or the history would
+    # jump past the limit in one task and Temporal would terminate the run.
     from flowtide.workflows.engine import _steps
     monkeypatch.setattr(_steps, "HISTORY_GUARD", HISTORY_LIMIT - 100)
-    flow = parse_flow({"id": "remote-cycle", "steps": [{"stepId": "branch", "stepType": "core.if", "input": {
+    flow = parse_flow({"id": "remote-cycle", "settings": {"execution": execution}, "steps": [
+        {"stepId": "branch", "stepType": "core.if", "input": {
         "condition": "true", "then": [
             {"id": "a", "action": "core.http", "parameters": {"url": service.url + "/ok"}, "next": "b"},
             {"id": "b", "action": "core.http", "parameters": {"url": service.url + "/ok"}, "next": "a"}]}}]},
@@ -138,7 +142,9 @@ async def test_top_level_runaway_cycle_continues_as_new_until_its_step_budget(lo
                                                                              service: Any) -> None:
     # At the top level the same cycle continues as new whenever the server suggests it (40 events here):
     # no history nears the limit, and maxStepExecutions, counted across the runs, stops the runaway.
-    flow = parse_flow({"id": "remote-cycle", "settings": {"limits": {"maxStepExecutions": 60}}, "steps": [
+    # (remote steps: local ones write so few events that this cycle never needs to continue as new)
+    flow = parse_flow({"id": "remote-cycle", "settings": {"execution": "remote", "limits": {"maxStepExecutions": 60}},
+                       "steps": [
         {"id": "a", "action": "core.http", "parameters": {"url": service.url + "/ok"}, "next": "b"},
         {"id": "b", "action": "core.http", "parameters": {"url": service.url + "/ok"}, "next": "a"}]},
         source="test")

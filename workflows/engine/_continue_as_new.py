@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from temporalio import workflow
 
 from flowtide.workflows import limits
+from flowtide.workflows.engine._events import history_events
 from flowtide.workflows.engine._state import TERMINAL_STEP_STATUSES, Frame, json_size, step_entry
 from flowtide.workflows.engine._temporal_limits import MAX_COMMAND_PAYLOAD_BYTES
 from flowtide.workflows.errors import Problem
@@ -59,7 +60,7 @@ class Chain:
     def step(self, wf: RunHost, frame: Frame, at: Position) -> None:
         """Called before each top-level step; raises ``ContinueAsNewError`` when the run continues as new."""
         self.started += 1
-        if self.started == 1 or self.blocked or not _due(wf.settings):
+        if self.started == 1 or self.blocked or not _due(wf):
             return
         if not workflow.patched(PATCH):  # a history recorded before chaining existed never continued here
             self.blocked = True
@@ -82,10 +83,9 @@ def _argument(wf: RunHost, frame: Frame, at: Position) -> dict[str, Any]:
             | ({"project": wf.info["project"]} if wf.info.get("project") else {})}
 
 
-def _due(settings: dict[str, Any]) -> bool:
-    info = workflow.info()
-    limit = limits.limit(settings, "continueAsNewEvents")
-    return info.is_continue_as_new_suggested() or info.get_current_history_length() >= limit
+def _due(wf: RunHost) -> bool:
+    limit = limits.limit(wf.settings, "continueAsNewEvents")
+    return workflow.info().is_continue_as_new_suggested() or history_events(wf) >= limit
 
 
 def carry(wf: RunHost, frame: Frame, at: Position) -> dict[str, Any]:

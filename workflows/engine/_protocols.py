@@ -41,6 +41,7 @@ class RunHost(LoopHost, Protocol):
     scope_sizes: dict[str, tuple[Any, int]]  # the scope's variables and kept outputs with their JSON sizes
     scope_bytes: int  # their sum
     task_steps: tuple[datetime | None, int]  # (time of the current workflow task, steps run in it)
+    local_marks: tuple[int, int]  # (history length seen, local-activity markers recorded since)
     workflow_retries: int  # restarts by onError retry-workflow
 
     def strict(self) -> bool:

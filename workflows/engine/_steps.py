@@ -11,6 +11,7 @@ from temporalio import workflow
 from flowtide.workflows import limits
 from flowtide.workflows.contracts import ErrorRecord, StepRow, WireStep, error_record
 from flowtide.workflows.engine import metrics
+from flowtide.workflows.engine._events import LOCAL_STEPS_PER_TASK, history_events, unwritten
 from flowtide.workflows.engine._flow_control import (
     BudgetSpent,
     ControlSignal,
@@ -107,8 +108,8 @@ async def _yield_now_and_then(wf: RunHost) -> None:
     if count == 1:
         wf.work.new_task()
     wf.task_steps = (workflow.now(), count)
-    if count >= STEPS_PER_TASK:
-        await workflow.sleep(timedelta(milliseconds=1), summary="yield (many in-workflow steps)")
+    if count >= STEPS_PER_TASK or unwritten(wf) >= LOCAL_STEPS_PER_TASK:
+        await workflow.sleep(timedelta(milliseconds=1), summary="yield (many in-workflow or local steps)")
         wf.work.new_task()
     elif wf.work.tired() and bounded():
         await workflow.sleep(timedelta(milliseconds=1), summary="yield (much template work)")
@@ -119,7 +120,7 @@ async def _yield_now_and_then(wf: RunHost) -> None:
 def _budget(wf: RunHost, step: WireStep) -> None:
     wf.state.executions += 1
     limit = limits.limit(wf.settings, "maxStepExecutions")
-    events = workflow.info().get_current_history_length()
+    events = history_events(wf)
     if 0 < limit < wf.state.executions:  # -1: no limit (a deliberately endless run)
         message = (f"the run executed more than {limit} steps (settings.limits.maxStepExecutions); "
                    "is a next-cycle missing a runLimit?")
