@@ -31,7 +31,8 @@ def orders(flow_id: str) -> dict[str, Any]:
          "retryPolicy": {"maxRetries": 0},
          "input": {"script": f"raise ValueError({HOSTILE!r})"}},
         {"stepId": "notify-partner", "title": "Notify the partner", "stepType": "core.http",
-         "retryPolicy": {"maxRetries": 1, "delayMs": 200}, "input": {"url": "{{ initial.base }}/ratelimit"}},
+         "retryPolicy": {"maxRetries": 1, "delayMs": 200},
+         "input": {"url": "{{ initial.base }}/ratelimit", "method": "POST"}},  # a side effect: a regular activity
         {"stepId": "done", "stepType": "core.return", "input": {"output": {"ok": True}}}]}
 
 

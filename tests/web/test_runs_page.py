@@ -135,7 +135,7 @@ async def check_rerun_plan(page: Any, run: dict[str, Any]) -> None:
     await page.get_by_role("link", name="Re-run from the failed step…").click()
     await page.wait_for_url("**/rerun?fromFailed=1")
     assert await page.locator("#plan-summary").inner_text() == \
-        "2 step(s) reused, 3 run (again), 1 of those with side effects"
+        "2 step(s) reused, 3 run (again), 2 of those with side effects"  # the code step and the partner POST
     rows = await page.locator("table.plan tbody tr").all_inner_texts()
     assert any("fetch-customer" in r and "Reused" in r for r in rows)
     assert any("notify-partner" in r and "Re-executed" in r for r in rows)
