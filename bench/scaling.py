@@ -33,7 +33,9 @@ IO_SLOTS = 4
 
 
 def flow(url: str) -> dict[str, Any]:
-    return {"id": "scaling", "steps": [
+    # remote steps: the activity slots (FLOWTIDE_MAX_ACTIVITIES) are the bounded pool this measures; as local
+    # activities (the default for GETs) the workflow's own worker would run them outside that pool
+    return {"id": "scaling", "settings": {"execution": "remote"}, "steps": [
         *({"stepId": f"s{i}", "stepType": "core.http", "input": {"url": url}} for i in range(IO_STEPS)),
         {"stepId": "done", "stepType": "core.return", "input": {"output": {"n": "{{ initial.n }}"}}}]}
 
