@@ -136,6 +136,11 @@ async def test_runaway_cycle_of_steps_fails_before_the_history_limit(
     assert "history" in rec["errors"][-1]["message"]
     events = [e async for e in client.get_workflow_handle(handle.id).fetch_history_events()]
     assert len(events) < HISTORY_LIMIT
+    # the counting and the yields replay as they ran (a worker that lost its cache replays this history)
+    from flowtide.client.replay import build_replayer
+    result = await build_replayer().replay_workflow(await client.get_workflow_handle(handle.id).fetch_history(),
+                                                    raise_on_replay_failure=False)
+    assert result.replay_failure is None, result.replay_failure
 
 
 async def test_top_level_runaway_cycle_continues_as_new_until_its_step_budget(low: tuple[Any, str],

@@ -1,11 +1,16 @@
-"""How long the run's history is, counting what the current workflow task has not written yet.
+"""How long the run's history is, counting the local-activity markers Temporal's figure may not show yet.
 
 ``workflow.info().get_current_history_length()`` (and ``is_continue_as_new_suggested()``) change only when a
 workflow task starts. Local activities complete inside one workflow task and each leaves a marker event that
 is written only when the task completes, so a run of many short local steps would see the same length for a
-while and then jump past the history guard, the continue-as-new threshold, or Temporal's own limit, in one
-step. The engine counts those markers itself, and ends the task (a 1 ms timer) after ``LOCAL_STEPS_PER_TASK``
-of them so that Temporal's figures catch up. Deterministic: the markers and their order replay as recorded.
+while and then jump past the history guard, the continue-as-new threshold, or Temporal's own limit in one
+step. The engine counts the local steps since it last ended a workflow task on purpose, adds them to the
+length (an upper bound of the markers not written yet), and ends the task (a 1 ms timer) after
+``LOCAL_STEPS_PER_TASK`` of them so that Temporal's figures catch up.
+
+Deterministic: the count depends only on which steps ran locally, in order, never on when workflow tasks
+happened to end. Runs recorded before (patch ``count-local-markers``, asked where a step first runs locally)
+count nothing, so their yields and continue-as-new points replay as they were.
 """
 
 from __future__ import annotations
@@ -17,25 +22,32 @@ from temporalio import workflow
 if TYPE_CHECKING:
     from flowtide.workflows.engine._protocols import RunHost
 
-LOCAL_STEPS_PER_TASK = 100  # local-activity markers one workflow task may hold before the run yields
+LOCAL_STEPS_PER_TASK = 100  # local steps after which the run ends its workflow task (a 1 ms timer)
 
 
-def note_local_step(wf: RunHost) -> None:
-    """A local activity (a step attempt series) completed or failed in this workflow task: one marker more."""
-    length = workflow.info().get_current_history_length()
-    seen, since = wf.local_marks
-    wf.local_marks = (length, since + 1 if seen == length else 1)
+def local_step_starts(wf: RunHost) -> None:
+    """A step is about to run as a local activity: from the run's first one on, local steps are counted."""
+    if wf.local_steps < 0:
+        wf.local_steps = 0 if workflow.patched("count-local-markers") else -2  # -2: recorded before: never
+
+
+def local_step_ended(wf: RunHost) -> None:
+    """A local activity completed or failed: one marker more that the history length may not count yet."""
+    if wf.local_steps >= 0:
+        wf.local_steps += 1
 
 
 def unwritten(wf: RunHost) -> int:
-    """Marker events of this workflow task that the reported history length does not count yet (0 for a run
-    recorded before they were counted: its continue-as-new points and yields must replay as they were)."""
-    seen, since = wf.local_marks
-    if not since or seen != workflow.info().get_current_history_length():
-        return 0
-    return since if workflow.patched("count-local-markers") else 0
+    """Local steps since the run last ended a workflow task on purpose (0 when not counted)."""
+    return max(0, wf.local_steps)
+
+
+def task_ended(wf: RunHost) -> None:
+    """The run ended its workflow task (a yield): Temporal's history length counts the markers again."""
+    if wf.local_steps > 0:
+        wf.local_steps = 0
 
 
 def history_events(wf: RunHost) -> int:
-    """The history's length as Temporal will see it once this workflow task completes."""
+    """The history's length, counting the markers of local steps it may not show yet (an upper bound)."""
     return workflow.info().get_current_history_length() + unwritten(wf)

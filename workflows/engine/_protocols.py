@@ -41,7 +41,7 @@ class RunHost(LoopHost, Protocol):
     scope_sizes: dict[str, tuple[Any, int]]  # the scope's variables and kept outputs with their JSON sizes
     scope_bytes: int  # their sum
     task_steps: tuple[datetime | None, int]  # (time of the current workflow task, steps run in it)
-    local_marks: tuple[int, int]  # (history length seen, local-activity markers recorded since)
+    local_steps: int  # local steps since the run last ended a workflow task on purpose (engine._events)
     workflow_retries: int  # restarts by onError retry-workflow
 
     def strict(self) -> bool:

@@ -12,7 +12,7 @@ from temporalio.exceptions import ActivityError, ApplicationError, CancelledErro
 from temporalio.exceptions import TimeoutError as TemporalTimeout
 
 from flowtide.workflows.contracts import WireStep, activity_task
-from flowtide.workflows.engine._events import note_local_step
+from flowtide.workflows.engine._events import local_step_ended, local_step_starts
 from flowtide.workflows.engine._flow_control import failure_from_activity
 from flowtide.workflows.engine._state import Frame
 from flowtide.workflows.engine._temporal_limits import check_payload
@@ -64,11 +64,12 @@ async def run_activity(wf: RunHost, step: WireStep, frame: Frame, inp: dict[str,
     try:
         if local:
             common.pop("summary")
+            local_step_starts(wf)
             try:
                 return dict(await workflow.execute_local_activity(
                     kind.name, task, activity_id=step["id"] + frame.suffix, **common))
             finally:
-                note_local_step(wf)
+                local_step_ended(wf)
         return dict(await workflow.execute_activity(
             kind.name, task, activity_id=step["id"] + frame.suffix,
             heartbeat_timeout=timedelta(seconds=max(10.0, min(60.0, timeout))), **common))

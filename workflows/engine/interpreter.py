@@ -80,7 +80,7 @@ class FlowWorkflow:
         self.workflow_retries = 0
         self.reuse: dict[str, Any] = {}
         self.task_steps: tuple[datetime | None, int] = (None, 0)  # (time of the current task, steps in it)
-        self.local_marks: tuple[int, int] = (0, 0)  # (history length seen, local steps recorded since: events.py)
+        self.local_steps = -1  # local steps since the run last ended a task on purpose; -1: none yet (_events)
         self.chain = _continue_as_new.Chain()
         # the run's work meter (templates, conditions): its caps apply from the patch on, see _weigh.bounded
         self.work = Work(_weigh.bounded)
