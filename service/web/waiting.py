@@ -7,11 +7,10 @@ Temporal (``temporal activity pause``).
 
 from __future__ import annotations
 
-import json
 from datetime import timedelta
 from typing import Any
 
-from flowtide.service.errors import ApiError
+from flowtide.service.http import json_text
 from flowtide.service.web.listview import instant, moment
 
 SIGNAL, DELAY = "core.wait-for-signal", "core.delay"
@@ -48,10 +47,4 @@ def payload_of(text: str) -> Any:
     Raises:
         ApiError: ``BAD_REQUEST`` saying where the JSON is wrong.
     """
-    if not text.strip():
-        return {}
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as err:
-        raise ApiError("BAD_REQUEST", f"payload: not valid JSON at line {err.lineno}, column {err.colno}: "
-                       f"{err.msg}") from None
+    return json_text(text, "payload") if text.strip() else {}
