@@ -93,7 +93,13 @@ async def test_history_is_encrypted_at_rest_and_the_cli_still_reads_it(
     # the server indexes them, and Temporal's own marker metadata (a patch's id; a local activity's seq,
     # attempt, step id and type, as a regular activity's scheduled event shows them): never a value of the run
     assert [c[:60] for c in clear if not _temporal_own(c)] == [], clear
-    assert {c for c in clear if c.startswith(b'"')} <= {b'"secret-orders"', b'"running"', b'"completed_with_errors"'}
+    # and each of those shapes only with the values Temporal's own records give it
+    loaded = [json.loads(c) for c in clear]
+    patches = {v["id"] for v in loaded if isinstance(v, dict) and "id" in v}
+    assert {v for v in loaded if isinstance(v, str)} <= {"secret-orders", "running", "completed_with_errors"}, clear
+    assert {v for v in loaded if isinstance(v, int)} <= {1}, clear  # FlowVersion
+    assert all(set(v) <= patches for v in loaded if isinstance(v, list)), clear  # TemporalChangeVersion
+    assert {v["activity_id"] for v in loaded if isinstance(v, dict) and "activity_id" in v} <= {"lookup"}, clear
     assert len(encrypted) >= 5, clear  # input, step results, activity inputs, the record, failures
 
     print("\nnot encrypted:", clear)
