@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import re
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 from temporalio.client import Client, WorkflowExecution, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.service import RPCError, RPCStatusCode
@@ -20,6 +21,23 @@ _REF = re.compile(r"^[A-Za-z0-9_.:#$-]+$")
 _FULL_RUN_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 SHOWN = 5
 VISIBILITY_WAIT = (0.2, 0.4, 0.8, 1.6)  # pauses before asking again for a whole run id not yet listed
+
+T = TypeVar("T")
+
+
+async def listed(ref: str, probe: Callable[[], Awaitable[T]]) -> T:
+    """``probe()`` (a visibility query for ``ref``), asked again over about 3 s while it finds nothing and
+    ``ref`` is a whole run id: visibility is eventually consistent, so a run that just started or just closed
+    may not be listed yet, and a whole run id is worth a few seconds before "not found" (a prefix is not: it
+    may be a typo)."""
+    found = await probe()
+    if _FULL_RUN_ID.match(ref):
+        for pause in VISIBILITY_WAIT:
+            if found:
+                break
+            await asyncio.sleep(pause)
+            found = await probe()
+    return found
 
 
 class RunNotFound(Exception):  # noqa: N818 - shown to the user as one line
@@ -103,14 +121,7 @@ async def resolve_run(client: Client, ref: str) -> WorkflowHandle[Any, Any]:
     if await _exists(client, ref):
         return client.get_workflow_handle(ref)
     base = f'WorkflowType = "{WORKFLOW_TYPE}"'
-    runs = await _matches(client, f'{base} AND RunId STARTS_WITH "{ref}"')
-    if not runs and _FULL_RUN_ID.match(ref):
-        # visibility is eventually consistent: a run that just started or just closed may not be listed yet,
-        # and a whole run id is worth a few seconds before "not found" (a prefix is not: it may be a typo)
-        for pause in VISIBILITY_WAIT:
-            await asyncio.sleep(pause)
-            if runs := await _matches(client, f'{base} AND RunId STARTS_WITH "{ref}"'):
-                break
+    runs = await listed(ref, lambda: _matches(client, f'{base} AND RunId STARTS_WITH "{ref}"'))
     if not runs:
         workflows = await _matches(client, f'{base} AND WorkflowId STARTS_WITH "{ref}"')
         if len({w for w, _ in workflows}) == 1:

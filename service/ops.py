@@ -20,7 +20,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from flowtide.client.api import load, prepare
-from flowtide.client.resolve import follow_chain
+from flowtide.client.resolve import follow_chain, listed
 from flowtide.client.runs import new_workflow_id, start_run, wait_record
 from flowtide.service.auth import Principal, RateLimiter
 from flowtide.service.errors import ApiError, problems_of
@@ -34,8 +34,6 @@ from flowtide.workflows.search_attributes import PROJECT_ID
 log = structlog.get_logger("flowtide.service")
 
 _REF = re.compile(r"^[A-Za-z0-9_.:#$-]{1,300}$")
-_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
-VISIBILITY_TRIES = 5
 MAX_WAIT_S = 60.0
 
 
@@ -255,13 +253,11 @@ def first_run(svc_client: Client, handle: WorkflowHandle[Any, Any], record: dict
 async def _by_run_id(client: Client, project: str, run_id: str) -> tuple[str, str] | None:
     """``(workflow id, run id)`` of the project's run ``run_id`` from the visibility store.
 
-    Visibility is eventually consistent: a run started a moment ago may not be listed yet, so a run id
-    (a UUID) is looked up a few times over about a second before it is declared missing.
+    Visibility is eventually consistent: a whole run id is looked up again for a few seconds
+    (``client.resolve.listed``) before it is declared missing.
     """
-    tries = VISIBILITY_TRIES if _UUID.match(run_id) else 1
-    for attempt in range(tries):
+    async def probe() -> tuple[str, str] | None:
         async for wf in client.list_workflows(f'ProjectId = "{project}" AND RunId = "{run_id}"', limit=1):
             return wf.id, wf.run_id
-        if attempt + 1 < tries:
-            await asyncio.sleep(0.25)
-    return None
+        return None
+    return await listed(run_id, probe)
