@@ -24,7 +24,7 @@ from flowtide.workflows.search_attributes import WORKFLOW_TYPE
 STATUSES = ("running", "waiting", "paused", "completed", "completed_with_errors", "failed", "cancelled",
             "timed_out", "terminated")
 _BY_EXECUTION = {"cancelled": "Canceled", "timed_out": "TimedOut", "terminated": "Terminated"}
-_SAFE = re.compile(r"^[A-Za-z0-9_.:#$-]+$")
+_SAFE = re.compile(r"^[A-Za-z0-9_.:#$-]{1,300}$")  # a filter value inside a visibility query: bounded
 
 
 class BadFilterError(ValueError):
@@ -63,7 +63,8 @@ class RunRow:
 
 def _quoted(value: str, what: str) -> str:
     if not _SAFE.match(value):
-        raise BadFilterError(f"{what} '{value}' may only hold letters, digits and - _ . : # $")
+        raise BadFilterError(f"{what} '{value[:40]}' may only hold letters, digits and - _ . : # $ "
+                             "(at most 300)")
     return f'"{value}"'
 
 

@@ -86,7 +86,9 @@ async def check_time_and_code_filters(http: httpx.AsyncClient, echo_run: dict[st
     coded = (await http.get(f"/runs?flowId={flow}&errorCode=HTTP_RATE_LIMITED")).text
     assert "No runs match." in coded
     for query, says in (("from=yesterday", "filter 'from': 'yesterday' is not a date and time"),
-                        ("errorCode=a%20b", "error code 'a b' may only hold")):
+                        ("errorCode=a%20b", "error code 'a b' may only hold"),
+                        ("errorCode=" + "A" * 5000, "(at most 300)"),
+                        ("flowId=" + "f" * 5000, "(at most 300)")):
         r = await http.get(f"/runs?{query}")
         assert r.status_code == 400 and says in html.unescape(r.text), r.text
 
