@@ -96,11 +96,15 @@ async def flow(request: Request) -> Response:
     to = _number(request, "to") or current
     older = [r["revision"] for r in revs if r["revision"] < to]
     frm = _number(request, "from") or (older[0] if older else None)
-    diff = None
+    diff: dict[str, Any] | None = None
     if frm is not None:
         a, b = await deployed(svc, who.project, flow_id, frm), await deployed(svc, who.project, flow_id, to)
-        diff = {"from": frm, "to": to, "rows": flowview.diff_rows(flowview.document_text(a["document"], fmt),
-                                                                   flowview.document_text(b["document"], fmt))}
+        diff = {"from": frm, "to": to, "rows": [], "too_large": None}
+        try:
+            diff["rows"] = flowview.diff_rows(flowview.document_text(a["document"], fmt),
+                                              flowview.document_text(b["document"], fmt))
+        except flowview.TooLargeToCompare as exc:
+            diff["too_large"] = str(exc)
     health = _health(await _runs(svc, who.project, flow_id), flow_id)
     for r in revs:
         r["deployed"] = when(r["deployedAt"])
