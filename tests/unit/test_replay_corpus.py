@@ -18,12 +18,14 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import WorkflowHistory
 from temporalio.converter import DataConverter
+from temporalio.exceptions import ApplicationError
 
-from flowtide.client.history import start_info
+from flowtide.client.history import record_from_events, start_info
 from flowtide.client.replay import BadHistoryError, ReplayReport, load_history, record_by_replay, replay_history
+from flowtide.workflows.contracts import AttemptFailure
 from flowtide.workflows.engine.loops.workflow import FlowLoopWorkflow
 from flowtide.workflows.errors import FlowValidationError
-from flowtide.workflows.kinds import KINDS
+from flowtide.workflows.kinds import KINDS, activity_kinds
 from flowtide.workflows.language import without_newer_rules
 from flowtide.workflows.language.dsl import parse_flow
 from tests.support import changed_interpreters as changed
@@ -66,6 +68,71 @@ async def test_the_replayed_run_ends_as_recorded(case: str) -> None:
     history = load(INDEX[case]["files"][0])
     record = await asyncio.wait_for(record_by_replay(history), REPLAY_LIMIT_S)
     assert record is not None and record["status"] == INDEX[case]["status"]
+
+
+# where a record rebuilt from events alone (no interpreter) differs from the replayed one, and why
+FROM_EVENTS_DIFFERS = {
+    "rerun-from-failed": "a reused step ran in the earlier run, not in this one's history",
+    "rerun-failed-items": "a reused step ran in the earlier run, not in this one's history",
+    "skip-condition": "a skipped step leaves no event",
+    "on-error-retry-workflow": "every attempt of the restarted steps is its own row"}
+
+
+@pytest.mark.parametrize("case", sorted(INDEX))
+async def test_a_record_from_events_alone_lists_the_steps_that_ran_outside(case: str) -> None:
+    """The fallback record (history only: no interpreter can replay it) has a row for every step that ran as an
+    activity, regular or local, with the replayed record's status, attempts, output and error code."""
+    history = load(INDEX[case]["files"][0])
+    replayed = await asyncio.wait_for(record_by_replay(history), REPLAY_LIMIT_S)
+    assert replayed is not None
+    rebuilt = await record_from_events(history, DataConverter.default, status=INDEX[case]["status"])
+    outside = set(activity_kinds())
+
+    def rows(steps: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
+        return sorted((s["stepId"], s.get("iteration"), s["status"], s["attempts"], json.dumps(s["output"]),
+                       (s.get("error") or {}).get("code")) for s in steps)
+    want = rows([s for s in replayed["steps"] if s["stepType"] in outside])
+    if case in FROM_EVENTS_DIFFERS:
+        assert rows(rebuilt["steps"]) != want, f"{case} now agrees: drop it from FROM_EVENTS_DIFFERS"
+        return
+    assert rows(rebuilt["steps"]) == want
+    if replayed["status"] == "failed" and want:
+        assert rebuilt["firstFailedStep"] == replayed["firstFailedStep"]
+
+
+def test_a_local_step_that_waits_for_a_backoff_timer_is_retrying_until_its_next_marker() -> None:
+    """A local activity whose retry delay is longer than the local retry threshold records a marker with the
+    failure and a ``backoff``, then a timer, then a new marker: one row, retrying in between."""
+    history = load("http-local-activity.json")
+    events = list(history.events)
+    markers = [e for e in events if e.event_type == EventType.EVENT_TYPE_MARKER_RECORDED and
+               e.marker_recorded_event_attributes.marker_name == "core_local_activity"]
+    second = markers[1]
+    data = json.loads(second.marker_recorded_event_attributes.details["data"].payloads[0].data)
+    waiting = HistoryEvent()
+    waiting.CopyFrom(second)
+    attrs = waiting.marker_recorded_event_attributes
+    attrs.details["data"].payloads[0].data = json.dumps({**data, "backoff": {"seconds": 90}}).encode()
+    del attrs.details["result"]
+    record = {"stepId": data["activity_id"], "stepType": "core.http", "type": "execution",
+              "code": "HTTP_SERVER_ERROR", "message": "returned 503", "severity": "error", "retryable": True,
+              "providerStatus": 503, "detail": None, "attempt": 1}
+    failure = ApplicationError("returned 503", *AttemptFailure(record, {"status": 503}).encode(),
+                               type="HTTP_SERVER_ERROR")
+    asyncio.run(DataConverter.default.encode_failure(failure, attrs.failure))
+    at = events.index(second)
+
+    async def rebuilt(evs: list[HistoryEvent], status: str) -> dict[str, Any]:
+        return await record_from_events(WorkflowHistory(history.workflow_id, evs), DataConverter.default,
+                                        status=status)
+    open_run = asyncio.run(rebuilt([*events[:at], waiting], "running"))
+    row = [s for s in open_run["steps"] if s["stepId"] == data["activity_id"]]
+    assert [(r["status"], r["error"]["code"], r["output"]) for r in row] == [("retrying", "HTTP_SERVER_ERROR",
+                                                                              {"status": 503})]
+    assert open_run["progress"]["done"] == 1  # the first step only
+    closed = asyncio.run(rebuilt([*events[:at], waiting, *events[at:]], "completed"))
+    row = [s for s in closed["steps"] if s["stepId"] == data["activity_id"]]
+    assert [(r["status"], r["error"], r["output"]["status"]) for r in row] == [("completed", None, 200)]
 
 
 def kinds_in(steps: list[dict[str, Any]]) -> set[str]:

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from temporalio.api.enums.v1 import EventType
 
+from flowtide.client.history import record_from_events
 from flowtide.client.runs import start_run, wait_record
 from flowtide.workflows.language.dsl import parse_flow
 from tests.support.flows import step
@@ -17,10 +18,13 @@ from tests.support.steps import http
 pytestmark = pytest.mark.usefixtures("worker")
 
 
-async def run_where(client: Any, task_queue: str, doc: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+async def run_where(client: Any, task_queue: str, doc: dict[str, Any],
+                    handles: list[Any] | None = None) -> tuple[dict[str, Any], dict[str, str]]:
     """Run ``doc``; return its record and, per activity id, where it ran: ``local`` (a local-activity
-    marker in the history) or ``remote`` (ActivityTaskScheduled)."""
+    marker in the history) or ``remote`` (ActivityTaskScheduled). The run's handle goes to ``handles``."""
     handle = await start_run(client, parse_flow(doc, source="test"), {}, task_queue=task_queue)
+    if handles is not None:
+        handles.append(handle)
     rec = await wait_record(handle)
     where: dict[str, str] = {}
     async for e in handle.fetch_history_events():
@@ -75,13 +79,23 @@ async def test_the_items_of_an_adaptive_loop_stay_remote(client, task_queue, ser
 
 
 async def test_an_auto_local_step_keeps_retries_attempts_and_error_records(client, task_queue, service, key):
+    handles: list[Any] = []
     rec, where = await run_where(client, task_queue, {"id": "auto-local-errors", "steps": [
         http("flaky", f"{service.url}/flaky?fail=2&key={key}", retryPolicy={"maxRetries": 2, "delayMs": 100}),
         {"stepId": "attempts", "stepType": "core.set-variable", "input": {"n": "{{ flaky.$meta.attempts }}"}},
         http("missing", service.url + "/customers/404", continueOnError=True),
-        http("down", service.url + "/status/500", retryPolicy={"maxRetries": 1, "delayMs": 100})]})
+        http("down", service.url + "/status/500", retryPolicy={"maxRetries": 1, "delayMs": 100})]}, handles)
     assert where == {"flaky": "local", "missing": "local", "down": "local"}
     assert step(rec, "flaky")["attempts"] == 3 and step(rec, "attempts")["output"] == {"n": 3}
     assert step(rec, "missing")["error"]["code"] == "HTTP_CLIENT_ERROR"
     assert rec["status"] == "failed" and rec["firstFailedStep"] == "down"
     assert (step(rec, "down")["error"]["code"], step(rec, "down")["attempts"]) == ("HTTP_SERVER_ERROR", 2)
+
+    # the record rebuilt from the history alone (when no interpreter can replay it) reads the same markers
+    rebuilt = await record_from_events(await handles[0].fetch_history(), client.data_converter, status="failed")
+    for step_id in ("flaky", "missing", "down"):
+        got, want = step(rebuilt, step_id), step(rec, step_id)
+        assert (got["status"], got["attempts"], got["output"]) == (want["status"], want["attempts"], want["output"])
+        assert (got["error"] or {}).get("code") == (want["error"] or {}).get("code")
+    assert rebuilt["firstFailedStep"] == "down" and [s["stepId"] for s in rebuilt["steps"]] == ["flaky", "missing",
+                                                                                              "down"]
