@@ -21,6 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from flowtide.store.database import Store, now, utc
 from flowtide.store.schema import api_keys, cancel_watches, rate_buckets, service_secrets, web_sessions
 
+SIGN_IN_LOCK = 0x466C6F7753657373  # PostgreSQL advisory lock id: one sign-in at a time on a cluster's replicas
 BUCKET_IDLE_S = 3600.0  # a bucket untouched this long is full again for any sane rate: its row is dropped
 
 
@@ -53,6 +54,10 @@ def create_session(store: Store, key_id: str, ttl_s: float, max_sessions: int, p
     """
     at = now()
     with store.engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            # the caps are counted, then kept: two replicas counting at once would both find room. Sign-ins are
+            # rare; one at a time (until commit) keeps both caps exact. SQLite's first write below does the same.
+            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": SIGN_IN_LOCK})
         conn.execute(delete(web_sessions).where(web_sessions.c.expires_at < at))
         own = list(conn.execute(select(web_sessions.c.id_hash).where(web_sessions.c.key_id == key_id)
                                 .order_by(web_sessions.c.created_at)).scalars())

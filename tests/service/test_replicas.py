@@ -153,3 +153,49 @@ async def test_long_bucket_names_are_hashed_not_cut(tmp_path: Path) -> None:
     await limiter.take(long_flow + "2")
     with pytest.raises(ApiError):
         await limiter.take(long_flow + "1")
+
+
+@pytest.mark.parametrize("kind", ["postgresql", "sqlite"])
+def test_session_caps_hold_when_replicas_sign_in_at_the_same_moment(kind: str, tmp_path: Path,
+                                                                    request: pytest.FixtureRequest) -> None:
+    """Two replicas (two engines on one database), eight threads each, all signing in at once: the key's cap and
+    the table's cap are exact, not "within one or two"."""
+    import threading
+
+    from flowtide.store.database import Store
+    from flowtide.store.replicas import SessionsFull, create_session
+    url = fresh_database(kind, tmp_path, request)
+    stores = [Store(url), Store(url)]
+    stores[0].migrate()
+    stores[0].create_project("acme")
+    keys = [stores[0].create_key("acme", "read")[0] for _ in range(4)]
+
+    def burst(per_key: int, max_sessions: int, key_of: Any) -> int:
+        start, refused = threading.Barrier(16), []
+
+        def sign_in(i: int) -> None:
+            start.wait()
+            try:
+                create_session(stores[i % 2], key_of(i), 600, max_sessions, per_key)
+            except SessionsFull:
+                refused.append(i)
+        threads = [threading.Thread(target=sign_in, args=(i,)) for i in range(16)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        return len(refused)
+
+    def live(key_id: str | None = None) -> int:
+        with stores[0].engine.connect() as conn:
+            where = " WHERE key_id = :k" if key_id else ""
+            return int(conn.execute(text(f"SELECT count(*) FROM web_sessions{where}"), {"k": key_id}).scalar() or 0)
+
+    assert burst(per_key=3, max_sessions=1000, key_of=lambda i: keys[0]) == 0
+    assert live(keys[0]) == 3  # the key's oldest made room, one at a time
+    assert burst(per_key=5, max_sessions=9, key_of=lambda i: keys[1 + i % 3]) == 0  # a key replaces its own
+    assert live() == 9  # 3 of the first key's, and 6 new ones: the table never passed its cap
+    with pytest.raises(SessionsFull):  # a key with no session of its own finds the table full
+        create_session(stores[1], stores[0].create_key("acme", "read")[0], 600, 9, 5)
+    for store in stores:
+        store.engine.dispose()
