@@ -26,6 +26,9 @@ _WORKFLOW_KEYS = {"workflow_id": "workflow_id", "run_id": "run_id", "workflow_ty
 
 def _temporal_ids(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     """Flatten the SDK's context extras and the current activity into top-level ids."""
+    # a line forwarded from the SDK core carries its core entry as an object; its text and target are in the
+    # line already (message, logger name), and rendered it would only be a Python repr
+    event.pop("temporal_log", None)
     record = event.get("_record")
     for extra in ("temporal_workflow", "temporal_activity"):
         ctx = getattr(record, extra, None) if record is not None else None
