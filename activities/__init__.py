@@ -13,11 +13,13 @@ from collections.abc import Callable
 from importlib import import_module
 from typing import Any
 
-from flowtide.activities._boundary import REGISTERED
+from flowtide.activities._boundary import REGISTERED, StopGrace
 
 for _module in pkgutil.iter_modules(__path__):
     if not _module.name.startswith("_"):
         import_module(f"{__name__}.{_module.name}")
+
+__all__ = ["ACTIVITIES", "StopGrace", "all_activities"]
 
 ACTIVITIES: dict[str, Callable[..., Any]] = dict(sorted(REGISTERED.items()))
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import json
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
@@ -25,18 +26,29 @@ from typing import Any, cast
 import structlog
 from temporalio import activity
 from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
+from temporalio.worker import ActivityInboundInterceptor, ExecuteActivityInput, Interceptor
 
 from flowtide.activities import metrics
 from flowtide.activities._secrets import redact, resolve_secrets
 from flowtide.activities._step import DEFAULT_OUTPUT_LIMIT, Mapper, StepContext, StepImpl, StepResult
 from flowtide.activities.connection.apply import with_connection
 from flowtide.store import breakers
-from flowtide.workflows.contracts import ActivityResult, ActivityTask, AttemptFailure, failure_to_record
+from flowtide.workflows.contracts import (
+    WORKER_STOPPING,
+    ActivityResult,
+    ActivityTask,
+    AttemptFailure,
+    failure_to_record,
+)
 from flowtide.workflows.errors import StepFailure, wire_text
 from flowtide.workflows.language import json_problem
 from flowtide.workflows.retry import RetrySettings, is_retryable
 
 log = structlog.get_logger("flowtide.activity")
+# How long a local attempt in flight may go on once its worker stops (the worker's graceful shutdown, set per
+# activity by ``worker.app``'s interceptor); unset: until it ends. Past it the attempt is abandoned and the
+# step starts again on the next worker, as after a crash (a local step is one that is safe to repeat).
+STOP_GRACE_S: contextvars.ContextVar[float | None] = contextvars.ContextVar("flowtide_stop_grace_s", default=None)
 
 CONSOLE_MAX_LINES = 100
 CONSOLE_MAX_BYTES = 10 * 1024
@@ -88,6 +100,10 @@ async def execute(kind: str, impl: StepImpl, mapper: Mapper, task: ActivityTask,
     looked up, since the step reaches nothing; its answer and failure take exactly the same path.
     """
     info = activity.info()
+    if info.is_local and activity.is_worker_shutdown():
+        # a stopping worker starts no new local step: the run's workflow task would otherwise go on from local
+        # step to local step, and the worker would stop only when the flow waits for something
+        raise _stopping(task, "was not started")
     settings = RetrySettings.from_dict(task["retry"])
     ctx = StepContext(
         step_id=task["stepId"], step_type=kind, title=task.get("title") or task["stepId"],
@@ -112,7 +128,7 @@ async def execute(kind: str, impl: StepImpl, mapper: Mapper, task: ActivityTask,
         work = asyncio.ensure_future(_guarded(step, inp, ctx))
         beat = asyncio.ensure_future(_heartbeat_while(work, throttled)) if info.heartbeat_timeout else None
         try:
-            result = await asyncio.wait_for(work, timeout=ctx.timeout_s)
+            result = await asyncio.wait_for(_unless_stopped(work, info.is_local), timeout=ctx.timeout_s)
         except TimeoutError:
             raise StepFailure("TIMEOUT", f"step '{ctx.step_id}' exceeded its timeout of {ctx.timeout_s:g}s",
                               type="execution") from None
@@ -132,6 +148,8 @@ async def execute(kind: str, impl: StepImpl, mapper: Mapper, task: ActivityTask,
                               detail="JSON has no NaN or Infinity; see docs/security.md (bounded values)")
     except asyncio.CancelledError:
         raise
+    except _WorkerStopped:  # not an outcome of the step: the engine starts it again on the next worker
+        raise _stopping(task, "was stopped with its worker") from None
     except Exception as exc:
         inner = exc.inner if isinstance(exc, _StepRaisedTimeout) else exc
         failure = inner if isinstance(inner, StepFailure) else _map(mapper, inner)
@@ -175,6 +193,67 @@ async def execute(kind: str, impl: StepImpl, mapper: Mapper, task: ActivityTask,
     if throttled:  # only then: the results of recorded histories keep their exact shape
         done["throttled"] = throttled
     return done
+
+
+class StopGrace(Interceptor):
+    """Tells every activity of the worker its graceful shutdown: a local step still running that long after
+    the worker began to stop is abandoned and starts again on the next worker (``_unless_stopped``)."""
+
+    def __init__(self, grace_s: float) -> None:
+        self.grace_s = grace_s
+
+    def intercept_activity(self, next: ActivityInboundInterceptor) -> ActivityInboundInterceptor:
+        return _GraceInbound(next, self.grace_s)
+
+
+class _GraceInbound(ActivityInboundInterceptor):
+    def __init__(self, next: ActivityInboundInterceptor, grace_s: float) -> None:
+        super().__init__(next)
+        self.grace_s = grace_s
+
+    async def execute_activity(self, input: ExecuteActivityInput) -> Any:
+        token = STOP_GRACE_S.set(self.grace_s)  # the activity's own task: no other activity sees it
+        try:
+            return await super().execute_activity(input)
+        finally:
+            STOP_GRACE_S.reset(token)
+
+
+def _stopping(task: ActivityTask, what: str) -> ApplicationError:
+    """The refusal the engine answers by starting the step again on the next worker (contracts.WORKER_STOPPING)."""
+    return ApplicationError(f"step '{task['stepId']}' {what}: this worker is stopping", type=WORKER_STOPPING,
+                            non_retryable=True, category=ApplicationErrorCategory.BENIGN)
+
+
+class _WorkerStopped(Exception):  # noqa: N818
+    """A local attempt outlived its worker's graceful shutdown."""
+
+
+async def _unless_stopped(work: asyncio.Future[StepResult], local: bool) -> StepResult:
+    """``work``'s result; for a local attempt, unless its worker has been stopping for longer than its grace
+    (``STOP_GRACE_S``): then ``work`` is cancelled and ``_WorkerStopped`` raised."""
+    grace = STOP_GRACE_S.get()
+    if not local or grace is None:
+        return await work
+
+    async def stopped() -> None:
+        await activity.wait_for_worker_shutdown()
+        await asyncio.sleep(grace)
+    stop = asyncio.ensure_future(stopped())
+    either: set[asyncio.Future[Any]] = {work, stop}
+    try:
+        await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
+    except asyncio.CancelledError:  # the attempt's timeout or a cancel: the work goes with it
+        work.cancel()
+        raise
+    finally:
+        stop.cancel()
+    if work.done():
+        return work.result()
+    work.cancel()
+    with contextlib.suppress(asyncio.CancelledError, Exception):
+        await work
+    raise _WorkerStopped
 
 
 class _StepRaisedTimeout(Exception):  # noqa: N818

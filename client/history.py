@@ -24,7 +24,7 @@ from temporalio.client import WorkflowHistory
 from temporalio.converter import DataConverter
 from temporalio.exceptions import ActivityError, ApplicationError, TimeoutError
 
-from flowtide.workflows.contracts import AttemptFailure
+from flowtide.workflows.contracts import WORKER_STOPPING, AttemptFailure
 
 _E = EventType
 LOCAL_MARKER = "core_local_activity"  # the marker a local activity records (one per completion or backoff)
@@ -118,7 +118,11 @@ async def _apply_local(event: HistoryEvent, rows: dict[int | str, dict[str, Any]
     row["attempts"] = int(info.get("attempt") or 1)
     done = _marker_time(info.get("complete_time"), at)
     if m.HasField("failure"):
-        _failure_fields(await conv.decode_failure(m.failure), row)
+        err = await conv.decode_failure(m.failure)
+        cause = err.cause if isinstance(err, ActivityError) else err
+        if isinstance(cause, ApplicationError) and cause.type == WORKER_STOPPING:
+            return  # handed back by a stopping worker: not an attempt; a later marker has the step's outcome
+        _failure_fields(err, row)
         row["attempts"] = max(row["attempts"], int(info.get("attempt") or 1))
         if info.get("backoff"):
             row["status"] = "retrying"  # a timer, then the next attempt: a later marker closes the row

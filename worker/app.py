@@ -12,7 +12,7 @@ from temporalio.client import Client
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
-from flowtide.activities import all_activities
+from flowtide.activities import StopGrace, all_activities
 from flowtide.guards.network import close_pools
 from flowtide.worker.local import register
 from flowtide.workflows.engine import FlowLoopWorkflow, FlowWorkflow, RunMetrics
@@ -91,7 +91,8 @@ def build_worker(client: Client, task_queue: str | None = None, *, graceful_shut
         "max_concurrent_activities": slots,
         "max_cached_workflows": _env_number("FLOWTIDE_MAX_CACHED_WORKFLOWS", MAX_CACHED_WORKFLOWS, 0),
         "max_concurrent_workflow_tasks": _env_number("FLOWTIDE_MAX_WORKFLOW_TASKS", MAX_WORKFLOW_TASKS, 2),
-        "interceptors": [RunMetrics()],  # flowtide_runs_total{flow, status}; see workflows.engine.metrics
+        # flowtide_runs_total{flow, status} (workflows.engine.metrics); the grace of local steps in flight
+        "interceptors": [RunMetrics(), StopGrace(grace)],
     }
     sticky = os.environ.get("FLOWTIDE_STICKY_TIMEOUT_S")
     if sticky:

@@ -207,6 +207,12 @@ def activity_task(kind: str, inp: dict[str, Any], *, step_id: str, title: str | 
     return task
 
 
+# ``ApplicationError.type`` of a local attempt the activity boundary refused because its worker is stopping:
+# not a step failure (no error record, no attempt counted); the engine ends the workflow task and starts the
+# step again, on whichever worker runs the run next. Recorded in the attempt's marker, so a replay decides alike.
+WORKER_STOPPING = "WORKER_STOPPING"
+
+
 @dataclass(frozen=True)
 class AttemptFailure:
     """``ApplicationError.details`` of a failed step attempt, raised by the activity boundary:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 from dataclasses import replace
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -11,8 +12,8 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError, CancelledError
 from temporalio.exceptions import TimeoutError as TemporalTimeout
 
-from flowtide.workflows.contracts import WireStep, activity_task
-from flowtide.workflows.engine._events import local_step_ended, local_step_starts
+from flowtide.workflows.contracts import WORKER_STOPPING, WireStep, activity_task
+from flowtide.workflows.engine._events import local_step_ended, local_step_starts, task_ended
 from flowtide.workflows.engine._flow_control import failure_from_activity
 from flowtide.workflows.engine._state import Frame
 from flowtide.workflows.engine._temporal_limits import check_payload
@@ -64,12 +65,7 @@ async def run_activity(wf: RunHost, step: WireStep, frame: Frame, inp: dict[str,
     try:
         if local:
             common.pop("summary")
-            local_step_starts(wf)
-            try:
-                return dict(await workflow.execute_local_activity(
-                    kind.name, task, activity_id=step["id"] + frame.suffix, **common))
-            finally:
-                local_step_ended(wf)
+            return await _run_local(wf, kind.name, task, step["id"] + frame.suffix, common)
         return dict(await workflow.execute_activity(
             kind.name, task, activity_id=step["id"] + frame.suffix,
             heartbeat_timeout=timedelta(seconds=max(10.0, min(60.0, timeout))), **common))
@@ -82,6 +78,28 @@ async def run_activity(wf: RunHost, step: WireStep, frame: Frame, inp: dict[str,
         failure = failure_from_activity(err, step, max_attempts=policy.maximum_attempts)
         failure.capped = cap is not None and cap < settings.max_retries + 1
         raise failure from None
+
+
+async def _run_local(wf: RunHost, kind: str, task: Any, activity_id: str, common: dict[str, Any]) -> dict[str, Any]:
+    """One local activity; when a stopping worker refused to start it (``WORKER_STOPPING``, recorded in its
+    marker), end the workflow task with a 1 ms timer and start it again: the worker that runs the next task
+    is one that is not stopping. Old histories hold no such refusal, so they replay as before."""
+    for refused in itertools.count():
+        local_step_starts(wf)
+        try:
+            return dict(await workflow.execute_local_activity(kind, task, activity_id=activity_id, **common))
+        except (ActivityError, ApplicationError) as err:
+            cause = err.cause if isinstance(err, ActivityError) else err
+            if not (isinstance(cause, ApplicationError) and cause.type == WORKER_STOPPING):
+                raise
+        finally:
+            local_step_ended(wf)
+        # 1 ms ends the task; should stopping workers keep getting the run, wait longer each time (up to 1 min)
+        wait_ms = 1 if refused == 0 else min(60_000, 500 * 2 ** min(refused, 7))
+        await workflow.sleep(timedelta(milliseconds=wait_ms), summary="the worker stopped: the step starts again")
+        wf.work.new_task()
+        task_ended(wf)
+    raise AssertionError("unreachable")
 
 
 def code_context(wf: RunHost, frame: Frame) -> dict[str, Any]:
