@@ -39,7 +39,7 @@ async def test_a_stopping_worker_starts_no_new_local_step_and_the_next_worker_go
         http("last", f"{service.url}/customers/{later[-1]}"),
         {"stepId": "done", "stepType": "core.set-variable", "input": {"ids": "{{ last.output.body.id }}"}}]})
     slow = service.calls["/slow"]  # the demo service is the session's: count from here
-    async with build_worker(client, tq, graceful_shutdown_s=5):  # the GET in flight may finish
+    async with build_worker(client, tq, graceful_shutdown_s=5, sandbox=True):  # the GET in flight may finish
         handle = await start_run(client, flow, {}, task_queue=tq)
         await in_flight(service, slow)
         asked = time.monotonic()
@@ -52,7 +52,7 @@ async def test_a_stopping_worker_starts_no_new_local_step_and_the_next_worker_go
     assert [(s["stepId"], s["status"], s["error"]) for s in waiting["steps"]] == [
         ("slow", "completed", None), ("c0", "running", None)]  # handed back: neither failed nor an attempt
 
-    async with build_worker(client, tq, graceful_shutdown_s=1):
+    async with build_worker(client, tq, graceful_shutdown_s=1, sandbox=True):
         rec = await wait_record(handle)
     assert rec["status"] == "completed", rec["errors"]
     assert rec["errors"] == []
@@ -75,14 +75,14 @@ async def test_a_local_step_that_outlives_the_grace_starts_again_on_the_next_wor
     flow = parse_flow({"id": "drain-grace", "steps": [http("slow", service.url + "/slow?ms=8000", timeout=20),
                                                       http("after", service.url + after)]})
     slow = service.calls["/slow"]
-    async with build_worker(client, tq, graceful_shutdown_s=1):
+    async with build_worker(client, tq, graceful_shutdown_s=1, sandbox=True):
         handle = await start_run(client, flow, {}, task_queue=tq)
         await in_flight(service, slow)
         asked = time.monotonic()
     stopped_in = time.monotonic() - asked
     assert stopped_in < 6, stopped_in  # the grace (1 s), not the rest of the 8 s call
     assert service.calls[after] == 0
-    async with build_worker(client, tq, graceful_shutdown_s=1):
+    async with build_worker(client, tq, graceful_shutdown_s=1, sandbox=True):
         rec = await wait_record(handle)
     assert rec["status"] == "completed", rec["errors"]
     assert service.calls["/slow"] == slow + 2  # abandoned with the first worker, repeated by the second
