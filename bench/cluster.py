@@ -114,11 +114,12 @@ class Proc:
 class Postgres:
     """A private PostgreSQL cluster (initdb + pg_ctl) in ``work``, on a fixed port so a restart keeps the URL."""
 
-    def __init__(self, work: Path) -> None:
-        found = sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"), reverse=True)
+    def __init__(self, work: Path, bindir: str | None = None) -> None:
+        found = [bindir] if bindir else [str(Path(p).parent) for p in
+                                         sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"), reverse=True)]
         if not found:
             raise RuntimeError("PostgreSQL server binaries are missing (apt-get install postgresql)")
-        self.bin = str(Path(found[0]).parent)
+        self.bin = found[0]
         self.work, self.port = work, free_port()
         self.prefix = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []  # it refuses root
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import glob
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import uuid
@@ -14,6 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from flowtide.dev.server import free_port as free_port  # the tests' one free port
 from tests.support import parts
 
 
@@ -24,12 +24,6 @@ def pg_bin() -> str | None:
             return d
     found = shutil.which("initdb")
     return os.path.dirname(os.path.realpath(found)) if found else None
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @contextmanager
@@ -46,27 +40,19 @@ def postgres_cluster() -> Iterator[str]:
     bindir = pg_bin()
     if bindir is None:
         parts.missing("PostgreSQL server binaries (initdb/pg_ctl)", "apt-get install postgresql")
-    prefix: list[str] = []
-    if os.geteuid() == 0:  # PostgreSQL refuses to run as root
-        if shutil.which("runuser") is None or subprocess.run(["id", "postgres"], capture_output=True).returncode:
-            parts.missing("a 'postgres' user to run the test cluster as (running as root)",
-                          "apt-get install postgresql creates it")
-        prefix = ["runuser", "-u", "postgres", "--"]
-    work = tempfile.mkdtemp(prefix="flowtide-pg-")
-    if prefix:
-        shutil.chown(work, "postgres", "postgres")
-    Path(work, "pw").write_text("s3cret\n")
-    port = free_port()
-    subprocess.run([*prefix, f"{bindir}/initdb", "-D", f"{work}/data", "-U", "flow", f"--pwfile={work}/pw",
-                    "-A", "scram-sha-256", "--no-sync"], check=True, capture_output=True)
-    subprocess.run([*prefix, f"{bindir}/pg_ctl", "-D", f"{work}/data", "-w", "-l", f"{work}/log", "-o",
-                    f"-p {port} -k {work} -c listen_addresses=127.0.0.1 -c fsync=off", "start"],
-                   check=True, capture_output=True)
+    # PostgreSQL refuses to run as root: then the cluster runs as the postgres user
+    if os.geteuid() == 0 and (shutil.which("runuser") is None or
+                              subprocess.run(["id", "postgres"], capture_output=True).returncode):
+        parts.missing("a 'postgres' user to run the test cluster as (running as root)",
+                      "apt-get install postgresql creates it")
+    from bench.cluster import Postgres  # the cluster harness's own: one way to run a private cluster
+    work = Path(tempfile.mkdtemp(prefix="flowtide-pg-"))
+    cluster = Postgres(work / "pg", bindir)
+    cluster.start()
     try:
-        yield f"postgresql://flow:s3cret@127.0.0.1:{port}/postgres"
+        yield cluster.url
     finally:
-        subprocess.run([*prefix, f"{bindir}/pg_ctl", "-D", f"{work}/data", "-m", "immediate", "stop"],
-                       capture_output=True)
+        cluster.stop("immediate")
         shutil.rmtree(work, ignore_errors=True)
 
 
