@@ -46,8 +46,8 @@ from flowtide.workflows.retry import RetrySettings, is_retryable
 
 log = structlog.get_logger("flowtide.activity")
 # How long a local attempt in flight may go on once its worker stops (the worker's graceful shutdown, set per
-# activity by ``StopGrace``, which ``worker.app`` installs); unset: until it ends. Past it the attempt is abandoned and the
-# step starts again on the next worker, as after a crash (a local step is one that is safe to repeat).
+# activity by ``StopGrace``, which ``worker.app`` installs); unset: until it ends. Past it the attempt is
+# abandoned and the step starts again on the next worker, as after a crash (a local step is safe to repeat).
 STOP_GRACE_S: contextvars.ContextVar[float | None] = contextvars.ContextVar("flowtide_stop_grace_s", default=None)
 
 CONSOLE_MAX_LINES = 100
