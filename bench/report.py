@@ -243,7 +243,8 @@ def headline_lines(s: dict[str, Any]) -> list[str]:
     if "waiting" in s:
         w = s["waiting"]
         lines += [f"waiting.runs: {w['runs']}", f"waiting_rss_mb: {w['waiting_rss_mb']} (before the starts: "
-                  f"{w['rss_before_mb']})", f"waiting_resume_ratio: {_spread(w['waiting_resume_spread'])}",
+                  f"{w['rss_before_mb']})", f"waiting_resume_ratio: {_spread(w['waiting_resume_spread'])} "
+                  f"({w.get('resumed', w['runs'])} oldest runs per side resumed)",
                   f"waiting_start_ratio: {_spread(w['waiting_start_spread'])}; seconds to start "
                   f"{w['start_seconds']}, to resume {w['resume_seconds']}"]
     return lines

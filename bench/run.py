@@ -105,7 +105,8 @@ async def _scenarios(env: scenarios.Env, cfg: dict[str, Any], progress: Any) -> 
 
 
 @asynccontextmanager
-async def harness(workflows: list[Any], activities: list[Any], **worker_kwargs: Any) -> Any:
+async def harness(workflows: list[Any], activities: list[Any], server_db: str | None = None,
+                  **worker_kwargs: Any) -> Any:
     """The embedded server, the demo HTTP service and a running worker; yields (Env, server).
 
     ``worker_kwargs`` go to ``build_worker`` (``sandbox=True``, ...). Leaving the block shuts the worker down
@@ -116,7 +117,7 @@ async def harness(workflows: list[Any], activities: list[Any], **worker_kwargs: 
 
     install_runtime()  # the SDK core's own warnings go to stderr through logging, never into stdout's JSON
     os.environ.setdefault("FLOWTIDE_HTTP_ALLOW", "127.0.0.1")  # the SSRF guard refuses loopback otherwise
-    server = DevServer(port=free_port(), ui_port=None, db_file=None)
+    server = DevServer(port=free_port(), ui_port=None, db_file=server_db)
     server.start()
     try:
         async with http_service() as url:
@@ -136,7 +137,7 @@ ONLY = ("headline", "levers", "waiting")  # --only: one group of scenarios alone
 async def _only(env: scenarios.Env, cfg: dict[str, Any], only: str, progress: Any) -> dict[str, Any]:
     if only == "waiting":
         progress(f"{cfg['waiting_runs']} waiting runs per side")
-        return {"waiting": await waiting.waiting_runs(env, cfg["waiting_runs"])}
+        return {"waiting": await waiting.waiting_runs(env, cfg["waiting_runs"], resume=cfg.get("waiting_resume"))}
     if only == "levers":
         progress("levers: hand-written with eager start, local activities, both, neither")
         return {"levers": await headline.levers(env, cfg["head_steps"], cfg["head_reps"])}
@@ -146,14 +147,15 @@ async def _only(env: scenarios.Env, cfg: dict[str, Any], only: str, progress: An
                                                     cfg["head_thr_reps"])}
 
 
-async def run(cfg: dict[str, Any], progress: Any, only: str | None = None) -> dict[str, Any]:
+async def run(cfg: dict[str, Any], progress: Any, only: str | None = None,
+              server_db: str | None = None) -> dict[str, Any]:
     """Start the server, the service and the worker; run every scenario (or the ``only`` group); shut down."""
     from flowtide.activities import all_activities
     from flowtide.workflows.engine import FlowLoopWorkflow, FlowWorkflow
 
     workflows = [FlowWorkflow, FlowLoopWorkflow, baseline.BaselineSequence, baseline.BaselineWaiting,
                  baseline.BaselineLoop, baseline.BaselineLoopBatch]
-    async with harness(workflows, [*all_activities(), baseline.http_get]) as (env, server):
+    async with harness(workflows, [*all_activities(), baseline.http_get], server_db) as (env, server):
         t0 = time.perf_counter()
         results = await (_only(env, cfg, only, progress) if only else _scenarios(env, cfg, progress))
         results["wall_seconds"] = time.perf_counter() - t0
@@ -172,6 +174,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--loop-items", type=int, help="override the for-each size")
     parser.add_argument("--only", choices=ONLY, help="run one group of scenarios alone")
     parser.add_argument("--waiting-runs", type=int, help="waiting runs per side (600 quick, 10,000 full)")
+    parser.add_argument("--waiting-resume", type=int, metavar="K",
+                        help="resume only the K oldest waiting runs per side (default: all of them)")
+    parser.add_argument("--server-db", metavar="FILE", help="the embedded server keeps its data in this SQLite file "
+                        "instead of in memory (100,000 waiting runs per side: the in-memory server grew past 14 GB)")
     args = parser.parse_args(argv)
     configure("WARNING")  # logs go to stderr: stdout holds only the table or the JSON object
     cfg = dict(SMOKE if args.smoke else QUICK if args.quick else FULL)
@@ -179,12 +185,16 @@ def main(argv: list[str] | None = None) -> int:
         cfg["loop_items"] = args.loop_items
     if args.waiting_runs:
         cfg["waiting_runs"] = args.waiting_runs
+    if args.waiting_resume:
+        cfg["waiting_resume"] = args.waiting_resume
     mode = "smoke" if args.smoke else "quick" if args.quick else "full"
 
     def progress(what: str) -> None:
         print(f"[bench] {what} ...", file=sys.stderr, flush=True)
 
-    results = asyncio.run(run(cfg, progress, args.only))
+    if args.server_db and Path(args.server_db).exists():
+        parser.error(f"--server-db {args.server_db}: the file exists; give a new one (the server would reuse its runs)")
+    results = asyncio.run(run(cfg, progress, args.only, args.server_db))
     if args.only:
         summary = report.summarise_only(results, mode=mode)
         print(json.dumps(summary, indent=2) if args.json else report.only_table(summary))
