@@ -29,7 +29,8 @@ from flowtide.workflows.language import parse_flow
 
 IN_FLIGHT = 100  # starts (and signals) in flight at once
 QUERY_ATTEMPTS = 10
-WAIT_S = 3600
+WAIT_S = 24 * 3600  # must outlast both phases: at 100,000 runs per side the starts alone took 58 minutes here,
+# and with 1 h the oldest runs timed out while the resume phase reached them
 
 
 def _flow() -> dict[str, Any]:
