@@ -61,15 +61,20 @@ async def _bounded(calls: Iterable[Callable[[], Awaitable[Any]]]) -> None:
 
 async def _answered(handle: Any, query: str) -> None:
     """Query until answered: an answer comes once the worker has run the run's first workflow task. On a busy
-    machine that can take longer than the server's query deadline, which is then asked again."""
+    machine that can take longer than the server's query deadline, or the task can fail once and be retried by
+    Temporal; either way the query is asked again."""
     for attempt in range(QUERY_ATTEMPTS):
         try:
             await handle.query(query)
             return
         except RPCError as err:
             timed_out = err.status == RPCStatusCode.DEADLINE_EXCEEDED or "Timeout" in str(err)
-            if not timed_out or attempt == QUERY_ATTEMPTS - 1:
+            # a workflow task that failed (the SDK's deadlock detector on a starved machine) is retried by Temporal
+            not_ready = err.status == RPCStatusCode.FAILED_PRECONDITION
+            if not (timed_out or not_ready) or attempt == QUERY_ATTEMPTS - 1:
                 raise
+            if not_ready:
+                await asyncio.sleep(1.0)
 
 
 async def waiting_runs(env: Env, n: int, rounds_: int = 3, resume: int | None = None) -> dict[str, Any]:
