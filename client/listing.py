@@ -10,7 +10,6 @@ A run that continued as new is listed once, by its newest part, under its first 
 from __future__ import annotations
 
 import asyncio
-import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -19,12 +18,11 @@ from temporalio.client import Client, WorkflowExecution, WorkflowExecutionStatus
 
 from flowtide.client.inspect import EXECUTION_STATUS, OPEN_STATUSES
 from flowtide.client.resolve import first_run_of, follow_chain
-from flowtide.workflows.search_attributes import WORKFLOW_TYPE
+from flowtide.workflows.search_attributes import QUERY_VALUE, WORKFLOW_TYPE
 
 STATUSES = ("running", "waiting", "paused", "completed", "completed_with_errors", "failed", "cancelled",
             "timed_out", "terminated")
 _BY_EXECUTION = {"cancelled": "Canceled", "timed_out": "TimedOut", "terminated": "Terminated"}
-_SAFE = re.compile(r"^[A-Za-z0-9_.:#$-]{1,300}$")  # a filter value inside a visibility query: bounded
 
 
 class BadFilterError(ValueError):
@@ -62,7 +60,7 @@ class RunRow:
 
 
 def _quoted(value: str, what: str) -> str:
-    if not _SAFE.match(value):
+    if not QUERY_VALUE.match(value):
         raise BadFilterError(f"{what} '{value[:40]}' may only hold letters, digits and - _ . : # $ "
                              "(at most 300)")
     return f'"{value}"'

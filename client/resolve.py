@@ -15,9 +15,8 @@ from typing import Any, TypeVar
 from temporalio.client import Client, WorkflowExecution, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.service import RPCError, RPCStatusCode
 
-from flowtide.workflows.search_attributes import MEMO_FIRST_RUN, WORKFLOW_TYPE
+from flowtide.workflows.search_attributes import MEMO_FIRST_RUN, QUERY_VALUE, WORKFLOW_TYPE
 
-_REF = re.compile(r"^[A-Za-z0-9_.:#$-]+$")
 _FULL_RUN_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 SHOWN = 5
 VISIBILITY_WAIT = (0.2, 0.4, 0.8, 1.6)  # pauses before asking again for a whole run id not yet listed
@@ -116,8 +115,9 @@ async def resolve_run(client: Client, ref: str) -> WorkflowHandle[Any, Any]:
     ref = ref.strip()
     if not ref:
         raise RunNotFound("empty run reference")
-    if not _REF.match(ref):
-        raise RunNotFound(f"'{ref}' is not a run id or workflow id (letters, digits and - _ . : # $ only)")
+    if not QUERY_VALUE.match(ref):
+        raise RunNotFound(f"'{ref[:40]}' is not a run id or workflow id (letters, digits and - _ . : # $ only, "
+                          "at most 300)")
     if await _exists(client, ref):
         return client.get_workflow_handle(ref)
     base = f'WorkflowType = "{WORKFLOW_TYPE}"'

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,11 +28,10 @@ from flowtide.store.database import Store
 from flowtide.store.replicas import shared_secret
 from flowtide.workflows.errors import FlowValidationError
 from flowtide.workflows.language import FLOW_ID_RE, to_json_data
-from flowtide.workflows.search_attributes import PROJECT_ID
+from flowtide.workflows.search_attributes import PROJECT_ID, QUERY_VALUE
 
 log = structlog.get_logger("flowtide.service")
 
-_REF = re.compile(r"^[A-Za-z0-9_.:#$-]{1,300}$")
 MAX_WAIT_S = 60.0
 
 
@@ -221,7 +219,7 @@ async def find_run(svc: Service, project: str, ref: str) -> tuple[WorkflowHandle
         ApiError: ``NOT_FOUND`` (also for another project's run: its existence is not disclosed).
     """
     missing = ApiError("NOT_FOUND", f"no run '{ref[:80]}' in project '{project}'")
-    if not _REF.match(ref):
+    if not QUERY_VALUE.match(ref):
         raise missing
     client = await svc.temporal()
     wid, rid = ref, None
