@@ -24,7 +24,7 @@ from temporalio.client import WorkflowHistory
 from temporalio.converter import DataConverter
 from temporalio.exceptions import ActivityError, ApplicationError, TimeoutError
 
-from flowtide.workflows.contracts import WORKER_STOPPING, AttemptFailure
+from flowtide.workflows.contracts import AttemptFailure, handed_back
 
 _E = EventType
 LOCAL_MARKER = "core_local_activity"  # the marker a local activity records (one per completion or backoff)
@@ -119,8 +119,7 @@ async def _apply_local(event: HistoryEvent, rows: dict[int | str, dict[str, Any]
     done = _marker_time(info.get("complete_time"), at)
     if m.HasField("failure"):
         err = await conv.decode_failure(m.failure)
-        cause = err.cause if isinstance(err, ActivityError) else err
-        if isinstance(cause, ApplicationError) and cause.type == WORKER_STOPPING:
+        if handed_back(err):
             return  # handed back by a stopping worker: not an attempt; a later marker has the step's outcome
         _failure_fields(err, row)
         row["attempts"] = max(row["attempts"], int(info.get("attempt") or 1))

@@ -213,6 +213,13 @@ def activity_task(kind: str, inp: dict[str, Any], *, step_id: str, title: str | 
 WORKER_STOPPING = "WORKER_STOPPING"
 
 
+def handed_back(err: BaseException) -> bool:
+    """Whether ``err`` (a local activity's failure, wrapped in ``ActivityError`` or not) is that refusal. Read by
+    attribute, so that this module keeps importing nothing of Temporal: ``ApplicationError.type`` on the error
+    or on its ``cause``."""
+    return any(getattr(e, "type", None) == WORKER_STOPPING for e in (err, getattr(err, "cause", None)))
+
+
 @dataclass(frozen=True)
 class AttemptFailure:
     """``ApplicationError.details`` of a failed step attempt, raised by the activity boundary:

@@ -15,6 +15,7 @@ count nothing, so their yields and continue-as-new points replay as they were.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from temporalio import workflow
@@ -42,8 +43,11 @@ def unwritten(wf: RunHost) -> int:
     return max(0, wf.local_steps)
 
 
-def task_ended(wf: RunHost) -> None:
-    """The run ended its workflow task (a yield): Temporal's history length counts the markers again."""
+async def end_task(wf: RunHost, why: str, wait: timedelta = timedelta(milliseconds=1)) -> None:
+    """End the run's workflow task on purpose (a timer of ``wait``, summarised ``why``): the next task starts
+    with a fresh work meter, and Temporal's history length counts the local markers again."""
+    await workflow.sleep(wait, summary=why)
+    wf.work.new_task()
     if wf.local_steps > 0:
         wf.local_steps = 0
 

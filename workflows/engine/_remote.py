@@ -12,8 +12,8 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError, CancelledError
 from temporalio.exceptions import TimeoutError as TemporalTimeout
 
-from flowtide.workflows.contracts import WORKER_STOPPING, WireStep, activity_task
-from flowtide.workflows.engine._events import local_step_ended, local_step_starts, task_ended
+from flowtide.workflows.contracts import WireStep, activity_task, handed_back
+from flowtide.workflows.engine._events import end_task, local_step_ended, local_step_starts
 from flowtide.workflows.engine._flow_control import failure_from_activity
 from flowtide.workflows.engine._state import Frame
 from flowtide.workflows.engine._temporal_limits import check_payload
@@ -89,16 +89,13 @@ async def _run_local(wf: RunHost, kind: str, task: Any, activity_id: str, common
         try:
             return dict(await workflow.execute_local_activity(kind, task, activity_id=activity_id, **common))
         except (ActivityError, ApplicationError) as err:
-            cause = err.cause if isinstance(err, ActivityError) else err
-            if not (isinstance(cause, ApplicationError) and cause.type == WORKER_STOPPING):
+            if not handed_back(err):
                 raise
         finally:
             local_step_ended(wf)
         # 1 ms ends the task; should stopping workers keep getting the run, wait longer each time (up to 1 min)
         wait_ms = 1 if refused == 0 else min(60_000, 500 * 2 ** min(refused, 7))
-        await workflow.sleep(timedelta(milliseconds=wait_ms), summary="the worker stopped: the step starts again")
-        wf.work.new_task()
-        task_ended(wf)
+        await end_task(wf, "the worker stopped: the step starts again", timedelta(milliseconds=wait_ms))
     raise AssertionError("unreachable")
 
 

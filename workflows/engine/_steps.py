@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from temporalio import workflow
@@ -11,7 +10,7 @@ from temporalio import workflow
 from flowtide.workflows import limits
 from flowtide.workflows.contracts import ErrorRecord, StepRow, WireStep, error_record
 from flowtide.workflows.engine import metrics
-from flowtide.workflows.engine._events import LOCAL_STEPS_PER_TASK, history_events, task_ended, unwritten
+from flowtide.workflows.engine._events import LOCAL_STEPS_PER_TASK, end_task, history_events, unwritten
 from flowtide.workflows.engine._flow_control import (
     BudgetSpent,
     ControlSignal,
@@ -109,17 +108,11 @@ async def _yield_now_and_then(wf: RunHost) -> None:
         wf.work.new_task()
     wf.task_steps = (workflow.now(), count)
     if count >= STEPS_PER_TASK:
-        await workflow.sleep(timedelta(milliseconds=1), summary="yield (many in-workflow steps)")
-        wf.work.new_task()
-        task_ended(wf)
+        await end_task(wf, "yield (many in-workflow steps)")
     elif unwritten(wf) >= LOCAL_STEPS_PER_TASK:
-        await workflow.sleep(timedelta(milliseconds=1), summary="yield (many local steps)")
-        wf.work.new_task()
-        task_ended(wf)
+        await end_task(wf, "yield (many local steps)")
     elif wf.work.tired() and bounded():
-        await workflow.sleep(timedelta(milliseconds=1), summary="yield (much template work)")
-        wf.work.new_task()
-        task_ended(wf)
+        await end_task(wf, "yield (much template work)")
     wf.work.new_step()
 
 
