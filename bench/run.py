@@ -192,6 +192,9 @@ def main(argv: list[str] | None = None) -> int:
     def progress(what: str) -> None:
         print(f"[bench] {what} ...", file=sys.stderr, flush=True)
 
+    for flag, value in (("--waiting-runs", args.waiting_runs), ("--waiting-resume", args.waiting_resume)):
+        if value is not None and value < 1:
+            parser.error(f"{flag} must be a whole number of at least 1, not {value}")
     if args.server_db and Path(args.server_db).exists():
         parser.error(f"--server-db {args.server_db}: the file exists; give a new one (the server would reuse its runs)")
     results = asyncio.run(run(cfg, progress, args.only, args.server_db))
