@@ -117,8 +117,8 @@ async def execute(kind: str, impl: StepImpl, mapper: Mapper, task: ActivityTask,
     throttled = _throttled_before(info)
     ticket: breakers.Ticket | None = None
     try:
-        inp = resolve_secrets(task.get("input") or {}, ctx.secrets, task.get("secretNonce")) if outside else dict(
-            task.get("input") or {})
+        raw = task.get("input") or {}
+        inp = resolve_secrets(raw, ctx.secrets, task.get("secretNonce"), ctx.project) if outside else dict(raw)
         step = with_connection(impl, task["connection"], task.get("project")) if task.get("connection") and outside \
             else impl
         if task.get("circuitBreaker") and outside:  # may fail the attempt at once with CIRCUIT_OPEN

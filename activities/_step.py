@@ -40,7 +40,7 @@ class StepContext:
     secrets: dict[str, str] = field(default_factory=dict)
     console: list[str] = field(default_factory=list)
     method: str | None = None  # set by HTTP steps for the POST/PATCH retry rule
-    project: str | None = None  # the run's project, for kinds that touch files (their folder of the roots)
+    project: str | None = None  # the run's project: its folder of the file roots, the worker secrets it may use
 
     def idempotency_key(self) -> str:
         """Stable across retries of one call: run id + step id + iteration."""

@@ -23,6 +23,10 @@ from typing import Any, Literal, NotRequired, TypedDict, cast
 from flowtide.workflows.errors import ErrorRecord as ErrorRecord  # declared beside the taxonomy it carries
 from flowtide.workflows.errors import ErrorType, Severity, StepFailure, classify
 
+# Signal names starting with this are Flowtide's own (the engine's ``__flowtide.childStatus``) or Temporal's
+# (``__temporal_...``): the service never sends one for a caller.
+RESERVED_SIGNAL_PREFIX = "__"
+
 StepStatus = Literal["running", "completed", "failed", "skipped", "warning", "cancelled", "retrying"]
 
 
@@ -186,8 +190,9 @@ def activity_task(kind: str, inp: dict[str, Any], *, step_id: str, title: str | 
     the preset's rules (which codes are retryable, Retry-After) to its own failures. ``secret_nonce`` is
     the run's marker for secret references (see ``workflows.language.templates``). ``connection`` is only a name:
     the activity reads the credential itself, so that it never enters the workflow history. ``project`` is
-    handed on with a connection, with a breaker when ``breaker_project`` (its breaker is the project's), and to a kind
-    that opens files when ``files_project`` (its folder of the roots).
+    handed on with a connection, with a breaker when ``breaker_project`` (its breaker is the project's), to a kind
+    that opens files when ``files_project`` (its folder of the roots), and with the secret nonce (which worker
+    secrets it may resolve).
     """
     task: ActivityTask = {"stepId": step_id, "stepType": kind, "title": title or step_id, "input": inp,
                           "timeout": timeout, "retry": retry, "runId": run_id, "workflowId": workflow_id,
@@ -196,9 +201,9 @@ def activity_task(kind: str, inp: dict[str, Any], *, step_id: str, title: str | 
         task["secretNonce"] = secret_nonce
     if connection is not None:  # absent otherwise: tasks of recorded histories keep their exact shape
         task["connection"] = connection
-        if project:  # the run's project: only its own and the database-wide connections may be used
-            task["project"] = project
-    if project and files_project:  # a kind that opens files: the run's project has its own folder of the roots
+    # the run's project: only its own and the database-wide connections, its folder of the file roots, and the
+    # worker secrets shared with projects may be used (every task of a project's run names it)
+    if project and (connection is not None or files_project or secret_nonce is not None):
         task["project"] = project
     if breaker:  # the step's (or settings') circuitBreaker, applied by store.breakers
         task["circuitBreaker"] = breaker
