@@ -72,7 +72,9 @@ class Service:
             try:
                 self.client = await asyncio.wait_for(connect(self.temporal_address), timeout=10)
             except (TemporalUnreachable, TimeoutError) as exc:
-                raise ApiError("TEMPORAL_UNAVAILABLE", f"Temporal cannot be reached: {exc}") from None
+                # the operator's log names the address and the cause; a caller learns neither
+                log.warning("temporal unreachable", address=self.temporal_address, error=str(exc)[:300])
+                raise ApiError("TEMPORAL_UNAVAILABLE", "Temporal cannot be reached; retry later") from None
         return self.client
 
     async def db(self, fn: Any, *args: Any) -> Any:

@@ -25,6 +25,7 @@ from flowtide.service.auth import Principal
 from flowtide.service.errors import ApiError, problems_of
 from flowtide.service.http import revision_value
 from flowtide.service.ops import Service, deployed, find_run, first_run, start_answer
+from flowtide.workflows.contracts import RESERVED_SIGNAL_PREFIX
 from flowtide.workflows.errors import FlowValidationError
 from flowtide.workflows.limits import MAX_TEMPORAL_ID_BYTES
 
@@ -174,7 +175,8 @@ async def rerun(svc: Service, who: Principal, ref: str, body: dict[str, Any]) ->
 
 def signal_name(name: str) -> str:
     """``name`` when Temporal takes it as a signal name: not empty, at most ``MAX_TEMPORAL_ID_BYTES`` bytes of
-    UTF-8, no control characters.
+    UTF-8, no control characters, not one of the engine's or Temporal's own (``__flowtide.childStatus``,
+    ``__temporal_...``): a caller could otherwise pose as a child run reporting its status.
 
     Raises:
         ApiError: ``BAD_REQUEST`` saying which rule it breaks.
@@ -186,6 +188,9 @@ def signal_name(name: str) -> str:
                        "(Temporal's identifier limit)")
     if any(unicodedata.category(c) in ("Cc", "Cs") for c in name):
         raise ApiError("BAD_REQUEST", "signal name: must not contain control characters")
+    if name.startswith(RESERVED_SIGNAL_PREFIX):
+        raise ApiError("BAD_REQUEST", f"signal name: names starting with '{RESERVED_SIGNAL_PREFIX}' are reserved "
+                       "for Flowtide's and Temporal's own signals")
     return name
 
 

@@ -62,10 +62,12 @@ def utc_field(value: str | None, name: str) -> datetime | None:
         return None
     try:
         at = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-    except ValueError:
+        at = at.replace(tzinfo=at.tzinfo or UTC)
+        at.astimezone(UTC)  # 0001-01-01T00:00+14:00 is a date, but not one in UTC
+    except (ValueError, OverflowError):
         raise ApiError("BAD_REQUEST", f"filter '{name}': '{value[:40]}' is not a date and time such as "
                        "2026-12-06T14:02 (UTC)") from None
-    return at.replace(tzinfo=at.tzinfo or UTC)
+    return at
 
 
 def filters_of(q: Any) -> tuple[dict[str, str], Filters]:

@@ -104,7 +104,9 @@ async def test_signal_names_follow_temporal_limits(api: Api, http: httpx.AsyncCl
     run = (await http.post(api.url(f"/v1/flows/{doc['id']}/runs"), headers=api.headers("run"))).json()
     base = f"/v1/runs/{run['runId']}/signals/"
     for name, rule in (("a" * 1001, "1000 bytes"), ("é" * 501, "1000 bytes"), ("go%00", "control"),
-                       ("go%0Ad", "control"), ("%7F", "control"), ("%1B[31m", "control")):
+                       ("go%0Ad", "control"), ("%7F", "control"), ("%1B[31m", "control"),
+                       # the engine's own: a caller posing as a child run that reports its status
+                       ("__flowtide.childStatus", "reserved"), ("__temporal_workflow_metadata", "reserved")):
         bad_request(await http.post(api.url(base + name), json={}, headers=api.headers("run")), "signal name", rule)
     r = await http.post(api.url(base + "go"), json={}, headers=api.headers("run"))
     assert r.status_code == 202, r.text
@@ -164,3 +166,11 @@ async def test_a_non_ascii_csrf_token_is_403(api: Api, http: httpx.AsyncClient) 
         for path in ("/flows/echo/revert", "/runs/whatever/rerun", "/signout"):
             r = await page.post(path, data={"csrf": "\u00e9\u0663", "revision": "1"})
             assert r.status_code == 403 and "stale" in r.text, (path, r.status_code, r.text[:200])
+
+
+async def test_a_yaml_body_nested_thousands_deep_is_refused_before_it_is_parsed(api: Api,
+                                                                               http: httpx.AsyncClient) -> None:
+    # PyYAML takes seconds over a megabyte of open brackets, on the API's event loop
+    r = await http.put(api.url(f"/v1/flows/{new_id('deep')}"), content="[" * 500_000,
+                       headers={**api.headers("admin"), "content-type": "application/yaml"})
+    assert "nests deeper than" in bad_request(r)

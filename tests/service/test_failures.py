@@ -26,8 +26,9 @@ async def test_temporal_down_is_503_and_healthz_says_so(tmp_path: Path):
     headers = {"authorization": f"Bearer {key}", "x-project-id": "acme"}
     async with _client(svc) as http:
         assert (await http.put("/v1/flows/echo", json=ECHO, headers=headers)).status_code == 201
-        assert_error(await http.post("/v1/flows/echo/runs", json={"input": {"n": 1}}, headers=headers),
-                     503, "TEMPORAL_UNAVAILABLE")
+        r = await http.post("/v1/flows/echo/runs", json={"input": {"n": 1}}, headers=headers)
+        assert_error(r, 503, "TEMPORAL_UNAVAILABLE")
+        assert svc.temporal_address not in r.text  # the operator's log names Temporal's address; a caller never
         r = await http.get("/healthz")
         assert r.status_code == 503 and r.json() == {"ok": False, "temporal": False, "database": True}
 

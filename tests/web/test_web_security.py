@@ -86,6 +86,8 @@ async def check_time_and_code_filters(http: httpx.AsyncClient, echo_run: dict[st
     coded = (await http.get(f"/runs?flowId={flow}&errorCode=HTTP_RATE_LIMITED")).text
     assert "No runs match." in coded
     for query, says in (("from=yesterday", "filter 'from': 'yesterday' is not a date and time"),
+                        ("from=0001-01-01T00:00%2B14:00", "filter 'from': '0001-01-01T00:00+14:00' is not a date"),
+                        ("to=9999-12-31T23:59-10:00", "filter 'to': '9999-12-31T23:59-10:00' is not a date"),
                         ("errorCode=a%20b", "error code 'a b' may only hold"),
                         ("errorCode=" + "A" * 5000, "(at most 300)"),
                         ("flowId=" + "f" * 5000, "(at most 300)")):

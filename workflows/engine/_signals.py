@@ -20,7 +20,10 @@ from typing import Any
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
-CHILD_STATUS = "__flowtide.childStatus"  # internal signal: {"workflowId", "paused"}; never a user signal
+from flowtide.workflows.contracts import RESERVED_SIGNAL_PREFIX
+
+# internal signal: {"workflowId", "paused"}; never a user signal (the service refuses the prefix)
+CHILD_STATUS = RESERVED_SIGNAL_PREFIX + "flowtide.childStatus"
 
 
 class Relay:

@@ -187,7 +187,14 @@ FlowLoader.add_implicit_resolver(_BOOL, re.compile(r"^(?:true|True|TRUE|false|Fa
 
 
 def yaml_load(text: str) -> Any:
-    """Parse YAML text with ``FlowLoader`` (flows and trigger payloads alike)."""
+    """Parse YAML text with ``FlowLoader`` (flows and trigger payloads alike).
+
+    Raises:
+        yaml.YAMLError: malformed, or brackets nested deeper than ``MAX_JSON_DEPTH`` (refused before PyYAML
+            spends seconds on them: a request body is parsed on the API's event loop).
+    """
+    if _flow_depth_exceeded(text):
+        raise yaml.YAMLError(f"the document nests deeper than {MAX_JSON_DEPTH} levels")
     return yaml.load(text, Loader=FlowLoader)  # safe: FlowLoader is a SafeLoader
 
 
