@@ -122,7 +122,7 @@ async def signin(request: Request) -> Response:
             raise ApiError("FORBIDDEN", "the sign-in form is stale or came from another site: reload it and "
                            "try again")
         key, target = fields.get("key", "").strip(), _next(fields.get("next"))
-        await signin_limits(request).take(request.client.host if request.client else "?", key)
+        await signin_limits(request).take(key)
         who: Any = None
         if key.startswith(KEY_PREFIX):
             try:
@@ -130,6 +130,7 @@ async def signin(request: Request) -> Response:
             except ApiError:
                 who = None
         if who is None:
+            await signin_limits(request).failed(request.client.host if request.client else "?")
             return await _signin_form(request, target, status_code=401, failed=True)
         sid = await sessions(request).create(who.key_id)
     except ApiError as err:

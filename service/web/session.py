@@ -24,7 +24,7 @@ SIGNIN_COOKIE = "flowtide_signin"  # the sign-in form's nonce (double submit: th
 TTL_S = 8 * 3600
 MAX_SESSIONS = 10_000  # live sessions of all keys, on all replicas
 MAX_SESSIONS_PER_KEY = 20  # one key's browsers; its oldest session goes first
-SIGNIN_PER_ADDRESS = (10 / 60, 10)  # sign-in attempts (rate per second, burst) from one client address
+SIGNIN_PER_ADDRESS = (10 / 60, 10)  # failed sign-ins (rate per second, burst) from one client address
 SIGNIN_PER_KEY = (5 / 60, 5)  # sign-in attempts with one key, from anywhere
 
 
@@ -87,22 +87,37 @@ class Sessions:
 
 
 class SignInLimits:
-    """How often sign-in may be tried: per client address and per key (token buckets in the database, shared
-    by every replica like the API's)."""
+    """How often sign-in may be tried: with one key (every attempt), and from one client address (failed
+    attempts only); token buckets in the database, shared by every replica like the API's.
+
+    Only failures count against an address: every browser behind one proxy or NAT shares its address, and one
+    caller sending wrong keys must not lock the others out. A correct key signs in whatever its address did.
+    """
 
     def __init__(self, store: Store) -> None:
         self.by_address = RateLimiter(store, *SIGNIN_PER_ADDRESS, name="signin-address")
         self.by_key = RateLimiter(store, *SIGNIN_PER_KEY, name="signin-key")
 
-    async def take(self, address: str, key: str) -> None:
-        """Spend one attempt of ``address`` and of ``key``.
+    async def take(self, key: str) -> None:
+        """Spend one attempt of ``key`` (before it is checked).
 
         Raises:
             ApiError: ``RATE_LIMITED`` with ``Retry-After``.
         """
+        await self._spend(self.by_key, hashlib.sha256(key.encode()).hexdigest())
+
+    async def failed(self, address: str) -> None:
+        """Spend one failed attempt of ``address`` (a key that is not one).
+
+        Raises:
+            ApiError: ``RATE_LIMITED`` with ``Retry-After`` once the address has no failures left.
+        """
+        await self._spend(self.by_address, address)
+
+    @staticmethod
+    async def _spend(bucket: RateLimiter, name: str) -> None:
         try:
-            await self.by_address.take(address)
-            await self.by_key.take(hashlib.sha256(key.encode()).hexdigest())
+            await bucket.take(name)
         except ApiError as err:
             wait = err.headers.get("Retry-After", "60")
             raise ApiError("RATE_LIMITED", f"too many sign-in attempts from this address or with this key; try "
