@@ -6,6 +6,7 @@ Where the record comes from, in order:
 2. a failed run: its failure's details (``contracts.RunFailure``: the run record);
 3. otherwise (running, waiting, paused, cancelled, terminated, timed out): the history, replayed in this
    process by the current interpreter (``client.replay.record_by_replay``): exact, and no worker needed;
+   kept by ``client.record_cache`` until the history grows, so polling a run does not replay it each time;
 4. if the interpreter cannot replay it (the code changed since): the ``record`` query while the run is
    open and a worker answers within ``query_timeout_s``;
 5. last: the record rebuilt from the history's activity events (``client.history``).
@@ -34,6 +35,7 @@ from temporalio.converter import DataConverter
 from temporalio.exceptions import ApplicationError
 
 from flowtide.client.history import record_from_events
+from flowtide.client.record_cache import RECORDS, Rebuilt
 from flowtide.client.replay import processed, record_by_replay
 from flowtide.client.resolve import follow_chain
 from flowtide.client.runs import record_from_failure
@@ -175,13 +177,20 @@ async def inspect_run(handle: WorkflowHandle[Any, Any], client: Client | None = 
     record, source = await _closed_record(pinned, status), "result" if status == "completed" else "failure"
     unprocessed: list[str] = []
     if record is None:
-        history = await pinned.fetch_history()
-        done, unprocessed = processed(history)
-        record, source = await record_by_replay(done), "replay"
-        if record is None and status == "running":
-            record, source = await _query(pinned, query_timeout_s), "query"
-        if record is None:
-            record, source = await record_from_events(history, conv, status=status), "history"
+        async def rebuild() -> Rebuilt:
+            history = await pinned.fetch_history()
+            done, waiting = processed(history)
+            replayed = await record_by_replay(done)
+            if replayed is not None:
+                return Rebuilt(replayed, "replay", waiting)
+            if status == "running":
+                asked = await _query(pinned, query_timeout_s)
+                if asked is not None:
+                    return Rebuilt(asked, "query", waiting, keep=False)
+            return Rebuilt(await record_from_events(history, conv, status=status), "history", waiting)
+
+        made = await RECORDS.rebuilt((desc.run_id or "", desc.history_length, status), rebuild)
+        record, source, unprocessed = made.record, made.source, made.unprocessed
     if status not in ("running", "completed", "failed") and record.get("status") in OPEN_STATUSES:
         record["status"] = status  # terminated / timed out: the workflow code never saw it
     pending = await _pending(desc, conv) if status == "running" else []
