@@ -7,7 +7,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from google.protobuf import json_format
@@ -20,26 +19,27 @@ from starlette.routing import Route
 from temporalio.api.common.v1 import Payload
 
 from flowtide.client.codec import AesGcmCodec, CodecKeyError, load_key
-from flowtide.service.errors import error_entry
+from flowtide.service.errors import ApiError, error_entry
+from flowtide.service.http import json_text, read_limited
 
 DEFAULT_ORIGINS = ("http://127.0.0.1:8233", "http://localhost:8233")
 MAX_BODY = 8 * 1024 * 1024
+BODY_TIMEOUT_S = 30.0  # the whole body, however slowly it trickles
 
 
-def _error(status: int, message: str) -> JSONResponse:
-    return JSONResponse({"errors": [error_entry("BAD_REQUEST", message)]}, status_code=status)
+def _error(status: int, message: str, code: str = "BAD_REQUEST") -> JSONResponse:
+    return JSONResponse({"errors": [error_entry(code, message)]}, status_code=status)
 
 
 async def _payloads(request: Request) -> list[Payload]:
     """The payloads of the request body (protobuf JSON: bytes as base64).
 
     Raises:
+        ApiError: the body is too large, too slow, or not JSON (read as the API reads its bodies).
         ValueError: the body is not ``{"payloads": [...]}`` of payloads.
     """
-    body = await request.body()
-    if len(body) > MAX_BODY:
-        raise ValueError("body too large")
-    doc = json.loads(body)
+    body = await read_limited(request, MAX_BODY, BODY_TIMEOUT_S)
+    doc = json_text(body.decode("utf-8", "replace"))
     if not isinstance(doc, dict) or not isinstance(doc.get("payloads"), list):
         raise ValueError('expected {"payloads": [...]}')
     return [json_format.ParseDict(p, Payload()) for p in doc["payloads"]]
@@ -54,6 +54,8 @@ def make_handler(codec: AesGcmCodec, decode: bool) -> Any:
     async def handler(request: Request) -> Response:
         try:
             payloads = await _payloads(request)
+        except ApiError as err:
+            return _error(err.status, f"not a codec request: {err.message}", err.code)
         except (ValueError, json_format.ParseError) as exc:
             return _error(400, f"not a codec request: {exc}")
         try:

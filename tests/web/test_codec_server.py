@@ -21,7 +21,7 @@ from temporalio.client import Client
 from flowtide.client.api import create_worker, run_flow
 from flowtide.client.codec import ENCODING, KEY_ENV, data_converter
 from flowtide.dev.server import free_port
-from flowtide.service.web.codec_server import codec_app
+from flowtide.service.web.codec_server import MAX_BODY, codec_app
 
 UI = "http://127.0.0.1:8233"
 STARTED = EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED
@@ -80,3 +80,12 @@ async def test_decode_encode_and_cors_for_the_web_ui(dev_server: Any) -> None:
         assert "access-control-allow-origin" not in other.headers
         bad = await http.post("/decode", content=b"{nope")
         assert bad.status_code == 400 and "not a codec request" in bad.text
+        deep = await http.post("/decode", content=b"[" * 200_000)
+        assert deep.status_code == 400 and "nested too deeply" in deep.text
+
+        async def endless() -> Any:  # no Content-Length: the size is counted as the body arrives
+            for _ in range(MAX_BODY // 65536 + 2):
+                yield b" " * 65536
+
+        big = await http.post("/decode", content=endless())
+        assert big.status_code == 413 and "PAYLOAD_TOO_LARGE" in big.text
