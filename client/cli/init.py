@@ -67,6 +67,7 @@ README = '''\
 Flows for Flowtide: durable JSON/YAML workflows on Temporal.
 
 ```bash
+# once, in Flowtide's checkout: pip install -e ".[test]"  (`flowtide test` and pytest)
 flowtide dev                                   # terminal 1: Temporal, the Web UI (http://127.0.0.1:8233),
                                                # a worker and the demo service the flow calls; Ctrl-C stops
 flowtide validate flows/*.yaml                 # terminal 2: every problem, with its line and column

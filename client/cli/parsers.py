@@ -15,7 +15,8 @@ RUNS = "flowtide.client.cli.runs"
 SCHED = "flowtide.client.cli.schedule"
 CONNECTION_ENV = ("TEMPORAL_ADDRESS", "TEMPORAL_NAMESPACE", "TEMPORAL_PROFILE", "TEMPORAL_CONFIG_FILE",
                   "TEMPORAL_API_KEY", "TEMPORAL_TLS", "TEMPORAL_TLS_SERVER_CA_CERT_PATH",
-                  "TEMPORAL_TLS_CLIENT_CERT_PATH", "TEMPORAL_TLS_CLIENT_KEY_PATH", "FLOWTIDE_CODEC_KEY")
+                  "TEMPORAL_TLS_CLIENT_CERT_PATH", "TEMPORAL_TLS_CLIENT_KEY_PATH", "TEMPORAL_TLS_SERVER_NAME",
+                  "FLOWTIDE_CODEC_KEY")
 EXIT_CODES = "0 ok, 1 run failed or Temporal refused the request, 2 invalid flow/input/arguments, " \
              "3 Temporal unreachable, 4 not found (run, schedule, example), 130 interrupted"
 
@@ -153,7 +154,7 @@ def register_tools(sub: Any) -> None:
 # Examples of the commands that register themselves with plain argparse (service, connections, breakers).
 ADMIN_EXAMPLES = {
     "serve": "flowtide serve --host 127.0.0.1 --port 8088",
-    "codec-server": "flowtide codec-server --port 8089",
+    "codec-server": "flowtide codec-server --port 8081",
     "projects create": "flowtide projects create acme",
     "projects list": "flowtide projects list --json",
     "keys create": "flowtide keys create --project acme --role run --name billing",

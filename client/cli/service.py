@@ -189,7 +189,7 @@ def register(sub: Any) -> None:
     sp = sub.add_parser("codec-server", help="decrypt payloads for the Temporal Web UI (remote codec protocol)")
     sp.set_defaults(fn=cmd_codec_server)
     sp.add_argument("--host", default="127.0.0.1")
-    sp.add_argument("--port", type=int, default=8089)
+    sp.add_argument("--port", type=int, default=8081)  # not 8089: the demo service of flowtide dev
     sp.add_argument("--origin", action="append", default=None, help="the Web UI's origin (repeatable; default "
                     "http://127.0.0.1:8233 and http://localhost:8233)")
     if "dev" in sub.choices:

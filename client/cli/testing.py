@@ -44,8 +44,10 @@ async def cmd_test(args: argparse.Namespace) -> int:
             outcome = await run_paths(args.paths, env=env, allow_network=args.allow_network,
                                       on_result=None if args.json else _print_result)
     except TestServerMissing as exc:
-        print(json.dumps({"error": str(exc)}) if args.json else f"error: {exc}", file=sys.stdout if args.json
-              else sys.stderr)
+        if args.json:  # the shape of every command's error under --json (client/cli/errors.report)
+            print(json.dumps({"error": {"code": "TEST_SERVER_MISSING", "message": str(exc)}}))
+        else:
+            print(f"flowtide: {exc}", file=sys.stderr)
         return EXIT_INVALID
     if args.junit:
         import asyncio
