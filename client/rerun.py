@@ -9,7 +9,6 @@ interpreter puts those outputs in place without executing the steps, so their si
 
 from __future__ import annotations
 
-import itertools
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,7 +18,7 @@ from flowtide.client.reuse import RerunRefused, restart_index, reusable
 from flowtide.workflows.engine import ITEMS_KEY
 from flowtide.workflows.errors import FlowValidationError, Problem
 from flowtide.workflows.kinds import KINDS
-from flowtide.workflows.language import safe_validator
+from flowtide.workflows.language import safe_validator, schema_errors
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -118,7 +117,7 @@ def payload_problems(schema: dict[str, Any] | None, payload: Any) -> list[Proble
     if not schema:
         return []
     try:  # the engine's validator: RE2 patterns (a backtracking one cannot stall the service), no remote $ref
-        errors = list(itertools.islice(safe_validator(schema, check=False).iter_errors(payload), 100))
+        errors = schema_errors(safe_validator(schema, check=False), payload, 100)
     except Exception as exc:  # a schema the run would refuse too (an unsupported pattern, a remote $ref)
         return [Problem("$", f"the flow's input schema cannot be used: {str(exc)[:200]}")]
     return [Problem("$" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in e.absolute_path), e.message)

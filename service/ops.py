@@ -160,7 +160,8 @@ async def start(svc: Service, who: Principal, flow_id: str, payload: Any, idempo
     """
     rev = rev or await deployed(svc, who.project, flow_id)
     try:
-        _, wire = prepare(svc.parsed(who.project, rev), payload)
+        # the input check is CPU work (bounded by limits.MAX_SCHEMA_OPS): off the event loop every caller shares
+        _, wire = await asyncio.to_thread(prepare, svc.parsed(who.project, rev), payload)
     except FlowValidationError as err:
         raise ApiError("INPUT_INVALID", "the input does not match the flow's input schema",
                        problems=problems_of(err.problems)) from None
@@ -180,7 +181,24 @@ async def start(svc: Service, who: Principal, flow_id: str, payload: Any, idempo
                                  project_id=who.project, memo={"revision": rev["revision"]}, **options)
     except WorkflowAlreadyStartedError:  # the key's run has ended already: answer with it
         handle = client.get_workflow_handle(str(wid))
+    if idempotency_key:
+        await _owned(handle, who.project)
     return handle, await start_answer(handle, rev["revision"], described=bool(idempotency_key))
+
+
+async def _owned(handle: WorkflowHandle[Any, Any], project: str) -> None:
+    """Refuse to answer with a run of another project: workflow ids are one namespace for every project, and
+    an idempotent start returns whatever run holds its key's id (``new_workflow_id`` makes that a 2**-64
+    chance, this makes it harmless).
+
+    Raises:
+        ApiError: ``CONFLICT``.
+    """
+    owner = (await handle.describe()).typed_search_attributes.get(PROJECT_ID)
+    if owner != project:
+        log.error("idempotent start met a run of another project", workflow_id=handle.id)
+        raise ApiError("CONFLICT", "this Idempotency-Key's run id is held by a run that is not this project's: "
+                       "send the request again with a new Idempotency-Key")
 
 
 async def start_answer(handle: WorkflowHandle[Any, Any], revision: Any, described: bool = False) -> dict[str, Any]:

@@ -51,7 +51,8 @@ def _rows() -> list[CodeInfo]:
          "The connection's token could not be refreshed (invalid_grant): reconnect it, then re-run"),
         ("OUTPUT_TOO_LARGE", "Core", "invalid-config", "The step output exceeds the output size limit"),
         ("WORK_BUDGET_EXCEEDED", "Core", "invalid-config",
-         "The step's templates and conditions did more work than one step may (operations or characters built)"),
+         "The step's templates and conditions did more work than one step may (operations or characters built), "
+         "or its JSON Schema check more evaluations than one check may"),
         ("VALUE_TOO_LARGE", "Core", "invalid-config",
          "A variable is larger than settings.limits.outputBytes, or the run's scope (variables and step "
          "outputs) would grow past its limit"),

@@ -42,6 +42,14 @@ CONNECTION_MAX_SCOPES = 64
 MAX_STEP_OPS = 50_000  # operations one step's templates and conditions may do (WORK_BUDGET_EXCEEDED)
 MAX_STEP_CHARS = 8_000_000  # characters one step's templates may build (WORK_BUDGET_EXCEEDED)
 TASK_OPS_YIELD = 20_000  # past this much work in one workflow task, the next step starts a new task
+# One JSON Schema check (a flow's input, core.validate, a rerun's input): keyword evaluations, plus what a
+# keyword walks (a large enum, uniqueItems over items that do not sort: n*n/2 comparisons; workflows/language/
+# _schemas._cost). A schema of nested anyOf is
+# exponential, and a workflow task would trip the deadlock detector on every retry (a stuck run). An
+# evaluation is 1, a subschema applied 4, a $ref 4 more; 1.3-4.6 us each here, so a check stops within about
+# 1 s. A 3,000-item input of ten-property objects takes about 200,000; a list of 40,000 integers 200,000.
+# Past the cap: WORK_BUDGET_EXCEEDED (core.validate), a problem of the input (a flow's input, a rerun's).
+MAX_SCHEMA_OPS = 250_000
 TASK_CHARS_YIELD = 2_000_000
 # A variable is a step output: each one a set-variable sets is held to settings.limits.outputBytes as JSON.
 # The run's scope (variables and the step outputs it keeps, as JSON; a value shared by several entries

@@ -174,3 +174,17 @@ async def test_a_yaml_body_nested_thousands_deep_is_refused_before_it_is_parsed(
     r = await http.put(api.url(f"/v1/flows/{new_id('deep')}"), content="[" * 500_000,
                        headers={**api.headers("admin"), "content-type": "application/yaml"})
     assert "nests deeper than" in bad_request(r)
+
+
+async def test_an_exponential_input_schema_is_a_400_and_the_service_answers_meanwhile(
+        api: Api, http: httpx.AsyncClient) -> None:
+    defs: dict[str, object] = {f"a{i}": {"anyOf": [{"$ref": f"#/$defs/a{i + 1}"}] * 2} for i in range(40)}
+    doc = {"id": new_id("bomb"), "input": {"$ref": "#/$defs/a0", "$defs": {**defs, "a40": False}},
+           "steps": [{"stepId": "s", "stepType": "core.return", "input": {"output": 1}}]}
+    await api.deploy(http, doc)
+    start = http.post(api.url(f"/v1/flows/{doc['id']}/runs"), json={"input": 1}, headers=api.headers("run"))
+    health = http.get(api.url("/healthz"))
+    r, h = await asyncio.gather(start, health)
+    assert h.status_code == 200
+    assert r.status_code == 400 and r.json()["errors"][0]["extensions"]["code"] == "INPUT_INVALID", r.text[:300]
+    assert "250,000 evaluations" in r.text

@@ -27,6 +27,12 @@ def _step(kind: str, inp: Any, **options: Any) -> dict[str, Any]:
     return {"stepId": "s", "stepType": kind, "input": inp, **options}
 
 
+def _any_of_bomb(levels: int = 40) -> dict[str, Any]:
+    """A short schema that takes 2**levels checks: every level tries both branches, and the last is false."""
+    defs: dict[str, Any] = {f"a{i}": {"anyOf": [{"$ref": f"#/$defs/a{i + 1}"}] * 2} for i in range(levels)}
+    return {"$ref": "#/$defs/a0", "$defs": {**defs, f"a{levels}": False}}
+
+
 CASES: dict[str, tuple[dict[str, Any], Any, str | None]] = {
     # name: (step, run input, error code, or None when the run completes)
     "shake-digest": (_step("crypto.hash", {"algorithm": "{{ initial.a }}", "data": "x"}), {"a": "shake_128"},
@@ -47,6 +53,11 @@ CASES: dict[str, tuple[dict[str, Any], Any, str | None]] = {
                        "VALIDATION_ERROR"),
     "catastrophic-regex": (_step("core.validate", {"data": "a" * 40 + "!", "schema": {"pattern": "(a+)+$"}}), {},
                            None),
+    "schema-any-of-2-to-the-40": (_step("core.validate", {"data": 1, "schema": _any_of_bomb()}), {},
+                                  "WORK_BUDGET_EXCEEDED"),
+    "unique-items-unsortable": (_step("core.validate", {"data": "{{ initial.items }}",
+                                                        "schema": {"uniqueItems": True}}),
+                                {"items": [*range(20_000), "x"]}, "WORK_BUDGET_EXCEEDED"),
     "huge-integer": (_step("core.set-variable", {"x": "{{ initial.n | times: initial.n }}"}), {"n": 10**1000},
                      "TEMPLATE_ERROR"),
     "lone-surrogate-signal": (_step("core.wait-for-signal", {"signal": "{{ initial.s }}", "timeout": 0.2}),
@@ -88,3 +99,13 @@ async def test_a_pathological_pattern_in_the_input_schema_is_checked_in_linear_t
         await asyncio.wait_for(handle.result(), 10)
     assert isinstance(err.value.cause, ApplicationError) and err.value.cause.type == "VALIDATION_ERROR"
     assert "does not match" in err.value.cause.details[0]["problems"][0]["message"]
+
+
+async def test_an_exponential_input_schema_fails_the_run_at_its_start(client: Any, task_queue: str) -> None:
+    flow = {"id": "schema-bomb", "input": _any_of_bomb(), "steps": [_step("core.return", {"output": 1})]}
+    handle = await client.start_workflow("FlowWorkflow", {"flow": flow, "input": 1},
+                                         id=f"hostile-{uuid.uuid4().hex[:8]}", task_queue=task_queue)
+    with pytest.raises(WorkflowFailureError) as err:
+        await asyncio.wait_for(handle.result(), 15)
+    assert isinstance(err.value.cause, ApplicationError) and err.value.cause.type == "VALIDATION_ERROR"
+    assert "250,000 evaluations" in err.value.cause.details[0]["problems"][0]["message"]

@@ -15,6 +15,7 @@ from temporalio import workflow
 from flowtide.workflows import limits
 from flowtide.workflows.engine._state import json_size
 from flowtide.workflows.errors import StepFailure
+from flowtide.workflows.language import SCHEMA_WORK_PATCH
 from flowtide.workflows.language.json_values import json_problem
 
 if TYPE_CHECKING:
@@ -22,6 +23,11 @@ if TYPE_CHECKING:
 
 
 BOUNDED_PATCH = "bounded-values"  # issue 23: the work meter's caps, its yields and VALUE_TOO_LARGE
+
+
+def schema_bounded() -> bool:
+    """Whether a JSON Schema check's cap applies (``language._schemas``): as ``bounded``, its own patch."""
+    return workflow.patched(SCHEMA_WORK_PATCH)
 
 
 def bounded() -> bool:

@@ -83,7 +83,7 @@ class FlowWorkflow:
         self.local_steps = -1  # local steps since the run last ended a task on purpose; -1: none yet (_events)
         self.chain = _continue_as_new.Chain()
         # the run's work meter (templates, conditions): its caps apply from the patch on, see _weigh.bounded
-        self.work = Work(_weigh.bounded)
+        self.work = Work(_weigh.bounded, _weigh.schema_bounded)
         # the scope's variables and kept outputs: (the variable's value, its JSON size), see _weigh
         self.scope_sizes: dict[str, tuple[Any, int]] = {}
         self.scope_bytes = 0

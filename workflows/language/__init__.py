@@ -6,7 +6,7 @@ the modules with a leading underscore are its private helpers.
 """
 
 from flowtide.workflows.language._rules import NEWER_RULES, newer_rules, without_newer_rules
-from flowtide.workflows.language._schemas import safe_validator
+from flowtide.workflows.language._schemas import SCHEMA_WORK_PATCH, safe_validator, schema_errors
 from flowtide.workflows.language._webhook import webhook_header_problem
 from flowtide.workflows.language.dsl import (
     Flow,
@@ -19,6 +19,6 @@ from flowtide.workflows.language.dsl.raw import FLOW_ID_RE, parse_text, to_json_
 from flowtide.workflows.language.json_values import json_problem, json_safe
 from flowtide.workflows.language.templates import render
 
-__all__ = ["FLOW_ID_RE", "NEWER_RULES", "Flow", "flow_json_schema", "json_problem", "json_safe", "load_flow_text",
-           "newer_rules", "parse_flow", "parse_text", "render", "safe_validator", "to_json_data", "validate_payload",
-           "webhook_header_problem", "without_newer_rules", "yaml_load"]
+__all__ = ["FLOW_ID_RE", "NEWER_RULES", "SCHEMA_WORK_PATCH", "Flow", "flow_json_schema", "json_problem", "json_safe",
+           "load_flow_text", "newer_rules", "parse_flow", "parse_text", "render", "safe_validator", "schema_errors",
+           "to_json_data", "validate_payload", "webhook_header_problem", "without_newer_rules", "yaml_load"]

@@ -5,11 +5,17 @@ Python's ``re`` backtracks: a schema pattern such as ``(a+)+$`` against forty ``
 hours. Inside a workflow task that trips Temporal's deadlock detector, and the task fails on every retry
 (a stuck run). RE2 has no backtracking (and no look-around or back-references: such a pattern is reported as
 a problem of the schema). Deterministic, so replay sees the same result.
+
+Every keyword evaluation is counted too (``schema_errors``): nested ``anyOf`` make a short schema exponential, and
+``uniqueItems`` over items that do not sort compares every pair. A check past ``limits.MAX_SCHEMA_OPS`` raises
+``SchemaWorkExceeded``; counting, never timing, so a replay decides as the run did. A run recorded before the
+cap replays without it (the patch ``SCHEMA_WORK_PATCH``, asked only when the cap is reached).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextvars import ContextVar
 from functools import lru_cache
 from typing import Any
 
@@ -18,6 +24,10 @@ from jsonschema import Draft202012Validator, ValidationError, validators
 from jsonschema.protocols import Validator
 from referencing import Registry, Resource
 from referencing.exceptions import NoSuchResource
+
+from flowtide.workflows.language import work
+from flowtide.workflows.language._rules import newer_rules
+from flowtide.workflows.limits import MAX_SCHEMA_OPS
 
 REF_KEYWORDS = ("$ref", "$dynamicRef")
 _DATA_KEYWORDS = frozenset({"const", "enum", "default", "examples"})  # values, not schemas: not walked
@@ -78,11 +88,99 @@ def _pattern_properties(validator: Any, patterns: dict[str, Any], instance: Any,
                 yield from validator.descend(value, subschema, path=key, schema_path=pattern)
 
 
+SCHEMA_WORK_PATCH = "schema-work-cap"  # the engine's patch id (workflows.engine._weigh.schema_bounded)
+
+
+class SchemaWorkExceeded(Exception):  # noqa: N818 - reads as what it is
+    """A JSON Schema check did more than ``MAX_SCHEMA_OPS`` keyword evaluations."""
+
+    def __init__(self) -> None:
+        super().__init__(f"checking the data against the JSON Schema takes more than {MAX_SCHEMA_OPS:,} "
+                         "evaluations (nested anyOf/oneOf, or uniqueItems over many items that do not sort): "
+                         "simplify the schema or check less data at once")
+
+
+_LEFT: ContextVar[list[int] | None] = ContextVar("flowtide_schema_ops", default=None)
+
+
+def _enforced() -> bool:
+    """Whether the cap applies: not while a run recorded before it replays (the run's meter asks the engine's
+    patch ``SCHEMA_WORK_PATCH``), nor under the older rules; always outside a run."""
+    if not newer_rules():
+        return False
+    meter = work.bound()
+    return meter is None or meter.enforce_schema is None or meter.enforce_schema()
+
+
+DESCEND = 4  # applying a subschema (an item, a property, an anyOf branch, a $ref's target): a new validator
+RESOLVE = 4  # what a $ref adds: finding its target
+
+
+def _cost(keyword: str, value: Any, instance: Any) -> int:
+    """One evaluation, plus what the keyword walks beyond it: its own value (``required``, ``properties``: a key
+    costs a sixteenth of an evaluation; ``enum``: an entry compared costs one) and, for ``uniqueItems`` and
+    ``patternProperties``, the instance (a comparison a sixteenth, an RE2 search two), as measured here."""
+    cost = 1 + (len(value) // (1 if keyword == "enum" else 16) if isinstance(value, list | dict) else 0)
+    if keyword in REF_KEYWORDS:
+        cost += RESOLVE
+    if keyword == "uniqueItems" and value is True and isinstance(instance, list):
+        kinds = {type(item) for item in instance}
+        sortable = kinds <= {str} or kinds <= {int, float}
+        cost += (len(instance) if sortable else len(instance) * len(instance) // 2) // 16
+    elif keyword == "patternProperties" and isinstance(instance, dict) and isinstance(value, dict):
+        cost += 2 * len(instance) * len(value)
+    return cost
+
+
+def _charge(cost: int) -> None:
+    left = _LEFT.get()
+    if left is not None:
+        left[0] -= cost
+        if left[0] < 0:
+            if _enforced():
+                raise SchemaWorkExceeded()
+            left[0] = 1 << 62  # a run recorded before the cap: check as it did then
+
+
+def _counted(keyword: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+    def run(validator: Any, value: Any, instance: Any, schema: Any) -> Any:
+        _charge(_cost(keyword, value, instance))
+        return fn(validator, value, instance, schema)
+    return run
+
+
+def _counted_descend(descend: Callable[..., Any]) -> Callable[..., Any]:
+    def run(self: Any, *args: Any, **kwargs: Any) -> Any:
+        _charge(DESCEND)
+        return descend(self, *args, **kwargs)
+    return run
+
+
 @lru_cache(maxsize=16)
 def _safe(base: type[Validator]) -> type[Validator]:
-    extended: type[Validator] = validators.extend(  # type: ignore[no-untyped-call]
-        base, {"pattern": _pattern, "patternProperties": _pattern_properties})
-    return extended
+    keywords = {**base.VALIDATORS, "pattern": _pattern, "patternProperties": _pattern_properties}
+    extended: Any = validators.extend(  # type: ignore[no-untyped-call]
+        base, {k: _counted(k, fn) for k, fn in keywords.items()})
+    extended.descend = _counted_descend(extended.descend)  # every subschema applied, keyword or not
+    return extended  # type: ignore[no-any-return]
+
+
+def schema_errors(validator: Validator, instance: Any, limit: int | None = None) -> list[ValidationError]:
+    """The errors of ``instance`` (the first ``limit``), within ``MAX_SCHEMA_OPS`` evaluations.
+
+    Raises:
+        SchemaWorkExceeded: the check needs more evaluations.
+    """
+    token = _LEFT.set([MAX_SCHEMA_OPS])
+    try:
+        out = []
+        for error in validator.iter_errors(instance):
+            out.append(error)
+            if limit is not None and len(out) >= limit:
+                break
+        return out
+    finally:
+        _LEFT.reset(token)
 
 
 def safe_validator(schema: Any, *, formats: bool = False, check: bool = True) -> Validator:

@@ -17,7 +17,7 @@ from typing import Any
 import jsonschema
 
 from flowtide.workflows.errors import StepFailure
-from flowtide.workflows.language._schemas import remote_refs, safe_validator
+from flowtide.workflows.language._schemas import SchemaWorkExceeded, remote_refs, safe_validator, schema_errors
 from flowtide.workflows.language.templates import render
 from flowtide.workflows.language.values import parse_instant
 
@@ -46,7 +46,9 @@ def validate(inp: dict[str, Any], now: datetime) -> Any:
     except jsonschema.SchemaError as exc:
         raise StepFailure("VALIDATION_ERROR", f"the schema is invalid: {exc.message}", retryable=False) from None
     try:
-        found = sorted(validator.iter_errors(inp.get("data")), key=lambda e: list(map(str, e.path)))
+        found = sorted(schema_errors(validator, inp.get("data")), key=lambda e: list(map(str, e.path)))
+    except SchemaWorkExceeded as exc:
+        raise StepFailure("WORK_BUDGET_EXCEEDED", str(exc), retryable=False) from None
     except RecursionError:
         raise StepFailure("VALIDATION_ERROR", "the data or the schema nests too deeply", retryable=False) from None
     except Exception as exc:  # a $ref that points nowhere (no network, by design), an unknown format, ...

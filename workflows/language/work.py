@@ -20,10 +20,12 @@ from flowtide.workflows.errors import LimitError
 class Work:
     """What the current step and workflow task have spent; ``enforce()`` says whether a cap may fail it."""
 
-    __slots__ = ("chars", "enforce", "ops", "task_chars", "task_ops")
+    __slots__ = ("chars", "enforce", "enforce_schema", "ops", "task_chars", "task_ops")
 
-    def __init__(self, enforce: Callable[[], bool] | None = None) -> None:
+    def __init__(self, enforce: Callable[[], bool] | None = None,
+                 enforce_schema: Callable[[], bool] | None = None) -> None:
         self.enforce = enforce
+        self.enforce_schema = enforce_schema  # whether a JSON Schema check's cap applies (language._schemas)
         self.ops = self.chars = self.task_ops = self.task_chars = 0
 
     def new_step(self) -> None:
@@ -76,6 +78,11 @@ def current() -> Work:
     """The meter in force (``metered`` makes sure there is one)."""
     work = _CURRENT.get()
     return Work() if work is None else work  # a caller outside render/evaluate: a meter of its own
+
+
+def bound() -> Work | None:
+    """The run's meter, or None outside a run."""
+    return _CURRENT.get()
 
 
 def bind(work: Work) -> None:

@@ -20,11 +20,10 @@ one function that reads a file (the CLI uses it).
 
 from __future__ import annotations
 
-import itertools
 from typing import Any
 
 from flowtide.workflows.errors import FlowValidationError, Problem
-from flowtide.workflows.language._schemas import safe_validator
+from flowtide.workflows.language._schemas import SchemaWorkExceeded, safe_validator, schema_errors
 from flowtide.workflows.language.dsl.flow import Document, build_flow
 from flowtide.workflows.language.dsl.locate import locate
 from flowtide.workflows.language.dsl.models import Condition, Flow, Limits, OnError, RetryPolicy, Settings, Step
@@ -113,7 +112,9 @@ def validate_payload(flow: Flow, payload: Any) -> list[Problem]:
         return []
     try:
         validator = safe_validator(schema, formats=True, check=False)  # checked when the flow was parsed
-        errors = list(itertools.islice(validator.iter_errors(payload), MAX_PAYLOAD_PROBLEMS))
+        errors = schema_errors(validator, payload, MAX_PAYLOAD_PROBLEMS)
+    except SchemaWorkExceeded as exc:
+        return [Problem("$", str(exc))]
     except RecursionError:
         return [Problem("$", "the payload nests too deeply to be checked")]
     except Exception as exc:  # e.g. a $ref that cannot be resolved (no network access, by design)
