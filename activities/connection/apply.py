@@ -14,7 +14,7 @@ import base64
 import functools
 import os
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, urlsplit, urlunsplit
 
 from flowtide.workflows.errors import StepFailure
 
@@ -91,11 +91,21 @@ def _email(c: Conn, token: str | None, inp: dict[str, Any]) -> dict[str, Any]:
     return dict(inp, username=c.config["username"], password=c.secret["password"])
 
 
+_WHERE_AND_WHO = frozenset({"host", "hostaddr", "port", "user", "password", "service", "passfile"})
+
+
 def _datastore(c: Conn, token: str | None, inp: dict[str, Any]) -> dict[str, Any]:
     url = str(inp.get("connection") or "")
     if c.kind != "basic" or not url.startswith(("postgresql://", "postgres://")):
         raise _mismatch(c, "datastore.query", "a basic connection and a postgresql:// input.connection")
     parts = urlsplit(url)
+    # libpq lets the query override the URL's host and port (the last value wins): the origin checked is the
+    # URL's, so a query naming them would send the connection's password elsewhere
+    moved = sorted({k.lower() for k, _ in parse_qsl(parts.query, keep_blank_values=True)} & _WHERE_AND_WHO)
+    if moved:
+        raise StepFailure("VALIDATION_ERROR", f"connection '{c.name}': input.connection may not set "
+                          f"{', '.join(moved)} in its query (the host, port and login come from the URL and the "
+                          "connection)", retryable=False)
     login = f"{quote(c.config['username'], safe='')}:{quote(c.secret['password'], safe='')}"
     netloc = login + "@" + parts.netloc.rpartition("@")[2]
     return dict(inp, connection=urlunsplit(parts._replace(netloc=netloc)))

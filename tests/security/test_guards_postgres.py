@@ -49,3 +49,20 @@ async def test_the_step_connects_only_through_the_guard(monkeypatch: pytest.Monk
     assert await code_of("postgresql://u@127.0.0.1:1/db?sslkey=/etc/passwd") == "VALIDATION_ERROR"
     monkeypatch.setenv("FLOWTIDE_HTTP_ALLOW", "127.0.0.1")  # allowed: it connects (nothing listens on port 1)
     assert await code_of("postgresql://u:p@127.0.0.1:1/db") == "DATA_STORE_CONNECTION_FAILED"
+
+
+@pytest.mark.parametrize("query", ["host=pg.attacker.example&sslmode=disable", "HOST=pg.attacker.example",
+                                   "dbname=x&port=6543", "hostaddr=203.0.113.9", "user=postgres"])
+def test_a_connections_password_goes_only_to_the_host_its_origins_allow(query: str) -> None:
+    # libpq lets the query override the URL's host (the last value wins); the origin checked is the URL's
+    from flowtide.activities.connection.apply import _datastore, check_origin
+    from flowtide.store.connections import Conn
+    c = Conn("billing-db", "basic", {"username": "app", "origins": ["postgresql://db.partner.com:5432"]},
+             {"password": "pw-" + query[:4]})
+    inp = {"connection": f"postgresql://db.partner.com:5432/x?{query}"}
+    check_origin(c, "datastore.query", inp, "acme")  # the URL's host is one of the origins
+    with pytest.raises(StepFailure, match="may not set") as info:
+        _datastore(c, None, inp)
+    assert info.value.code == "VALIDATION_ERROR" and "pw-" not in info.value.message
+    fine = _datastore(c, None, {"connection": "postgresql://db.partner.com:5432/x?sslmode=require"})
+    assert fine["connection"].startswith("postgresql://app:pw-")
