@@ -65,7 +65,7 @@ class RunFailed(Exception):  # noqa: N818 - reads as what happened: "the run fai
 
 
 class FlowHandle:
-    """A started run. ``id`` is the workflow id (``<flowId>-<8 hex>``), ``run_id`` Temporal's run id."""
+    """A started run. ``id`` is the workflow id (``<flowId>-<16 hex>``), ``run_id`` Temporal's run id."""
 
     def __init__(self, handle: WorkflowHandle[Any, Any]) -> None:
         self.handle = handle
@@ -172,7 +172,7 @@ async def start_flow(client: Client, flow: FlowSource, input: Any = None, *,
             the flow's file (or the working directory) and sent inline: workflows never read files.
         input: the trigger payload, checked against the flow's ``input`` schema.
         task_queue: where Flowtide's workers poll (``create_worker`` uses the same default).
-        id: the workflow id; default ``<flowId>-<8 hex>``.
+        id: the workflow id; default ``<flowId>-<16 hex>``.
 
     Raises:
         FlowValidationError: the flow or the input is invalid; nothing was started.

@@ -31,8 +31,12 @@ TERMINAL_FAILURES = frozenset({"failed", "cancelled", "timed_out", "terminated"}
 
 
 def new_workflow_id(flow_id: str) -> str:
-    """Readable workflow ids: ``<flowId>-<short id>``."""
-    return f"{flow_id}-{uuid.uuid4().hex[:8]}"
+    """Readable workflow ids: ``<flowId>-<16 hex>``.
+
+    Workflow ids are one namespace for every project, and two projects may deploy the same flow id: 64 random
+    bits keep a start from ever meeting another run's id (32 made it likely after about 100,000 runs of one
+    flow id, and an idempotent start would then have answered with the other run)."""
+    return f"{flow_id}-{uuid.uuid4().hex[:16]}"
 
 
 def inline_sub_flows(wire: dict[str, Any], base_dir: Path, depth: int = 0) -> dict[str, Any]:

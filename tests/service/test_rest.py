@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from flowtide.service.ops import body_hash
 from tests.support.service import ECHO, WAITS, new_id
 
 
@@ -115,6 +116,21 @@ async def test_ten_concurrent_identical_requests_start_one_run(api, http):
     listed = (await http.get(api.url(f"/v1/runs?flowId={doc['id']}"), headers=api.headers("read"))).json()["runs"]
     assert len(listed) == 1
     assert_error(await http.post(url, json={"input": {"n": 2}}, headers=headers), 409, "CONFLICT")
+
+
+async def test_an_idempotent_start_never_answers_with_another_projects_run(api, http):
+    doc = {**WAITS, "id": new_id("shared-name")}  # two projects may deploy the same flow id
+    await api.deploy(http, doc, "other")
+    await api.deploy(http, doc)
+    url = api.url(f"/v1/flows/{doc['id']}/runs")
+    theirs = (await http.post(url, json={}, headers=api.headers("run", "other"))).json()
+    # the worst case of a workflow id collision: acme's key was given the id of other's running run
+    key = new_id("key")
+    await asyncio.to_thread(api.svc.store.claim_idempotency, "acme", key, body_hash(doc["id"], None),
+                            theirs["workflowId"])
+    r = await http.post(url, json={}, headers={**api.headers("run"), "idempotency-key": key})
+    assert_error(r, 409, "CONFLICT")
+    assert theirs["runId"] not in r.text and "new Idempotency-Key" in r.text
 
 
 async def test_signal_cancel_and_rerun(api, http):
