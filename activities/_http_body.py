@@ -1,4 +1,4 @@
-"""Reading and decoding ``core.http`` response bodies within a byte limit.
+"""Reading and decoding response bodies within a byte limit (``core.http``, ``llm.chat``, OAuth2 token answers).
 
 The body is read from the raw stream and decompressed here, with the limit applied to the *decoded*
 bytes as they are produced (``zlib`` ``max_length``): a 60 KB gzip bomb stops at the limit instead of
@@ -55,6 +55,27 @@ def declared_length(response: httpx.Response) -> int | None:
     return int(value) if value.isdigit() else None
 
 
+class _Limited:
+    """A body being read: decoded as it arrives, refused past ``limit`` decoded bytes."""
+
+    def __init__(self, response: httpx.Response, limit: int) -> None:
+        self.encoding = response.headers.get("content-encoding", "identity").strip().lower() or "identity"
+        self.inflater = _Inflater(self.encoding) if self.encoding in ("gzip", "x-gzip", "deflate") else None
+        self.limit, self.out = limit, bytearray()
+
+    def add(self, chunk: bytes) -> bool:
+        """Take one raw chunk; True once the body is past the limit (stop reading)."""
+        try:
+            self.out += self.inflater.feed(chunk, self.limit - len(self.out)) if self.inflater else chunk
+        except zlib.error as exc:
+            raise InvalidBody(f"the {self.encoding} response body is corrupt: {exc}") from exc
+        return len(self.out) > self.limit
+
+    def result(self, truncated: bool) -> tuple[bytes, bool, bool]:
+        decoded = self.inflater is not None or self.encoding == "identity"
+        return bytes(self.out[:self.limit]), decoded, truncated
+
+
 async def read_limited(response: httpx.Response, limit: int) -> tuple[bytes, bool, bool]:
     """Read and decode the body of a streamed response, stopping once it exceeds ``limit`` decoded bytes.
 
@@ -69,17 +90,29 @@ async def read_limited(response: httpx.Response, limit: int) -> tuple[bytes, boo
     Raises:
         InvalidBody: the compressed stream is corrupt.
     """
-    encoding = response.headers.get("content-encoding", "identity").strip().lower() or "identity"
-    inflater = _Inflater(encoding) if encoding in ("gzip", "x-gzip", "deflate") else None
-    out = bytearray()
-    try:
-        async for chunk in response.aiter_raw():
-            out += inflater.feed(chunk, limit - len(out)) if inflater else chunk
-            if len(out) > limit:
-                return bytes(out[:limit]), True, True
-    except zlib.error as exc:
-        raise InvalidBody(f"the {encoding} response body is corrupt: {exc}") from exc
-    return bytes(out), inflater is not None or encoding == "identity", False
+    body = _Limited(response, limit)
+    async for chunk in response.aiter_raw():
+        if body.add(chunk):
+            return body.result(True)
+    return body.result(False)
+
+
+def read_limited_sync(response: httpx.Response, limit: int) -> tuple[bytes, bool, bool]:
+    """``read_limited`` for a response of a synchronous client."""
+    body = _Limited(response, limit)
+    for chunk in response.iter_raw():
+        if body.add(chunk):
+            return body.result(True)
+    return body.result(False)
+
+
+def as_read(response: httpx.Response, body: bytes) -> httpx.Response:
+    """A response holding ``body`` (read by ``read_limited``, already decoded) for code that reads ``.json()``
+    or ``.text``: the same status, headers (without the encoding and length of the bytes on the wire) and
+    request."""
+    headers = [(k, v) for k, v in response.headers.multi_items()
+               if k.lower() not in ("content-encoding", "content-length", "transfer-encoding")]
+    return httpx.Response(response.status_code, headers=headers, content=body, request=response.request)
 
 
 def _media(content_type: str) -> tuple[str, str, str | None]:

@@ -33,7 +33,7 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 from flowtide.activities._boundary import step_activity
-from flowtide.activities._step import StepContext, StepResult
+from flowtide.activities._step import DEFAULT_OUTPUT_LIMIT, StepContext, StepResult
 from flowtide.guards.files import allowed_roots, resolve_path
 from flowtide.guards.network import DestinationBlocked, checked_addresses
 from flowtide.guards.sqlite import SqlFileGuard, refused
@@ -102,6 +102,9 @@ def map_datastore_exception(exc: BaseException) -> StepFailure | None:
     Returns:
         The ``StepFailure`` to report, or None when ``exc`` is not a database or network error.
     """
+    if isinstance(exc, sqlite3.Error) and (getattr(exc, "sqlite_errorname", "") or "") == "SQLITE_TOOBIG":
+        return StepFailure("DATA_STORE_RESULT_TOO_LARGE", f"SQLite: {exc} (one value may hold at most "
+                           f"{MAX_VALUE_BYTES} bytes)", retryable=False, detail="SQLITE_TOOBIG")
     if isinstance(exc, sqlite3.Error):
         final = (getattr(exc, "sqlite_errorname", "") or "") == "SQLITE_NOTADB"
         return StepFailure(_sqlite_code(exc), f"SQLite: {exc}", retryable=False if final else None,
@@ -126,6 +129,36 @@ class _Query:
     max_rows: int
     timeout_s: float
     read_only: bool
+    max_bytes: int = DEFAULT_OUTPUT_LIMIT  # the step's outputBytes: rows are counted as they are fetched
+
+
+MAX_VALUE_BYTES = 16 * 1024 * 1024  # one SQLite string or blob, also inside the statement (SQLITE_LIMIT_LENGTH)
+FETCH_BATCH = 256
+
+
+def _row_bytes(row: Any) -> int:
+    """About what a row takes as JSON: its text and bytes (base64 grows them by a third), 8 per other value."""
+    return sum(len(v) * 4 // 3 if isinstance(v, bytes | bytearray | memoryview) else len(v) if isinstance(v, str)
+               else 8 for v in row)
+
+
+class _Rows:
+    """Rows as they are fetched, refused past ``max_rows`` or ``max_bytes``: a query's answer never fills the
+    worker's memory before the output's size is checked (``zeroblob(10**9)`` three times, a hostile server)."""
+
+    def __init__(self, q: _Query) -> None:
+        self.q, self.rows, self.size = q, list[Any](), 0
+
+    def add(self, batch: list[Any]) -> None:
+        self.rows.extend(batch)
+        self.size += sum(_row_bytes(r) for r in batch)
+        if len(self.rows) > self.q.max_rows:
+            raise StepFailure("DATA_STORE_RESULT_TOO_LARGE", f"the query returned more than {self.q.max_rows} rows",
+                              detail="add a LIMIT (and page with OFFSET or a key) or raise the step's maxRows")
+        if self.size > self.q.max_bytes:
+            raise StepFailure("DATA_STORE_RESULT_TOO_LARGE", f"the query's rows are larger than the step's "
+                              f"output limit of {self.q.max_bytes} bytes",
+                              detail="select fewer columns or rows, or raise settings.limits.outputBytes")
 
 
 def _jsonable(value: Any) -> Any:
@@ -153,10 +186,7 @@ def _columns(names: list[str]) -> list[str]:
     return out
 
 
-def _result(names: list[str] | None, rows: list[Any], rowcount: int, q: _Query) -> dict[str, Any]:
-    if len(rows) > q.max_rows:
-        raise StepFailure("DATA_STORE_RESULT_TOO_LARGE", f"the query returned more than {q.max_rows} rows",
-                          detail="add a LIMIT (and page with OFFSET or a key) or raise the step's maxRows")
+def _result(names: list[str] | None, rows: list[Any], rowcount: int) -> dict[str, Any]:
     columns = _columns(names or [])
     data = [{c: _jsonable(v) for c, v in zip(columns, row, strict=True)} for row in rows]
     return {"rows": data, "rowCount": rowcount if rowcount >= 0 else len(data), "columns": columns}
@@ -175,13 +205,16 @@ def _sqlite_run(uri: str, q: _Query, roots: list[str]) -> dict[str, Any]:
     guard = SqlFileGuard(roots)  # ATTACH, VACUUM INTO, load_extension: only files inside the roots
     try:
         guard.install(conn)
+        conn.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, MAX_VALUE_BYTES)  # "string or blob too big" past it
         # The thread cannot be cancelled from outside; a progress handler past the deadline interrupts it.
         conn.set_progress_handler(lambda: int(time.monotonic() > deadline), 1000)
         with conn:  # commit on success, roll back on any error
             cur = conn.execute(q.sql, _sqlite_params(q.params))
-            rows = cur.fetchmany(q.max_rows + 1) if cur.description else []
+            rows = _Rows(q)
+            while cur.description and (batch := cur.fetchmany(FETCH_BATCH)):
+                rows.add(batch)
             names = [d[0] for d in cur.description] if cur.description else None
-            return _result(names, rows, cur.rowcount, q)
+            return _result(names, rows.rows, cur.rowcount)
     except sqlite3.DatabaseError as exc:
         raise refused(guard, exc) or exc from None
     finally:
@@ -252,9 +285,13 @@ async def _postgres_run(conninfo: str, q: _Query) -> dict[str, Any]:
             # The server stops the statement itself, so it reads DATA_STORE_TIMEOUT and frees its locks.
             await cur.execute("SELECT set_config('statement_timeout', %s, true)", [str(int(q.timeout_s * 1000))])
             await cur.execute(q.sql, params)
-            rows = await cur.fetchmany(q.max_rows + 1) if cur.description else []
+            # libpq holds the whole answer by now (single-row mode loses an UPDATE's row count); the rows are
+            # counted as they become Python values, so the JSON and base64 copies never grow past the limit
+            rows = _Rows(q)
+            while cur.description and (batch := await cur.fetchmany(FETCH_BATCH)):
+                rows.add(batch)
             names = [d.name for d in cur.description] if cur.description else None
-            return _result(names, rows, cur.rowcount, q)
+            return _result(names, rows.rows, cur.rowcount)
 
 
 def _query(inp: dict[str, Any], ctx: StepContext) -> _Query:
@@ -268,7 +305,8 @@ def _query(inp: dict[str, Any], ctx: StepContext) -> _Query:
         raise StepFailure("VALIDATION_ERROR", "'params' must be a list (positional) or an object (named)")
     # Stay under the step timeout so a slow query reads DATA_STORE_TIMEOUT, not the generic TIMEOUT.
     timeout = min(float(inp.get("timeout") or ctx.timeout_s), ctx.timeout_s * 0.9)
-    return _Query(sql, params, int(inp.get("maxRows") or DEFAULT_MAX_ROWS), timeout, bool(inp.get("readOnly")))
+    return _Query(sql, params, int(inp.get("maxRows") or DEFAULT_MAX_ROWS), timeout, bool(inp.get("readOnly")),
+                  int(ctx.limits.get("outputBytes") or DEFAULT_OUTPUT_LIMIT))
 
 
 def _describe(connection: str) -> str:

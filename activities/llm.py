@@ -29,9 +29,11 @@ from typing import Any
 import httpx
 
 from flowtide.activities._boundary import step_activity
+from flowtide.activities._http_body import ACCEPT_ENCODING, InvalidBody, as_read, read_limited
 from flowtide.activities._step import StepContext, StepResult
 from flowtide.guards.network import pooled_client
 from flowtide.workflows.errors import StepFailure
+from flowtide.workflows.limits import DEFAULT_LIMITS
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 BASE_URL_ENV = "FLOWTIDE_LLM_BASE_URL"
@@ -200,9 +202,21 @@ async def llm_chat(inp: dict[str, Any], ctx: StepContext) -> StepResult:
     ctx.log(f"POST {base}/chat/completions model={body['model']} messages={len(body['messages'])}")
     # The base URL can come from the flow, so it passes the same SSRF guard as core.http
     # (a local model server must be listed in FLOWTIDE_HTTP_ALLOW).
+    limit = int(ctx.limits.get("httpResponseBytes") or DEFAULT_LIMITS["httpResponseBytes"])
+    headers.setdefault("Accept-Encoding", ACCEPT_ENCODING)  # only what is decoded within the limit
     async with pooled_client(timeout=httpx.Timeout(timeout, connect=min(10.0, timeout)),
-                             follow_redirects=False) as client:
-        response = await client.post(f"{base}/chat/completions", json=body, headers=headers)
+                             follow_redirects=False) as client, \
+            client.stream("POST", f"{base}/chat/completions", json=body, headers=headers) as streamed:
+        try:  # read within the limit: a provider's answer (or a gzip bomb) never fills the worker's memory
+            data, _, truncated = await read_limited(streamed, limit)
+        except InvalidBody as exc:
+            raise StepFailure("LLM_UNKNOWN_ERROR", f"the provider's answer cannot be read: {exc}",
+                              provider_status=streamed.status_code) from None
+    if truncated:
+        raise StepFailure("HTTP_RESPONSE_TOO_LARGE", f"the provider answered {streamed.status_code} with a body "
+                          f"over the limit of {limit} bytes", provider_status=streamed.status_code, retryable=False,
+                          detail="raise settings.limits.httpResponseBytes")
+    response = as_read(streamed, data)
     response.raise_for_status()  # any non-2xx becomes the mapper's operational error
     output = _answer(response, inp)
     ctx.log(f"finish_reason={output['finishReason']} usage={output['usage']}")

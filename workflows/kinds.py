@@ -187,7 +187,8 @@ _DECLARED = [
              "includeRaw": "add the provider's full answer as raw"}),
          errors=codes("LLM_TIMEOUT LLM_RATE_LIMIT LLM_CONTENT_POLICY LLM_INVALID_API_KEY LLM_CONTEXT_TOO_LONG "
                       "LLM_SERVER_ERROR LLM_CONNECTION_FAILED LLM_INVALID_REQUEST LLM_OUTPUT_TRUNCATED "
-                      "LLM_UNKNOWN_ERROR HTTP_DESTINATION_BLOCKED AUTH_REAUTHORIZATION_REQUIRED VALIDATION_ERROR")),
+                      "LLM_UNKNOWN_ERROR HTTP_DESTINATION_BLOCKED HTTP_RESPONSE_TOO_LARGE "
+                      "AUTH_REAUTHORIZATION_REQUIRED VALIDATION_ERROR")),
     Kind("data.pick", "Core", "workflow", inputs=inputs({"data": "the value to pick from",
                                                          "paths": "{name: path} of the values to pick"}),
          errors=codes("VALIDATION_ERROR")),

@@ -28,6 +28,7 @@ import structlog
 from authlib.oauth2.rfc6749.parameters import prepare_token_request
 from authlib.oauth2.rfc6749.wrappers import OAuth2Token
 
+from flowtide.activities._http_body import ACCEPT_ENCODING, InvalidBody, as_read, read_limited_sync
 from flowtide.guards.connect import guarded_sync_client
 from flowtide.guards.network import DestinationBlocked
 from flowtide.store.connections import Conn, Connections
@@ -41,6 +42,7 @@ EARLY_FLOOR_S = 2.0  # ... but at least this long
 # once; the next refresh is then known here too).
 _lifetimes: dict[str, float] = {}
 TOKEN_TIMEOUT_S = 30.0
+TOKEN_ANSWER_MAX_BYTES = 64 * 1024
 LOCK_WAIT_S = 120.0
 TRANSIENT = frozenset({"temporarily_unavailable", "server_error", "slow_down"})  # other OAuth errors: refused
 _locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, asyncio.Lock]] = weakref.WeakKeyDictionary()
@@ -182,10 +184,15 @@ def _grant(c: Conn) -> dict[str, Any]:
     where = f"the token endpoint of connection '{c.name}'"
     try:
         # Through the network guard, checked now (not only when the connection was saved), no redirects.
-        with guarded_sync_client(TOKEN_TIMEOUT_S) as client:
-            response = client.post(str(c.config["tokenUrl"]), content=body, auth=auth,
-                                   headers={"Content-Type": "application/x-www-form-urlencoded",
-                                            "Accept": "application/json"})
+        with guarded_sync_client(TOKEN_TIMEOUT_S) as client, client.stream(
+                "POST", str(c.config["tokenUrl"]), content=body, auth=auth,
+                headers={"Content-Type": "application/x-www-form-urlencoded", "Accept": "application/json",
+                         "Accept-Encoding": ACCEPT_ENCODING}) as streamed:
+            # a token answer is a few hundred bytes: a larger one (or a gzip bomb) is never held whole
+            raw, _, truncated = read_limited_sync(streamed, TOKEN_ANSWER_MAX_BYTES)
+        response = as_read(streamed, raw)
+    except InvalidBody as exc:
+        raise StepFailure("HTTP_SERVER_ERROR", f"{where} answered a body that cannot be read: {exc}") from None
     except httpx.TimeoutException:
         raise StepFailure("HTTP_TIMEOUT", f"{where} timed out") from None
     except httpx.HTTPError as exc:
@@ -195,6 +202,10 @@ def _grant(c: Conn) -> dict[str, Any]:
                                  f"{response.headers.get('location', '?')[:200]!r}): token requests are never "
                                  "redirected; set the connection's tokenUrl to the final address",
                                  host=response.url.host)
+    if truncated:
+        raise StepFailure("HTTP_RESPONSE_TOO_LARGE", f"{where} answered {response.status_code} with more than "
+                          f"{TOKEN_ANSWER_MAX_BYTES} bytes: not a token answer", provider_status=response.status_code,
+                          retryable=False)
     try:
         data = response.json()
     except ValueError:

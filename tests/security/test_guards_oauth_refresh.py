@@ -38,3 +38,15 @@ async def test_a_60s_token_is_shared_by_20_concurrent_steps_and_not_refreshed_pe
         rec = await run_flow(client, task_queue, fanout(world.url, 3))
         assert rec["status"] == "completed", rec.get("errors")
         assert world.grants == ["refresh_token"]  # the 60 s token is still good: no refresh per step
+
+
+async def test_a_token_answer_is_read_within_64_kib(client: Any, task_queue: str, worker: Any,
+                                                     conns: Connections) -> None:
+    with OAuthWorld() as world:
+        world.bomb = True  # 40 KB that inflate to 40 MB: the worker would hold them whole
+        conns.add("crm", "oauth2", {"tokenUrl": world.url + "/token", "clientId": world.client_id,
+                                    "clientSecret": world.client_secret, "refreshToken": world.refresh_token})
+        rec = await run_flow(client, task_queue, fanout(world.url, 1))
+        assert rec["status"] == "failed"
+        [error] = [e for e in rec["errors"] if e["stepId"] == "call"]
+        assert error["code"] == "HTTP_RESPONSE_TOO_LARGE" and "65536 bytes" in error["message"]

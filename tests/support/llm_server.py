@@ -2,7 +2,8 @@
 
 Used by ``tests/unit/test_llm_activity.py`` and by the replay-corpus recorder. It accepts only
 ``Authorization: Bearer KEY`` (401 otherwise). The model name picks the behaviour: ok, truncated, filtered,
-limited, quota, long, policy, broken, slow, garbage; any other name is an unknown model (404)::
+limited, quota, long, policy, broken, slow, garbage, gzipped (an ok answer, gzip-encoded), bomb (200 with a
+40 KB gzip body that inflates to 40 MB); any other name is an unknown model (404)::
 
     with LLMServer() as llm:
         llm.url  # http://127.0.0.1:PORT/v1
@@ -10,6 +11,7 @@ limited, quota, long, policy, broken, slow, garbage; any other name is an unknow
 
 from __future__ import annotations
 
+import gzip
 import json
 import threading
 import time
@@ -68,6 +70,12 @@ class OpenAIish(BaseHTTPRequestHandler):
             time.sleep(1.0)
         if model == "garbage":
             return self.reply(200, b"<html>not json</html>")
+        if model == "bomb":
+            return self.reply(200, gzip.compress(b" " * 40_000_000), {"Content-Encoding": "gzip"})
+        if model == "gzipped":
+            answer = {"id": "c1", "object": "chat.completion", "model": "gzipped-2024", "usage": {},
+                      "choices": [{"index": 0, "finish_reason": "stop", "message": {"content": f"echo: {last}"}}]}
+            return self.reply(200, gzip.compress(json.dumps(answer).encode()), {"Content-Encoding": "gzip"})
         if model in ("ok", "slow"):
             return self.completion(body, "stop", f"echo: {last}")
         if model == "truncated":

@@ -9,6 +9,7 @@ Counters say how many token requests of each grant arrived.
 from __future__ import annotations
 
 import base64
+import gzip
 import json
 import secrets
 import threading
@@ -29,6 +30,7 @@ class OAuthWorld:
         self.expires_in = 3600
         self.delay_s = 0.0  # a slow token endpoint makes concurrent steps overlap
         self.refused = False
+        self.bomb = False  # answer every token request with 40 MB of gzip-compressed spaces (40 KB on the wire)
         self.api_delay_s = 0.0  # a slow API shows how many steps call it at once (max_in_flight)
         self.in_flight = self.max_in_flight = 0
         self.tokens: dict[str, float] = {}  # access token -> expiry (monotonic)
@@ -94,6 +96,15 @@ def _handler(world: OAuthWorld) -> type[BaseHTTPRequestHandler]:
 
         def do_POST(self) -> None:
             raw = self.rfile.read(int(self.headers.get("Content-Length") or 0)).decode()
+            if world.bomb:
+                data = gzip.compress(b" " * 40_000_000)
+                self.send_response(200)
+                for k, v in (("Content-Type", "application/json"), ("Content-Encoding", "gzip"),
+                             ("Content-Length", str(len(data)))):
+                    self.send_header(k, v)
+                self.end_headers()
+                self.wfile.write(data)
+                return
             form = {k: v[0] for k, v in parse_qs(raw).items()}
             basic = None
             auth = self.headers.get("Authorization", "")

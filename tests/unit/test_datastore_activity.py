@@ -127,6 +127,19 @@ async def test_row_cap(root):
     assert len((await query(lite("SELECT * FROM users", maxRows=3)))["rows"]) == 3
 
 
+async def test_rows_are_counted_as_they_are_fetched(root):
+    # one value past 16 MiB is refused inside SQLite; rows past the step's outputBytes as they are fetched
+    err = await fails({"connection": "sqlite:///:memory:",
+                       "sql": "SELECT zeroblob(999999999) FROM (VALUES (1), (2))"})
+    assert err.type == "DATA_STORE_RESULT_TOO_LARGE" and err.non_retryable and "too big" in str(err)
+    many = ("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 400) "
+            "SELECT zeroblob(1000000) FROM n")
+    err = await fails({"connection": "sqlite:///:memory:", "sql": many, "maxRows": 10**9})
+    assert err.type == "DATA_STORE_RESULT_TOO_LARGE" and "262144 bytes" in str(err)
+    fits = await query({"connection": "sqlite:///:memory:", "sql": "SELECT zeroblob(1000) AS b"})
+    assert len(fits["rows"]) == 1
+
+
 async def test_bad_input(root):
     assert (await fails({"connection": "mysql://x/y", "sql": "SELECT 1"})).type == "VALIDATION_ERROR"
     assert (await fails(lite(""))).type == "VALIDATION_ERROR"

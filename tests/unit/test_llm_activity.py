@@ -123,6 +123,13 @@ async def test_unknown_model_and_garbage(llm_url):
     assert err.type == "LLM_UNKNOWN_ERROR" and not err.non_retryable
 
 
+async def test_answers_are_read_within_the_response_limit(llm_url):
+    res = await run(chat(llm_url, "gzipped"))
+    assert res["output"]["content"] == "echo: hi"
+    err = await fails(chat(llm_url, "bomb"))  # 40 KB on the wire, 40 MB inflated: stopped at 256 KiB
+    assert err.type == "HTTP_RESPONSE_TOO_LARGE" and err.non_retryable and "262144 bytes" in str(err)
+
+
 async def test_timeout(llm_url):
     err = await fails(chat(llm_url, "slow", timeout=0.3))
     assert err.type == "LLM_TIMEOUT" and not err.non_retryable
