@@ -61,16 +61,17 @@ async def _bounded(calls: Iterable[Callable[[], Awaitable[Any]]]) -> None:
 
 async def _answered(handle: Any, query: str) -> None:
     """Query until answered: an answer comes once the worker has run the run's first workflow task. On a busy
-    machine that can take longer than the server's query deadline, or the task can fail once and be retried by
-    Temporal; either way the query is asked again."""
+    machine that can take longer than the server's query deadline, the task can fail once and be retried by
+    Temporal, or the server can clear a buffered query and ask for a retry; each time the query is asked again."""
     for attempt in range(QUERY_ATTEMPTS):
         try:
             await handle.query(query)
             return
         except RPCError as err:
             timed_out = err.status == RPCStatusCode.DEADLINE_EXCEEDED or "Timeout" in str(err)
-            # a workflow task that failed (the SDK's deadlock detector on a starved machine) is retried by Temporal
-            not_ready = err.status == RPCStatusCode.FAILED_PRECONDITION
+            # a workflow task that failed (the SDK's deadlock detector on a starved machine) is retried by Temporal;
+            # the server drops a query it buffered when the run's sticky task moves ("buffered query cleared")
+            not_ready = err.status in (RPCStatusCode.FAILED_PRECONDITION, RPCStatusCode.UNAVAILABLE)
             if not (timed_out or not_ready) or attempt == QUERY_ATTEMPTS - 1:
                 raise
             if not_ready:
