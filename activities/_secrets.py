@@ -43,12 +43,13 @@ def secret_value(name: str, project: str | None = None) -> str | None:
     return os.environ.get(SECRET_PREFIX + name)
 
 
-def unset_reason(name: str, project: str | None) -> str:
-    """Why ``secret_value`` gave nothing, in the words of whoever can mend it."""
+def unset_reason(name: str, project: str | None, *alternatives: str) -> str:
+    """Why ``secret_value`` gave nothing, in the words of whoever can mend it (``alternatives``: other
+    variables that would also do, such as a code step's ``FLOWTIDE_VAR_<name>``)."""
     if project and not shared_with_projects(name):
         return (f"is not shared with projects (the operator sets {SECRET_PREFIX}{name} on the worker and names "
                 f"it in {SHARED_ENV}; a project's own credentials belong in its connections)")
-    return f"is not configured (set {SECRET_PREFIX}{name} on the worker)"
+    return f"is not configured (set {' or '.join((SECRET_PREFIX + name, *alternatives))} on the worker)"
 
 
 def resolve_secrets(value: Any, found: dict[str, str], nonce: str | None = None,

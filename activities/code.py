@@ -28,7 +28,7 @@ import structlog
 
 from flowtide.activities._boundary import CONSOLE_MAX_BYTES, CONSOLE_MAX_LINES, step_activity
 from flowtide.activities._sandbox import Limits, SandboxOutcome, js_runtime, run_in_sandbox
-from flowtide.activities._secrets import SECRET_PREFIX, secret_value, shared_with_projects, unset_reason
+from flowtide.activities._secrets import secret_value, unset_reason
 from flowtide.activities._step import DEFAULT_OUTPUT_LIMIT, StepContext, StepResult
 from flowtide.guards.netpolicy import METADATA_ADDRESSES, parse_allow
 from flowtide.workflows.errors import StepFailure
@@ -80,9 +80,8 @@ def _resolve_env(names: Any, ctx: StepContext) -> dict[str, str]:
         secret = secret_value(name, ctx.project)
         value = secret if secret is not None else os.environ.get(VAR_PREFIX + name)
         if value is None:
-            why = unset_reason(name, ctx.project) if ctx.project and not shared_with_projects(name) else \
-                f"is not configured (set {SECRET_PREFIX}{name} or {VAR_PREFIX}{name} on the worker)"
-            raise StepFailure("AUTH_MISSING", f"env name '{name}' {why}", retryable=False)
+            raise StepFailure("AUTH_MISSING", f"env name '{name}' {unset_reason(name, ctx.project, VAR_PREFIX + name)}",
+                              retryable=False)
         if secret is not None:
             ctx.secrets[name] = secret  # the boundary redacts every value recorded here
         env[name] = value

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
-from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
+from temporalio.client import Client, WorkflowExecutionDescription, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
@@ -181,33 +181,37 @@ async def start(svc: Service, who: Principal, flow_id: str, payload: Any, idempo
                                  project_id=who.project, memo={"revision": rev["revision"]}, **options)
     except WorkflowAlreadyStartedError:  # the key's run has ended already: answer with it
         handle = client.get_workflow_handle(str(wid))
-    if idempotency_key:
-        await _owned(handle, who.project)
-    return handle, await start_answer(handle, rev["revision"], described=bool(idempotency_key))
+    if not idempotency_key:
+        return handle, await start_answer(handle, rev["revision"])
+    desc = await _owned(handle, who.project)
+    return handle, await start_answer(handle, rev["revision"], described=desc)
 
 
-async def _owned(handle: WorkflowHandle[Any, Any], project: str) -> None:
-    """Refuse to answer with a run of another project: workflow ids are one namespace for every project, and
-    an idempotent start returns whatever run holds its key's id (``new_workflow_id`` makes that a 2**-64
-    chance, this makes it harmless).
+async def _owned(handle: WorkflowHandle[Any, Any], project: str) -> WorkflowExecutionDescription:
+    """The run's description, refusing a run of another project: workflow ids are one namespace for every
+    project, and an idempotent start returns whatever run holds its key's id (``new_workflow_id`` makes that a
+    2**-64 chance, this makes it harmless).
 
     Raises:
         ApiError: ``CONFLICT``.
     """
-    owner = (await handle.describe()).typed_search_attributes.get(PROJECT_ID)
-    if owner != project:
+    desc = await handle.describe()
+    if desc.typed_search_attributes.get(PROJECT_ID) != project:
         log.error("idempotent start met a run of another project", workflow_id=handle.id)
         raise ApiError("CONFLICT", "this Idempotency-Key's run id is held by a run that is not this project's: "
                        "send the request again with a new Idempotency-Key")
+    return desc
 
 
-async def start_answer(handle: WorkflowHandle[Any, Any], revision: Any, described: bool = False) -> dict[str, Any]:
-    """``{"runId", "workflowId", "status", "revision"}`` of a started run (its live status when ``described``)."""
+async def start_answer(handle: WorkflowHandle[Any, Any], revision: Any,
+                       described: WorkflowExecutionDescription | None = None) -> dict[str, Any]:
+    """``{"runId", "workflowId", "status", "revision"}`` of a started run (its live status from ``described``,
+    the description an idempotent start read already, or from one read here when the run id is unknown)."""
     run_id, status = handle.result_run_id or handle.run_id, "running"
-    if described or run_id is None:
+    if described is not None or run_id is None:
         from flowtide.client.inspect import EXECUTION_STATUS
         try:
-            desc = await handle.describe()
+            desc = described or await handle.describe()
         except Exception as exc:  # the run has started: answer with what is known rather than an error (a retry
             log.warning("start: cannot describe the started run", workflow_id=handle.id, error=str(exc)[:300])
             return {"runId": run_id, "workflowId": handle.id, "status": status, "revision": revision}

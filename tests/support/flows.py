@@ -41,3 +41,9 @@ async def histories(client: Any, handle: Any) -> dict[str, list[int]]:
                 new_run = e.workflow_execution_continued_as_new_event_attributes.new_execution_run_id
                 todo.append(client.get_workflow_handle(h.id, run_id=new_run))
     return out
+
+
+def any_of_bomb(levels: int = 40) -> dict[str, Any]:
+    """A short JSON Schema that takes 2**levels checks: every level tries both branches, and the last is false."""
+    defs: dict[str, Any] = {f"a{i}": {"anyOf": [{"$ref": f"#/$defs/a{i + 1}"}] * 2} for i in range(levels)}
+    return {"$ref": "#/$defs/a0", "$defs": {**defs, f"a{levels}": False}}

@@ -11,11 +11,7 @@ from flowtide.workflows.language import _schemas
 from flowtide.workflows.language._rules import without_newer_rules
 from flowtide.workflows.language._schemas import SchemaWorkExceeded, safe_validator, schema_errors
 from flowtide.workflows.limits import MAX_SCHEMA_OPS
-
-
-def any_of(levels: int) -> dict[str, Any]:
-    defs: dict[str, Any] = {f"a{i}": {"anyOf": [{"$ref": f"#/$defs/a{i + 1}"}] * 2} for i in range(levels)}
-    return {"$ref": "#/$defs/a0", "$defs": {**defs, f"a{levels}": False}}
+from tests.support.flows import any_of_bomb
 
 
 def spent(schema: Any, data: Any) -> int:
@@ -33,7 +29,7 @@ ITEM = {"type": "object", "required": ["p0"],
 
 
 @pytest.mark.parametrize(("schema", "data"), [
-    (any_of(40), 1),                                            # 2**40 branches
+    (any_of_bomb(40), 1),                                            # 2**40 branches
     ({"uniqueItems": True}, [*range(20_000), "x"]),             # items that do not sort: every pair
     ({"items": {"enum": list(range(100_000))}}, [99_999] * 10),  # every entry compared
     ({"patternProperties": {f"^p{i}": {} for i in range(300)}}, {f"k{i}": 1 for i in range(3000)}),
@@ -54,6 +50,6 @@ def test_ordinary_checks_pass_and_count_the_same_every_time() -> None:
 
 def test_a_run_recorded_before_the_cap_checks_as_it_did() -> None:
     with without_newer_rules():  # how the engine replays a run recorded before the newer rules
-        assert len(schema_errors(safe_validator(any_of(14)), 1)) == 1
+        assert len(schema_errors(safe_validator(any_of_bomb(14)), 1)) == 1
     with pytest.raises(SchemaWorkExceeded):
-        schema_errors(safe_validator(any_of(14)), 1)
+        schema_errors(safe_validator(any_of_bomb(14)), 1)

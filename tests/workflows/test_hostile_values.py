@@ -11,6 +11,8 @@ import pytest
 from temporalio.client import WorkflowFailureError
 from temporalio.exceptions import ApplicationError
 
+from tests.support.flows import any_of_bomb
+
 pytestmark = pytest.mark.usefixtures("worker")
 
 
@@ -25,12 +27,6 @@ def _deep(levels: int) -> dict[str, Any]:
 
 def _step(kind: str, inp: Any, **options: Any) -> dict[str, Any]:
     return {"stepId": "s", "stepType": kind, "input": inp, **options}
-
-
-def _any_of_bomb(levels: int = 40) -> dict[str, Any]:
-    """A short schema that takes 2**levels checks: every level tries both branches, and the last is false."""
-    defs: dict[str, Any] = {f"a{i}": {"anyOf": [{"$ref": f"#/$defs/a{i + 1}"}] * 2} for i in range(levels)}
-    return {"$ref": "#/$defs/a0", "$defs": {**defs, f"a{levels}": False}}
 
 
 CASES: dict[str, tuple[dict[str, Any], Any, str | None]] = {
@@ -53,7 +49,7 @@ CASES: dict[str, tuple[dict[str, Any], Any, str | None]] = {
                        "VALIDATION_ERROR"),
     "catastrophic-regex": (_step("core.validate", {"data": "a" * 40 + "!", "schema": {"pattern": "(a+)+$"}}), {},
                            None),
-    "schema-any-of-2-to-the-40": (_step("core.validate", {"data": 1, "schema": _any_of_bomb()}), {},
+    "schema-any-of-2-to-the-40": (_step("core.validate", {"data": 1, "schema": any_of_bomb()}), {},
                                   "WORK_BUDGET_EXCEEDED"),
     "unique-items-unsortable": (_step("core.validate", {"data": "{{ initial.items }}",
                                                         "schema": {"uniqueItems": True}}),
@@ -102,7 +98,7 @@ async def test_a_pathological_pattern_in_the_input_schema_is_checked_in_linear_t
 
 
 async def test_an_exponential_input_schema_fails_the_run_at_its_start(client: Any, task_queue: str) -> None:
-    flow = {"id": "schema-bomb", "input": _any_of_bomb(), "steps": [_step("core.return", {"output": 1})]}
+    flow = {"id": "schema-bomb", "input": any_of_bomb(), "steps": [_step("core.return", {"output": 1})]}
     handle = await client.start_workflow("FlowWorkflow", {"flow": flow, "input": 1},
                                          id=f"hostile-{uuid.uuid4().hex[:8]}", task_queue=task_queue)
     with pytest.raises(WorkflowFailureError) as err:
