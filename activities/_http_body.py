@@ -15,6 +15,8 @@ from typing import Any
 
 import httpx
 
+from flowtide.workflows.errors import StepFailure
+
 ResponseType = str  # "auto" | "json" | "text" | "binary"
 RESPONSE_TYPES = ("auto", "json", "text", "binary")
 # Encodings the step asks for and can decode within the limit; anything else stays raw (base64).
@@ -113,6 +115,14 @@ def as_read(response: httpx.Response, body: bytes) -> httpx.Response:
     headers = [(k, v) for k, v in response.headers.multi_items()
                if k.lower() not in ("content-encoding", "content-length", "transfer-encoding")]
     return httpx.Response(response.status_code, headers=headers, content=body, request=response.request)
+
+
+def too_large(where: str, status: int, limit: int, declared: int | None) -> StepFailure:
+    """``HTTP_RESPONSE_TOO_LARGE`` for an answer past ``settings.limits.httpResponseBytes`` (core.http, llm.chat)."""
+    size = f"declares {declared} bytes" if declared else "is larger"
+    return StepFailure("HTTP_RESPONSE_TOO_LARGE", f"{where} returned {status} with a body that {size}, over the "
+                       f"limit of {limit} bytes", provider_status=status, retryable=False,
+                       detail="raise settings.limits.httpResponseBytes, or ask the API for less")
 
 
 def _media(content_type: str) -> tuple[str, str, str | None]:

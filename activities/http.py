@@ -39,6 +39,7 @@ from flowtide.activities._http_body import (
     parse_body,
     preview,
     read_limited,
+    too_large,
 )
 from flowtide.activities._http_errors import map_http_exception, status_failure
 from flowtide.activities._step import StepContext, StepResult
@@ -257,13 +258,6 @@ def _output(response: httpx.Response, data: bytes, decoded: bool, mode: str, *, 
     return out, note
 
 
-def _too_large(where: str, status: int, limit: int, declared: int | None) -> StepFailure:
-    size = f"declares {declared} bytes" if declared else "is larger"
-    return StepFailure("HTTP_RESPONSE_TOO_LARGE", f"{where} returned {status} with a body that {size}, over the "
-                       f"limit of {limit} bytes", provider_status=status, retryable=False,
-                       detail="raise settings.limits.httpResponseBytes, or ask the API for less")
-
-
 @step_activity("core.http", map_http_exception)
 async def http_request(inp: dict[str, Any], ctx: StepContext) -> StepResult:
     """Send one HTTP request (see the module docstring for input, output and errors)."""
@@ -280,7 +274,7 @@ async def http_request(inp: dict[str, Any], ctx: StepContext) -> StepResult:
         failed = status >= 400 and status not in call.ok_statuses
         declared = declared_length(response)
         if not failed and declared is not None and declared > limit:
-            raise _too_large(where, status, limit, declared)  # refused before reading a byte
+            raise too_large(where, status, limit, declared)  # refused before reading a byte
         try:
             # An error answer is read up to the limit too: its status matters more than its size.
             data, decoded, truncated = await read_limited(response, limit)
@@ -288,7 +282,7 @@ async def http_request(inp: dict[str, Any], ctx: StepContext) -> StepResult:
             raise StepFailure("HTTP_INVALID_RESPONSE", f"{where} returned {status}: {exc}",
                               provider_status=status) from None
     if truncated and not failed:
-        raise _too_large(where, status, limit, None)  # a Content-Length counts encoded bytes: not shown
+        raise too_large(where, status, limit, None)  # a Content-Length counts encoded bytes: not shown
     ctype = response.headers.get("content-type")
     try:
         output, note = _output(response, data, decoded, call.response_type, lenient=failed)

@@ -29,7 +29,7 @@ from typing import Any
 import httpx
 
 from flowtide.activities._boundary import step_activity
-from flowtide.activities._http_body import ACCEPT_ENCODING, InvalidBody, as_read, read_limited
+from flowtide.activities._http_body import ACCEPT_ENCODING, InvalidBody, as_read, read_limited, too_large
 from flowtide.activities._step import StepContext, StepResult
 from flowtide.guards.network import pooled_client
 from flowtide.workflows.errors import StepFailure
@@ -213,9 +213,7 @@ async def llm_chat(inp: dict[str, Any], ctx: StepContext) -> StepResult:
             raise StepFailure("LLM_UNKNOWN_ERROR", f"the provider's answer cannot be read: {exc}",
                               provider_status=streamed.status_code) from None
     if truncated:
-        raise StepFailure("HTTP_RESPONSE_TOO_LARGE", f"the provider answered {streamed.status_code} with a body "
-                          f"over the limit of {limit} bytes", provider_status=streamed.status_code, retryable=False,
-                          detail="raise settings.limits.httpResponseBytes")
+        raise too_large(f"POST {base}/chat/completions", streamed.status_code, limit, None)
     response = as_read(streamed, data)
     response.raise_for_status()  # any non-2xx becomes the mapper's operational error
     output = _answer(response, inp)
