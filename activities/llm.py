@@ -203,7 +203,9 @@ async def llm_chat(inp: dict[str, Any], ctx: StepContext) -> StepResult:
     # The base URL can come from the flow, so it passes the same SSRF guard as core.http
     # (a local model server must be listed in FLOWTIDE_HTTP_ALLOW).
     limit = int(ctx.limits.get("httpResponseBytes") or DEFAULT_LIMITS["httpResponseBytes"])
-    headers.setdefault("Accept-Encoding", ACCEPT_ENCODING)  # only what is decoded within the limit
+    # only encodings decoded within the limit, whatever the flow's own headers ask for
+    headers = {k: v for k, v in headers.items() if k.lower() != "accept-encoding"}
+    headers["Accept-Encoding"] = ACCEPT_ENCODING
     async with pooled_client(timeout=httpx.Timeout(timeout, connect=min(10.0, timeout)),
                              follow_redirects=False) as client, \
             client.stream("POST", f"{base}/chat/completions", json=body, headers=headers) as streamed:
